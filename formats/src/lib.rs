@@ -1,0 +1,40 @@
+//! The two on-disk formats of llm-infer-bench, shared by every crate.
+//!
+//! * A **trace** (`llmib-trace`) says what to send and when: written by the generator,
+//!   read by the replayer, shared between teams and identified by its sha256.
+//! * A **run log** (`llmib-log`) says what happened to every request: written by the
+//!   replayer as the run goes, read by the analyzer long after.
+//!
+//! Both are a stream of self-describing MessagePack maps (named fields, readable by any
+//! msgpack library): one header, one object per request, one trailer holding the record
+//! count and a CRC-32 of the record bytes, so truncation and corruption are detected.
+//! Readers iterate without loading the whole file; writers append. Times are integer
+//! nanoseconds; records hold no floats, so the same inputs give the same bytes anywhere.
+//! `formats/README.md` documents every field.
+
+mod atomic;
+mod crc32;
+mod error;
+mod hash;
+mod log;
+mod object;
+mod spec;
+mod stream;
+mod trace;
+
+pub use atomic::{AtomicFile, write_atomic};
+pub use crc32::{Crc32, crc32};
+pub use error::{FormatError, Result};
+pub use hash::{sha256_bytes, sha256_file};
+pub use log::{
+    BackendInfo, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader, LogRecord,
+    LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SimulatedInfo, TraceRef, read_log,
+};
+pub use spec::{Arrival, AzureImportSpec, LengthDist, SyntheticSpec, TraceSpec};
+pub use trace::{
+    TRACE_FORMAT, TRACE_VERSION, TokenizerInfo, TraceHeader, TraceReader, TraceRequest,
+    TraceTrailer, TraceWriter, read_trace,
+};
+
+#[cfg(test)]
+mod tests;

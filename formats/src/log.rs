@@ -1,0 +1,509 @@
+//! The run-log format (`llmib-log`, version 1): what happened to every request.
+//!
+//! Written incrementally by the replayer while the run goes on, so a killed run leaves a
+//! file readable up to its last flushed record; the trailer says whether the run ended
+//! normally. All times are integer nanoseconds since the run's start instant, measured
+//! with a monotonic clock; `started_unix_ns` ties that instant to wall-clock time.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FormatError, Result};
+use crate::spec::TraceSpec;
+use crate::stream::{Next, ObjectReader, ObjectWriter, check_header, decode};
+
+pub const LOG_FORMAT: &str = "llmib-log";
+pub const LOG_VERSION: u32 = 1;
+
+/// First object of a run log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogHeader {
+    /// Always `"llmib-log"`.
+    pub format: String,
+    /// Format version, currently 1.
+    pub version: u32,
+    pub trace: TraceRef,
+    pub backend: BackendInfo,
+    /// Wall-clock time of the run's start instant, ns since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// Version of llm-infer-bench that wrote the log.
+    pub tool_version: String,
+    /// Host name of the client machine.
+    pub host: String,
+    /// How the replay was run.
+    pub options: ReplayOptions,
+}
+
+impl LogHeader {
+    pub fn new(
+        trace: TraceRef,
+        backend: BackendInfo,
+        started_unix_ns: u64,
+        tool_version: impl Into<String>,
+        host: impl Into<String>,
+        options: ReplayOptions,
+    ) -> Self {
+        LogHeader {
+            format: LOG_FORMAT.to_string(),
+            version: LOG_VERSION,
+            trace,
+            backend,
+            started_unix_ns,
+            tool_version: tool_version.into(),
+            host: host.into(),
+            options,
+        }
+    }
+}
+
+/// Which trace was replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRef {
+    pub name: String,
+    /// sha256 of the trace file, lowercase hex.
+    pub sha256: String,
+    /// Requests in the trace.
+    #[serde(default)]
+    pub request_count: u64,
+    /// The trace header's `spec`, copied so the analyzer can label runs from logs alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<TraceSpec>,
+}
+
+/// The server the run talked to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// `tgi`, `vllm`, `lightllm`, `openai` or `openai-chat`.
+    pub kind: String,
+    /// Base URL.
+    pub endpoint: String,
+    /// Model name sent to the server, when any.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Set when the server was llm-infer-bench's simulator: the numbers are simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<SimulatedInfo>,
+}
+
+/// Simulator settings of a simulated run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulatedInfo {
+    pub dialect: String,
+    pub profile: String,
+}
+
+/// Replay options, recorded for reproducibility. Header values given with `--header`
+/// and API keys are never recorded, only header names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplayOptions {
+    /// Streaming requests.
+    pub stream: bool,
+    /// Cap on requests in flight; `None` = unbounded (open loop).
+    pub concurrency: Option<u32>,
+    /// The first `warmup` requests are marked `warmup` and excluded from metrics.
+    pub warmup: u32,
+    /// Per-request timeout, milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Arrival offsets are divided by this (2 = twice as fast).
+    pub time_scale: f64,
+    pub max_requests: Option<u64>,
+    /// Dispatching stops after this long, milliseconds.
+    pub duration_ms: Option<u64>,
+    /// `ignore_eos` was sent where the API has it.
+    pub send_ignore_eos: bool,
+    /// `min_tokens = max_tokens` was sent (OpenAI dialect).
+    pub send_min_tokens: bool,
+    /// `stream_options.include_usage` was sent (OpenAI dialect).
+    pub send_include_usage: bool,
+    /// `stream_options.continuous_usage_stats` was sent (OpenAI dialect).
+    pub send_continuous_usage: bool,
+    /// Prompts were sent as token ids.
+    pub prompt_as_token_ids: bool,
+    /// Names of extra request headers (values are not recorded).
+    pub header_names: Vec<String>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            stream: true,
+            concurrency: None,
+            warmup: 0,
+            timeout_ms: None,
+            time_scale: 1.0,
+            max_requests: None,
+            duration_ms: None,
+            send_ignore_eos: true,
+            send_min_tokens: false,
+            send_include_usage: true,
+            send_continuous_usage: false,
+            prompt_as_token_ids: false,
+            header_names: Vec::new(),
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Complete answer received.
+    Ok,
+    /// The server answered an error status (or an error event / empty completion).
+    HttpError,
+    /// The per-request timeout expired.
+    Timeout,
+    /// No connection could be made or the request could not be sent.
+    ConnectError,
+    /// The response broke off or could not be parsed.
+    StreamError,
+    /// In flight when the run was interrupted.
+    Cancelled,
+    /// Never sent (run interrupted or `--duration` reached first).
+    NotSent,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::HttpError,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::StreamError,
+        Outcome::Cancelled,
+        Outcome::NotSent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::HttpError => "http_error",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::StreamError => "stream_error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::NotSent => "not_sent",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Streamed events of one response, as two parallel columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Events {
+    /// Receive time of each event, ns since run start.
+    pub t_ns: Vec<u64>,
+    /// Output tokens carried by each event.
+    pub tokens: Vec<u32>,
+}
+
+impl Events {
+    pub fn push(&mut self, t_ns: u64, tokens: u32) {
+        self.t_ns.push(t_ns);
+        self.tokens.push(tokens);
+    }
+
+    pub fn len(&self) -> usize {
+        self.t_ns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.t_ns.is_empty()
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.tokens.iter().map(|&t| t as u64).sum()
+    }
+}
+
+/// One request's fate. Every trace request replayed (or not) ends as exactly one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The trace request's id.
+    pub id: u64,
+    /// When the request was due: trace `arrival_ns / time_scale`, ns since run start.
+    pub scheduled_ns: u64,
+    /// When the request was handed to the connection (after any concurrency wait).
+    pub dispatched_ns: Option<u64>,
+    /// When the response status line and headers arrived.
+    pub first_byte_ns: Option<u64>,
+    /// Streamed events (one entry per answer for non-streamed requests).
+    pub events: Events,
+    /// When the response ended (complete, failed or cancelled).
+    pub end_ns: Option<u64>,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    /// Error text, bounded to 512 bytes.
+    pub error: Option<String>,
+    /// Prompt tokens according to the trace.
+    pub prompt_tokens: u32,
+    /// Output tokens asked for (trace `max_tokens`).
+    #[serde(default)]
+    pub max_tokens: u32,
+    /// Output tokens counted by the client (sum of `events.tokens`).
+    pub output_tokens: Option<u32>,
+    /// Output tokens the server reported (TGI details, OpenAI usage), when it did.
+    pub server_output_tokens: Option<u32>,
+    /// Prompt tokens the server reported, when it did.
+    #[serde(default)]
+    pub server_prompt_tokens: Option<u32>,
+    /// How `events.tokens` were counted: `per_event` (one token per event, TGI and
+    /// LightLLM), `usage_delta` (OpenAI continuous usage), `final_usage` (assigned from
+    /// the final usage count), `text_estimate` (a documented estimate), `none`.
+    #[serde(default)]
+    pub token_count_method: Option<String>,
+    /// Finish reason reported by the server (`length`, `eos_token`, `stop`...).
+    pub finish_reason: Option<String>,
+    /// A warmup request, excluded from metrics by default.
+    pub warmup: bool,
+    /// Server timing headers (e.g. TGI `x-queue-time`), verbatim.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, String>,
+}
+
+impl LogRecord {
+    /// A record for a request that was never sent.
+    pub fn not_sent(
+        id: u64,
+        scheduled_ns: u64,
+        prompt_tokens: u32,
+        max_tokens: u32,
+        warmup: bool,
+    ) -> Self {
+        LogRecord {
+            id,
+            scheduled_ns,
+            dispatched_ns: None,
+            first_byte_ns: None,
+            events: Events::default(),
+            end_ns: None,
+            outcome: Outcome::NotSent,
+            http_status: None,
+            error: None,
+            prompt_tokens,
+            max_tokens,
+            output_tokens: None,
+            server_output_tokens: None,
+            server_prompt_tokens: None,
+            token_count_method: None,
+            finish_reason: None,
+            warmup,
+            server_timing: BTreeMap::new(),
+        }
+    }
+}
+
+/// Last object of a run log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogTrailer {
+    /// Always true: marks this object as the trailer.
+    pub trailer: bool,
+    /// False when the run was interrupted (Ctrl-C) or stopped by `--duration`.
+    pub complete: bool,
+    pub record_count: u64,
+    /// When the run ended, ns since run start.
+    pub ended_ns: u64,
+    /// CRC-32 (zlib) of the concatenated bytes of all record objects.
+    pub crc32: u32,
+}
+
+/// Appends records to a run log as they finish.
+pub struct LogWriter {
+    inner: ObjectWriter<BufWriter<File>>,
+}
+
+impl LogWriter {
+    pub fn create(path: impl AsRef<Path>, header: &LogHeader) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::create(path).map_err(|e| FormatError::io(path, e))?;
+        let mut inner = ObjectWriter::new(BufWriter::with_capacity(1 << 16, file), header)?;
+        inner.flush()?;
+        Ok(LogWriter { inner })
+    }
+
+    pub fn write(&mut self, record: &LogRecord) -> Result<()> {
+        self.inner.write_record(record)
+    }
+
+    /// Pushes buffered records to the operating system.
+    pub fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    pub fn record_count(&self) -> u64 {
+        self.inner.count()
+    }
+
+    /// Writes the trailer, flushes and syncs.
+    pub fn finish(self, complete: bool, ended_ns: u64) -> Result<LogTrailer> {
+        let trailer = LogTrailer {
+            trailer: true,
+            complete,
+            record_count: self.inner.count(),
+            ended_ns,
+            crc32: self.inner.crc32(),
+        };
+        let buf = self.inner.write_trailer(&trailer)?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| FormatError::Stream(e.into_error()))?;
+        file.sync_all()?;
+        Ok(trailer)
+    }
+}
+
+/// How a log ended, known once all records were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEnd {
+    /// A valid trailer: count and checksum verified.
+    Trailer(LogTrailer),
+    /// No trailer (the writer was killed): every complete record was returned;
+    /// `partial_tail` says whether a half-written record was dropped.
+    Truncated { records: u64, partial_tail: bool },
+}
+
+/// Streams the records of a run log. A missing trailer is not an error (see
+/// [`LogReader::end`]); a bad checksum or count is.
+pub struct LogReader<R: BufRead> {
+    header: LogHeader,
+    objects: ObjectReader<R>,
+    end: Option<LogEnd>,
+    failed: bool,
+}
+
+impl LogReader<BufReader<File>> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
+        LogReader::new(BufReader::with_capacity(1 << 16, file))
+    }
+}
+
+impl<R: BufRead> LogReader<R> {
+    pub fn new(input: R) -> Result<Self> {
+        let mut objects = ObjectReader::new(input);
+        let bytes = objects
+            .header()?
+            .ok_or_else(|| FormatError::NotOurs("empty file".into()))?;
+        check_header(bytes, LOG_FORMAT, LOG_VERSION)?;
+        let header: LogHeader = decode("log header", 0, bytes)?;
+        Ok(LogReader {
+            header,
+            objects,
+            end: None,
+            failed: false,
+        })
+    }
+
+    pub fn header(&self) -> &LogHeader {
+        &self.header
+    }
+
+    /// How the file ended; `None` until the iterator is exhausted.
+    pub fn end(&self) -> Option<&LogEnd> {
+        self.end.as_ref()
+    }
+
+    fn next_record(&mut self) -> Result<Option<LogRecord>> {
+        let index = self.objects.count();
+        match self.objects.next()? {
+            Next::Record(bytes) => Ok(Some(decode("log record", index + 1, bytes)?)),
+            Next::Trailer(bytes) => {
+                let trailer: LogTrailer = decode("log trailer", index + 1, bytes)?;
+                let found = self.objects.count();
+                if trailer.record_count != found {
+                    return Err(FormatError::CountMismatch {
+                        expected: trailer.record_count,
+                        found,
+                    });
+                }
+                if trailer.crc32 != self.objects.crc32() {
+                    return Err(FormatError::ChecksumMismatch {
+                        expected: trailer.crc32,
+                        found: self.objects.crc32(),
+                    });
+                }
+                if !self.objects.at_end()? {
+                    return Err(FormatError::TrailingData);
+                }
+                self.end = Some(LogEnd::Trailer(trailer));
+                Ok(None)
+            }
+            Next::EndWithoutTrailer => {
+                self.end = Some(LogEnd::Truncated {
+                    records: index,
+                    partial_tail: false,
+                });
+                Ok(None)
+            }
+            Next::PartialTail => {
+                self.end = Some(LogEnd::Truncated {
+                    records: index,
+                    partial_tail: true,
+                });
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for LogReader<R> {
+    type Item = Result<LogRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.end.is_some() || self.failed {
+            return None;
+        }
+        match self.next_record() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A whole run log in memory.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub header: LogHeader,
+    pub records: Vec<LogRecord>,
+    pub end: LogEnd,
+}
+
+impl RunLog {
+    /// True when the log has a verified trailer.
+    pub fn has_trailer(&self) -> bool {
+        matches!(self.end, LogEnd::Trailer(_))
+    }
+}
+
+/// Reads a whole run log (tolerating a missing trailer, see [`LogEnd`]).
+pub fn read_log(path: impl AsRef<Path>) -> Result<RunLog> {
+    let mut reader = LogReader::open(path)?;
+    let mut records = Vec::new();
+    for r in reader.by_ref() {
+        records.push(r?);
+    }
+    let end = reader
+        .end()
+        .cloned()
+        .expect("iterator exhausted without error");
+    Ok(RunLog {
+        header: reader.header,
+        records,
+        end,
+    })
+}

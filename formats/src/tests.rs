@@ -1,0 +1,318 @@
+//! Round trips, truncation and corruption of both formats.
+
+use std::io::Cursor;
+
+use super::*;
+
+fn spec() -> TraceSpec {
+    TraceSpec::Synthetic(SyntheticSpec {
+        name: "t".into(),
+        seed: 42,
+        requests: 3,
+        prompt_tokens: LengthDist::Fixed { value: 4, floor: 1 },
+        output_tokens: LengthDist::CappedExponential {
+            mean: 128.0,
+            cap: 512,
+            floor: 1,
+        },
+        arrival: Arrival::Poisson { rate: 2.0 },
+        ignore_eos: true,
+    })
+}
+
+fn header(n: u64) -> TraceHeader {
+    TraceHeader::new(
+        spec(),
+        TokenizerInfo {
+            kind: "builtin-words".into(),
+            name: "words-v1".into(),
+            sha256: None,
+        },
+        n,
+        "1",
+    )
+}
+
+fn request(id: u64) -> TraceRequest {
+    TraceRequest {
+        id,
+        arrival_ns: id * 1000,
+        prompt: format!("hello {id}"),
+        prompt_token_ids: (id % 2 == 0).then(|| vec![1, 2, id as u32]),
+        prompt_tokens: 3,
+        max_tokens: 10 + id as u32,
+        ignore_eos: true,
+    }
+}
+
+fn write_trace(dir: &std::path::Path, n: u64) -> std::path::PathBuf {
+    let path = dir.join("t.msgpack");
+    let mut w = TraceWriter::create(&path, &header(n)).unwrap();
+    for i in 0..n {
+        w.write(&request(i)).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+#[test]
+fn trace_round_trip_and_no_temp_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_trace(dir.path(), 3);
+    let (h, reqs) = read_trace(&path).unwrap();
+    assert_eq!(h, header(3));
+    assert_eq!(reqs, (0..3).map(request).collect::<Vec<_>>());
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "temporary file left behind");
+}
+
+#[test]
+fn unfinished_trace_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.msgpack");
+    {
+        let mut w = TraceWriter::create(&path, &header(3)).unwrap();
+        w.write(&request(0)).unwrap();
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let mut w = TraceWriter::create(&path, &header(3)).unwrap();
+    w.write(&request(0)).unwrap();
+    assert!(matches!(w.finish(), Err(FormatError::CountMismatch { .. })));
+    assert!(!path.exists());
+}
+
+#[test]
+fn trace_fields_are_named_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(write_trace(dir.path(), 1)).unwrap();
+    for key in [
+        "format",
+        "llmib-trace",
+        "generator_version",
+        "request_count",
+        "arrival_ns",
+        "prompt_token_ids",
+        "max_tokens",
+        "ignore_eos",
+        "trailer",
+        "crc32",
+        "capped_exponential",
+    ] {
+        assert!(
+            bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{key} missing"
+        );
+    }
+}
+
+#[test]
+fn truncated_trace_is_an_error_at_every_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(write_trace(dir.path(), 3)).unwrap();
+    let header_len = rmp_serde::to_vec_named(&header(3)).unwrap().len();
+    for cut in (header_len..bytes.len()).step_by(3) {
+        let reader = TraceReader::new(Cursor::new(&bytes[..cut])).unwrap();
+        let result: Result<Vec<_>> = reader.collect();
+        assert!(
+            matches!(result, Err(FormatError::Truncated { .. })),
+            "cut {cut}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn corrupted_trace_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(write_trace(dir.path(), 3)).unwrap();
+    // Change a character of a prompt: still valid msgpack, different bytes.
+    let pos = bytes.windows(7).position(|w| w == b"hello 1").unwrap();
+    let mut bad = bytes.clone();
+    bad[pos] = b'j';
+    let result: Result<Vec<_>> = TraceReader::new(Cursor::new(&bad)).unwrap().collect();
+    assert!(
+        matches!(result, Err(FormatError::ChecksumMismatch { .. })),
+        "{result:?}"
+    );
+    // Trailing garbage.
+    let mut bad = bytes.clone();
+    bad.push(0x01);
+    let result: Result<Vec<_>> = TraceReader::new(Cursor::new(&bad)).unwrap().collect();
+    assert!(
+        matches!(result, Err(FormatError::TrailingData)),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn foreign_and_newer_files_get_clear_errors() {
+    let err = |bytes: &[u8]| {
+        TraceReader::new(Cursor::new(bytes.to_vec()))
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    assert!(err(b"").contains("empty"));
+    assert!(
+        err(b"hello world").contains("not"),
+        "{}",
+        err(b"hello world")
+    );
+    #[derive(serde::Serialize)]
+    struct H<'a> {
+        format: &'a str,
+        version: u32,
+    }
+    let newer = rmp_serde::to_vec_named(&H {
+        format: "llmib-trace",
+        version: 9,
+    })
+    .unwrap();
+    assert!(err(&newer).contains("newer"), "{}", err(&newer));
+    let log = rmp_serde::to_vec_named(&H {
+        format: "llmib-log",
+        version: 1,
+    })
+    .unwrap();
+    assert!(
+        err(&log).contains("expected a llmib-trace file"),
+        "{}",
+        err(&log)
+    );
+    let other = rmp_serde::to_vec_named(&H {
+        format: "parquet",
+        version: 1,
+    })
+    .unwrap();
+    assert!(err(&other).contains("unknown format"), "{}", err(&other));
+}
+
+fn log_header() -> LogHeader {
+    LogHeader::new(
+        TraceRef {
+            name: "t".into(),
+            sha256: "00".repeat(32),
+            request_count: 3,
+            spec: Some(spec()),
+        },
+        BackendInfo {
+            kind: "tgi".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            model: None,
+            simulated: None,
+        },
+        1_700_000_000_000_000_000,
+        "0.1.0",
+        "host",
+        ReplayOptions::default(),
+    )
+}
+
+fn record(id: u64) -> LogRecord {
+    let mut r = LogRecord::not_sent(id, id * 10, 3, 4, id == 0);
+    r.outcome = Outcome::Ok;
+    r.dispatched_ns = Some(id * 10 + 1);
+    r.first_byte_ns = Some(id * 10 + 2);
+    r.events.push(id * 10 + 3, 1);
+    r.events.push(id * 10 + 5_000_000_000, 3);
+    r.end_ns = Some(id * 10 + 5_000_000_001);
+    r.output_tokens = Some(4);
+    r.server_timing.insert("x-queue-time".into(), "3".into());
+    r
+}
+
+#[test]
+fn log_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.msgpack");
+    let mut w = LogWriter::create(&path, &log_header()).unwrap();
+    for i in 0..3 {
+        w.write(&record(i)).unwrap();
+    }
+    let trailer = w.finish(true, 99).unwrap();
+    let log = read_log(&path).unwrap();
+    assert_eq!(log.header, log_header());
+    assert_eq!(log.records, (0..3).map(record).collect::<Vec<_>>());
+    assert_eq!(log.end, LogEnd::Trailer(trailer));
+    assert!(log.has_trailer());
+}
+
+#[test]
+fn killed_log_is_readable_up_to_the_last_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.msgpack");
+    let mut w = LogWriter::create(&path, &log_header()).unwrap();
+    for i in 0..3 {
+        w.write(&record(i)).unwrap();
+    }
+    w.finish(true, 99).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header_len = rmp_serde::to_vec_named(&log_header()).unwrap().len();
+    let rec_len = rmp_serde::to_vec_named(&record(1)).unwrap().len();
+    // Cut inside the third record.
+    let cut = header_len + 2 * rec_len + 5;
+    let mut reader = LogReader::new(Cursor::new(&bytes[..cut])).unwrap();
+    let records: Vec<_> = reader.by_ref().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        reader.end(),
+        Some(&LogEnd::Truncated {
+            records: 2,
+            partial_tail: true
+        })
+    );
+    // Cut exactly at a record boundary.
+    let mut reader = LogReader::new(Cursor::new(&bytes[..header_len + rec_len])).unwrap();
+    assert_eq!(reader.by_ref().count(), 1);
+    assert_eq!(
+        reader.end(),
+        Some(&LogEnd::Truncated {
+            records: 1,
+            partial_tail: false
+        })
+    );
+}
+
+#[test]
+fn corrupted_log_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.msgpack");
+    let mut w = LogWriter::create(&path, &log_header()).unwrap();
+    w.write(&record(1)).unwrap();
+    w.finish(true, 9).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pos = bytes
+        .windows(12)
+        .position(|w| w == b"x-queue-time")
+        .unwrap();
+    bytes[pos] = b'y';
+    let result: Result<Vec<_>> = LogReader::new(Cursor::new(bytes)).unwrap().collect();
+    assert!(matches!(result, Err(FormatError::ChecksumMismatch { .. })));
+}
+
+#[test]
+fn outcome_strings_are_the_documented_ones() {
+    for o in Outcome::ALL {
+        let bytes = rmp_serde::to_vec(&o).unwrap();
+        let s: String = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(s, o.as_str());
+    }
+}
+
+#[test]
+fn spec_toml_parses_with_defaults_and_rejects_unknown_fields() {
+    let text = r#"
+name = "latency-qps4"
+seed = 1
+requests = 1000
+prompt_tokens = { dist = "uniform", lo = 1, hi = 512 }
+output_tokens = { dist = "capped_exponential", mean = 128.0, cap = 512 }
+arrival = { process = "poisson", rate = 4.0 }
+"#;
+    let s: SyntheticSpec = toml::from_str(text).unwrap();
+    assert!(s.ignore_eos);
+    assert_eq!(s.output_tokens.floor(), 1);
+    assert_eq!(TraceSpec::Synthetic(s.clone()).rate_per_s(), Some(4.0));
+    assert_eq!(TraceSpec::Synthetic(s).output_cap(), Some(512));
+    let bad = text.replace("seed = 1", "seed = 1\ncolour = 3");
+    assert!(toml::from_str::<SyntheticSpec>(&bad).is_err());
+}

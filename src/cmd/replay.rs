@@ -1,0 +1,8 @@
+//! `llmib replay` (not built yet: see the open issues).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`llmib replay` is not available yet")
+}

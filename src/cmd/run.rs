@@ -1,0 +1,8 @@
+//! `llmib run` (not built yet: see the open issues).
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`llmib run` is not available yet")
+}
