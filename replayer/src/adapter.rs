@@ -1,0 +1,295 @@
+//! What every backend adapter shares: the per-response accumulator, the decoder
+//! interface, token-count finalization and error-body reading.
+//!
+//! An adapter (one module per dialect: [`crate::tgi`], [`crate::vllm`],
+//! [`crate::lightllm`], [`crate::openai`]) knows three things: how to build the request
+//! body from a trace record, how to read one framed payload of its stream, and how to
+//! read a whole non-streamed answer. Everything it learns goes into an [`Accum`]; the
+//! request driver ([`crate::request`]) turns that into a log record.
+//!
+//! ## How output tokens are counted (`token_count_method`)
+//! * `per_event`: the protocol sends exactly one event per generated token (TGI,
+//!   LightLLM streams). LightLLM may drop events under load, so there it is a lower bound.
+//! * `usage_delta`: every content event carried cumulative usage (OpenAI dialect with
+//!   `continuous_usage_stats`); each event's count is the increase of `completion_tokens`.
+//! * `final_usage`: the server reported a total (TGI `details.generated_tokens`, OpenAI
+//!   `usage`, LightLLM `count_output_tokens`). Streamed: when it equals the number of
+//!   content events each event gets one token, otherwise the total is split across events
+//!   in proportion to the new text bytes of each event (largest-remainder rounding, so
+//!   the per-event counts add up to the total exactly).
+//! * `assumed_max_tokens`: no server count, but the response finished at the length
+//!   limit (`finish_reason = length`) or `ignore_eos` was sent to a server whose API
+//!   honours it and the response completed: the total is `max_tokens`, split across events
+//!   by new text bytes as above.
+//! * `event_count`: no server count and nothing guarantees the length: one token per
+//!   event is *assumed*, a lower bound when servers coalesce tokens.
+//! * `none`: nothing to count (non-streamed answer without any count): `output_tokens`
+//!   stays empty rather than invented.
+
+use serde::Deserialize;
+
+use formats::Events;
+
+/// What one request's response told us so far.
+#[derive(Debug, Default)]
+pub(crate) struct Accum {
+    pub events: Events,
+    /// New text bytes of each event (only the methods that split totals use them).
+    pub text_bytes: Vec<u32>,
+    /// Events whose token count came from the protocol itself (usage deltas).
+    pub counted_events: usize,
+    pub server_output_tokens: Option<u32>,
+    pub server_prompt_tokens: Option<u32>,
+    pub finish_reason: Option<String>,
+    /// An error reported by the server inside a 200 response (error event, empty
+    /// completion).
+    pub server_error: Option<String>,
+    /// Data that could not be understood; ends the request as `stream_error`.
+    pub protocol_error: Option<String>,
+    /// The protocol's end of response was seen (end marker, final event, finish reason).
+    pub complete: bool,
+    pub method: Option<&'static str>,
+    /// Output tokens counted by the client, once finalized.
+    pub output_tokens: Option<u32>,
+}
+
+impl Accum {
+    pub fn with_capacity(n: usize) -> Self {
+        let n = n.min(4096);
+        Accum {
+            events: Events {
+                t_ns: Vec::with_capacity(n),
+                tokens: Vec::with_capacity(n),
+            },
+            text_bytes: Vec::with_capacity(n),
+            ..Accum::default()
+        }
+    }
+
+    pub fn push(&mut self, t_ns: u64, tokens: u32, text_bytes: usize) {
+        self.events.push(t_ns, tokens);
+        self.text_bytes
+            .push(u32::try_from(text_bytes).unwrap_or(u32::MAX));
+    }
+
+    pub fn fail_protocol(&mut self, what: impl std::fmt::Display) {
+        if self.protocol_error.is_none() {
+            self.protocol_error = Some(bounded(&what.to_string()));
+        }
+    }
+
+    /// Assigns per-event counts from a total (see the module docs), recording `method`.
+    pub fn spread_total(&mut self, total: u32, method: &'static str) {
+        let n = self.events.len();
+        self.method = Some(method);
+        if n == 0 {
+            self.output_tokens = Some(0);
+            return;
+        }
+        if total as usize == n {
+            self.events.tokens.iter_mut().for_each(|t| *t = 1);
+        } else {
+            let weights: Vec<u64> = if self.text_bytes.iter().any(|&b| b > 0) {
+                self.text_bytes.iter().map(|&b| b as u64).collect()
+            } else {
+                vec![1; n]
+            };
+            let sum: u64 = weights.iter().sum();
+            let mut cum = 0u64;
+            let mut assigned = 0u64;
+            for (i, w) in weights.iter().enumerate() {
+                cum += w;
+                // round(total * cum / sum), exact in integers
+                let upto = (2 * total as u64 * cum + sum) / (2 * sum);
+                self.events.tokens[i] = (upto - assigned) as u32;
+                assigned = upto;
+            }
+        }
+        self.output_tokens = Some(self.events.total_tokens() as u32);
+    }
+
+    /// Keeps the per-event counts already in the columns.
+    pub fn keep_counts(&mut self, method: &'static str) {
+        self.method = Some(method);
+        self.output_tokens = Some(self.events.total_tokens().min(u32::MAX as u64) as u32);
+    }
+
+    /// One token per event, assumed.
+    pub fn count_events(&mut self) {
+        self.events.tokens.iter_mut().for_each(|t| *t = 1);
+        self.keep_counts("event_count");
+    }
+}
+
+/// Facts about the request the decoders need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReqCtx {
+    pub max_tokens: u32,
+    /// UTF-8 length of the prompt text (vLLM's legacy answer repeats it).
+    pub prompt_bytes: usize,
+    /// `ignore_eos: true` was sent to an API that honours it.
+    pub ignore_eos_sent: bool,
+}
+
+/// Reads framed payloads of one streamed response.
+pub(crate) trait Decoder: Send {
+    /// One payload (an SSE event's data, or one NUL-delimited object), received at
+    /// `t_ns`. Returns `false` when nothing more will be accepted (end marker seen).
+    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool;
+    /// The body ended cleanly (`eof`) or broke off (`!eof`); settles counts.
+    fn finish(&mut self, acc: &mut Accum, ctx: &ReqCtx, eof: bool);
+}
+
+/// Settles counts for dialects without per-event counts: server total, then
+/// `max_tokens` by contract, then one per event.
+pub(crate) fn settle_counts(acc: &mut Accum, ctx: &ReqCtx) {
+    if let Some(total) = acc.server_output_tokens {
+        acc.spread_total(total, "final_usage");
+    } else if acc.finish_reason.as_deref() == Some("length")
+        || (ctx.ignore_eos_sent && acc.complete && acc.server_error.is_none())
+    {
+        acc.spread_total(ctx.max_tokens, "assumed_max_tokens");
+    } else {
+        acc.count_events();
+    }
+}
+
+/// Same for a non-streamed answer: one event holding the total, or `none`.
+pub(crate) fn settle_single(acc: &mut Accum, ctx: &ReqCtx, t_ns: u64) {
+    acc.push(t_ns, 0, 0);
+    if let Some(total) = acc.server_output_tokens {
+        acc.spread_total(total, "final_usage");
+    } else if acc.finish_reason.as_deref() == Some("length")
+        || (ctx.ignore_eos_sent && acc.server_error.is_none())
+    {
+        acc.spread_total(ctx.max_tokens, "assumed_max_tokens");
+    } else {
+        acc.method = Some("none");
+        acc.output_tokens = None;
+    }
+}
+
+/// Error texts in the log are bounded to this many bytes.
+pub const ERROR_LIMIT: usize = 512;
+
+/// Cuts `s` to [`ERROR_LIMIT`] bytes on a character boundary, on one line.
+pub(crate) fn bounded(s: &str) -> String {
+    let s = s.trim();
+    let mut end = s.len().min(ERROR_LIMIT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out: String = s[..end].replace(['\n', '\r'], " ");
+    if end < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The message of an error body, whatever its shape: `{"error":"..."}`,
+/// `{"error":{"message":..}}`, `{"object":"error","message":..}`, `{"detail":..}`,
+/// or plain text.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(m) = json_error_message(&v)
+    {
+        return bounded(&m);
+    }
+    if text.trim().is_empty() {
+        return "(empty body)".to_string();
+    }
+    bounded(&text)
+}
+
+/// The message of a JSON error object, when it looks like one.
+pub(crate) fn json_error_message(v: &serde_json::Value) -> Option<String> {
+    let as_text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let obj = v.as_object()?;
+    if let Some(e) = obj.get("error") {
+        if let Some(m) = e.get("message") {
+            return Some(as_text(m));
+        }
+        if !e.is_null() {
+            return Some(as_text(e));
+        }
+    }
+    if obj.get("object").and_then(|o| o.as_str()) == Some("error")
+        && let Some(m) = obj.get("message")
+    {
+        return Some(as_text(m));
+    }
+    if let Some(d) = obj.get("detail") {
+        return Some(as_text(d));
+    }
+    if let Some(m) = obj.get("message") {
+        return Some(as_text(m));
+    }
+    None
+}
+
+/// A value that may come as a number or be absent; anything else is a protocol error
+/// caught by serde. Used for token counts.
+pub(crate) fn to_u32(v: Option<u64>) -> Option<u32> {
+    v.map(|n| n.min(u32::MAX as u64) as u32)
+}
+
+/// A field of any JSON type, present or not (counted as present when not null).
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Present(pub Option<serde::de::IgnoredAny>);
+
+impl Present {
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_adds_up_and_follows_text() {
+        let mut a = Accum::default();
+        for b in [1, 1, 2, 0, 4] {
+            a.push(0, 0, b);
+        }
+        a.spread_total(16, "final_usage");
+        assert_eq!(a.events.tokens.iter().sum::<u32>(), 16);
+        assert_eq!(a.events.tokens, vec![2, 2, 4, 0, 8]);
+        let mut a = Accum::default();
+        for _ in 0..3 {
+            a.push(0, 0, 5);
+        }
+        a.spread_total(3, "final_usage");
+        assert_eq!(a.events.tokens, vec![1, 1, 1]);
+        a.spread_total(7, "final_usage");
+        assert_eq!(a.events.tokens.iter().sum::<u32>(), 7);
+    }
+
+    #[test]
+    fn error_shapes() {
+        assert_eq!(error_message(br#"{"error":"boom","error_type":"x"}"#), "boom");
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad","type":"t","code":400}}"#),
+            "bad"
+        );
+        assert_eq!(
+            error_message(br#"{"object":"error","message":"old","code":1}"#),
+            "old"
+        );
+        assert_eq!(
+            error_message(br#"{"detail":"Unexpected fields in the request: {'ignore_eos'}"}"#),
+            "Unexpected fields in the request: {'ignore_eos'}"
+        );
+        assert_eq!(error_message(b"Internal Server Error"), "Internal Server Error");
+        assert_eq!(error_message(b""), "(empty body)");
+        let long = "é".repeat(1000);
+        let m = error_message(long.as_bytes());
+        assert!(m.len() <= ERROR_LIMIT + 3);
+    }
+}

@@ -1,0 +1,170 @@
+//! What a replay is told to do: backend, endpoint, request fields, run control.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The wire dialect spoken to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// text-generation-inference: `/generate_stream` (SSE) and `/generate`.
+    Tgi,
+    /// vLLM's legacy `api_server`: `/generate`, NUL-delimited cumulative JSON.
+    Vllm,
+    /// LightLLM: `/generate_stream` (SSE) and `/generate`.
+    Lightllm,
+    /// OpenAI-compatible `/v1/completions`.
+    Openai,
+    /// OpenAI-compatible `/v1/chat/completions`.
+    OpenaiChat,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::Tgi,
+        BackendKind::Vllm,
+        BackendKind::Lightllm,
+        BackendKind::Openai,
+        BackendKind::OpenaiChat,
+    ];
+
+    /// The name used on the command line and in run-log headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Tgi => "tgi",
+            BackendKind::Vllm => "vllm",
+            BackendKind::Lightllm => "lightllm",
+            BackendKind::Openai => "openai",
+            BackendKind::OpenaiChat => "openai-chat",
+        }
+    }
+
+    pub fn is_openai(self) -> bool {
+        matches!(self, BackendKind::Openai | BackendKind::OpenaiChat)
+    }
+
+    /// The API has an `ignore_eos` field at all (TGI hard-codes it off).
+    pub fn has_ignore_eos(self) -> bool {
+        !matches!(self, BackendKind::Tgi)
+    }
+
+    /// The API accepts the prompt as a list of token ids.
+    pub fn accepts_token_ids(self) -> bool {
+        matches!(self, BackendKind::Openai)
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown backend `{s}` (expected tgi, vllm, lightllm, openai or openai-chat)")
+            })
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether to send `ignore_eos` (where the API has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IgnoreEos {
+    /// As the trace request says (its `ignore_eos` field).
+    #[default]
+    FromTrace,
+    Always,
+    Never,
+}
+
+/// Non-standard request fields, chosen by the user because strict servers refuse them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFields {
+    pub ignore_eos: IgnoreEos,
+    /// OpenAI dialect: send `min_tokens = max_tokens` (vLLM, SGLang).
+    pub min_tokens: bool,
+    /// OpenAI dialect, streaming: `stream_options.include_usage`.
+    pub stream_usage: bool,
+    /// OpenAI dialect, streaming: `stream_options.continuous_usage_stats` (vLLM, SGLang).
+    pub continuous_usage: bool,
+    /// Send the prompt as token ids (OpenAI completions only; the trace must hold them).
+    pub prompt_token_ids: bool,
+}
+
+impl Default for RequestFields {
+    fn default() -> Self {
+        RequestFields {
+            ignore_eos: IgnoreEos::FromTrace,
+            min_tokens: false,
+            stream_usage: true,
+            continuous_usage: false,
+            prompt_token_ids: false,
+        }
+    }
+}
+
+/// Everything [`crate::replay`] needs besides the trace.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub backend: BackendKind,
+    /// Base URL, e.g. `http://127.0.0.1:8080` (a trailing `/v1` is accepted for OpenAI).
+    pub endpoint: String,
+    /// Model name sent to OpenAI-style servers (omitted when `None`).
+    pub model: Option<String>,
+    pub stream: bool,
+    pub fields: RequestFields,
+    /// Run log to write.
+    pub output: PathBuf,
+    /// Cap on requests in flight; later requests wait (in trace order) and are logged
+    /// with their wait. `None`: unbounded, true open loop.
+    pub concurrency: Option<u32>,
+    /// The first `warmup` requests (trace order) are marked `warmup` in the log.
+    pub warmup: u32,
+    /// Per-request timeout, from dispatch to the end of the response.
+    pub timeout: Option<Duration>,
+    /// Arrival offsets are divided by this (2.0 = twice as fast).
+    pub time_scale: f64,
+    /// Replay only the first N requests of the trace.
+    pub max_requests: Option<u64>,
+    /// Stop dispatching after this long; unsent requests are logged `not_sent`.
+    pub duration: Option<Duration>,
+    /// After a stop, how long in-flight requests may still finish before being cancelled.
+    pub grace: Duration,
+    /// Extra request headers (values are never logged).
+    pub headers: Vec<(String, String)>,
+    /// Sent as `Authorization: Bearer ...`; never logged.
+    pub api_key: Option<String>,
+    /// Set when the server is llm-infer-bench's simulator (recorded in the header).
+    pub simulated: Option<formats::SimulatedInfo>,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl ReplayConfig {
+    pub fn new(backend: BackendKind, endpoint: impl Into<String>, output: PathBuf) -> Self {
+        ReplayConfig {
+            backend,
+            endpoint: endpoint.into(),
+            model: None,
+            stream: true,
+            fields: RequestFields::default(),
+            output,
+            concurrency: None,
+            warmup: 0,
+            timeout: None,
+            time_scale: 1.0,
+            max_requests: None,
+            duration: None,
+            grace: Duration::from_secs(5),
+            headers: Vec::new(),
+            api_key: None,
+            simulated: None,
+            progress: false,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The dispatcher: one OS thread that sends every request at its absolute deadline.
+//!
+//! Deadlines are `scheduled_ns` after the run's single start instant, never relative to
+//! the previous send, so timing errors cannot accumulate. A tokio timer has 1 ms
+//! granularity and fires on a busy runtime whenever a worker gets to it; instead this
+//! thread (with its timer slack set to 1 ns) sleeps coarsely until [`SPIN_NS`] before the
+//! deadline and spins for the rest, then hands the request to the runtime as its own task
+//! and goes straight on to the next one. It never waits for a response, so a slow server
+//! cannot slow the arrivals down (open loop). When it is behind schedule it sends at once,
+//! in trace order, and the lateness (`dispatched_ns - scheduled_ns`) shows in the log and
+//! in the summary. A burst (all deadlines 0) becomes a tight loop of task spawns: requests
+//! go out as fast as the runtime opens connections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio_util::task::TaskTracker;
+
+use crate::request::{Prepared, Shared};
+use crate::writer::WriterMsg;
+
+/// Spin (instead of sleeping) for the last stretch before a deadline. Sleeping with 1 ns
+/// timer slack usually wakes within ~10-60 us on Linux; the spin absorbs that.
+pub const SPIN_NS: u64 = 150_000;
+/// Longest single sleep, so a stop request is noticed promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Default)]
+pub(crate) struct DispatchReport {
+    pub dispatched: u64,
+    pub not_sent: u64,
+    /// Dispatching ended early: stopped by the caller or by `--duration`.
+    pub cut_short: bool,
+    pub by_duration: bool,
+    /// CPU time of the dispatcher thread (mostly spinning), excluded from the
+    /// CPU-bound check.
+    pub cpu: Duration,
+}
+
+pub(crate) fn run(
+    prepared: Vec<Prepared>,
+    shared: Arc<Shared>,
+    handle: Handle,
+    tracker: TaskTracker,
+    duration_ns: Option<u64>,
+) -> DispatchReport {
+    crate::sys::precise_timers();
+    let mut report = DispatchReport::default();
+    let mut iter = prepared.into_iter();
+    while let Some(p) = iter.next() {
+        let cut = if duration_ns.is_some_and(|d| p.scheduled_ns >= d) {
+            // Wait until the duration is over (requests already in flight run meanwhile),
+            // unless stopped first.
+            if let Some(d) = duration_ns {
+                wait_until(&shared, d);
+            }
+            report.by_duration = !shared.stop.is_cancelled();
+            true
+        } else {
+            !wait_until(&shared, p.scheduled_ns)
+        };
+        if cut {
+            report.cut_short = true;
+            shared.stop.cancel();
+            for q in std::iter::once(p).chain(iter.by_ref()) {
+                report.not_sent += 1;
+                let _ = shared.tx.send(WriterMsg::Record {
+                    record: Box::new(q.not_sent()),
+                    lateness_ns: None,
+                });
+                shared
+                    .live
+                    .done
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            break;
+        }
+        tracker.spawn_on(crate::request::run(shared.clone(), p), &handle);
+        report.dispatched += 1;
+    }
+    report.cpu = crate::sys::cpu_time(true);
+    report
+}
+
+/// Waits until `ns` on the run clock. `false` when a stop came first.
+fn wait_until(shared: &Shared, ns: u64) -> bool {
+    let deadline: Instant = shared.clock.instant_at(ns);
+    loop {
+        if shared.stop.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        let left = deadline - now;
+        if left > Duration::from_nanos(SPIN_NS) {
+            std::thread::sleep((left - Duration::from_nanos(SPIN_NS)).min(MAX_SLEEP));
+        } else {
+            while Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+            return !shared.stop.is_cancelled();
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! OpenAI-compatible servers: `POST /v1/completions` and `POST /v1/chat/completions`
+//! (vLLM, SGLang, TRT-LLM, llama.cpp, transformers serve, current TGI and LightLLM).
+//!
+//! Request: `model` (when given), `prompt` (text, or token ids when asked) or `messages`,
+//! `max_tokens`, `stream`; the non-standard fields are the user's choice because strict
+//! servers refuse unknown fields: `ignore_eos`, `min_tokens = max_tokens`,
+//! `stream_options.include_usage`, `stream_options.continuous_usage_stats`.
+//!
+//! Stream: `data: {json}` events, `data: [DONE]` at the end (some servers, e.g.
+//! transformers serve, end the body without it: a seen `finish_reason` then marks the
+//! response complete). Content events are those with text (`choices[0].text`,
+//! `delta.content` or `delta.reasoning_content`) or with a usage increase; role-only and
+//! usage-only chunks are not events. Counts: `usage_delta` when every content event
+//! carried cumulative usage, else the final `usage` (`final_usage`), else `max_tokens`
+//! when `finish_reason = length` (`assumed_max_tokens`), else `event_count`. Errors
+//! mid-stream arrive as `data: {"error": {...}}` (or `{"object":"error",..}`).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::adapter::{Accum, Decoder, ReqCtx, bounded, json_error_message, settle_counts, to_u32};
+use crate::request::BodyOptions;
+
+pub(crate) fn path(chat: bool) -> &'static str {
+    if chat {
+        "/v1/chat/completions"
+    } else {
+        "/v1/completions"
+    }
+}
+
+pub(crate) fn body(
+    chat: bool,
+    prompt: &str,
+    token_ids: Option<&[u32]>,
+    max_tokens: u32,
+    opts: &BodyOptions,
+) -> serde_json::Value {
+    let mut b = serde_json::Map::new();
+    if let Some(m) = &opts.model {
+        b.insert("model".into(), json!(m));
+    }
+    if chat {
+        b.insert(
+            "messages".into(),
+            json!([{"role": "user", "content": prompt}]),
+        );
+    } else {
+        match token_ids {
+            Some(ids) => b.insert("prompt".into(), json!(ids)),
+            None => b.insert("prompt".into(), json!(prompt)),
+        };
+    }
+    b.insert("max_tokens".into(), json!(max_tokens));
+    b.insert("stream".into(), json!(opts.stream));
+    if opts.ignore_eos {
+        b.insert("ignore_eos".into(), json!(true));
+    }
+    if opts.min_tokens {
+        b.insert("min_tokens".into(), json!(max_tokens));
+    }
+    if opts.stream && (opts.stream_usage || opts.continuous_usage) {
+        let mut so = serde_json::Map::new();
+        so.insert("include_usage".into(), json!(opts.stream_usage));
+        if opts.continuous_usage {
+            so.insert("continuous_usage_stats".into(), json!(true));
+        }
+        b.insert("stream_options".into(), serde_json::Value::Object(so));
+    }
+    serde_json::Value::Object(b)
+}
+
+#[derive(Deserialize, Default)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
+    #[serde(default)]
+    message: Option<serde_json::Value>,
+}
+
+impl Chunk<'_> {
+    fn error(&self) -> Option<String> {
+        let is_error =
+            self.error.as_ref().is_some_and(|e| !e.is_null()) || self.object.as_deref() == Some("error");
+        if !is_error {
+            return None;
+        }
+        let v = json!({
+            "error": self.error.clone().unwrap_or(serde_json::Value::Null),
+            "object": self.object.as_deref(),
+            "message": self.message.clone(),
+        });
+        let mut m = json_error_message(&v).unwrap_or_else(|| "error event".into());
+        if m == "null" {
+            m = "error event".into();
+        }
+        Some(bounded(&m))
+    }
+}
+
+fn choice_text_len(c: &Choice<'_>) -> usize {
+    let mut n = c.text.as_ref().map_or(0, |t| t.len());
+    if let Some(d) = &c.delta {
+        n += d.content.as_ref().map_or(0, |t| t.len());
+        n += d.reasoning_content.as_ref().map_or(0, |t| t.len());
+    }
+    if let Some(m) = &c.message {
+        n += m.content.as_ref().map_or(0, |t| t.len());
+        n += m.reasoning_content.as_ref().map_or(0, |t| t.len());
+    }
+    n
+}
+
+#[derive(Default)]
+pub(crate) struct StreamDecoder {
+    done: bool,
+    /// Cumulative completion tokens of the last usage seen.
+    usage_so_far: u64,
+}
+
+impl Decoder for StreamDecoder {
+    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
+        if self.done {
+            return false;
+        }
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            acc.complete = true;
+            return false;
+        }
+        let chunk: Chunk = match serde_json::from_slice(data) {
+            Ok(c) => c,
+            Err(e) => {
+                acc.fail_protocol(format_args!("malformed event: {e}"));
+                return false;
+            }
+        };
+        if let Some(msg) = chunk.error() {
+            acc.server_error = Some(msg);
+            return false;
+        }
+        let mut text = 0;
+        if let Some(choices) = &chunk.choices {
+            for c in choices {
+                text += choice_text_len(c);
+                if let Some(r) = &c.finish_reason {
+                    acc.finish_reason = Some(r.to_string());
+                    acc.complete = true;
+                }
+            }
+        }
+        let mut delta = None;
+        if let Some(u) = chunk.usage {
+            if let Some(p) = u.prompt_tokens {
+                acc.server_prompt_tokens = to_u32(Some(p));
+            }
+            if let Some(c) = u.completion_tokens {
+                acc.server_output_tokens = to_u32(Some(c));
+                delta = Some(c.saturating_sub(self.usage_so_far));
+                self.usage_so_far = self.usage_so_far.max(c);
+            }
+        }
+        let d = delta.unwrap_or(0);
+        // A usage increase without text is an event only in continuous-usage streams
+        // (every earlier event counted); otherwise it is the final usage-only chunk.
+        let continuous = !acc.events.is_empty() && acc.counted_events == acc.events.len();
+        if text > 0 || (d > 0 && continuous) {
+            acc.push(t_ns, d.min(u32::MAX as u64) as u32, text);
+            if delta.is_some() {
+                acc.counted_events += 1;
+            }
+        }
+        true
+    }
+
+    fn finish(&mut self, acc: &mut Accum, ctx: &ReqCtx, _eof: bool) {
+        let n = acc.events.len();
+        if n > 0 && acc.counted_events == n {
+            acc.keep_counts("usage_delta");
+        } else {
+            // Without continuous usage, ignore_eos alone is no contract on an
+            // OpenAI-style server (many silently drop unknown fields).
+            let ctx = ReqCtx {
+                ignore_eos_sent: false,
+                ..*ctx
+            };
+            settle_counts(acc, &ctx);
+        }
+    }
+}
+
+pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+    let chunk: Chunk = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            acc.fail_protocol(format_args!("malformed answer: {e}"));
+            return;
+        }
+    };
+    if let Some(msg) = chunk.error() {
+        acc.server_error = Some(msg);
+        return;
+    }
+    let Some(choice) = chunk.choices.as_ref().and_then(|c| c.first()) else {
+        acc.fail_protocol("answer without choices");
+        return;
+    };
+    acc.finish_reason = choice.finish_reason.as_ref().map(|r| r.to_string());
+    if let Some(u) = chunk.usage {
+        acc.server_output_tokens = to_u32(u.completion_tokens);
+        acc.server_prompt_tokens = to_u32(u.prompt_tokens);
+    }
+    acc.complete = true;
+    let ctx = ReqCtx {
+        ignore_eos_sent: false,
+        ..*ctx
+    };
+    crate::adapter::settle_single(acc, &ctx, t_ns);
+}

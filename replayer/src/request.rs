@@ -1,0 +1,551 @@
+//! One request, from its dispatch to its log record.
+//!
+//! Each trace request runs as its own tokio task (true open loop: a slow response never
+//! delays the next send). The task records its dispatch time the moment it starts (so
+//! the scheduler's wake-up delay counts as lateness, as it should), waits for a
+//! concurrency slot when there is a cap, sends, timestamps the response headers and
+//! every body chunk with the run clock, feeds chunks to the framing parser and the
+//! dialect's decoder, and sends exactly one [`LogRecord`] to the writer, whatever
+//! happens: error status, broken stream, malformed data, timeout, interruption, even a
+//! panic (a drop guard sends the record then).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use formats::{LogRecord, Outcome};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::{Accum, Decoder, ReqCtx, bounded, error_message};
+use crate::clock::RunClock;
+use crate::config::BackendKind;
+use crate::framing::{NulParser, SseParser};
+use crate::stats::LiveStats;
+use crate::writer::WriterMsg;
+use crate::{lightllm, openai, tgi, vllm};
+
+/// Bound of one SSE line / NUL object (a streamed event). vLLM's legacy objects repeat
+/// the prompt, so this must hold a long prompt; it is a bound, not an allocation.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+/// Bound of a non-streamed answer body.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+/// Bytes of an error body read to extract its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Response headers recorded verbatim in `server_timing` when present.
+pub const TIMING_HEADERS: &[&str] = &[
+    "x-queue-time",
+    "x-inference-time",
+    "x-compute-time",
+    "x-total-time",
+    "x-validation-time",
+    "x-time-per-token",
+    "x-prompt-tokens",
+    "x-generated-tokens",
+    "x-compute-characters",
+    "server-timing",
+];
+
+/// Request fields resolved for one request.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyOptions {
+    pub stream: bool,
+    pub model: Option<String>,
+    pub ignore_eos: bool,
+    pub min_tokens: bool,
+    pub stream_usage: bool,
+    pub continuous_usage: bool,
+}
+
+/// A trace request made ready to send before the run starts: the body is serialized
+/// ahead of time so dispatching costs a task spawn and nothing else.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub id: u64,
+    pub scheduled_ns: u64,
+    pub body: Bytes,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    pub prompt_bytes: usize,
+    pub ignore_eos_sent: bool,
+    pub warmup: bool,
+}
+
+impl Prepared {
+    pub fn not_sent(&self) -> LogRecord {
+        LogRecord::not_sent(
+            self.id,
+            self.scheduled_ns,
+            self.prompt_tokens,
+            self.max_tokens,
+            self.warmup,
+        )
+    }
+}
+
+/// What all request tasks share.
+pub(crate) struct Shared {
+    pub client: reqwest::Client,
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub backend: BackendKind,
+    pub stream: bool,
+    pub timeout: Option<Duration>,
+    pub clock: RunClock,
+    pub slots: Option<Arc<Semaphore>>,
+    /// Stop dispatching: requests still waiting for a slot become `not_sent`.
+    pub stop: CancellationToken,
+    /// End of the grace period: in-flight requests become `cancelled`.
+    pub abort: CancellationToken,
+    pub tx: std::sync::mpsc::Sender<WriterMsg>,
+    pub live: Arc<LiveStats>,
+}
+
+/// Sends a record if the task ends without having sent one (panic, dropped task).
+struct Guard<'a> {
+    shared: &'a Shared,
+    prep: &'a Prepared,
+    armed: bool,
+    dispatched_ns: Option<u64>,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut rec = self.prep.not_sent();
+        if self.dispatched_ns.is_some() {
+            rec.dispatched_ns = self.dispatched_ns;
+            rec.end_ns = Some(self.shared.clock.now_ns());
+            rec.outcome = Outcome::Cancelled;
+        }
+        rec.error = Some(if std::thread::panicking() {
+            "internal error: the request task panicked".into()
+        } else {
+            "request task dropped (runtime shut down)".into()
+        });
+        let _ = self.shared.tx.send(WriterMsg::Record {
+            record: Box::new(rec),
+            lateness_ns: None,
+        });
+        self.shared.live.in_flight.fetch_sub(
+            u64::from(self.dispatched_ns.is_some()),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Runs one request to its record.
+pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
+    let start_ns = shared.clock.now_ns();
+    let lateness_ns = start_ns.saturating_sub(prep.scheduled_ns);
+    shared.live.record_lateness(lateness_ns);
+    let mut guard = Guard {
+        shared: &shared,
+        prep: &prep,
+        armed: true,
+        dispatched_ns: None,
+    };
+
+    // Concurrency cap: wait in trace order (tokio's semaphore is fair).
+    let _permit = match &shared.slots {
+        None => None,
+        Some(sem) => {
+            tokio::select! {
+                biased;
+                _ = shared.stop.cancelled() => None,
+                p = sem.clone().acquire_owned() => p.ok(),
+            }
+        }
+    };
+    if shared.slots.is_some() && _permit.is_none() {
+        guard.armed = false;
+        let mut rec = prep.not_sent();
+        rec.error = Some("stopped while waiting for a concurrency slot".into());
+        send(&shared, rec, Some(lateness_ns));
+        return;
+    }
+
+    let dispatched_ns = shared.clock.now_ns();
+    guard.dispatched_ns = Some(dispatched_ns);
+    shared.live.sent.fetch_add(1, Ordering::Relaxed);
+    shared.live.in_flight.fetch_add(1, Ordering::Relaxed);
+
+    let ctx = ReqCtx {
+        max_tokens: prep.max_tokens,
+        prompt_bytes: prep.prompt_bytes,
+        ignore_eos_sent: prep.ignore_eos_sent,
+    };
+    let mut st = State::new(&shared, &ctx);
+    let deadline = shared
+        .timeout
+        .map(|t| tokio::time::Instant::now() + t)
+        .unwrap_or_else(far_future);
+    let ended = tokio::select! {
+        biased;
+        _ = shared.abort.cancelled() => End::Cancelled,
+        _ = tokio::time::sleep_until(deadline) => End::Timeout,
+        e = drive(&shared, &prep, &mut st) => e,
+    };
+    let end_ns = shared.clock.now_ns();
+    let rec = st.into_record(&prep, &ctx, dispatched_ns, end_ns, ended);
+    shared
+        .live
+        .tokens
+        .fetch_add(rec.output_tokens.unwrap_or(0) as u64, Ordering::Relaxed);
+    if rec.outcome != Outcome::Ok {
+        shared.live.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    guard.armed = false;
+    send(&shared, rec, Some(lateness_ns));
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+fn send(shared: &Shared, record: LogRecord, lateness_ns: Option<u64>) {
+    shared.live.done.fetch_add(1, Ordering::Relaxed);
+    // The writer outlives every task; a send error means it failed, which the run reports.
+    let _ = shared.tx.send(WriterMsg::Record {
+        record: Box::new(record),
+        lateness_ns,
+    });
+}
+
+/// How the request future ended.
+enum End {
+    /// The body was read to its end (or an end marker).
+    Body,
+    /// The server answered an error status.
+    Status,
+    ConnectFailed,
+    /// The connection broke (before or during the response).
+    Broken,
+    Timeout,
+    Cancelled,
+}
+
+enum Framing {
+    Sse(SseParser),
+    Nul(NulParser),
+}
+
+struct State {
+    first_byte_ns: Option<u64>,
+    status: Option<u16>,
+    error: Option<String>,
+    acc: Accum,
+    decoder: Option<Box<dyn Decoder>>,
+    framing: Option<Framing>,
+    server_timing: BTreeMap<String, String>,
+    finished: bool,
+}
+
+impl State {
+    fn new(shared: &Shared, ctx: &ReqCtx) -> Self {
+        let (decoder, framing): (Option<Box<dyn Decoder>>, _) = if !shared.stream {
+            (None, None)
+        } else {
+            match shared.backend {
+                BackendKind::Tgi => (
+                    Some(Box::new(tgi::StreamDecoder)),
+                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
+                ),
+                BackendKind::Lightllm => (
+                    Some(Box::new(lightllm::StreamDecoder)),
+                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
+                ),
+                BackendKind::Vllm => (
+                    Some(Box::new(vllm::StreamDecoder::new(ctx))),
+                    Some(Framing::Nul(NulParser::new(MAX_EVENT_BYTES))),
+                ),
+                BackendKind::Openai | BackendKind::OpenaiChat => (
+                    Some(Box::new(openai::StreamDecoder::default())),
+                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
+                ),
+            }
+        };
+        State {
+            first_byte_ns: None,
+            status: None,
+            error: None,
+            acc: Accum::with_capacity(ctx.max_tokens as usize + 1),
+            decoder,
+            framing,
+            server_timing: BTreeMap::new(),
+            finished: false,
+        }
+    }
+
+    /// Feeds one body chunk received at `t_ns`; `false` to stop reading.
+    fn feed(&mut self, chunk: &[u8], t_ns: u64) -> bool {
+        let (Some(framing), Some(decoder)) = (self.framing.as_mut(), self.decoder.as_mut()) else {
+            return false;
+        };
+        let acc = &mut self.acc;
+        let mut cb = |data: &[u8]| decoder.payload(data, t_ns, acc);
+        let r = match framing {
+            Framing::Sse(p) => p.feed(chunk, &mut cb),
+            Framing::Nul(p) => p.feed(chunk, &mut cb),
+        };
+        match r {
+            Ok(keep_going) => keep_going && self.acc.protocol_error.is_none(),
+            Err(e) => {
+                self.acc.fail_protocol(e);
+                false
+            }
+        }
+    }
+
+    /// The response is over at `t_ns` (`eof`: the body ended cleanly, so a pending
+    /// unterminated event is flushed first); settles counts.
+    fn finish_stream(&mut self, t_ns: u64, eof: bool, ctx: &ReqCtx) {
+        self.finish_inner(t_ns, eof, eof, ctx)
+    }
+
+    fn finish_inner(&mut self, t_ns: u64, flush: bool, eof: bool, ctx: &ReqCtx) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let (Some(framing), Some(decoder)) = (self.framing.as_mut(), self.decoder.as_mut()) else {
+            return;
+        };
+        if flush && self.acc.protocol_error.is_none() {
+            let acc = &mut self.acc;
+            let mut cb = |data: &[u8]| decoder.payload(data, t_ns, acc);
+            match framing {
+                Framing::Sse(p) => {
+                    if let Err(e) = p.finish(&mut cb) {
+                        self.acc.fail_protocol(e);
+                    }
+                }
+                Framing::Nul(p) => p.finish(&mut cb),
+            }
+        }
+        let clean = eof && self.acc.protocol_error.is_none();
+        decoder.finish(&mut self.acc, ctx, clean);
+    }
+
+    fn into_record(
+        mut self,
+        prep: &Prepared,
+        ctx: &ReqCtx,
+        dispatched_ns: u64,
+        end_ns: u64,
+        end: End,
+    ) -> LogRecord {
+        // Partial streams keep their events and counts.
+        if !self.finished && self.decoder.is_some() {
+            self.finish_stream(end_ns, false, ctx);
+        }
+        let acc = &mut self.acc;
+        let (outcome, error) = match end {
+            End::Cancelled => (Outcome::Cancelled, Some("cancelled (run interrupted)".into())),
+            End::Timeout => (Outcome::Timeout, Some("per-request timeout expired".into())),
+            End::ConnectFailed => (Outcome::ConnectError, self.error.take()),
+            End::Status => (Outcome::HttpError, self.error.take()),
+            End::Broken => (
+                Outcome::StreamError,
+                acc.protocol_error.take().or(self.error.take()),
+            ),
+            End::Body => {
+                if let Some(e) = acc.protocol_error.take() {
+                    (Outcome::StreamError, Some(e))
+                } else if let Some(e) = acc.server_error.take() {
+                    (Outcome::HttpError, Some(e))
+                } else if !acc.complete {
+                    (
+                        Outcome::StreamError,
+                        Some("response ended before its final event".into()),
+                    )
+                } else {
+                    (Outcome::Ok, None)
+                }
+            }
+        };
+        let output_tokens = if acc.method.is_some() {
+            acc.output_tokens
+        } else {
+            None
+        };
+        LogRecord {
+            id: prep.id,
+            scheduled_ns: prep.scheduled_ns,
+            dispatched_ns: Some(dispatched_ns),
+            first_byte_ns: self.first_byte_ns,
+            events: std::mem::take(&mut acc.events),
+            end_ns: Some(end_ns),
+            outcome,
+            http_status: self.status,
+            error,
+            prompt_tokens: prep.prompt_tokens,
+            max_tokens: prep.max_tokens,
+            output_tokens,
+            server_output_tokens: acc.server_output_tokens,
+            server_prompt_tokens: acc.server_prompt_tokens,
+            token_count_method: acc.method.map(str::to_string),
+            finish_reason: acc.finish_reason.take(),
+            warmup: prep.warmup,
+            server_timing: std::mem::take(&mut self.server_timing),
+        }
+    }
+}
+
+/// Describes a transport error with its causes, on one bounded line.
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let t = cause.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = cause.source();
+    }
+    bounded(&s)
+}
+
+async fn drive(shared: &Shared, prep: &Prepared, st: &mut State) -> End {
+    let ctx = ReqCtx {
+        max_tokens: prep.max_tokens,
+        prompt_bytes: prep.prompt_bytes,
+        ignore_eos_sent: prep.ignore_eos_sent,
+    };
+    let request = shared
+        .client
+        .post(shared.url.clone())
+        .headers(shared.headers.clone())
+        .header("x-request-id", prep.id)
+        .body(prep.body.clone());
+    let mut resp = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            st.error = Some(describe(&e));
+            return if e.is_connect() {
+                End::ConnectFailed
+            } else {
+                End::Broken
+            };
+        }
+    };
+    st.first_byte_ns = Some(shared.clock.now_ns());
+    let status = resp.status();
+    st.status = Some(status.as_u16());
+    for name in TIMING_HEADERS {
+        if let Some(v) = resp.headers().get(*name) {
+            st.server_timing.insert(
+                (*name).to_string(),
+                bounded(&String::from_utf8_lossy(v.as_bytes())),
+            );
+        }
+    }
+
+    if !status.is_success() {
+        let mut body = Vec::new();
+        while body.len() < MAX_ERROR_BODY {
+            match resp.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY)]),
+                _ => break,
+            }
+        }
+        let msg = error_message(&body);
+        st.error = Some(bounded(&format!("HTTP {}: {msg}", status.as_u16())));
+        return End::Status;
+    }
+
+    if !shared.stream {
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > MAX_BODY_BYTES {
+                        st.acc.fail_protocol(format_args!(
+                            "answer larger than {MAX_BODY_BYTES} bytes"
+                        ));
+                        return End::Broken;
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    st.error = Some(describe(&e));
+                    return End::Broken;
+                }
+            }
+        }
+        let t = shared.clock.now_ns();
+        match shared.backend {
+            BackendKind::Tgi => tgi::parse_answer(&body, t, &ctx, &mut st.acc),
+            BackendKind::Vllm => vllm::parse_answer(&body, t, &ctx, &mut st.acc),
+            BackendKind::Lightllm => lightllm::parse_answer(&body, t, &ctx, &mut st.acc),
+            BackendKind::Openai | BackendKind::OpenaiChat => {
+                openai::parse_answer(&body, t, &ctx, &mut st.acc)
+            }
+        }
+        st.finished = true;
+        return End::Body;
+    }
+
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let t = shared.clock.now_ns();
+                if !st.feed(&chunk, t) {
+                    if st.acc.protocol_error.is_some() {
+                        st.finish_stream(t, false, &ctx);
+                        return End::Broken;
+                    }
+                    // End marker or server error event: the response is over.
+                    st.finish_inner(t, false, true, &ctx);
+                    return End::Body;
+                }
+            }
+            Ok(None) => {
+                let t = shared.clock.now_ns();
+                st.finish_stream(t, true, &ctx);
+                return End::Body;
+            }
+            Err(e) => {
+                st.error = Some(describe(&e));
+                let t = shared.clock.now_ns();
+                st.finish_stream(t, false, &ctx);
+                return End::Broken;
+            }
+        }
+    }
+}
+
+/// Builds the fixed request headers (user headers, API key).
+pub(crate) fn build_headers(
+    headers: &[(String, String)],
+    api_key: Option<&str>,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    map.insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(key) = api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        v.set_sensitive(true);
+        map.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| format!("invalid header name `{k}`"))?;
+        let value = HeaderValue::from_str(v.trim())
+            .map_err(|_| format!("invalid value for header `{k}`"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}

@@ -1,0 +1,83 @@
+//! Operating-system helpers: open-file limit, CPU time, timer slack, host name.
+
+use std::time::Duration;
+
+/// Raises the soft open-file limit to the hard limit. Returns a note for the user when
+/// the limit stays below `wanted` (each in-flight request holds one socket).
+pub(crate) fn raise_nofile(wanted: u64) -> Option<String> {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Some("could not read the open-file limit (RLIMIT_NOFILE)".into());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        let cur = lim.rlim_cur as u64;
+        if cur < wanted {
+            return Some(format!(
+                "open-file limit is {cur} (could not raise it further) but up to {wanted} \
+                 connections may be open at once: requests beyond it will fail with \
+                 connect_error; raise it with `ulimit -n` or --concurrency"
+            ));
+        }
+    }
+    None
+}
+
+/// User + system CPU time of this process, or of the calling thread.
+pub(crate) fn cpu_time(thread: bool) -> Duration {
+    // SAFETY: getrusage fills a local struct.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        #[cfg(target_os = "linux")]
+        let who = if thread {
+            libc::RUSAGE_THREAD
+        } else {
+            libc::RUSAGE_SELF
+        };
+        #[cfg(not(target_os = "linux"))]
+        let who = {
+            let _ = thread;
+            libc::RUSAGE_SELF
+        };
+        if libc::getrusage(who, &mut ru) != 0 {
+            return Duration::ZERO;
+        }
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+}
+
+/// Makes the calling thread's sleeps end as close to their deadline as the kernel can
+/// (Linux's default timer slack is 50 us).
+pub(crate) fn precise_timers() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_TIMERSLACK takes an integer argument.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,151 @@
+//! TGI (text-generation-inference): `POST /generate_stream` (SSE) and `POST /generate`.
+//!
+//! Request: `{"inputs": prompt, "parameters": {"max_new_tokens", "details": true,
+//! "do_sample": false}}`. TGI cannot be told to ignore EOS over HTTP (hard-coded off), so
+//! `ignore_eos` is never sent; early stops show as `finish_reason = eos_token` with fewer
+//! output tokens than `max_tokens`. `details: true` makes the server report
+//! `generated_tokens` and `finish_reason`.
+//!
+//! Stream: exactly one `data:{"token":{..},..}` event per generated token (counted
+//! `per_event`), no end marker; the last event carries `generated_text` (and `details`).
+//! Errors after the 200 arrive as `data:{"error":..,"error_type":..}`.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::adapter::{Accum, Decoder, Present, ReqCtx, json_error_message, to_u32};
+use crate::request::BodyOptions;
+
+pub(crate) fn path(stream: bool) -> &'static str {
+    if stream { "/generate_stream" } else { "/generate" }
+}
+
+pub(crate) fn body(prompt: &str, max_tokens: u32, _opts: &BodyOptions) -> serde_json::Value {
+    json!({
+        "inputs": prompt,
+        "parameters": {"max_new_tokens": max_tokens, "details": true, "do_sample": false},
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Details<'a> {
+    #[serde(borrow, default)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub generated_tokens: Option<u64>,
+}
+
+/// One stream event (TGI and LightLLM share this shape).
+#[derive(Deserialize)]
+pub(crate) struct TokenEvent<'a> {
+    #[serde(default)]
+    pub token: Present,
+    #[serde(default)]
+    pub generated_text: Present,
+    #[serde(borrow, default)]
+    pub details: Option<Details<'a>>,
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+    /// Current LightLLM extras.
+    #[serde(borrow, default)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub count_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+}
+
+/// Applies one TGI/LightLLM token event; `false` for an error event.
+pub(crate) fn apply_token_event(ev: TokenEvent<'_>, t_ns: u64, acc: &mut Accum) -> bool {
+    if let Some(err) = ev.error.filter(|e| !e.is_null()) {
+        let msg = json_error_message(&json!({ "error": err })).unwrap_or_default();
+        acc.server_error = Some(crate::adapter::bounded(&msg));
+        return false;
+    }
+    if ev.token.is_some() {
+        acc.push(t_ns, 1, 0);
+    }
+    if let Some(d) = ev.details {
+        if let Some(r) = d.finish_reason {
+            acc.finish_reason = Some(r.into_owned());
+        }
+        if let Some(n) = d.generated_tokens {
+            acc.server_output_tokens = to_u32(Some(n));
+        }
+    }
+    if let Some(r) = ev.finish_reason {
+        acc.finish_reason = Some(r.into_owned());
+    }
+    if let Some(n) = ev.count_output_tokens {
+        acc.server_output_tokens = to_u32(Some(n));
+    }
+    if let Some(n) = ev.prompt_tokens {
+        acc.server_prompt_tokens = to_u32(Some(n));
+    }
+    true
+}
+
+#[derive(Default)]
+pub(crate) struct StreamDecoder;
+
+impl Decoder for StreamDecoder {
+    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
+        if acc.complete {
+            acc.fail_protocol("data after the final event");
+            return false;
+        }
+        match serde_json::from_slice::<TokenEvent>(data) {
+            Ok(ev) => {
+                let last = ev.generated_text.is_some();
+                if !apply_token_event(ev, t_ns, acc) {
+                    return false;
+                }
+                if last {
+                    acc.complete = true;
+                }
+                true
+            }
+            Err(e) => {
+                acc.fail_protocol(format_args!("malformed TGI event: {e}"));
+                false
+            }
+        }
+    }
+
+    fn finish(&mut self, acc: &mut Accum, _ctx: &ReqCtx, _eof: bool) {
+        acc.keep_counts("per_event");
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer<'a> {
+    generated_text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    details: Option<Details<'a>>,
+}
+
+/// A whole `/generate` answer.
+pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(Answer {
+            generated_text: Some(_),
+            details,
+        }) => {
+            if let Some(d) = details {
+                acc.finish_reason = d.finish_reason.map(Cow::into_owned);
+                acc.server_output_tokens = to_u32(d.generated_tokens);
+            }
+            acc.complete = true;
+            // TGI never honours ignore_eos: only a server count or `length` is a total.
+            let ctx = ReqCtx {
+                ignore_eos_sent: false,
+                ..*ctx
+            };
+            crate::adapter::settle_single(acc, &ctx, t_ns);
+        }
+        Ok(_) => acc.fail_protocol("TGI answer without generated_text"),
+        Err(e) => acc.fail_protocol(format_args!("malformed TGI answer: {e}")),
+    }
+}

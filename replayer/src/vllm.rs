@@ -1,0 +1,104 @@
+//! vLLM's legacy `api_server` (`python -m vllm.entrypoints.api_server`): `POST /generate`.
+//!
+//! Request: `{"prompt", "stream", "max_tokens", "ignore_eos", "n": 1}` (every key besides
+//! prompt and stream goes to SamplingParams).
+//!
+//! Answer: `{"text": ["<prompt><generated>"]}`: the text repeats the prompt and carries
+//! no token count and no finish reason. Streamed, the body is a series of such objects,
+//! each cumulative and followed by a NUL byte. An object may cover several tokens, so
+//! events are not tokens: with `ignore_eos` the API generates exactly `max_tokens`, which
+//! is split across events by the new text bytes of each (`assumed_max_tokens`); without
+//! it, one token per event is assumed and recorded as `event_count`.
+//!
+//! A prompt that is too long may be answered 200 with an empty completion: recorded as
+//! an `http_error` ("empty completion"), never as a success.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::adapter::{Accum, Decoder, ReqCtx, settle_counts};
+use crate::request::BodyOptions;
+
+pub(crate) fn path(_stream: bool) -> &'static str {
+    "/generate"
+}
+
+pub(crate) fn body(prompt: &str, max_tokens: u32, opts: &BodyOptions) -> serde_json::Value {
+    json!({
+        "prompt": prompt,
+        "stream": opts.stream,
+        "max_tokens": max_tokens,
+        "ignore_eos": opts.ignore_eos,
+        "n": 1,
+    })
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    text: Vec<String>,
+}
+
+fn text_len(data: &[u8]) -> Result<usize, String> {
+    let a: Answer = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    a.text
+        .first()
+        .map(|t| t.len())
+        .ok_or_else(|| "empty `text` list".to_string())
+}
+
+const EMPTY: &str = "empty completion: the server generated no text (prompt too long?)";
+
+pub(crate) struct StreamDecoder {
+    /// Cumulative text length so far (the prompt's at first).
+    seen: usize,
+    prompt_bytes: usize,
+}
+
+impl StreamDecoder {
+    pub fn new(ctx: &ReqCtx) -> Self {
+        StreamDecoder {
+            seen: ctx.prompt_bytes,
+            prompt_bytes: ctx.prompt_bytes,
+        }
+    }
+}
+
+impl Decoder for StreamDecoder {
+    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
+        match text_len(data) {
+            Ok(len) => {
+                let new = len.saturating_sub(self.seen);
+                self.seen = self.seen.max(len);
+                acc.push(t_ns, 0, new);
+                true
+            }
+            Err(e) => {
+                acc.fail_protocol(format_args!("malformed vLLM object: {e}"));
+                false
+            }
+        }
+    }
+
+    fn finish(&mut self, acc: &mut Accum, ctx: &ReqCtx, eof: bool) {
+        if eof && acc.protocol_error.is_none() {
+            acc.complete = true;
+            if self.seen <= self.prompt_bytes {
+                acc.server_error = Some(EMPTY.to_string());
+            }
+        }
+        settle_counts(acc, ctx);
+    }
+}
+
+pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+    match text_len(body) {
+        Ok(len) => {
+            acc.complete = true;
+            if len <= ctx.prompt_bytes {
+                acc.server_error = Some(EMPTY.to_string());
+            }
+            crate::adapter::settle_single(acc, ctx, t_ns);
+        }
+        Err(e) => acc.fail_protocol(format_args!("malformed vLLM answer: {e}")),
+    }
+}

@@ -1,0 +1,130 @@
+//! The log writer: its own OS thread, so file I/O never runs on the runtime that
+//! timestamps responses.
+//!
+//! Records arrive over a channel in the order requests finish and are appended at once;
+//! the file is flushed at least every [`FLUSH_EVERY`], so a killed run leaves a log
+//! readable up to its last flush. The writer is also the last line of defence for the
+//! "exactly one record per trace request" rule: it drops (and counts) a duplicate id,
+//! and at the end writes a record for any id that never got one (also counted). Both
+//! counters must stay zero; tests check them.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use formats::{LogRecord, LogTrailer, LogWriter, Outcome};
+
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+pub(crate) enum WriterMsg {
+    Record {
+        record: Box<LogRecord>,
+        /// Dispatch lateness of the request task (`None` for never-started requests).
+        lateness_ns: Option<u64>,
+    },
+    /// All records are in: write the trailer.
+    Finish { complete: bool, ended_ns: u64 },
+}
+
+/// One entry per replayed request, for records the writer has to make up.
+pub(crate) struct Expected {
+    pub id: u64,
+    pub scheduled_ns: u64,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    pub warmup: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct WriterReport {
+    pub records: u64,
+    pub by_outcome: BTreeMap<Outcome, u64>,
+    pub lateness_ns: Vec<u64>,
+    /// `dispatched_ns - scheduled_ns` of dispatched requests (lateness + slot wait).
+    pub dispatch_delay_ns: Vec<u64>,
+    pub output_tokens: u64,
+    pub duplicates_dropped: u64,
+    pub missing_filled: u64,
+    pub trailer: Option<LogTrailer>,
+    pub error: Option<String>,
+}
+
+pub(crate) fn run(rx: Receiver<WriterMsg>, mut log: LogWriter, expected: Vec<Expected>) -> WriterReport {
+    let n = expected.len();
+    let first_id = expected.first().map_or(0, |e| e.id);
+    let mut seen = vec![false; n];
+    let mut report = WriterReport {
+        lateness_ns: Vec::with_capacity(n),
+        dispatch_delay_ns: Vec::with_capacity(n),
+        ..WriterReport::default()
+    };
+    let mut last_flush = Instant::now();
+    let mut finish = None;
+    let write = |log: &mut LogWriter, report: &mut WriterReport, rec: &LogRecord| {
+        if report.error.is_some() {
+            return;
+        }
+        if let Err(e) = log.write(rec) {
+            report.error = Some(format!("writing the run log: {e}"));
+            return;
+        }
+        report.records += 1;
+        *report.by_outcome.entry(rec.outcome).or_default() += 1;
+        report.output_tokens += rec.output_tokens.unwrap_or(0) as u64;
+        if let Some(d) = rec.dispatched_ns {
+            report
+                .dispatch_delay_ns
+                .push(d.saturating_sub(rec.scheduled_ns));
+        }
+    };
+    loop {
+        let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok(WriterMsg::Record {
+                record,
+                lateness_ns,
+            }) => {
+                let idx = record.id.wrapping_sub(first_id) as usize;
+                if idx >= n || seen[idx] {
+                    report.duplicates_dropped += 1;
+                    continue;
+                }
+                seen[idx] = true;
+                if let Some(l) = lateness_ns {
+                    report.lateness_ns.push(l);
+                }
+                write(&mut log, &mut report, &record);
+            }
+            Ok(WriterMsg::Finish { complete, ended_ns }) => {
+                finish = Some((complete, ended_ns));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            if report.error.is_none()
+                && let Err(e) = log.flush()
+            {
+                report.error = Some(format!("flushing the run log: {e}"));
+            }
+            last_flush = Instant::now();
+        }
+    }
+    for (e, seen) in expected.iter().zip(&seen) {
+        if !seen {
+            report.missing_filled += 1;
+            let mut rec =
+                LogRecord::not_sent(e.id, e.scheduled_ns, e.prompt_tokens, e.max_tokens, e.warmup);
+            rec.error = Some("internal error: no record was produced for this request".into());
+            write(&mut log, &mut report, &rec);
+        }
+    }
+    let (complete, ended_ns) = finish.unwrap_or((false, 0));
+    if report.error.is_none() {
+        match log.finish(complete && report.missing_filled == 0, ended_ns) {
+            Ok(t) => report.trailer = Some(t),
+            Err(e) => report.error = Some(format!("finishing the run log: {e}")),
+        }
+    }
+    report
+}
