@@ -1,1 +1,272 @@
-//! placeholder
+//! A simulated LLM serving backend: the wire formats of TGI, vLLM, LightLLM and the
+//! OpenAI API over a continuous-batching engine model, with a ground-truth log and seeded
+//! fault injection.
+//!
+//! Why it exists: every test of the replayer needs a server that speaks the real wire
+//! formats, users need to try the whole pipeline without a GPU, and a simulator that
+//! queues, batches and runs out of KV cache like a real engine makes a demo's tables
+//! meaningful. Its truth log (server-side times of every token write) measures how far a
+//! client's measurements are from the truth.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), simulator::SimError> {
+//! use simulator::{Dialect, Profile, SimConfig};
+//! let server = simulator::start(SimConfig::new(Dialect::Tgi, Profile::builtin("tiny").unwrap())).await?;
+//! println!("{}", server.base_url());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`engine`] (scheduler core, real-time and virtual-time drivers), [`profile`]
+//! (TOML speed profiles), [`truth`] (the ground-truth log), [`faults`], `server` (what the
+//! dialects share: request life cycle, token sources, streaming) and one module per
+//! dialect (`tgi`, `vllm`, `lightllm`, `openai`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod engine;
+pub mod faults;
+pub mod profile;
+mod server;
+pub mod truth;
+pub mod words;
+
+mod lightllm;
+mod openai;
+mod tgi;
+mod vllm;
+
+pub use engine::{VirtualRequest, VirtualResult, simulate};
+pub use faults::Faults;
+pub use profile::{EngineParams, Policy, Profile};
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("profile: {0}")]
+    Profile(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("truth log {path}: {source}")]
+    TruthLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("truth log {path} line {line}: {message}")]
+    TruthParse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The wire format the server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// text-generation-inference 1.0.2: `/generate`, `/generate_stream`.
+    Tgi,
+    /// vLLM's legacy api_server (2023): `/generate`, NUL-separated stream.
+    Vllm,
+    /// LightLLM (Aug 2023): `/generate`, `/generate_stream`.
+    Lightllm,
+    /// OpenAI-compatible (as vLLM serves it): `/v1/completions`, `/v1/chat/completions`.
+    Openai,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 4] = [
+        Dialect::Tgi,
+        Dialect::Vllm,
+        Dialect::Lightllm,
+        Dialect::Openai,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dialect::Tgi => "tgi",
+            Dialect::Vllm => "vllm",
+            Dialect::Lightllm => "lightllm",
+            Dialect::Openai => "openai",
+        }
+    }
+
+    /// The scheduling policy a server of this dialect uses unless overridden (OpenAI:
+    /// vLLM's, the most common server of that API).
+    pub fn default_policy(&self) -> Policy {
+        match self {
+            Dialect::Tgi => Policy::Tgi,
+            Dialect::Vllm | Dialect::Openai => Policy::Vllm,
+            Dialect::Lightllm => Policy::Lightllm,
+        }
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        match s {
+            "tgi" => Ok(Dialect::Tgi),
+            "vllm" => Ok(Dialect::Vllm),
+            "lightllm" => Ok(Dialect::Lightllm),
+            "openai" => Ok(Dialect::Openai),
+            other => Err(SimError::Config(format!(
+                "unknown dialect `{other}` (expected tgi, vllm, lightllm or openai)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a simulated server needs.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub dialect: Dialect,
+    pub profile: Profile,
+    pub host: IpAddr,
+    /// 0 = a free port chosen by the OS (see [`SimServer::addr`]).
+    pub port: u16,
+    /// Write the ground-truth log (JSON Lines) here.
+    pub truth_log: Option<PathBuf>,
+    pub faults: Faults,
+    /// Seeds fault decisions and early-EOS output lengths (per request, by arrival order).
+    pub seed: u64,
+    /// Scheduling policy; `None` = the dialect's own ([`Dialect::default_policy`]).
+    pub policy: Option<Policy>,
+}
+
+impl SimConfig {
+    /// 127.0.0.1, a free port, no faults, no truth log, seed 0.
+    pub fn new(dialect: Dialect, profile: Profile) -> Self {
+        SimConfig {
+            dialect,
+            profile,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            truth_log: None,
+            faults: Faults::default(),
+            seed: 0,
+            policy: None,
+        }
+    }
+}
+
+/// A running simulated server.
+pub struct SimServer {
+    addr: SocketAddr,
+    shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
+    serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    engine_task: Option<tokio::task::JoinHandle<()>>,
+    truth: Option<truth::TruthWriter>,
+}
+
+/// Bind and serve in background tasks on the current tokio runtime.
+pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
+    config.faults.validate()?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(SimError::Serve)?;
+    let clock = engine::Clock::new();
+    let truth = match &config.truth_log {
+        Some(path) => Some(truth::TruthWriter::create(path)?),
+        None => None,
+    };
+    let policy = config.policy.unwrap_or(config.dialect.default_policy());
+    let (engine, engine_task) = match config.profile.engine(policy) {
+        Some(params) if !config.profile.is_null() => {
+            let core = engine::Core::new(params.clone(), policy);
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let fits = engine::Core::new(params.clone(), policy);
+            let task = tokio::spawn(engine::run_realtime(core, clock, rx));
+            (Some(server::EngineHandle { tx, fits }), Some(task))
+        }
+        _ => (None, None),
+    };
+    let state = Arc::new(server::AppState::new(
+        &config,
+        clock,
+        engine,
+        truth.as_ref().map(|t| t.sender()),
+    ));
+    let router = match config.dialect {
+        Dialect::Tgi => tgi::routes(),
+        Dialect::Vllm => vllm::routes(),
+        Dialect::Lightllm => lightllm::routes(),
+        Dialect::Openai => openai::routes(),
+    }
+    .route("/health", axum::routing::get(server::health))
+    .with_state(state.clone());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serve_task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.await;
+            })
+            .await
+    });
+    Ok(SimServer {
+        addr,
+        shutdown_tx: Some(shutdown_tx),
+        serve_task,
+        engine_task,
+        truth,
+    })
+}
+
+impl SimServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT` (IPv6 hosts in brackets).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop serving (in-flight responses get up to 2 s to finish, then are cut), stop the
+    /// engine, and flush and close the truth log.
+    pub async fn shutdown(mut self) -> Result<(), SimError> {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        let serve_result =
+            match tokio::time::timeout(Duration::from_secs(2), &mut self.serve_task).await {
+                Ok(Ok(r)) => r.map_err(SimError::Serve),
+                Ok(Err(_join)) => Ok(()),
+                Err(_) => {
+                    self.serve_task.abort();
+                    let _ = (&mut self.serve_task).await;
+                    Ok(())
+                }
+            };
+        // Stop the engine: open token channels close, so any response still streaming ends.
+        if let Some(task) = self.engine_task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Some(truth) = self.truth.take() {
+            truth.close().await?;
+        }
+        serve_result
+    }
+}

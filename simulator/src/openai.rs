@@ -1,0 +1,519 @@
+//! OpenAI-compatible API, as vLLM's OpenAI server (>= 0.10) writes it:
+//! `POST /v1/completions`, `POST /v1/chat/completions`, `GET /v1/models`.
+//!
+//! - request fields used: `model` (optional; another name is a 404), `prompt` (string, one
+//!   string in an array, or token ids), `messages` (chat; prompt tokens = words of all
+//!   contents, no chat-template overhead), `max_tokens` (completions default 16) /
+//!   `max_completion_tokens` (chat default: the rest of the context), `stream`,
+//!   `stream_options.include_usage`, `stream_options.continuous_usage_stats`,
+//!   `ignore_eos`, `min_tokens`, `n` (1 only). Unknown fields are ignored, as vLLM does.
+//! - stream: `data: {json}\n\n` (one space), one chunk per token; the chunk of the last
+//!   token carries `finish_reason` (`length` or `stop`); with `include_usage` every chunk
+//!   has `"usage":null` and a last chunk `{"choices":[],"usage":{..}}` follows; with
+//!   `continuous_usage_stats` every chunk carries the cumulative usage; then
+//!   `data: [DONE]\n\n`. Chat streams start with a `{"role":"assistant","content":""}` delta.
+//! - errors: `{"error":{"message":..,"type":..,"param":null,"code":N}}` with 400
+//!   (validation, bad JSON, wrong types), 404 (unknown model), and injected 429/500/503.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use bytes::{Bytes, BytesMut};
+use serde_json::{Value, json};
+
+use crate::faults::Fault;
+use crate::server::{
+    AppState, Ctx, Framer, Gen, JSON, Job, SSE, Tok, cut_body, push_json_str, response, stream_body,
+};
+use crate::truth::Outcome;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn error(status: StatusCode, message: &str, kind: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
+    response(status, Some(JSON), serde_json::to_vec(&body).expect("json"))
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message, "BadRequestError")
+}
+
+async fn models(State(st): State<Arc<AppState>>) -> Response {
+    let body = json!({
+        "object": "list",
+        "data": [{
+            "id": st.profile.model,
+            "object": "model",
+            "created": unix_now(),
+            "owned_by": "llmib",
+            "root": st.profile.model,
+            "parent": null,
+            "max_model_len": st.profile.max_total_tokens,
+        }]
+    });
+    response(
+        StatusCode::OK,
+        Some(JSON),
+        serde_json::to_vec(&body).expect("json"),
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Completion,
+    Chat,
+}
+
+struct Parsed {
+    prompt_tokens: u32,
+    max_tokens: Option<u32>,
+    stream: bool,
+    include_usage: bool,
+    continuous_usage: bool,
+    ignore_eos: bool,
+    min_tokens: u32,
+    /// The prompt text, for `echo` (completions).
+    echo: Option<String>,
+}
+
+fn opt_u32(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= u32::MAX as u64 => Ok(Some(v as u32)),
+            _ => Err(format!(
+                "{key}: Input should be a valid integer greater than or equal to 0"
+            )),
+        },
+        Some(_) => Err(format!("{key}: Input should be a valid integer")),
+    }
+}
+
+fn opt_bool(obj: &serde_json::Map<String, Value>, key: &str) -> Result<bool, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("{key}: Input should be a valid boolean")),
+    }
+}
+
+fn content_words(v: &Value) -> Result<u32, String> {
+    match v {
+        Value::String(s) => Ok(crate::words::count_words(s)),
+        Value::Null => Ok(0),
+        Value::Array(parts) => {
+            let mut n = 0;
+            for p in parts {
+                match p.get("text") {
+                    Some(Value::String(s)) => n += crate::words::count_words(s),
+                    _ => return Err("messages.content: only text parts are supported".into()),
+                }
+            }
+            Ok(n)
+        }
+        _ => Err("messages.content: Input should be a valid string or list".into()),
+    }
+}
+
+fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("JSON decode error: {e}")))?;
+    let Value::Object(obj) = v else {
+        return Err(bad_request(
+            "Input should be a valid dictionary or object to extract fields from",
+        ));
+    };
+    match obj.get("model") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(m)) if *m == st.profile.model => {}
+        Some(Value::String(m)) => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                &format!("The model `{m}` does not exist."),
+                "NotFoundError",
+            ));
+        }
+        Some(_) => return Err(bad_request("model: Input should be a valid string")),
+    }
+    let bad = |m: String| bad_request(&m);
+    let (prompt_tokens, echo) = match kind {
+        Kind::Completion => match obj.get("prompt") {
+            Some(Value::String(s)) => (crate::words::count_words(s), Some(s.clone())),
+            Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
+                let s = a[0].as_str().expect("checked").to_owned();
+                (crate::words::count_words(&s), Some(s))
+            }
+            Some(Value::Array(a)) if !a.is_empty() && a.iter().all(|x| x.as_u64().is_some()) => {
+                (a.len() as u32, None)
+            }
+            Some(Value::Array(a))
+                if a.len() == 1
+                    && a[0]
+                        .as_array()
+                        .is_some_and(|ids| ids.iter().all(|x| x.as_u64().is_some())) =>
+            {
+                (a[0].as_array().expect("checked").len() as u32, None)
+            }
+            Some(Value::Array(a)) if a.len() > 1 => {
+                return Err(bad(
+                    "prompt: the simulator serves one prompt per request".into()
+                ));
+            }
+            None => return Err(bad("prompt: Field required".into())),
+            Some(_) => {
+                return Err(bad(
+                    "prompt: Input should be a valid string or a list of token ids".into(),
+                ));
+            }
+        },
+        Kind::Chat => match obj.get("messages") {
+            Some(Value::Array(msgs)) if !msgs.is_empty() => {
+                let mut n = 0;
+                for m in msgs {
+                    if !m.get("role").is_some_and(Value::is_string) {
+                        return Err(bad("messages.role: Field required".into()));
+                    }
+                    n += content_words(m.get("content").unwrap_or(&Value::Null)).map_err(bad)?;
+                }
+                (n, None)
+            }
+            None => return Err(bad("messages: Field required".into())),
+            Some(_) => return Err(bad("messages: Input should be a non-empty list".into())),
+        },
+    };
+    let max_tokens = match kind {
+        Kind::Completion => Some(opt_u32(&obj, "max_tokens").map_err(bad)?.unwrap_or(16)),
+        Kind::Chat => match opt_u32(&obj, "max_completion_tokens").map_err(bad)? {
+            Some(m) => Some(m),
+            None => opt_u32(&obj, "max_tokens").map_err(bad)?,
+        },
+    };
+    if max_tokens == Some(0) {
+        return Err(bad("max_tokens must be at least 1, got 0.".into()));
+    }
+    let stream = opt_bool(&obj, "stream").map_err(bad)?;
+    let (mut include_usage, mut continuous_usage) = (false, false);
+    match obj.get("stream_options") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(so)) => {
+            if !stream {
+                return Err(bad(
+                    "Stream options can only be defined when `stream=True`.".into(),
+                ));
+            }
+            include_usage = opt_bool(so, "include_usage").map_err(bad)?;
+            continuous_usage = opt_bool(so, "continuous_usage_stats").map_err(bad)?;
+        }
+        Some(_) => return Err(bad("stream_options: Input should be an object".into())),
+    }
+    if let Some(n) = opt_u32(&obj, "n").map_err(bad)? {
+        if n != 1 {
+            return Err(bad(
+                "n: the simulator generates one choice per request".into()
+            ));
+        }
+    }
+    let echo = if kind == Kind::Completion && opt_bool(&obj, "echo").map_err(bad)? {
+        echo
+    } else {
+        None
+    };
+    Ok(Parsed {
+        prompt_tokens,
+        max_tokens,
+        stream,
+        include_usage,
+        continuous_usage,
+        ignore_eos: opt_bool(&obj, "ignore_eos").map_err(bad)?,
+        min_tokens: opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0),
+        echo,
+    })
+}
+
+/// vLLM's context-length checks; returns the resolved max_tokens.
+fn validate(st: &AppState, p: &Parsed) -> Result<u32, String> {
+    let ctx = st.profile.max_total_tokens;
+    let input = p.prompt_tokens;
+    if input == 0 {
+        return Err("The prompt is empty.".into());
+    }
+    if input >= ctx {
+        return Err(format!(
+            "This model's maximum context length is {ctx} tokens. However, your request has {input} input tokens. Please reduce the length of the input messages."
+        ));
+    }
+    let max = p.max_tokens.unwrap_or(ctx - input);
+    if input as u64 + max as u64 > ctx as u64 {
+        return Err(format!(
+            "'max_tokens' or 'max_completion_tokens' is too large: {max}. This model's maximum context length is {ctx} tokens and your request has {input} input tokens ({max} > {ctx} - {input})."
+        ));
+    }
+    if p.min_tokens > max {
+        return Err(format!(
+            "min_tokens must be less than or equal to max_tokens={max}, got {}.",
+            p.min_tokens
+        ));
+    }
+    if !st.engine_fits(input, max) {
+        return Err(format!(
+            "The request ({input} + {max} tokens) does not fit the KV cache."
+        ));
+    }
+    Ok(max)
+}
+
+fn finish_reason(eos: bool) -> &'static str {
+    if eos { "stop" } else { "length" }
+}
+
+fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32) {
+    out.extend_from_slice(
+        format!(
+            "{{\"prompt_tokens\":{prompt},\"total_tokens\":{},\"completion_tokens\":{completion}}}",
+            prompt + completion
+        )
+        .as_bytes(),
+    );
+}
+
+struct OpenAiFramer {
+    kind: Kind,
+    /// `{"id":"..","object":"..","created":N,"model":".."`, shared by every chunk.
+    head: Vec<u8>,
+    prompt_tokens: u32,
+    include_usage: bool,
+    continuous_usage: bool,
+}
+
+impl OpenAiFramer {
+    fn new(kind: Kind, id: &str, model: &str, p: &Parsed) -> OpenAiFramer {
+        let object = match kind {
+            Kind::Completion => "text_completion",
+            Kind::Chat => "chat.completion.chunk",
+        };
+        let mut head = BytesMut::new();
+        head.extend_from_slice(b"{\"id\":");
+        push_json_str(&mut head, id);
+        head.extend_from_slice(
+            format!(
+                ",\"object\":\"{object}\",\"created\":{},\"model\":",
+                unix_now()
+            )
+            .as_bytes(),
+        );
+        push_json_str(&mut head, model);
+        OpenAiFramer {
+            kind,
+            head: head.to_vec(),
+            prompt_tokens: p.prompt_tokens,
+            include_usage: p.include_usage,
+            continuous_usage: p.continuous_usage,
+        }
+    }
+
+    fn chunk_end(&self, out: &mut BytesMut, completion: u32) {
+        if self.include_usage && self.continuous_usage {
+            out.extend_from_slice(b",\"usage\":");
+            push_usage(out, self.prompt_tokens, completion);
+        } else if self.include_usage {
+            out.extend_from_slice(b",\"usage\":null");
+        } else if self.continuous_usage {
+            out.extend_from_slice(b",\"usage\":");
+            push_usage(out, self.prompt_tokens, completion);
+        }
+        out.extend_from_slice(b"}\n\n");
+    }
+
+    fn role_chunk(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(
+            b",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]",
+        );
+        self.chunk_end(&mut out, 0);
+        out.freeze()
+    }
+}
+
+impl Framer for OpenAiFramer {
+    fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
+        let (_, text) = tok.text();
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&self.head);
+        match self.kind {
+            Kind::Completion => {
+                out.extend_from_slice(b",\"choices\":[{\"index\":0,\"text\":");
+                push_json_str(out, text);
+                out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
+            }
+            Kind::Chat => {
+                out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+                push_json_str(out, text);
+                out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":");
+            }
+        }
+        if tok.last {
+            out.extend_from_slice(b"\"");
+            out.extend_from_slice(finish_reason(tok.eos).as_bytes());
+            out.extend_from_slice(b"\",\"stop_reason\":null}]");
+        } else {
+            out.extend_from_slice(b"null,\"stop_reason\":null}]");
+        }
+        self.chunk_end(out, tok.index + 1);
+        if tok.last && self.include_usage {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&self.head);
+            out.extend_from_slice(b",\"choices\":[],\"usage\":");
+            push_usage(out, self.prompt_tokens, tok.index + 1);
+            out.extend_from_slice(b"}\n\n");
+        }
+    }
+
+    fn end(&mut self, out: &mut BytesMut) {
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+}
+
+async fn completions(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(st, headers, body, Kind::Completion).await
+}
+
+async fn chat(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(st, headers, body, Kind::Chat).await
+}
+
+async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -> Response {
+    let route = match kind {
+        Kind::Completion => "/v1/completions",
+        Kind::Chat => "/v1/chat/completions",
+    };
+    let mut ctx = Ctx::begin(&st, &headers, route, false);
+    let p = match parse(&st, kind, &body) {
+        Ok(p) => p,
+        Err(resp) => return ctx.reject(Outcome::BadRequest, resp),
+    };
+    ctx.rec.stream = p.stream;
+    let max_tokens = match validate(&st, &p) {
+        Ok(m) => m,
+        Err(m) => {
+            ctx.rec.prompt_tokens = p.prompt_tokens;
+            return ctx.reject(Outcome::ValidationError, bad_request(&m));
+        }
+    };
+    let g = Gen {
+        prompt_tokens: p.prompt_tokens,
+        max_tokens,
+        ignore_eos: p.ignore_eos,
+        min_tokens: p.min_tokens,
+    };
+    let plan = st.plan(&mut ctx, &g);
+    match plan.fault {
+        Some(Fault::Http429) => {
+            return ctx.reject(
+                Outcome::Http429,
+                error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "The server is overloaded, retry later.",
+                    "RateLimitError",
+                ),
+            );
+        }
+        Some(Fault::Http500) => {
+            return ctx.reject(
+                Outcome::Http500,
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Simulated internal error.",
+                    "InternalServerError",
+                ),
+            );
+        }
+        Some(Fault::Http503) => {
+            return ctx.reject(
+                Outcome::Http503,
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable",
+                    "ServiceUnavailableError",
+                ),
+            );
+        }
+        _ => {}
+    }
+    let id = format!(
+        "{}-{:016x}",
+        if kind == Kind::Chat {
+            "chatcmpl"
+        } else {
+            "cmpl"
+        },
+        crate::faults::mix(0x1d, ctx.seq(), 3)
+    );
+    let mut job = Job::start(ctx, plan);
+    if p.stream {
+        job.before_headers().await;
+        let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p);
+        let prefix = (kind == Kind::Chat).then(|| framer.role_chunk());
+        let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, prefix));
+        resp.headers_mut().insert(
+            "content-type",
+            axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        return resp;
+    }
+    let Ok(toks) = job.collect().await else {
+        return job.ctx.reject_ref(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server shutting down",
+            "InternalServerError",
+        ));
+    };
+    job.before_headers().await;
+    let mut text = p.echo.clone().unwrap_or_default();
+    for t in &toks {
+        text.push_str(t.text().1);
+    }
+    let last = toks.last().expect("at least one token");
+    let n = toks.len() as u32;
+    let usage = json!({"prompt_tokens": p.prompt_tokens, "total_tokens": p.prompt_tokens + n, "completion_tokens": n});
+    let body = match kind {
+        Kind::Completion => json!({
+            "id": id, "object": "text_completion", "created": unix_now(), "model": st.profile.model,
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
+            "usage": usage,
+        }),
+        Kind::Chat => json!({
+            "id": id, "object": "chat.completion", "created": unix_now(), "model": st.profile.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
+            "usage": usage,
+        }),
+    };
+    if let Some(Fault::Disconnect { .. }) = job.plan.fault {
+        job.ctx.finish(Outcome::Disconnect, 200);
+        return response(StatusCode::OK, Some(JSON), cut_body());
+    }
+    job.ctx.finish(Outcome::Ok, 200);
+    response(
+        StatusCode::OK,
+        Some(JSON),
+        serde_json::to_vec(&body).expect("json"),
+    )
+}

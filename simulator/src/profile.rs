@@ -1,0 +1,403 @@
+//! Speed profiles: what a simulated server can hold and how long its steps take.
+//!
+//! A profile is a TOML file (schema in `simulator/README.md`). Three ship inside the crate
+//! (`include_str!`, so an installed binary needs no data files): `a800-llama2-13b`
+//! (calibrated against the original benchmark's A800 tables), `tiny` (fast; tests and
+//! demos) and `null` (no compute model at all: tokens as fast as the client reads them,
+//! or at a fixed interval; for benchmarking clients).
+//!
+//! The `[engine]` table holds the cost model and limits shared by every scheduling policy;
+//! `[policy.tgi]`, `[policy.vllm]`, `[policy.lightllm]` override any of its keys for one
+//! policy, because the three servers of 2023 had different kernels and memory managers on
+//! the same GPU and their measured speeds differ.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+
+const TINY: &str = include_str!("../profiles/tiny.toml");
+const NULL: &str = include_str!("../profiles/null.toml");
+const A800_13B: &str = include_str!("../profiles/a800-llama2-13b.toml");
+
+/// Names of the profiles shipped with the crate.
+pub const BUILTIN_PROFILES: [&str; 3] = ["tiny", "null", "a800-llama2-13b"];
+
+/// Scheduling (admission) policy of the engine model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// TGI 1.0.2 router: reserve prompt + max_new_tokens per request, admit FCFS while the
+    /// token budget allows, and only add to a running batch when enough requests can join
+    /// (waiting-served ratio) or after `max_waiting_tokens` decode steps.
+    Tgi,
+    /// vLLM 0.1.x: paged KV blocks allocated as tokens grow; when a decode step needs a
+    /// block and none is free, the newest running request is preempted and recomputed.
+    Vllm,
+    /// LightLLM (Aug 2023): admit only if the estimated peak of final tokens of the batch
+    /// fits the KV capacity, so nothing is ever evicted.
+    Lightllm,
+}
+
+impl std::str::FromStr for Policy {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        match s {
+            "tgi" => Ok(Policy::Tgi),
+            "vllm" => Ok(Policy::Vllm),
+            "lightllm" => Ok(Policy::Lightllm),
+            other => Err(SimError::Config(format!(
+                "unknown policy `{other}` (expected tgi, vllm or lightllm)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Policy::Tgi => "tgi",
+            Policy::Vllm => "vllm",
+            Policy::Lightllm => "lightllm",
+        })
+    }
+}
+
+/// Cost model and limits of the engine (one policy's resolved view).
+///
+/// Step time: `prefill_base_us + prefill_per_token_us * P` when the step prefills `P`
+/// prompt tokens, plus `decode_base_us + decode_per_seq_us * B + decode_per_ctx_token_us * C`
+/// when it decodes a batch of `B` requests holding `C` context tokens in total.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineParams {
+    /// KV-cache capacity in tokens (TGI max-batch-total-tokens, LightLLM max_total_token_num,
+    /// vLLM blocks * block_size).
+    pub kv_capacity_tokens: u64,
+    /// Most requests in one running batch (vLLM max_num_seqs, LightLLM running_max_req_size).
+    pub max_batch_size: u32,
+    /// Most prompt tokens prefilled in one step (TGI max-batch-prefill-tokens, vLLM
+    /// max-num-batched-tokens, LightLLM batch_max_tokens).
+    pub max_prefill_tokens: u64,
+    /// vLLM KV block size in tokens.
+    #[serde(default = "default_block_size")]
+    pub block_size: u32,
+    /// vLLM: fraction of blocks kept free when admitting (watermark).
+    #[serde(default = "default_watermark")]
+    pub watermark: f64,
+    /// TGI: a running batch admits new requests only when at least
+    /// `floor(batch * waiting_served_ratio)` can join ...
+    #[serde(default = "default_wsr")]
+    pub waiting_served_ratio: f64,
+    /// ... or after this many decode steps without admission (TGI, LightLLM).
+    #[serde(default = "default_max_waiting_tokens")]
+    pub max_waiting_tokens: u32,
+    /// A step either prefills or decodes (true: the 2023 servers) or does both at once.
+    #[serde(default = "default_true")]
+    pub separate_prefill: bool,
+    pub prefill_base_us: f64,
+    pub prefill_per_token_us: f64,
+    pub decode_base_us: f64,
+    pub decode_per_seq_us: f64,
+    #[serde(default)]
+    pub decode_per_ctx_token_us: f64,
+}
+
+fn default_block_size() -> u32 {
+    16
+}
+fn default_watermark() -> f64 {
+    0.01
+}
+fn default_wsr() -> f64 {
+    1.2
+}
+fn default_max_waiting_tokens() -> u32 {
+    20
+}
+fn default_true() -> bool {
+    true
+}
+
+impl EngineParams {
+    /// Duration of a step in ns.
+    pub fn step_ns(&self, prefill_tokens: u64, decode_batch: u64, decode_ctx: u64) -> u64 {
+        let mut us = 0.0;
+        if prefill_tokens > 0 {
+            us += self.prefill_base_us + self.prefill_per_token_us * prefill_tokens as f64;
+        }
+        if decode_batch > 0 {
+            us += self.decode_base_us
+                + self.decode_per_seq_us * decode_batch as f64
+                + self.decode_per_ctx_token_us * decode_ctx as f64;
+        }
+        (us * 1000.0).round().max(0.0) as u64
+    }
+
+    fn validate(&self, what: &str) -> Result<(), SimError> {
+        let bad = |m: &str| Err(SimError::Profile(format!("{what}: {m}")));
+        if self.kv_capacity_tokens == 0 {
+            return bad("kv_capacity_tokens must be > 0");
+        }
+        if self.max_batch_size == 0 {
+            return bad("max_batch_size must be > 0");
+        }
+        if self.max_prefill_tokens == 0 {
+            return bad("max_prefill_tokens must be > 0");
+        }
+        if self.block_size == 0 {
+            return bad("block_size must be > 0");
+        }
+        if !(0.0..1.0).contains(&self.watermark) {
+            return bad("watermark must be in [0, 1)");
+        }
+        if !(self.waiting_served_ratio >= 0.0) {
+            return bad("waiting_served_ratio must be >= 0");
+        }
+        for (k, v) in [
+            ("prefill_base_us", self.prefill_base_us),
+            ("prefill_per_token_us", self.prefill_per_token_us),
+            ("decode_base_us", self.decode_base_us),
+            ("decode_per_seq_us", self.decode_per_seq_us),
+            ("decode_per_ctx_token_us", self.decode_per_ctx_token_us),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(&format!("{k} must be a finite number >= 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `null` compute model: no engine, tokens at a fixed interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NullParams {
+    /// Interval between two tokens of one request in microseconds; 0 = as fast as the
+    /// client reads.
+    #[serde(default)]
+    pub inter_token_us: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    max_input_length: u32,
+    max_total_tokens: u32,
+    #[serde(default)]
+    eos_probability: f64,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    null: Option<NullParams>,
+    #[serde(default)]
+    engine: Option<toml::Table>,
+    #[serde(default)]
+    policy: std::collections::BTreeMap<String, toml::Table>,
+}
+
+/// A resolved speed profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    name: String,
+    /// Free text.
+    pub description: String,
+    /// Longest prompt accepted, in tokens (TGI --max-input-length).
+    pub max_input_length: u32,
+    /// Longest prompt + output per request, in tokens (TGI --max-total-tokens, vLLM
+    /// max_model_len, LightLLM max_req_total_len).
+    pub max_total_tokens: u32,
+    /// Chance that a generated token is end-of-sequence when EOS is not ignored.
+    pub eos_probability: f64,
+    /// Model name reported by the OpenAI dialect.
+    pub model: String,
+    /// `Some` for a null profile (no engine).
+    pub null: Option<NullParams>,
+    tgi: Option<EngineParams>,
+    vllm: Option<EngineParams>,
+    lightllm: Option<EngineParams>,
+}
+
+impl Profile {
+    /// One of the profiles shipped with the crate (see [`BUILTIN_PROFILES`]).
+    pub fn builtin(name: &str) -> Option<Profile> {
+        let text = match name {
+            "tiny" => TINY,
+            "null" => NULL,
+            "a800-llama2-13b" => A800_13B,
+            _ => return None,
+        };
+        Some(Profile::parse(text, name).expect("built-in profiles are valid (tested)"))
+    }
+
+    /// A built-in profile by name, or else a TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<Profile, SimError> {
+        if let Some(p) = Profile::builtin(name_or_path) {
+            return Ok(p);
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            return Err(SimError::Profile(format!(
+                "no built-in profile `{name_or_path}` (built-in: {}) and no such file",
+                BUILTIN_PROFILES.join(", ")
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SimError::Profile(format!("cannot read profile {}: {e}", path.display()))
+        })?;
+        Profile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse profile TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, SimError> {
+        let file: ProfileFile = toml::from_str(text)
+            .map_err(|e| SimError::Profile(format!("{origin}: {}", e.to_string().trim())))?;
+        let err = |m: String| Err(SimError::Profile(format!("{origin}: {m}")));
+        if file.max_input_length == 0 || file.max_total_tokens <= file.max_input_length.min(1) {
+            return err("max_input_length and max_total_tokens must be > 0".into());
+        }
+        if file.max_input_length >= file.max_total_tokens {
+            return err("max_input_length must be < max_total_tokens".into());
+        }
+        if !(0.0..1.0).contains(&file.eos_probability) {
+            return err("eos_probability must be in [0, 1)".into());
+        }
+        for k in file.policy.keys() {
+            if !matches!(k.as_str(), "tgi" | "vllm" | "lightllm") {
+                return err(format!(
+                    "unknown [policy.{k}] (expected tgi, vllm, lightllm)"
+                ));
+            }
+        }
+        let (mut tgi, mut vllm, mut lightllm) = (None, None, None);
+        match (&file.null, &file.engine) {
+            (Some(_), Some(_)) => return err("a profile has either [null] or [engine]".into()),
+            (None, None) => return err("a profile needs an [engine] (or [null]) table".into()),
+            (Some(_), None) => {}
+            (None, Some(base)) => {
+                for (policy, slot) in [
+                    ("tgi", &mut tgi),
+                    ("vllm", &mut vllm),
+                    ("lightllm", &mut lightllm),
+                ] {
+                    let mut table = base.clone();
+                    if let Some(over) = file.policy.get(policy) {
+                        for (k, v) in over {
+                            table.insert(k.clone(), v.clone());
+                        }
+                    }
+                    let params: EngineParams =
+                        toml::Value::Table(table)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| {
+                                SimError::Profile(format!(
+                                    "{origin}: engine for policy {policy}: {}",
+                                    e.to_string().trim()
+                                ))
+                            })?;
+                    params.validate(&format!("{origin}: policy {policy}"))?;
+                    *slot = Some(params);
+                }
+            }
+        }
+        Ok(Profile {
+            name: file.name,
+            description: file.description,
+            max_input_length: file.max_input_length,
+            max_total_tokens: file.max_total_tokens,
+            eos_probability: file.eos_probability,
+            model: file.model.unwrap_or_else(|| "llmib-sim".to_string()),
+            null: file.null,
+            tgi,
+            vllm,
+            lightllm,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this is a no-compute profile.
+    pub fn is_null(&self) -> bool {
+        self.null.is_some()
+    }
+
+    /// The engine parameters for one policy (None for a null profile).
+    pub fn engine(&self, policy: Policy) -> Option<&EngineParams> {
+        match policy {
+            Policy::Tgi => self.tgi.as_ref(),
+            Policy::Vllm => self.vllm.as_ref(),
+            Policy::Lightllm => self.lightllm.as_ref(),
+        }
+    }
+
+    /// Replace one policy's engine parameters (tuning, tests).
+    pub fn set_engine(&mut self, policy: Policy, params: EngineParams) {
+        let slot = match policy {
+            Policy::Tgi => &mut self.tgi,
+            Policy::Vllm => &mut self.vllm,
+            Policy::Lightllm => &mut self.lightllm,
+        };
+        *slot = Some(params);
+        self.null = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse() {
+        for name in BUILTIN_PROFILES {
+            let p = Profile::builtin(name).unwrap();
+            assert_eq!(p.name(), name);
+        }
+        assert!(Profile::builtin("null").unwrap().is_null());
+        let a = Profile::builtin("a800-llama2-13b").unwrap();
+        assert_eq!(a.max_input_length, 1024);
+        assert_eq!(a.max_total_tokens, 2048);
+        assert!(a.engine(Policy::Tgi).is_some());
+    }
+
+    #[test]
+    fn overrides_apply_per_policy() {
+        let p = Profile::parse(
+            r#"name = "x"
+max_input_length = 10
+max_total_tokens = 20
+[engine]
+kv_capacity_tokens = 100
+max_batch_size = 4
+max_prefill_tokens = 50
+prefill_base_us = 0
+prefill_per_token_us = 1
+decode_base_us = 10
+decode_per_seq_us = 1
+[policy.vllm]
+kv_capacity_tokens = 64
+"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.engine(Policy::Vllm).unwrap().kv_capacity_tokens, 64);
+        assert_eq!(p.engine(Policy::Tgi).unwrap().kv_capacity_tokens, 100);
+    }
+
+    #[test]
+    fn bad_profiles_are_rejected() {
+        let base = "name = \"x\"\nmax_input_length = 10\nmax_total_tokens = 20\n";
+        assert!(Profile::parse(base, "t").is_err(), "no engine");
+        let typo = format!(
+            "{base}[engine]\nkv_capacity_tokens = 1\nmax_batch_size = 1\nmax_prefill_tokens = 1\nprefill_base_us = 0\nprefill_per_token_us = 0\ndecode_base_us = 0\ndecode_per_seq_us = 0\ndecode_per_seq = 3\n"
+        );
+        let e = Profile::parse(&typo, "t").unwrap_err().to_string();
+        assert!(e.contains("decode_per_seq"), "{e}");
+        assert!(Profile::load("no-such-profile").is_err());
+    }
+}

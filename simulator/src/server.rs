@@ -1,0 +1,585 @@
+//! What the four dialects share: server state, the life of one request (truth record,
+//! fault, output length, token source), streaming and collecting tokens.
+//!
+//! A dialect handler parses and validates its request format, then calls
+//! [`AppState::plan`] (output length, fault) and [`Job::start`] (submission to the engine,
+//! or the null source), and either streams the tokens through a [`Framer`] (its event
+//! bytes) with [`stream_body`], or awaits them all with [`Job::collect`]. The truth record
+//! travels with the request in a [`Ctx`], which writes it when the request's life ends,
+//! including when the client goes away (the response future or body is dropped).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::engine::{Clock, Core, EngineEvent, EngineRequest, Submission};
+use crate::faults::{Fault, Faults, mix};
+use crate::truth::{Msg, Outcome, TruthRecord};
+use crate::{Dialect, Profile, SimConfig};
+
+pub(crate) struct EngineHandle {
+    pub tx: mpsc::UnboundedSender<Submission>,
+    /// A core with the same parameters, used only for `fits` checks.
+    pub fits: Core,
+}
+
+pub(crate) struct AppState {
+    pub dialect: Dialect,
+    pub profile: Profile,
+    pub clock: Clock,
+    engine: Option<EngineHandle>,
+    truth: Option<std::sync::Mutex<std::sync::mpsc::Sender<Msg>>>,
+    faults: Faults,
+    seed: u64,
+    next_seq: AtomicU64,
+    null_interval: Duration,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        config: &SimConfig,
+        clock: Clock,
+        engine: Option<EngineHandle>,
+        truth: Option<std::sync::mpsc::Sender<Msg>>,
+    ) -> AppState {
+        let null_interval = Duration::from_micros(
+            config
+                .profile
+                .null
+                .as_ref()
+                .map(|n| n.inter_token_us)
+                .unwrap_or(0),
+        );
+        AppState {
+            dialect: config.dialect,
+            profile: config.profile.clone(),
+            clock,
+            engine,
+            truth: truth.map(std::sync::Mutex::new),
+            faults: config.faults.clone(),
+            seed: config.seed,
+            next_seq: AtomicU64::new(0),
+            null_interval,
+        }
+    }
+
+    /// Whether the engine can ever hold this request (beyond the profile's limits).
+    pub(crate) fn engine_fits(&self, prompt_tokens: u32, max_tokens: u32) -> bool {
+        match &self.engine {
+            Some(e) => e.fits.fits(prompt_tokens, max_tokens),
+            None => true,
+        }
+    }
+
+    /// Decide the output length, finish reason and fault of a validated request.
+    pub(crate) fn plan(&self, ctx: &mut Ctx, g: &Gen) -> Plan {
+        let max = g.max_tokens.max(1);
+        let p = self.profile.eos_probability;
+        let (target, eos) = if g.ignore_eos || p <= 0.0 {
+            (max, false)
+        } else {
+            // Geometric number of tokens up to and including the first EOS.
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, ctx.rec.seq, 2));
+            let u: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
+            let l = (u.ln() / (1.0 - p).ln()).floor() as u64 + 1;
+            let l = l.max(g.min_tokens.max(1) as u64);
+            if l < max as u64 {
+                (l as u32, true)
+            } else {
+                (max, false)
+            }
+        };
+        let fault = self.faults.pick(self.seed, ctx.rec.seq, target);
+        ctx.rec.fault = fault.map(|f| f.name().to_string());
+        ctx.rec.prompt_tokens = g.prompt_tokens;
+        ctx.rec.max_tokens = max;
+        Plan {
+            prompt_tokens: g.prompt_tokens,
+            max_tokens: max,
+            target,
+            eos,
+            fault,
+        }
+    }
+}
+
+/// `GET /health`: 200, empty body (TGI, vLLM, LightLLM all answer so).
+pub(crate) async fn health() -> StatusCode {
+    StatusCode::OK
+}
+
+/// A validated generation request, in engine terms.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gen {
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    pub ignore_eos: bool,
+    pub min_tokens: u32,
+}
+
+/// What will happen to a request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    /// Tokens it will produce.
+    pub target: u32,
+    /// It ends on an EOS token (the last one) rather than at max_tokens.
+    pub eos: bool,
+    pub fault: Option<Fault>,
+}
+
+/// The life of one request: its truth record, written once when the request ends.
+pub(crate) struct Ctx {
+    pub state: Arc<AppState>,
+    pub rec: TruthRecord,
+    record_tokens: bool,
+    done: bool,
+}
+
+impl Ctx {
+    pub(crate) fn begin(
+        state: &Arc<AppState>,
+        headers: &HeaderMap,
+        route: &str,
+        stream: bool,
+    ) -> Ctx {
+        let received_ns = state.clock.now_ns();
+        let seq = state.next_seq.fetch_add(1, Ordering::Relaxed);
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ctx {
+            record_tokens: state.truth.is_some(),
+            state: state.clone(),
+            rec: TruthRecord {
+                seq,
+                request_id,
+                dialect: state.dialect.as_str().to_owned(),
+                route: route.to_owned(),
+                stream,
+                received_ns,
+                ..Default::default()
+            },
+            done: false,
+        }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.rec.seq
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.state.clock.now_ns()
+    }
+
+    fn push_token(&mut self, at_ns: u64) {
+        if self.rec.first_token_ns.is_none() {
+            self.rec.first_token_ns = Some(at_ns);
+        }
+        if self.record_tokens {
+            self.rec.token_ns.push(at_ns);
+        }
+        self.rec.output_tokens += 1;
+    }
+
+    /// End the request's life with this outcome.
+    pub(crate) fn finish(&mut self, outcome: Outcome, status: u16) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.rec.outcome = Some(outcome);
+        if self.rec.http_status == 0 {
+            self.rec.http_status = status;
+        }
+        self.rec.finished_ns = self.state.clock.now_ns();
+        if let Some(truth) = &self.state.truth {
+            let rec = std::mem::take(&mut self.rec);
+            if let Ok(tx) = truth.lock() {
+                let _ = tx.send(Msg::Record(Box::new(rec)));
+            }
+        }
+    }
+
+    /// Answer with an error response (validation, bad request, injected HTTP error).
+    pub(crate) fn reject(mut self, outcome: Outcome, response: Response) -> Response {
+        self.finish(outcome, response.status().as_u16());
+        response
+    }
+}
+
+impl Ctx {
+    /// Like [`Ctx::reject`] for a context owned by a job (server shutting down).
+    pub(crate) fn reject_ref(&mut self, response: Response) -> Response {
+        self.finish(Outcome::Disconnect, response.status().as_u16());
+        response
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Outcome::ClientGone, 0);
+        }
+    }
+}
+
+enum Source {
+    Engine(mpsc::UnboundedReceiver<EngineEvent>),
+    Null {
+        next_index: u32,
+        next_at: Option<Instant>,
+        interval: Duration,
+    },
+    Closed,
+}
+
+/// A token as a dialect writes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tok {
+    pub seq: u64,
+    pub index: u32,
+    pub last: bool,
+    /// This is the end-of-sequence token (last of a request that stops on EOS).
+    pub eos: bool,
+    pub at_ns: u64,
+}
+
+impl Tok {
+    /// (id, text with leading space): EOS shows as id 2 and empty text.
+    pub(crate) fn text(&self) -> (u32, &'static str) {
+        if self.eos {
+            (crate::words::EOS_ID, "")
+        } else {
+            let (id, spaced, _) = crate::words::token(self.seq, self.index);
+            (id, spaced)
+        }
+    }
+}
+
+/// A request being generated.
+pub(crate) struct Job {
+    pub ctx: Ctx,
+    pub plan: Plan,
+    source: Source,
+}
+
+impl Job {
+    /// Submit to the engine (or start the null source).
+    pub(crate) fn start(ctx: Ctx, plan: Plan) -> Job {
+        let mut ctx = ctx;
+        let source = match &ctx.state.engine {
+            Some(engine) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let sub = Submission {
+                    req: EngineRequest {
+                        key: ctx.rec.seq,
+                        prompt_tokens: plan.prompt_tokens,
+                        max_tokens: plan.max_tokens,
+                        target_tokens: plan.target,
+                    },
+                    events: tx,
+                };
+                match engine.tx.send(sub) {
+                    Ok(()) => Source::Engine(rx),
+                    Err(_) => Source::Closed,
+                }
+            }
+            None => {
+                ctx.rec.admitted_ns = Some(ctx.rec.received_ns);
+                Source::Null {
+                    next_index: 0,
+                    next_at: None,
+                    interval: ctx.state.null_interval,
+                }
+            }
+        };
+        Job { ctx, plan, source }
+    }
+
+    /// Sleep before the response headers if the fault says so.
+    pub(crate) async fn before_headers(&mut self) {
+        if let Some(Fault::SlowFirstByte { ms }) = self.plan.fault {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    fn make_tok(&self, index: u32, last: bool, at_ns: u64) -> Tok {
+        Tok {
+            seq: self.ctx.rec.seq,
+            index,
+            last,
+            eos: last && self.plan.eos,
+            at_ns,
+        }
+    }
+
+    /// The next token; `None` when the engine is gone (server shutting down).
+    async fn next(&mut self) -> Option<Tok> {
+        match &mut self.source {
+            Source::Engine(rx) => loop {
+                match rx.recv().await? {
+                    EngineEvent::Admitted { at_ns } => self.ctx.rec.admitted_ns = Some(at_ns),
+                    EngineEvent::Preempted => self.ctx.rec.preemptions += 1,
+                    EngineEvent::Token { index, last, at_ns } => {
+                        return Some(self.make_tok(index, last, at_ns));
+                    }
+                }
+            },
+            Source::Null {
+                next_index,
+                next_at,
+                interval,
+            } => {
+                if *next_index >= self.plan.target {
+                    return None;
+                }
+                if !interval.is_zero() {
+                    let at = next_at.unwrap_or_else(Instant::now) + *interval;
+                    *next_at = Some(at);
+                    tokio::time::sleep_until(at).await;
+                }
+                let index = *next_index;
+                *next_index += 1;
+                let at = self.ctx.state.clock.now_ns();
+                Some(self.make_tok(index, index + 1 >= self.plan.target, at))
+            }
+            Source::Closed => None,
+        }
+    }
+
+    /// The next token if it is ready now (no waiting).
+    fn try_next(&mut self) -> Option<Tok> {
+        match &mut self.source {
+            Source::Engine(rx) => loop {
+                match rx.try_recv().ok()? {
+                    EngineEvent::Admitted { at_ns } => self.ctx.rec.admitted_ns = Some(at_ns),
+                    EngineEvent::Preempted => self.ctx.rec.preemptions += 1,
+                    EngineEvent::Token { index, last, at_ns } => {
+                        return Some(self.make_tok(index, last, at_ns));
+                    }
+                }
+            },
+            Source::Null {
+                next_index,
+                interval,
+                ..
+            } if interval.is_zero() => {
+                if *next_index >= self.plan.target {
+                    return None;
+                }
+                let index = *next_index;
+                *next_index += 1;
+                let at = self.ctx.state.clock.now_ns();
+                Some(self.make_tok(index, index + 1 >= self.plan.target, at))
+            }
+            _ => None,
+        }
+    }
+
+    /// Await every token (non-streamed responses). Token times are the engine's.
+    /// `Err(())` when the engine went away.
+    pub(crate) async fn collect(&mut self) -> Result<Vec<Tok>, ()> {
+        let mut toks = Vec::with_capacity(self.plan.target as usize);
+        loop {
+            let Some(t) = self.next().await else {
+                return Err(());
+            };
+            if let Some(Fault::Stall { before_token, ms }) = self.plan.fault {
+                if t.index == before_token {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+            }
+            self.ctx.push_token(t.at_ns);
+            toks.push(t);
+            if t.last {
+                self.ctx.rec.finish_reason = Some(if t.eos { "eos" } else { "length" }.into());
+                return Ok(toks);
+            }
+        }
+    }
+}
+
+/// A dialect's streamed bytes.
+pub(crate) trait Framer: Send + 'static {
+    /// Append the event(s) for one token.
+    fn token(&mut self, tok: &Tok, out: &mut BytesMut);
+    /// Append what follows the last token (may be nothing).
+    fn end(&mut self, _out: &mut BytesMut) {}
+}
+
+/// Most token events put into one body chunk when several are ready at once.
+const MAX_EVENTS_PER_CHUNK: usize = 16;
+
+struct StreamState<F> {
+    job: Job,
+    framer: F,
+    written: u32,
+    /// A token taken from the source but held back for the next chunk (a stall goes
+    /// before it).
+    pending: Option<Tok>,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Cut;
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection cut")
+    }
+}
+impl std::error::Error for Cut {}
+
+/// A streamed body: one event per token, faults applied, truth recorded. Tokens that are
+/// ready together go out in one body chunk (still one event each). The body may start
+/// with `prefix` (e.g. a role chunk).
+pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>) -> Body {
+    let state = StreamState {
+        job,
+        framer,
+        written: 0,
+        pending: None,
+        done: false,
+    };
+    let prefix = futures_util::stream::iter(prefix.map(Ok::<Bytes, Cut>));
+    let tokens = futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let fault = st.job.plan.fault;
+        if let Some(Fault::Disconnect { after_tokens }) = fault {
+            if st.written >= after_tokens {
+                st.done = true;
+                st.job.ctx.finish(Outcome::Disconnect, 200);
+                return Some((Err(Cut), st));
+            }
+        }
+        let next = match st.pending.take() {
+            Some(t) => Some(t),
+            None => st.job.next().await,
+        };
+        let Some(mut tok) = next else {
+            // The engine is gone: the server is shutting down.
+            st.done = true;
+            st.job.ctx.finish(Outcome::Disconnect, 200);
+            return Some((Err(Cut), st));
+        };
+        let mut out = BytesMut::with_capacity(256);
+        let mut n = 0;
+        loop {
+            if let Some(Fault::Stall { before_token, ms }) = fault {
+                if tok.index == before_token {
+                    if n > 0 {
+                        st.pending = Some(tok);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+            }
+            st.framer.token(&tok, &mut out);
+            let now = st.job.ctx.now_ns();
+            st.job.ctx.push_token(now);
+            st.written += 1;
+            n += 1;
+            if tok.last {
+                st.framer.end(&mut out);
+                st.job.ctx.rec.finish_reason = Some(if tok.eos { "eos" } else { "length" }.into());
+                st.job.ctx.finish(Outcome::Ok, 200);
+                st.done = true;
+                break;
+            }
+            if n >= MAX_EVENTS_PER_CHUNK {
+                break;
+            }
+            if let Some(Fault::Disconnect { after_tokens }) = fault {
+                if st.written >= after_tokens {
+                    break;
+                }
+            }
+            match st.job.try_next() {
+                Some(t) => tok = t,
+                None => break,
+            }
+        }
+        Some((Ok(out.freeze()), st))
+    });
+    use futures_util::StreamExt;
+    Body::from_stream(prefix.chain(tokens))
+}
+
+/// A body that is cut right after the headers (disconnect fault on a non-streamed answer).
+pub(crate) fn cut_body() -> Body {
+    Body::from_stream(futures_util::stream::once(async { Err::<Bytes, Cut>(Cut) }))
+}
+
+/// A full response with an optional content type.
+pub(crate) fn response(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: impl Into<Body>,
+) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    if let Some(ct) = content_type {
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    r
+}
+
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const SSE: &str = "text/event-stream";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Uvicorn's plain `Internal Server Error` (vLLM and LightLLM on an exception).
+pub(crate) fn uvicorn_500() -> Response {
+    response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Some(TEXT),
+        "Internal Server Error",
+    )
+}
+
+/// Append `s` as a JSON string literal (with quotes).
+pub(crate) fn push_json_str(out: &mut BytesMut, s: &str) {
+    let v = serde_json::to_string(s).expect("strings serialize");
+    out.extend_from_slice(v.as_bytes());
+}
+
+/// Python's `json.dumps(s)` of a string (ensure_ascii=True): non-ASCII as \uXXXX.
+pub(crate) fn push_py_json_str(out: &mut BytesMut, s: &str) {
+    out.extend_from_slice(b"\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.extend_from_slice(format!("\\u{:04x}", unit).as_bytes());
+                }
+            }
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(b"\"");
+}

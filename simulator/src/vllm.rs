@@ -1,0 +1,228 @@
+//! vLLM's legacy api_server (`python -m vllm.entrypoints.api_server`, 2023): `POST /generate`.
+//!
+//! Bytes as that FastAPI server writes them:
+//! - request `{"prompt":..,"stream":bool,<SamplingParams kwargs>}`; `max_tokens` default 16.
+//!   An unknown key, a missing prompt, a wrong type or bad JSON raise in Python: HTTP 500
+//!   `Internal Server Error` (text/plain, uvicorn).
+//! - not streamed: `{"text":["<prompt><output>"]}` (Starlette `JSONResponse`: compact,
+//!   `application/json`). The text includes the prompt; no counts, no finish reason.
+//! - streamed: no Content-Type; per engine step `json.dumps({"text": [prompt + output so
+//!   far]})` (Python's default separators `", "` and `": "`, ASCII-escaped) followed by a
+//!   NUL byte. Cumulative, one object per step.
+//! - a prompt longer than max_model_len (the profile's `max_total_tokens`) is not an HTTP
+//!   error: vLLM 0.1.x ignores the request and answers 200 with an empty completion (the
+//!   text is just the prompt). Prompt + max_tokens over max_model_len stops at max_model_len.
+//! - injected 429 / 503 are plain-text answers, as a proxy in front of the server sends.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use bytes::{Bytes, BytesMut};
+use serde_json::Value;
+
+use crate::faults::Fault;
+use crate::server::{
+    AppState, Ctx, Framer, Gen, JSON, Job, TEXT, Tok, push_py_json_str, response, stream_body,
+    uvicorn_500,
+};
+use crate::truth::Outcome;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/generate", post(generate))
+}
+
+/// SamplingParams keyword arguments of vLLM 0.1.x (others raise TypeError).
+const SAMPLING_KEYS: [&str; 16] = [
+    "n",
+    "best_of",
+    "presence_penalty",
+    "frequency_penalty",
+    "temperature",
+    "top_p",
+    "top_k",
+    "use_beam_search",
+    "length_penalty",
+    "early_stopping",
+    "stop",
+    "stop_token_ids",
+    "ignore_eos",
+    "max_tokens",
+    "logprobs",
+    "skip_special_tokens",
+];
+
+/// Python truthiness of a JSON value.
+pub(crate) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+struct Parsed {
+    prompt: String,
+    stream: bool,
+    max_tokens: u32,
+    ignore_eos: bool,
+}
+
+/// What vLLM's handler does with the dict; `Err` = a Python exception (HTTP 500).
+fn parse(body: &[u8]) -> Result<Parsed, ()> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| ())?;
+    let Value::Object(mut obj) = v else {
+        return Err(());
+    };
+    let Some(Value::String(prompt)) = obj.remove("prompt") else {
+        return Err(());
+    };
+    let stream = obj.remove("stream").is_some_and(|s| truthy(&s));
+    for k in obj.keys() {
+        if !SAMPLING_KEYS.contains(&k.as_str()) {
+            return Err(());
+        }
+    }
+    let max_tokens = match obj.get("max_tokens") {
+        None => 16,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(m) if m >= 1 && m <= u32::MAX as u64 => m as u32,
+            _ => return Err(()),
+        },
+        Some(_) => return Err(()),
+    };
+    match obj.get("n") {
+        None => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+        // The simulator generates one sequence per request.
+        Some(_) => return Err(()),
+    }
+    let ignore_eos = obj.get("ignore_eos").is_some_and(truthy);
+    Ok(Parsed {
+        prompt,
+        stream,
+        max_tokens,
+        ignore_eos,
+    })
+}
+
+struct VllmFramer {
+    /// `{"text": ["` + escaped prompt and output so far.
+    buf: Vec<u8>,
+}
+
+impl VllmFramer {
+    fn new(prompt: &str) -> VllmFramer {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(b"{\"text\": [");
+        push_py_json_str(&mut b, prompt);
+        let mut buf = b.to_vec();
+        buf.pop(); // the closing quote: output text is appended after the prompt
+        VllmFramer { buf }
+    }
+
+    fn object(&self, out: &mut BytesMut) {
+        out.extend_from_slice(&self.buf);
+        out.extend_from_slice(b"\"]}\0");
+    }
+}
+
+impl Framer for VllmFramer {
+    fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
+        // Output tokens are ASCII words: no escaping needed.
+        self.buf.extend_from_slice(tok.text().1.as_bytes());
+        self.object(out);
+    }
+}
+
+fn proxy_error(status: StatusCode, text: &'static str) -> Response {
+    response(status, Some(TEXT), text)
+}
+
+async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut ctx = Ctx::begin(&st, &headers, "/generate", false);
+    let Ok(req) = parse(&body) else {
+        return ctx.reject(Outcome::BadRequest, uvicorn_500());
+    };
+    ctx.rec.stream = req.stream;
+    let prompt_tokens = crate::words::count_words(&req.prompt);
+    let max_model_len = st.profile.max_total_tokens;
+    if prompt_tokens >= max_model_len || !st.engine_fits(prompt_tokens, 1) {
+        // Ignored by the scheduler: 200 with the prompt only.
+        ctx.rec.prompt_tokens = prompt_tokens;
+        let mut out = BytesMut::new();
+        let framer = VllmFramer::new(&req.prompt);
+        let resp = if req.stream {
+            framer.object(&mut out);
+            response(StatusCode::OK, None, out.freeze())
+        } else {
+            let body =
+                serde_json::to_vec(&serde_json::json!({"text": [req.prompt]})).expect("json");
+            response(StatusCode::OK, Some(JSON), body)
+        };
+        return ctx.reject(Outcome::ValidationError, resp);
+    }
+    // Generation stops at max_model_len.
+    let max_tokens = req.max_tokens.min(max_model_len - prompt_tokens);
+    let g = Gen {
+        prompt_tokens,
+        max_tokens,
+        ignore_eos: req.ignore_eos,
+        min_tokens: 0,
+    };
+    let plan = st.plan(&mut ctx, &g);
+    match plan.fault {
+        Some(Fault::Http429) => {
+            return ctx.reject(
+                Outcome::Http429,
+                proxy_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            );
+        }
+        Some(Fault::Http500) => return ctx.reject(Outcome::Http500, uvicorn_500()),
+        Some(Fault::Http503) => {
+            return ctx.reject(
+                Outcome::Http503,
+                proxy_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            );
+        }
+        _ => {}
+    }
+    let mut job = Job::start(ctx, plan);
+    if req.stream {
+        job.before_headers().await;
+        return response(
+            StatusCode::OK,
+            None,
+            stream_body(job, VllmFramer::new(&req.prompt), None),
+        );
+    }
+    if job.collect().await.is_err() {
+        return job.ctx.reject_ref(uvicorn_500());
+    }
+    job.before_headers().await;
+    let mut text = req.prompt.clone();
+    let n = job.ctx.rec.output_tokens;
+    for index in 0..n {
+        let t = Tok {
+            seq: job.ctx.seq(),
+            index,
+            last: index + 1 == n,
+            eos: index + 1 == n && job.plan.eos,
+            at_ns: 0,
+        };
+        text.push_str(t.text().1);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({"text": [text]})).expect("json");
+    if let Some(Fault::Disconnect { .. }) = job.plan.fault {
+        job.ctx.finish(Outcome::Disconnect, 200);
+        return response(StatusCode::OK, Some(JSON), crate::server::cut_body());
+    }
+    job.ctx.finish(Outcome::Ok, 200);
+    response(StatusCode::OK, Some(JSON), body)
+}
