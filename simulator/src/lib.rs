@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod calibration;
 pub mod engine;
 pub mod faults;
 pub mod profile;
