@@ -520,7 +520,12 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
 
 /// A body that is cut right after the headers (disconnect fault on a non-streamed answer).
 pub(crate) fn cut_body() -> Body {
-    Body::from_stream(futures_util::stream::once(async { Err::<Bytes, Cut>(Cut) }))
+    // Pending once first, so the connection flushes the status line and headers before
+    // the error aborts it.
+    Body::from_stream(futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Err::<Bytes, Cut>(Cut)
+    }))
 }
 
 /// A full response with an optional content type.
