@@ -462,6 +462,9 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             if st.written >= after_tokens {
                 st.done = true;
                 st.job.ctx.finish(Outcome::Disconnect, 200);
+                // Pending once, so what was written (at least the headers) is flushed
+                // before the error aborts the connection.
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 return Some((Err(Cut), st));
             }
         }
