@@ -337,8 +337,7 @@ impl Core {
     fn admit_vllm(&mut self, step: &mut Step) {
         let watermark = (self.p.watermark * self.total_blocks as f64) as u64;
         let bs = self.p.block_size as u64;
-        loop {
-            let Some(s) = self.waiting.front() else { break };
+        while let Some(s) = self.waiting.front() {
             if self.running.len() >= self.p.max_batch_size as usize {
                 break;
             }
@@ -407,8 +406,7 @@ impl Core {
             .map(|s| (s.context(), (s.req.max_tokens - s.generated) as u64))
             .collect();
         let mut prefill = 0u64;
-        loop {
-            let Some(s) = self.waiting.front() else { break };
+        while let Some(s) = self.waiting.front() {
             if self.running.len() >= self.p.max_batch_size as usize {
                 break;
             }
@@ -430,7 +428,7 @@ impl Core {
 /// sort by remaining output descending; the peak is `max_i(cum_len[i] + left[i] * (i+1))`
 /// (LightLLM's `_can_add_new_req`).
 fn lightllm_peak(lens: &mut [(u64, u64)]) -> u64 {
-    lens.sort_by(|a, b| b.1.cmp(&a.1));
+    lens.sort_by_key(|l| std::cmp::Reverse(l.1));
     let mut cum = 0;
     let mut peak = 0;
     for (i, &(len, left)) in lens.iter().enumerate() {

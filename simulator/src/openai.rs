@@ -223,12 +223,12 @@ fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
         }
         Some(_) => return Err(bad("stream_options: Input should be an object".into())),
     }
-    if let Some(n) = opt_u32(&obj, "n").map_err(bad)? {
-        if n != 1 {
-            return Err(bad(
-                "n: the simulator generates one choice per request".into()
-            ));
-        }
+    if let Some(n) = opt_u32(&obj, "n").map_err(bad)?
+        && n != 1
+    {
+        return Err(bad(
+            "n: the simulator generates one choice per request".into()
+        ));
     }
     let echo = if kind == Kind::Completion && opt_bool(&obj, "echo").map_err(bad)? {
         echo

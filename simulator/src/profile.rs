@@ -152,7 +152,7 @@ impl EngineParams {
         if !(0.0..1.0).contains(&self.watermark) {
             return bad("watermark must be in [0, 1)");
         }
-        if !(self.waiting_served_ratio >= 0.0) {
+        if self.waiting_served_ratio.is_nan() || self.waiting_served_ratio < 0.0 {
             return bad("waiting_served_ratio must be >= 0");
         }
         for (k, v) in [

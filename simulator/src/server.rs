@@ -396,10 +396,10 @@ impl Job {
             let Some(t) = self.next().await else {
                 return Err(());
             };
-            if let Some(Fault::Stall { before_token, ms }) = self.plan.fault {
-                if t.index == before_token {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
+            if let Some(Fault::Stall { before_token, ms }) = self.plan.fault
+                && t.index == before_token
+            {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             self.ctx.push_token(t.at_ns);
             toks.push(t);
@@ -458,15 +458,15 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             return None;
         }
         let fault = st.job.plan.fault;
-        if let Some(Fault::Disconnect { after_tokens }) = fault {
-            if st.written >= after_tokens {
-                st.done = true;
-                st.job.ctx.finish(Outcome::Disconnect, 200);
-                // Pending once, so what was written (at least the headers) is flushed
-                // before the error aborts the connection.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                return Some((Err(Cut), st));
-            }
+        if let Some(Fault::Disconnect { after_tokens }) = fault
+            && st.written >= after_tokens
+        {
+            st.done = true;
+            st.job.ctx.finish(Outcome::Disconnect, 200);
+            // Pending once, so what was written (at least the headers) is flushed
+            // before the error aborts the connection.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            return Some((Err(Cut), st));
         }
         let next = match st.pending.take() {
             Some(t) => Some(t),
@@ -481,14 +481,14 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
         let mut out = BytesMut::with_capacity(256);
         let mut n = 0;
         loop {
-            if let Some(Fault::Stall { before_token, ms }) = fault {
-                if tok.index == before_token {
-                    if n > 0 {
-                        st.pending = Some(tok);
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+            if let Some(Fault::Stall { before_token, ms }) = fault
+                && tok.index == before_token
+            {
+                if n > 0 {
+                    st.pending = Some(tok);
+                    break;
                 }
+                tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             st.framer.token(&tok, &mut out);
             let now = st.job.ctx.now_ns();
@@ -505,10 +505,10 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             if n >= MAX_EVENTS_PER_CHUNK {
                 break;
             }
-            if let Some(Fault::Disconnect { after_tokens }) = fault {
-                if st.written >= after_tokens {
-                    break;
-                }
+            if let Some(Fault::Disconnect { after_tokens }) = fault
+                && st.written >= after_tokens
+            {
+                break;
             }
             match st.job.try_next() {
                 Some(t) => tok = t,

@@ -153,15 +153,15 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Request, Response> {
 /// TGI 1.0.2 `Validation::validate`: returns the message after "Input validation error: ".
 fn validate(st: &AppState, req: &Request) -> Result<Gen, String> {
     let p = &req.parameters;
-    if let Some(t) = p.temperature {
-        if t <= 0.0 {
-            return Err("`temperature` must be strictly positive".into());
-        }
+    if let Some(t) = p.temperature
+        && t <= 0.0
+    {
+        return Err("`temperature` must be strictly positive".into());
     }
-    if let Some(t) = p.top_p {
-        if t <= 0.0 || t >= 1.0 {
-            return Err("`top_p` must be > 0.0 and < 1.0".into());
-        }
+    if let Some(t) = p.top_p
+        && (t <= 0.0 || t >= 1.0)
+    {
+        return Err("`top_p` must be > 0.0 and < 1.0".into());
     }
     if p.max_new_tokens == 0 {
         return Err("`max_new_tokens` must be strictly positive".into());
