@@ -215,7 +215,7 @@ async fn realtime_engine_queues_when_the_batch_is_full() {
     let early = recs[0]
         .admitted_ns
         .unwrap()
-        .max(recs[1].admitted_ns.unwrap());
+        .min(recs[1].admitted_ns.unwrap());
     for late in &recs[2..] {
         let waited = late.admitted_ns.unwrap() - early;
         assert!(

@@ -1,8 +1,94 @@
-//! `llmib sim` (not built yet: see the open issues).
+//! `llmib sim`: serve a simulated backend until Ctrl-C.
+//!
+//! Prints the listening address (`http://HOST:PORT`) as the only line on stdout, so a
+//! script can start it with `--port 0` and read the port.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Wire format: tgi, vllm, lightllm or openai.
+    #[arg(long)]
+    dialect: String,
+    /// Speed profile: a built-in name (tiny, null, a800-llama2-13b) or a TOML file.
+    #[arg(long, default_value = "tiny")]
+    profile: String,
+    /// Scheduling policy (tgi, vllm, lightllm); default: the dialect's own.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Write the ground-truth log (JSON Lines) to this file.
+    #[arg(long)]
+    truth_log: Option<PathBuf>,
+    /// Seed of fault decisions and early-EOS lengths.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of requests answered with HTTP 429.
+    #[arg(long, default_value_t = 0.0)]
+    fault_429: f64,
+    /// Fraction of requests answered with HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    fault_500: f64,
+    /// Fraction of requests answered with HTTP 503.
+    #[arg(long, default_value_t = 0.0)]
+    fault_503: f64,
+    /// Fraction of responses cut mid-stream.
+    #[arg(long, default_value_t = 0.0)]
+    fault_disconnect: f64,
+    /// Fraction of responses that stall once for --stall-ms.
+    #[arg(long, default_value_t = 0.0)]
+    fault_stall: f64,
+    #[arg(long, default_value_t = 1000)]
+    stall_ms: u64,
+    /// Fraction of responses whose headers are delayed by --slow-first-byte-ms.
+    #[arg(long, default_value_t = 0.0)]
+    fault_slow_first_byte: f64,
+    #[arg(long, default_value_t = 1000)]
+    slow_first_byte_ms: u64,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`llmib sim` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dialect: simulator::Dialect = args.dialect.parse()?;
+    let profile = simulator::Profile::load(&args.profile)?;
+    let mut config = simulator::SimConfig::new(dialect, profile);
+    config.host = args.host;
+    config.port = args.port;
+    config.truth_log = args.truth_log;
+    config.seed = args.seed;
+    config.policy = args.policy.as_deref().map(str::parse).transpose()?;
+    config.faults = simulator::Faults {
+        http_429: args.fault_429,
+        http_500: args.fault_500,
+        http_503: args.fault_503,
+        disconnect: args.fault_disconnect,
+        stall: args.fault_stall,
+        stall_ms: args.stall_ms,
+        slow_first_byte: args.fault_slow_first_byte,
+        slow_first_byte_ms: args.slow_first_byte_ms,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let server = simulator::start(config).await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", server.base_url())?;
+            out.flush()?;
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        server.shutdown().await?;
+        Ok(())
+    })
 }
