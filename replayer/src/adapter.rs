@@ -273,7 +273,10 @@ mod tests {
 
     #[test]
     fn error_shapes() {
-        assert_eq!(error_message(br#"{"error":"boom","error_type":"x"}"#), "boom");
+        assert_eq!(
+            error_message(br#"{"error":"boom","error_type":"x"}"#),
+            "boom"
+        );
         assert_eq!(
             error_message(br#"{"error":{"message":"bad","type":"t","code":400}}"#),
             "bad"
@@ -286,7 +289,10 @@ mod tests {
             error_message(br#"{"detail":"Unexpected fields in the request: {'ignore_eos'}"}"#),
             "Unexpected fields in the request: {'ignore_eos'}"
         );
-        assert_eq!(error_message(b"Internal Server Error"), "Internal Server Error");
+        assert_eq!(
+            error_message(b"Internal Server Error"),
+            "Internal Server Error"
+        );
         assert_eq!(error_message(b""), "(empty body)");
         let long = "é".repeat(1000);
         let m = error_message(long.as_bytes());

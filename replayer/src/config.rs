@@ -61,7 +61,9 @@ impl std::str::FromStr for BackendKind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown backend `{s}` (expected tgi, vllm, lightllm, openai or openai-chat)")
+                format!(
+                    "unknown backend `{s}` (expected tgi, vllm, lightllm, openai or openai-chat)"
+                )
             })
     }
 }

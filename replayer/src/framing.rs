@@ -303,7 +303,8 @@ mod tests {
 
     #[test]
     fn sse_every_split_point_gives_the_same_events() {
-        let body: &[u8] = b"data:{\"t\":1}\r\n\r\n: ping\r\ndata: {\"t\":2}\n\ndata:[DONE]\r\rdata: tail";
+        let body: &[u8] =
+            b"data:{\"t\":1}\r\n\r\n: ping\r\ndata: {\"t\":2}\n\ndata:[DONE]\r\rdata: tail";
         let whole = sse_all(&[body]);
         assert_eq!(whole, vec!["{\"t\":1}", "{\"t\":2}", "[DONE]", "tail"]);
         for i in 0..=body.len() {

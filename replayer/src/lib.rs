@@ -39,8 +39,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use formats::{
-    BackendInfo, FormatError, LogHeader, LogWriter, Outcome, ReplayOptions, TraceRef,
-    TraceRequest,
+    BackendInfo, FormatError, LogHeader, LogWriter, Outcome, ReplayOptions, TraceRef, TraceRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -165,7 +164,11 @@ impl std::fmt::Display for ReplaySummary {
             "replayed {} requests in {:.2} s{}: {}",
             self.records,
             self.wall.as_secs_f64(),
-            if self.complete { "" } else { " (incomplete run)" },
+            if self.complete {
+                ""
+            } else {
+                " (incomplete run)"
+            },
             outcomes.join(", ")
         )?;
         let secs = self.wall.as_secs_f64().max(1e-9);
@@ -200,7 +203,11 @@ impl std::fmt::Display for ReplaySummary {
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted
 /// for the OpenAI dialects).
-fn request_url(endpoint: &str, backend: BackendKind, stream: bool) -> Result<reqwest::Url, ReplayError> {
+fn request_url(
+    endpoint: &str,
+    backend: BackendKind,
+    stream: bool,
+) -> Result<reqwest::Url, ReplayError> {
     let mut base = endpoint.trim().trim_end_matches('/').to_string();
     if backend.is_openai() && base.ends_with("/v1") {
         base.truncate(base.len() - 3);
@@ -226,7 +233,9 @@ fn request_url(endpoint: &str, backend: BackendKind, stream: bool) -> Result<req
 /// (even 404) counts as up.
 pub async fn check_endpoint(endpoint: &str, timeout: Duration) -> Result<(), ReplayError> {
     let url = request_url(endpoint, BackendKind::Tgi, false)?;
-    let base = url.join("/").map_err(|e| ReplayError::Config(e.to_string()))?;
+    let base = url
+        .join("/")
+        .map_err(|e| ReplayError::Config(e.to_string()))?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(timeout)
@@ -387,7 +396,9 @@ pub async fn replay(
 
     let n = prepared.len();
     let mut warnings = Vec::new();
-    let peak = config.concurrency.map_or(n as u64, |c| (c as u64).min(n as u64));
+    let peak = config
+        .concurrency
+        .map_or(n as u64, |c| (c as u64).min(n as u64));
     if let Some(w) = sys::raise_nofile(peak + 64) {
         warnings.push(w);
     }
@@ -403,12 +414,18 @@ pub async fn replay(
         duration_ms: config.duration.map(|d| d.as_millis() as u64),
         send_ignore_eos: any_ignore_eos,
         send_min_tokens: config.fields.min_tokens && config.backend.is_openai(),
-        send_include_usage: config.fields.stream_usage && config.backend.is_openai() && config.stream,
+        send_include_usage: config.fields.stream_usage
+            && config.backend.is_openai()
+            && config.stream,
         send_continuous_usage: config.fields.continuous_usage
             && config.backend.is_openai()
             && config.stream,
         prompt_as_token_ids: config.fields.prompt_token_ids,
-        header_names: config.headers.iter().map(|(k, _)| k.trim().to_string()).collect(),
+        header_names: config
+            .headers
+            .iter()
+            .map(|(k, _)| k.trim().to_string())
+            .collect(),
     };
     let clock = clock::RunClock::start_in(Duration::from_millis(50));
     let header = LogHeader::new(
@@ -472,8 +489,12 @@ pub async fn replay(
     let finished = CancellationToken::new();
     // Grace period: once dispatching stops early, in-flight requests get `grace`.
     {
-        let (internal_stop, abort, finished, grace) =
-            (internal_stop.clone(), abort.clone(), finished.clone(), config.grace);
+        let (internal_stop, abort, finished, grace) = (
+            internal_stop.clone(),
+            abort.clone(),
+            finished.clone(),
+            config.grace,
+        );
         tokio::spawn(async move {
             tokio::select! {
                 _ = finished.cancelled() => {}
@@ -538,8 +559,8 @@ pub async fn replay(
         .saturating_sub(cpu_before)
         .saturating_sub(dreport.cpu);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let cpu_bound = wall > Duration::from_millis(500)
-        && cpu.as_secs_f64() > 0.85 * cores * wall.as_secs_f64();
+    let cpu_bound =
+        wall > Duration::from_millis(500) && cpu.as_secs_f64() > 0.85 * cores * wall.as_secs_f64();
     let mut lat = std::mem::take(&mut wreport.lateness_ns);
     lat.sort_unstable();
     let (p50, p99, max) = (
@@ -609,9 +630,9 @@ fn spawn_progress(
         Some(total),
         indicatif::ProgressDrawTarget::stderr_with_hz(5),
     );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:28}] {pos}/{len} {msg}",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:28}] {pos}/{len} {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     let b = bar.clone();

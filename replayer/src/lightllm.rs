@@ -23,7 +23,11 @@ use crate::request::BodyOptions;
 use crate::tgi::{TokenEvent, apply_token_event};
 
 pub(crate) fn path(stream: bool) -> &'static str {
-    if stream { "/generate_stream" } else { "/generate" }
+    if stream {
+        "/generate_stream"
+    } else {
+        "/generate"
+    }
 }
 
 pub(crate) fn body(prompt: &str, max_tokens: u32, opts: &BodyOptions) -> serde_json::Value {

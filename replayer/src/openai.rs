@@ -124,8 +124,8 @@ struct Chunk<'a> {
 
 impl Chunk<'_> {
     fn error(&self) -> Option<String> {
-        let is_error =
-            self.error.as_ref().is_some_and(|e| !e.is_null()) || self.object.as_deref() == Some("error");
+        let is_error = self.error.as_ref().is_some_and(|e| !e.is_null())
+            || self.object.as_deref() == Some("error");
         if !is_error {
             return None;
         }

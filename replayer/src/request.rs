@@ -133,10 +133,10 @@ impl Drop for Guard<'_> {
             record: Box::new(rec),
             lateness_ns: None,
         });
-        self.shared.live.in_flight.fetch_sub(
-            u64::from(self.dispatched_ns.is_some()),
-            Ordering::Relaxed,
-        );
+        self.shared
+            .live
+            .in_flight
+            .fetch_sub(u64::from(self.dispatched_ns.is_some()), Ordering::Relaxed);
     }
 }
 
@@ -348,7 +348,10 @@ impl State {
         }
         let acc = &mut self.acc;
         let (outcome, error) = match end {
-            End::Cancelled => (Outcome::Cancelled, Some("cancelled (run interrupted)".into())),
+            End::Cancelled => (
+                Outcome::Cancelled,
+                Some("cancelled (run interrupted)".into()),
+            ),
             End::Timeout => (Outcome::Timeout, Some("per-request timeout expired".into())),
             End::ConnectFailed => (Outcome::ConnectError, self.error.take()),
             End::Status => (Outcome::HttpError, self.error.take()),

@@ -103,7 +103,18 @@ mod tests {
     #[test]
     fn buckets_cover_and_bound() {
         let mut last = 0;
-        for v in [0u64, 1, 15, 16, 17, 100, 1_000, 123_456, 10_000_000_000, u64::MAX / 2] {
+        for v in [
+            0u64,
+            1,
+            15,
+            16,
+            17,
+            100,
+            1_000,
+            123_456,
+            10_000_000_000,
+            u64::MAX / 2,
+        ] {
             let b = bucket(v);
             assert!(b < BUCKETS);
             assert!(b >= last);

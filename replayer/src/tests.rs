@@ -27,13 +27,7 @@ struct Result {
 }
 
 /// Feeds `parts` (each received at its index as time) through SSE or NUL framing.
-fn run(
-    parts: &[&[u8]],
-    nul: bool,
-    mut dec: Box<dyn Decoder>,
-    ctx: &ReqCtx,
-    eof: bool,
-) -> Result {
+fn run(parts: &[&[u8]], nul: bool, mut dec: Box<dyn Decoder>, ctx: &ReqCtx, eof: bool) -> Result {
     let mut acc = Accum::with_capacity(16);
     let mut sse = SseParser::new(1 << 16);
     let mut nulp = NulParser::new(1 << 16);
@@ -103,7 +97,13 @@ fn check_splits(
     let step = (body.len() / 40).max(1);
     for i in (0..=body.len()).step_by(step) {
         for j in (i..=body.len()).step_by(step) {
-            let r = run(&[&body[..i], &body[i..j], &body[j..]], nul, make(), ctx, true);
+            let r = run(
+                &[&body[..i], &body[i..j], &body[j..]],
+                nul,
+                make(),
+                ctx,
+                true,
+            );
             assert_eq!(strip(r), reference, "split at {i},{j}");
         }
     }
@@ -131,7 +131,11 @@ fn llama_cpp_completions_stream() {
 fn llama_cpp_chat_stream_skips_role_and_usage_chunks() {
     let body = include_bytes!("../tests/fixtures/llama.cpp/chat_stream.body");
     let r = check_splits(body, false, &oai, &CTX);
-    assert_eq!(r.tokens.len(), 8, "role-only and usage-only chunks are not events");
+    assert_eq!(
+        r.tokens.len(),
+        8,
+        "role-only and usage-only chunks are not events"
+    );
     assert_eq!(r.output, Some(8));
     assert_eq!(r.server_prompt, Some(41));
     assert!(r.complete);
@@ -226,7 +230,12 @@ fn openai_answers() {
     assert_eq!(acc.server_prompt_tokens, Some(14));
     assert_eq!(acc.output_tokens, Some(8));
     let mut acc = Accum::default();
-    openai::parse_answer(b"{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}", 1, &CTX, &mut acc);
+    openai::parse_answer(
+        b"{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}",
+        1,
+        &CTX,
+        &mut acc,
+    );
     assert_eq!(acc.method, Some("none"));
     assert_eq!(acc.output_tokens, None, "no count is invented");
     assert_eq!(acc.finish_reason.as_deref(), Some("stop"));
@@ -292,7 +301,10 @@ fn tgi_answer() {
     assert_eq!(acc.method, Some("final_usage"));
     let mut acc = Accum::default();
     tgi::parse_answer(br#"{"generated_text":"x"}"#, 3, &CTX, &mut acc);
-    assert_eq!(acc.output_tokens, None, "TGI cannot ignore EOS: no assumed total");
+    assert_eq!(
+        acc.output_tokens, None,
+        "TGI cannot ignore EOS: no assumed total"
+    );
     let mut acc = Accum::default();
     tgi::parse_answer(br#"{"generated_text":7}"#, 3, &CTX, &mut acc);
     assert!(acc.protocol_error.is_some());
@@ -303,10 +315,19 @@ fn lightllm_stream_ends_without_marker() {
     let body = tgi_stream(4, false);
     let r = check_splits(&body, false, &|| Box::new(lightllm::StreamDecoder), &CTX);
     assert_eq!(r.tokens, vec![1; 4]);
-    assert!(r.complete, "clean end of body is the end of a LightLLM stream");
+    assert!(
+        r.complete,
+        "clean end of body is the end of a LightLLM stream"
+    );
     assert_eq!(r.method, Some("per_event"));
     // A broken connection (not eof) is not complete.
-    let r = run(&[&body], false, Box::new(lightllm::StreamDecoder), &CTX, false);
+    let r = run(
+        &[&body],
+        false,
+        Box::new(lightllm::StreamDecoder),
+        &CTX,
+        false,
+    );
     assert!(!r.complete);
     // An empty body is not a success.
     let r = run(&[b""], false, Box::new(lightllm::StreamDecoder), &CTX, true);
@@ -368,7 +389,13 @@ fn vllm_cumulative_text_split_by_new_bytes() {
         ignore_eos_sent: false,
         ..ctx
     };
-    let r = run(&[&body], true, Box::new(vllm::StreamDecoder::new(&ctx2)), &ctx2, true);
+    let r = run(
+        &[&body],
+        true,
+        Box::new(vllm::StreamDecoder::new(&ctx2)),
+        &ctx2,
+        true,
+    );
     assert_eq!(r.method, Some("event_count"));
     assert_eq!(r.tokens, vec![1; 4]);
 }
@@ -382,11 +409,19 @@ fn vllm_empty_completion_is_an_error() {
         prompt_bytes: prompt.len(),
         ignore_eos_sent: true,
     };
-    let r = run(&[&body], true, Box::new(vllm::StreamDecoder::new(&ctx)), &ctx, true);
+    let r = run(
+        &[&body],
+        true,
+        Box::new(vllm::StreamDecoder::new(&ctx)),
+        &ctx,
+        true,
+    );
     assert!(r.server_error.is_some());
     let mut acc = Accum::default();
     vllm::parse_answer(
-        serde_json::json!({ "text": [prompt] }).to_string().as_bytes(),
+        serde_json::json!({ "text": [prompt] })
+            .to_string()
+            .as_bytes(),
         1,
         &ctx,
         &mut acc,

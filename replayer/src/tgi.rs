@@ -19,7 +19,11 @@ use crate::adapter::{Accum, Decoder, Present, ReqCtx, json_error_message, to_u32
 use crate::request::BodyOptions;
 
 pub(crate) fn path(stream: bool) -> &'static str {
-    if stream { "/generate_stream" } else { "/generate" }
+    if stream {
+        "/generate_stream"
+    } else {
+        "/generate"
+    }
 }
 
 pub(crate) fn body(prompt: &str, max_tokens: u32, _opts: &BodyOptions) -> serde_json::Value {
@@ -37,11 +41,19 @@ pub(crate) struct Details<'a> {
     pub generated_tokens: Option<u64>,
 }
 
+/// The `token` object of an event (only its shape is checked).
+#[derive(Deserialize)]
+pub(crate) struct Token<'a> {
+    #[serde(borrow, default)]
+    #[allow(dead_code)]
+    pub text: Option<Cow<'a, str>>,
+}
+
 /// One stream event (TGI and LightLLM share this shape).
 #[derive(Deserialize)]
 pub(crate) struct TokenEvent<'a> {
-    #[serde(default)]
-    pub token: Present,
+    #[serde(borrow, default)]
+    pub token: Option<Token<'a>>,
     #[serde(default)]
     pub generated_text: Present,
     #[serde(borrow, default)]

@@ -49,7 +49,11 @@ pub(crate) struct WriterReport {
     pub error: Option<String>,
 }
 
-pub(crate) fn run(rx: Receiver<WriterMsg>, mut log: LogWriter, expected: Vec<Expected>) -> WriterReport {
+pub(crate) fn run(
+    rx: Receiver<WriterMsg>,
+    mut log: LogWriter,
+    expected: Vec<Expected>,
+) -> WriterReport {
     let n = expected.len();
     let first_id = expected.first().map_or(0, |e| e.id);
     let mut seen = vec![false; n];
@@ -113,8 +117,13 @@ pub(crate) fn run(rx: Receiver<WriterMsg>, mut log: LogWriter, expected: Vec<Exp
     for (e, seen) in expected.iter().zip(&seen) {
         if !seen {
             report.missing_filled += 1;
-            let mut rec =
-                LogRecord::not_sent(e.id, e.scheduled_ns, e.prompt_tokens, e.max_tokens, e.warmup);
+            let mut rec = LogRecord::not_sent(
+                e.id,
+                e.scheduled_ns,
+                e.prompt_tokens,
+                e.max_tokens,
+                e.warmup,
+            );
             rec.error = Some("internal error: no record was produced for this request".into());
             write(&mut log, &mut report, &rec);
         }
