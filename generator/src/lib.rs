@@ -1,1 +1,37 @@
-//! placeholder
+//! Seeded, reproducible request traces for llm-infer-bench.
+//!
+//! * [`spec`]: spec files (TOML), command-line overrides, validation;
+//! * [`rng`]: one ChaCha20 stream per purpose, portable samplers;
+//! * [`dist`]: length distributions and arrival processes;
+//! * [`prompt`]: prompt text with exact token counts (built-in words or a tokenizer);
+//! * [`synth`]: spec -> requests -> trace file;
+//! * [`suite`]: the original benchmark's canonical traces;
+//! * [`azure`]: import of the Azure LLM inference trace CSV;
+//! * [`inspect`]: trace summaries.
+//!
+//! Determinism: the same spec (and tokenizer file) gives the same bytes on any machine
+//! for as long as [`GENERATOR_VERSION`] is unchanged: integer-only records, streams keyed
+//! by the seed, platform-independent float math (see [`rng`]), no hash-map iteration, no
+//! clock. See `generator/README.md`.
+
+pub mod azure;
+pub mod dist;
+pub mod error;
+pub mod inspect;
+pub mod prompt;
+pub mod rng;
+pub mod spec;
+pub mod suite;
+pub mod synth;
+
+pub use azure::{AzureOptions, ImportReport, import_azure};
+pub use error::{GenError, Result};
+pub use inspect::{Stats, TraceSummary};
+pub use prompt::{Prompt, PromptBuilder, PromptSource};
+pub use spec::{ArrivalKind, Overrides, load_spec, parse_spec, spec_to_toml, validate};
+pub use suite::{seed_suite, suite, write_suite};
+pub use synth::{GenerateReport, Requests, generate_trace};
+
+/// Version of the generation algorithm, written into every trace header. Bump it with
+/// any change that alters the bytes generated from an existing spec.
+pub const GENERATOR_VERSION: &str = "llmib-generator/1";

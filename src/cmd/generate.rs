@@ -1,8 +1,115 @@
-//! `llmib generate` (not built yet: see the open issues).
+//! `llmib generate`: a seeded, reproducible trace from a spec file, or a canonical suite.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::ValueEnum;
+use generator::{ArrivalKind, Overrides, PromptSource};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ArrivalArg {
+    Burst,
+    Constant,
+    Poisson,
+    Gamma,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Spec file (TOML; see generator/README.md). Omit with --suite.
+    #[arg(required_unless_present = "suite", conflicts_with = "suite")]
+    spec: Option<PathBuf>,
+    /// Output trace file, or the output directory with --suite.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Write a canonical suite instead (`seed`: the original benchmark's 8 traces).
+    #[arg(long)]
+    suite: Option<String>,
+    /// Hugging Face tokenizer.json: prompts re-encode to exactly their token counts.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Name recorded for the tokenizer (default: its file name).
+    #[arg(long, requires = "tokenizer")]
+    tokenizer_name: Option<String>,
+    /// Override the spec's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Override the spec's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override the number of requests.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Override the arrival process.
+    #[arg(long, value_enum)]
+    arrival: Option<ArrivalArg>,
+    /// Override the arrival rate (requests/s).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Override the gamma burstiness (shape; 1 = Poisson).
+    #[arg(long)]
+    burstiness: Option<f64>,
+    /// Override the output-length cap.
+    #[arg(long)]
+    output_cap: Option<u32>,
+    /// Override the output-length mean (exponential distributions).
+    #[arg(long)]
+    output_mean: Option<f64>,
+    /// Override ignore_eos.
+    #[arg(long)]
+    ignore_eos: Option<bool>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`llmib generate` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let source = match &args.tokenizer {
+        Some(path) => PromptSource::from_tokenizer_file(path, args.tokenizer_name.as_deref())?,
+        None => PromptSource::builtin(),
+    };
+    let overrides = Overrides {
+        name: args.name,
+        seed: args.seed,
+        requests: args.requests,
+        arrival: args.arrival.map(|a| match a {
+            ArrivalArg::Burst => ArrivalKind::Burst,
+            ArrivalArg::Constant => ArrivalKind::Constant,
+            ArrivalArg::Poisson => ArrivalKind::Poisson,
+            ArrivalArg::Gamma => ArrivalKind::Gamma,
+        }),
+        rate: args.rate,
+        burstiness: args.burstiness,
+        output_cap: args.output_cap,
+        output_mean: args.output_mean,
+        ignore_eos: args.ignore_eos,
+    };
+    if let Some(suite) = &args.suite {
+        if overrides.name.is_some() || overrides.requests.is_some() || overrides.rate.is_some() {
+            bail!("--suite writes fixed specs; --name/--requests/--rate do not apply");
+        }
+        let mut specs = generator::suite(suite)?;
+        for s in &mut specs {
+            if let Some(seed) = overrides.seed {
+                s.seed = seed;
+            }
+        }
+        let traces = generator::write_suite(&args.output, &specs, &source)
+            .with_context(|| format!("writing suite {suite} to {}", args.output.display()))?;
+        for t in traces {
+            println!("wrote {}", t.display());
+        }
+        println!("wrote {}", args.output.join("MANIFEST").display());
+        return Ok(());
+    }
+    let path = args.spec.expect("clap requires SPEC without --suite");
+    let mut spec = generator::load_spec(&path)?;
+    overrides.apply(&mut spec)?;
+    let report = generator::generate_trace(&spec, &source, &args.output)?;
+    println!(
+        "wrote {} ({} requests, {} prompt tokens, {} output tokens, sha256 {})",
+        report.path.display(),
+        report.requests,
+        report.prompt_tokens,
+        report.output_tokens,
+        formats::sha256_file(&report.path)?
+    );
+    Ok(())
 }

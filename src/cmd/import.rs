@@ -1,8 +1,92 @@
-//! `llmib import` (not built yet: see the open issues).
+//! `llmib import`: a production trace as a request trace.
+
+use std::path::PathBuf;
+
+use generator::{AzureOptions, PromptSource};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    source: Source,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`llmib import` is not available yet")
+#[derive(clap::Subcommand)]
+enum Source {
+    /// Azure LLM inference trace CSV (TIMESTAMP,ContextTokens,GeneratedTokens).
+    Azure(AzureArgs),
+}
+
+#[derive(clap::Args)]
+struct AzureArgs {
+    /// The CSV file.
+    file: PathBuf,
+    /// Output trace file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Window start, seconds after the first row.
+    #[arg(long, default_value_t = 0.0)]
+    start_s: f64,
+    /// Window length in seconds (default: to the end).
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// Speed-up factor: arrival offsets are divided by it.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Clamp prompt lengths to this many tokens.
+    #[arg(long)]
+    max_prompt_tokens: Option<u32>,
+    /// Clamp output lengths to this many tokens.
+    #[arg(long)]
+    max_output_tokens: Option<u32>,
+    /// Keep at most this many requests.
+    #[arg(long)]
+    max_requests: Option<u64>,
+    /// Seed of the prompt text.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trace name (default: the file stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// ignore_eos of every request.
+    #[arg(long, default_value_t = true)]
+    ignore_eos: bool,
+    /// Hugging Face tokenizer.json for exact prompt token ids.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Name recorded for the tokenizer (default: its file name).
+    #[arg(long, requires = "tokenizer")]
+    tokenizer_name: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.source {
+        Source::Azure(a) => {
+            let source = match &a.tokenizer {
+                Some(p) => PromptSource::from_tokenizer_file(p, a.tokenizer_name.as_deref())?,
+                None => PromptSource::builtin(),
+            };
+            let opts = AzureOptions {
+                name: a.name,
+                seed: a.seed,
+                start_s: a.start_s,
+                duration_s: a.duration_s,
+                time_scale: a.time_scale,
+                max_prompt_tokens: a.max_prompt_tokens,
+                max_output_tokens: a.max_output_tokens,
+                max_requests: a.max_requests,
+                ignore_eos: a.ignore_eos,
+            };
+            let r = generator::import_azure(&a.file, &opts, &source, &a.output)?;
+            println!(
+                "wrote {} ({} of {} rows, {} prompt tokens, {} output tokens, sha256 {})",
+                r.path.display(),
+                r.requests,
+                r.rows,
+                r.prompt_tokens,
+                r.output_tokens,
+                formats::sha256_file(&r.path)?
+            );
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,399 @@
+//! Import of the Azure LLM inference trace CSV (`TIMESTAMP,ContextTokens,GeneratedTokens`,
+//! e.g. `2023-11-16 18:15:46.6805900,374,44`).
+//!
+//! * Timestamps are parsed exactly to integer nanoseconds (up to 9 fractional digits; no
+//!   floats, no time zone: the file's clock is taken as is).
+//! * Rows are sorted stably by timestamp (the published files are already in order; a
+//!   file that is not still imports, with equal timestamps kept in file order) and
+//!   offsets are taken from the earliest row.
+//! * The window keeps rows with `start <= offset < start + duration`; kept offsets are
+//!   shifted to start at the window start and divided by `time_scale` (rounded to ns).
+//! * Lengths: `ContextTokens` clamped to `max_prompt_tokens`, `GeneratedTokens` to
+//!   `max_output_tokens`, both raised to at least 1 (a 0-token prompt or output is
+//!   invalid on servers).
+//! * Prompt text is made like a synthetic trace's (see [`crate::prompt`]) with the seed.
+//!
+//! A malformed row is an error naming its line.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use formats::{AzureImportSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter, sha256_file};
+
+use crate::GENERATOR_VERSION;
+use crate::dist::secs_to_ns;
+use crate::error::{GenError, Result};
+use crate::prompt::PromptSource;
+use crate::spec::MAX_PROMPT_TOKENS;
+
+/// Import options (the CLI flags).
+#[derive(Debug, Clone)]
+pub struct AzureOptions {
+    /// Trace name; defaults to the CSV's file stem.
+    pub name: Option<String>,
+    pub seed: u64,
+    pub start_s: f64,
+    pub duration_s: Option<f64>,
+    pub time_scale: f64,
+    pub max_prompt_tokens: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+    pub max_requests: Option<u64>,
+    pub ignore_eos: bool,
+}
+
+impl Default for AzureOptions {
+    fn default() -> Self {
+        AzureOptions {
+            name: None,
+            seed: 0,
+            start_s: 0.0,
+            duration_s: None,
+            time_scale: 1.0,
+            max_prompt_tokens: None,
+            max_output_tokens: None,
+            max_requests: None,
+            ignore_eos: true,
+        }
+    }
+}
+
+/// One CSV row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AzureRow {
+    /// Nanoseconds since 1970-01-01 00:00:00 of the file's clock.
+    pub timestamp_ns: u64,
+    pub context_tokens: u32,
+    pub generated_tokens: u32,
+    /// 1-based line in the file.
+    pub line: usize,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    // Howard Hinnant's algorithm, proleptic Gregorian.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(s: &str, what: &str) -> std::result::Result<i64, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad {what} {s:?}"));
+    }
+    s.parse().map_err(|_| format!("bad {what} {s:?}"))
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS[.fraction]` (or with `T`) to ns since the epoch.
+pub fn parse_timestamp(s: &str) -> std::result::Result<u64, String> {
+    let bad = || format!("bad timestamp {s:?} (want YYYY-MM-DD HH:MM:SS.fffffff)");
+    let (date, time) = s.split_once([' ', 'T']).ok_or_else(bad)?;
+    let mut d = date.split('-');
+    let (y, mo, da) = match (d.next(), d.next(), d.next(), d.next()) {
+        (Some(y), Some(m), Some(d), None) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            (digits(y, "year")?, digits(m, "month")?, digits(d, "day")?)
+        }
+        _ => return Err(bad()),
+    };
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, f)) => (a, f),
+        None => (time, ""),
+    };
+    let mut t = hms.split(':');
+    let (h, mi, se) = match (t.next(), t.next(), t.next(), t.next()) {
+        (Some(h), Some(m), Some(s), None) if h.len() == 2 && m.len() == 2 && s.len() == 2 => (
+            digits(h, "hour")?,
+            digits(m, "minute")?,
+            digits(s, "second")?,
+        ),
+        _ => return Err(bad()),
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || da < 1
+        || da > mdays[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return Err(format!("timestamp {s:?} is out of range"));
+    }
+    if frac.len() > 9 || (!frac.is_empty() && !frac.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(bad());
+    }
+    let mut ns_frac: i64 = 0;
+    for i in 0..9 {
+        ns_frac = ns_frac * 10 + frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    let secs = days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se;
+    if secs < 0 {
+        return Err(format!("timestamp {s:?} is before 1970"));
+    }
+    Ok(secs as u64 * 1_000_000_000 + ns_frac as u64)
+}
+
+/// Reads and parses every row of an Azure CSV (header checked).
+pub fn read_azure_csv(path: &Path) -> Result<Vec<AzureRow>> {
+    let file = std::fs::File::open(path).map_err(|e| GenError::io(path, e))?;
+    let bad = |line: usize, message: String| GenError::BadRow {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut rows = Vec::new();
+    let mut saw_header = false;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i + 1;
+        let line = line.map_err(|e| bad(n, format!("cannot read: {e}")))?;
+        let line = line.trim_end_matches('\r');
+        let line = if n == 1 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !saw_header {
+            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cols != ["TIMESTAMP", "ContextTokens", "GeneratedTokens"] {
+                return Err(bad(
+                    n,
+                    format!(
+                        "expected the header TIMESTAMP,ContextTokens,GeneratedTokens, found {line:?}"
+                    ),
+                ));
+            }
+            saw_header = true;
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cols.len() != 3 {
+            return Err(bad(n, format!("expected 3 fields, found {}", cols.len())));
+        }
+        let timestamp_ns = parse_timestamp(cols[0]).map_err(|m| bad(n, m))?;
+        let count = |s: &str, what: &str| -> Result<u32> {
+            s.parse::<u32>()
+                .map_err(|_| bad(n, format!("{what} {s:?} is not a non-negative integer")))
+        };
+        rows.push(AzureRow {
+            timestamp_ns,
+            context_tokens: count(cols[1], "ContextTokens")?,
+            generated_tokens: count(cols[2], "GeneratedTokens")?,
+            line: n,
+        });
+    }
+    if !saw_header {
+        return Err(bad(
+            1,
+            "empty file: expected the header TIMESTAMP,ContextTokens,GeneratedTokens".into(),
+        ));
+    }
+    rows.sort_by_key(|r| r.timestamp_ns); // stable
+    Ok(rows)
+}
+
+fn check_options(o: &AzureOptions) -> Result<()> {
+    let bad = |m: String| Err(GenError::InvalidSpec(m));
+    if !(o.start_s.is_finite() && o.start_s >= 0.0) {
+        return bad(format!(
+            "--start-s must be a finite number >= 0, got {}",
+            o.start_s
+        ));
+    }
+    if let Some(d) = o.duration_s
+        && !(d.is_finite() && d > 0.0)
+    {
+        return bad(format!("--duration-s must be a finite number > 0, got {d}"));
+    }
+    if !(o.time_scale.is_finite() && o.time_scale > 0.0) {
+        return bad(format!(
+            "--time-scale must be a finite number > 0, got {}",
+            o.time_scale
+        ));
+    }
+    if o.max_prompt_tokens == Some(0) || o.max_output_tokens == Some(0) || o.max_requests == Some(0)
+    {
+        return bad(
+            "--max-prompt-tokens, --max-output-tokens and --max-requests must be at least 1".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Imports an Azure CSV into the trace file `out`.
+pub fn import_azure(
+    csv: &Path,
+    opts: &AzureOptions,
+    source: &PromptSource,
+    out: &Path,
+) -> Result<ImportReport> {
+    check_options(opts)?;
+    let rows = read_azure_csv(csv)?;
+    let start_ns = secs_to_ns(opts.start_s)
+        .ok_or_else(|| GenError::InvalidSpec("--start-s too large".into()))?;
+    let end_ns = match opts.duration_s {
+        Some(d) => Some(
+            secs_to_ns(d)
+                .and_then(|d| start_ns.checked_add(d))
+                .ok_or_else(|| GenError::InvalidSpec("--duration-s too large".into()))?,
+        ),
+        None => None,
+    };
+    let t0 = rows.first().map_or(0, |r| r.timestamp_ns);
+    let mut kept: Vec<(u64, u32, u32)> = Vec::new();
+    for r in &rows {
+        let off = r.timestamp_ns - t0;
+        if off < start_ns || end_ns.is_some_and(|e| off >= e) {
+            continue;
+        }
+        if opts.max_requests.is_some_and(|m| kept.len() as u64 >= m) {
+            break;
+        }
+        let arrival = if opts.time_scale == 1.0 {
+            off - start_ns
+        } else {
+            ((off - start_ns) as f64 / opts.time_scale).round() as u64
+        };
+        let prompt = r
+            .context_tokens
+            .min(opts.max_prompt_tokens.unwrap_or(u32::MAX))
+            .max(1);
+        if prompt > MAX_PROMPT_TOKENS {
+            return Err(GenError::BadRow {
+                path: csv.to_path_buf(),
+                line: r.line,
+                message: format!(
+                    "ContextTokens {prompt} exceeds {MAX_PROMPT_TOKENS}; set --max-prompt-tokens"
+                ),
+            });
+        }
+        let output = r
+            .generated_tokens
+            .min(opts.max_output_tokens.unwrap_or(u32::MAX))
+            .max(1);
+        kept.push((arrival, prompt, output));
+    }
+    if kept.is_empty() {
+        return Err(GenError::Invalid(format!(
+            "{}: no rows in the selected window ({} rows in the file)",
+            csv.display(),
+            rows.len()
+        )));
+    }
+    let name = opts.name.clone().unwrap_or_else(|| {
+        csv.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "azure".into())
+    });
+    let spec = AzureImportSpec {
+        name,
+        seed: opts.seed,
+        source_file: csv
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source_sha256: sha256_file(csv)?,
+        start_s: opts.start_s,
+        duration_s: opts.duration_s,
+        time_scale: opts.time_scale,
+        max_prompt_tokens: opts.max_prompt_tokens,
+        max_output_tokens: opts.max_output_tokens,
+        max_requests: opts.max_requests,
+        ignore_eos: opts.ignore_eos,
+    };
+    let n = kept.len() as u64;
+    let header = TraceHeader::new(
+        TraceSpec::Azure(spec),
+        source.info().clone(),
+        n,
+        GENERATOR_VERSION,
+    );
+    let mut writer = TraceWriter::create(out, &header)?;
+    let mut prompts = source.builder(opts.seed, n);
+    let (mut pt, mut ot) = (0u64, 0u64);
+    for (id, &(arrival_ns, prompt_tokens, max_tokens)) in kept.iter().enumerate() {
+        let p = prompts.build(id as u64, prompt_tokens)?;
+        pt += u64::from(prompt_tokens);
+        ot += u64::from(max_tokens);
+        writer.write(&TraceRequest {
+            id: id as u64,
+            arrival_ns,
+            prompt: p.text,
+            prompt_token_ids: p.token_ids,
+            prompt_tokens,
+            max_tokens,
+            ignore_eos: opts.ignore_eos,
+        })?;
+    }
+    let path = writer.finish()?;
+    Ok(ImportReport {
+        path,
+        rows: rows.len(),
+        requests: n,
+        prompt_tokens: pt,
+        output_tokens: ot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_exactly() {
+        assert_eq!(parse_timestamp("1970-01-01 00:00:00").unwrap(), 0);
+        assert_eq!(
+            parse_timestamp("1970-01-01 00:00:01.5").unwrap(),
+            1_500_000_000
+        );
+        let a = parse_timestamp("2023-11-16 18:15:46.6805900").unwrap();
+        let b = parse_timestamp("2023-11-16 18:15:50.9951690").unwrap();
+        assert_eq!(b - a, 4_314_579_000);
+        // 2023-11-16 is day 19677 since the epoch.
+        assert_eq!(
+            a / 1_000_000_000,
+            19_677 * 86_400 + 18 * 3600 + 15 * 60 + 46
+        );
+        assert_eq!(a % 1_000_000_000, 680_590_000);
+        assert_eq!(
+            parse_timestamp("2024-02-29T23:59:59.123456789").unwrap() % 1_000_000_000,
+            123_456_789
+        );
+        for bad in [
+            "2023-11-16",
+            "2023-13-01 00:00:00",
+            "2023-02-30 00:00:00",
+            "2023-11-16 18:15:46.1234567891",
+            "2023-11-16 18:1:46",
+            "x",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad}");
+        }
+    }
+}
