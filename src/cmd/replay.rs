@@ -1,8 +1,175 @@
-//! `llmib replay` (not built yet: see the open issues).
+//! `llmib replay`: replay a trace against a backend, open loop, writing a raw run log.
+//!
+//! Flags only; the work is in the `replayer` crate. Ctrl-C once stops dispatching and
+//! gives in-flight requests `--grace` seconds; Ctrl-C twice cancels them at once. The log
+//! is completed with its trailer either way.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use replayer::{BackendKind, IgnoreEos, ReplayConfig, RequestFields, StopHandle};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Trace file to replay.
+    trace: PathBuf,
+    /// Wire format: tgi, vllm, lightllm, openai or openai-chat.
+    #[arg(long)]
+    backend: BackendKind,
+    /// Server base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    endpoint: String,
+    /// Model name sent to OpenAI-style servers.
+    #[arg(long)]
+    model: Option<String>,
+    /// Stream responses (the default).
+    #[arg(long, overrides_with = "no_stream")]
+    stream: bool,
+    /// Ask for whole answers instead of streams.
+    #[arg(long)]
+    no_stream: bool,
+    /// Run log to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Cap on requests in flight; later requests wait in trace order (logged with their
+    /// wait, never dropped). Default: unbounded (open loop).
+    #[arg(long)]
+    concurrency: Option<u32>,
+    /// Mark the first N requests as warmup (excluded from metrics by the analyzer).
+    #[arg(long, default_value_t = 0)]
+    warmup: u32,
+    /// Per-request timeout in seconds, from dispatch to the end of the response.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Replay K times faster (arrival offsets divided by K).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Replay only the first N requests.
+    #[arg(long)]
+    max_requests: Option<u64>,
+    /// Stop dispatching after this many seconds (the rest is logged not_sent).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// After a stop, seconds in-flight requests may still finish before being cancelled.
+    #[arg(long, default_value_t = 5.0)]
+    grace: f64,
+    /// Extra request header `K:V` (repeatable; values are never logged).
+    #[arg(long = "header", value_name = "K:V")]
+    headers: Vec<String>,
+    /// Environment variable holding an API key, sent as `Authorization: Bearer`
+    /// (default: OPENAI_API_KEY for the openai backends, when set). Never logged.
+    #[arg(long)]
+    api_key_env: Option<String>,
+    /// Always send ignore_eos (default: as each trace request says).
+    #[arg(long, conflicts_with = "no_ignore_eos")]
+    ignore_eos: bool,
+    /// Never send ignore_eos (strict servers refuse unknown fields).
+    #[arg(long)]
+    no_ignore_eos: bool,
+    /// OpenAI dialect: send min_tokens = max_tokens.
+    #[arg(long)]
+    min_tokens: bool,
+    /// OpenAI dialect, streaming: send stream_options.include_usage (the default).
+    #[arg(long, overrides_with = "no_stream_usage")]
+    stream_usage: bool,
+    /// Do not send stream_options at all.
+    #[arg(long)]
+    no_stream_usage: bool,
+    /// OpenAI dialect: ask for usage on every chunk (continuous_usage_stats; vLLM, SGLang),
+    /// the exact way to count tokens per event.
+    #[arg(long)]
+    continuous_usage: bool,
+    /// Send prompts as token ids (openai completions; the trace must hold them).
+    #[arg(long)]
+    prompt_token_ids: bool,
+    /// Skip the connectivity check before the run.
+    #[arg(long)]
+    no_check: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`llmib replay` is not available yet")
+fn parse_header(h: &str) -> anyhow::Result<(String, String)> {
+    match h.split_once(':') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => bail!("--header `{h}`: expected K:V"),
+    }
+}
+
+fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .with_context(|| format!("{what} must be a non-negative number of seconds"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let api_key =
+        match &args.api_key_env {
+            Some(name) => Some(std::env::var(name).with_context(|| {
+                format!("--api-key-env: environment variable {name} is not set")
+            })?),
+            None if args.backend.is_openai() => std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            None => None,
+        };
+    let mut config = ReplayConfig::new(args.backend, args.endpoint.clone(), args.output.clone());
+    config.model = args.model.clone();
+    config.stream = !args.no_stream;
+    config.fields = RequestFields {
+        ignore_eos: if args.ignore_eos {
+            IgnoreEos::Always
+        } else if args.no_ignore_eos {
+            IgnoreEos::Never
+        } else {
+            IgnoreEos::FromTrace
+        },
+        min_tokens: args.min_tokens,
+        stream_usage: !args.no_stream_usage,
+        continuous_usage: args.continuous_usage,
+        prompt_token_ids: args.prompt_token_ids,
+    };
+    config.concurrency = args.concurrency;
+    config.warmup = args.warmup;
+    config.timeout = args.timeout.map(|t| seconds("--timeout", t)).transpose()?;
+    config.time_scale = args.time_scale;
+    config.max_requests = args.max_requests;
+    config.duration = args
+        .duration
+        .map(|d| seconds("--duration", d))
+        .transpose()?;
+    config.grace = seconds("--grace", args.grace)?;
+    config.headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<anyhow::Result<_>>()?;
+    config.api_key = api_key;
+    config.progress = !args.quiet;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmib-replay")
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        if !args.no_check {
+            replayer::check_endpoint(&args.endpoint, Duration::from_secs(5)).await?;
+        }
+        let stop = StopHandle::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: no new requests; in-flight ones get the grace period (Ctrl-C again to cancel them)");
+                s.stop();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    s.abort();
+                }
+            }
+        });
+        anyhow::Ok(replayer::replay(&args.trace, config, stop).await?)
+    })?;
+    println!("{summary}");
+    Ok(())
 }
