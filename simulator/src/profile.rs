@@ -257,8 +257,8 @@ impl Profile {
         let file: ProfileFile = toml::from_str(text)
             .map_err(|e| SimError::Profile(format!("{origin}: {}", e.to_string().trim())))?;
         let err = |m: String| Err(SimError::Profile(format!("{origin}: {m}")));
-        if file.max_input_length == 0 || file.max_total_tokens <= file.max_input_length.min(1) {
-            return err("max_input_length and max_total_tokens must be > 0".into());
+        if file.max_input_length == 0 {
+            return err("max_input_length must be > 0".into());
         }
         if file.max_input_length >= file.max_total_tokens {
             return err("max_input_length must be < max_total_tokens".into());
@@ -300,6 +300,14 @@ impl Profile {
                                 ))
                             })?;
                     params.validate(&format!("{origin}: policy {policy}"))?;
+                    // Every request the profile accepts must be schedulable, including a
+                    // preempted one recomputing its whole context in one prefill.
+                    let total = file.max_total_tokens as u64;
+                    if params.kv_capacity_tokens < total || params.max_prefill_tokens < total {
+                        return err(format!(
+                            "policy {policy}: kv_capacity_tokens and max_prefill_tokens must be >= max_total_tokens ({total})"
+                        ));
+                    }
                     *slot = Some(params);
                 }
             }

@@ -158,3 +158,30 @@ fn tiny_profile_runs_a_1000_request_burst_in_seconds() {
         );
     }
 }
+
+#[tokio::test]
+async fn null_profile_paces_tokens_at_its_interval() {
+    let text = include_str!("../profiles/null.toml")
+        .replace("inter_token_us = 0", "inter_token_us = 4000");
+    let s = simulator::start(SimConfig::new(
+        Dialect::Lightllm,
+        Profile::parse(&text, "t").unwrap(),
+    ))
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    let r = post(
+        &s,
+        "/generate_stream",
+        r#"{"inputs":"a","parameters":{"max_new_tokens":5}}"#,
+    )
+    .await;
+    // 5 tokens, each one interval after the previous: at least 20 ms in all.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(20),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(sse_data(&r.text()).len(), 5);
+    s.shutdown().await.unwrap();
+}
