@@ -1,0 +1,508 @@
+//! Per-run metrics, computed from the requests and events tables under the definitions
+//! of `analyzer/README.md`.
+//!
+//! Why plain loops over column slices rather than polars expressions: every definition
+//! here (which requests count, which token count, which origin for a latency) is a
+//! line of code a reviewer can check against the README, and one pass over the run's
+//! rows computes all of them; a 13M-event run is analysed in well under a second.
+//!
+//! Units: latencies in seconds, throughputs in tokens or requests per second.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::load::{RunInfo, Runs, ev, req};
+use crate::stats::{Stats, summarize};
+
+/// Which output-token count a metric divides by (`--output-tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// Tokens the client counted in the stream (`output_tokens` of the record).
+    #[default]
+    Client,
+    /// Tokens the server reported (usage / details); the client count where the server
+    /// reported none (counted in `tokens.server_fallbacks`).
+    Server,
+    /// Tokens asked for (`max_tokens`): the original benchmark's count, equal to the
+    /// others when the server honoured `ignore_eos`.
+    Requested,
+}
+
+impl TokenSource {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "client" => TokenSource::Client,
+            "server" => TokenSource::Server,
+            "requested" => TokenSource::Requested,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenSource::Client => "client",
+            TokenSource::Server => "server",
+            TokenSource::Requested => "requested",
+        }
+    }
+}
+
+/// Origin of latencies in tables and SLO checks (`--from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyFrom {
+    /// From the moment the request was sent (the original benchmark's measure).
+    #[default]
+    Dispatch,
+    /// From the moment the trace scheduled it: includes client lateness
+    /// (coordinated-omission corrected).
+    Scheduled,
+}
+
+impl LatencyFrom {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "dispatch" | "dispatched" => LatencyFrom::Dispatch,
+            "scheduled" | "schedule" => LatencyFrom::Scheduled,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyFrom::Dispatch => "dispatch",
+            LatencyFrom::Scheduled => "scheduled",
+        }
+    }
+}
+
+/// Service-level objectives for goodput, in seconds; `None` = not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Slo {
+    pub ttft_s: Option<f64>,
+    pub tpot_s: Option<f64>,
+    pub e2e_s: Option<f64>,
+}
+
+impl Slo {
+    /// Parses `ttft=0.5,tpot=0.05,e2e=10` (seconds; any subset).
+    pub fn parse(s: &str) -> std::result::Result<Slo, String> {
+        let mut slo = Slo::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("bad SLO `{part}`: expected name=seconds"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("bad SLO `{part}`: seconds must be a positive number"))?;
+            match k.trim() {
+                "ttft" => slo.ttft_s = Some(v),
+                "tpot" => slo.tpot_s = Some(v),
+                "e2e" => slo.e2e_s = Some(v),
+                other => {
+                    return Err(format!(
+                        "unknown SLO `{other}` (expected ttft, tpot or e2e)"
+                    ));
+                }
+            }
+        }
+        if slo.is_empty() {
+            return Err("empty SLO: expected e.g. ttft=0.5,tpot=0.05,e2e=10".into());
+        }
+        Ok(slo)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ttft_s.is_none() && self.tpot_s.is_none() && self.e2e_s.is_none()
+    }
+}
+
+/// What the metric computation needs from the analysis options.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct MetricOptions {
+    pub include_warmup: bool,
+    pub output_tokens: TokenSource,
+    pub latency_from: LatencyFrom,
+    pub slo: Option<Slo>,
+}
+
+/// Token totals of a run's successful requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TokenTotals {
+    /// Prompt tokens (the trace's count) of the `ok` requests.
+    pub prompt: u64,
+    /// Output tokens counted by the client.
+    pub output_client: u64,
+    /// Output tokens reported by the server, over the requests where it reported any.
+    pub output_server: u64,
+    /// `ok` requests with a server-reported count.
+    pub server_reported: u64,
+    /// Output tokens asked for (`max_tokens`).
+    pub output_requested: u64,
+    /// Output tokens under the chosen source (`output_tokens_source`).
+    pub output_used: u64,
+    /// With `--output-tokens server`: requests that fell back to the client count.
+    pub server_fallbacks: u64,
+}
+
+/// Goodput: `ok` requests that met every SLO.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Goodput {
+    pub slo: Slo,
+    pub good: u64,
+    /// `good` / measured requests (all outcomes).
+    pub fraction: Option<f64>,
+    /// `good` / run duration.
+    pub request_s: Option<f64>,
+}
+
+/// Every metric of one run. Field names are the JSON output's names.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunMetrics {
+    /// Requests measured (warmup excluded unless `--include-warmup`), all outcomes.
+    pub requests: u64,
+    pub ok: u64,
+    /// Warmup requests left out.
+    pub warmup_excluded: u64,
+    /// Count per outcome (`ok`, `http_error`, `timeout`, ...), measured requests.
+    pub outcomes: BTreeMap<String, u64>,
+    /// `ok` requests whose output was shorter than asked (`output < max_tokens`).
+    pub early_stops: u64,
+    /// `ok` requests whose output was longer than asked.
+    pub over_length: u64,
+    /// First dispatch to last completion of the measured requests, seconds.
+    pub duration_s: Option<f64>,
+    /// (prompt + output tokens of `ok` requests) / duration: the original definition.
+    pub throughput_tok_s: Option<f64>,
+    /// The same with requested output tokens (the original's count).
+    pub throughput_requested_tok_s: Option<f64>,
+    /// Output tokens of `ok` requests / duration.
+    pub output_tok_s: Option<f64>,
+    /// `ok` requests / duration.
+    pub request_s: Option<f64>,
+    pub output_tokens_source: TokenSource,
+    pub tokens: TokenTotals,
+    /// Whether the run streamed; TTFT, TPOT and ITL need a stream.
+    pub streamed: bool,
+    /// First token minus dispatch.
+    pub ttft_s: Stats,
+    /// First token minus scheduled time.
+    pub ttft_from_scheduled_s: Stats,
+    /// (E2E - TTFT) / (output tokens - 1), requests with at least 2 output tokens.
+    pub tpot_s: Stats,
+    /// Gaps between consecutive token-carrying events.
+    pub itl_s: Stats,
+    /// Each gap divided by the token count of the event ending it.
+    pub itl_per_token_s: Stats,
+    /// End minus dispatch (the original's "request latency").
+    pub e2e_s: Stats,
+    /// End minus scheduled time.
+    pub e2e_from_scheduled_s: Stats,
+    /// E2E / output tokens (the original's "per-token latency").
+    pub per_token_latency_s: Stats,
+    /// E2E from scheduled / output tokens.
+    pub per_token_latency_from_scheduled_s: Stats,
+    /// Dispatch minus scheduled time, every dispatched measured request.
+    pub lateness_s: Stats,
+    pub goodput: Option<Goodput>,
+}
+
+/// Per-request samples kept for tables that pool runs and for figures, under the
+/// options' latency origin. Not serialized.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub e2e_s: Vec<f64>,
+    pub per_token_s: Vec<f64>,
+    pub ttft_s: Vec<f64>,
+    pub itl_s: Vec<f64>,
+    /// Duration and token totals, to pool throughput over repeated runs.
+    pub duration_s: Option<f64>,
+    pub tokens_used: u64,
+    pub tokens_requested: u64,
+}
+
+fn opt_u64(df: &DataFrame, name: &str) -> Result<Vec<Option<u64>>> {
+    Ok(df.column(name)?.u64()?.iter().collect())
+}
+fn opt_u32(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
+    Ok(df.column(name)?.u32()?.iter().collect())
+}
+
+/// The requests-table columns metrics read, as plain vectors.
+pub(crate) struct ReqCols<'a> {
+    pub warmup: Vec<bool>,
+    pub outcome: Vec<&'a str>,
+    pub scheduled: &'a [u64],
+    pub dispatched: Vec<Option<u64>>,
+    pub first_token: Vec<Option<u64>>,
+    pub end: Vec<Option<u64>>,
+    pub prompt: &'a [u32],
+    pub max_tokens: &'a [u32],
+    pub client: Vec<Option<u32>>,
+    pub server: Vec<Option<u32>>,
+    pub ev_offset: &'a [u64],
+    pub ev_count: &'a [u32],
+}
+
+impl<'a> ReqCols<'a> {
+    pub fn new(df: &'a DataFrame) -> Result<Self> {
+        Ok(ReqCols {
+            warmup: df
+                .column(req::WARMUP)?
+                .bool()?
+                .iter()
+                .map(|b| b.unwrap_or(false))
+                .collect(),
+            outcome: df
+                .column(req::OUTCOME)?
+                .str()?
+                .iter()
+                .map(|s| s.unwrap_or(""))
+                .collect(),
+            scheduled: df.column(req::SCHEDULED_NS)?.u64()?.cont_slice()?,
+            dispatched: opt_u64(df, req::DISPATCHED_NS)?,
+            first_token: opt_u64(df, req::FIRST_TOKEN_NS)?,
+            end: opt_u64(df, req::END_NS)?,
+            prompt: df.column(req::PROMPT_TOKENS)?.u32()?.cont_slice()?,
+            max_tokens: df.column(req::MAX_TOKENS)?.u32()?.cont_slice()?,
+            client: opt_u32(df, req::OUTPUT_TOKENS)?,
+            server: opt_u32(df, req::SERVER_OUTPUT_TOKENS)?,
+            ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
+            ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
+        })
+    }
+}
+
+/// The events-table columns metrics read.
+pub(crate) struct EvCols<'a> {
+    pub t_ns: &'a [u64],
+    pub tokens: &'a [u32],
+}
+
+impl<'a> EvCols<'a> {
+    pub fn new(df: &'a DataFrame) -> Result<Self> {
+        Ok(EvCols {
+            t_ns: df.column(ev::T_NS)?.u64()?.cont_slice()?,
+            tokens: df.column(ev::TOKENS)?.u32()?.cont_slice()?,
+        })
+    }
+}
+
+fn secs(a: u64, b: u64) -> f64 {
+    (a as i128 - b as i128) as f64 / 1e9
+}
+
+fn per_s(x: f64, d: Option<f64>) -> Option<f64> {
+    d.filter(|d| *d > 0.0).map(|d| x / d)
+}
+
+/// Computes the metrics of every run.
+pub fn compute_all(runs: &Runs, opts: &MetricOptions) -> Result<Vec<(RunMetrics, Samples)>> {
+    let rc = ReqCols::new(&runs.requests)?;
+    let ec = EvCols::new(&runs.events)?;
+    Ok(runs
+        .runs
+        .iter()
+        .map(|r| compute(r, &rc, &ec, opts))
+        .collect())
+}
+
+/// Computes one run's metrics (see `analyzer/README.md` for every definition).
+pub(crate) fn compute(
+    run: &RunInfo,
+    rc: &ReqCols,
+    ec: &EvCols,
+    opts: &MetricOptions,
+) -> (RunMetrics, Samples) {
+    let streamed = run.header.options.stream;
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut requests, mut ok, mut warmup_excluded) = (0u64, 0u64, 0u64);
+    let (mut early_stops, mut over_length) = (0u64, 0u64);
+    let mut tokens = TokenTotals::default();
+    let (mut first_dispatch, mut last_end): (Option<u64>, Option<u64>) = (None, None);
+    let mut lateness = Vec::new();
+    let (mut ttft_d, mut ttft_s) = (Vec::new(), Vec::new());
+    let (mut e2e_d, mut e2e_s) = (Vec::new(), Vec::new());
+    let (mut ptl_d, mut ptl_s) = (Vec::new(), Vec::new());
+    let mut tpot = Vec::new();
+    let total_events = run.events.len();
+    let mut itl = Vec::with_capacity(if streamed { total_events } else { 0 });
+    let mut itl_tok = Vec::with_capacity(if streamed { total_events } else { 0 });
+    let mut good = 0u64;
+
+    for i in run.requests.clone() {
+        if rc.warmup[i] && !opts.include_warmup {
+            warmup_excluded += 1;
+            continue;
+        }
+        requests += 1;
+        *outcomes.entry(rc.outcome[i].to_string()).or_default() += 1;
+        let sched = rc.scheduled[i];
+        if let Some(d) = rc.dispatched[i] {
+            lateness.push(secs(d, sched));
+            first_dispatch = Some(first_dispatch.map_or(d, |f| f.min(d)));
+            if let Some(e) = rc.end[i] {
+                last_end = Some(last_end.map_or(e, |l| l.max(e)));
+            }
+        }
+        if rc.outcome[i] != "ok" {
+            continue;
+        }
+        ok += 1;
+        let client = rc.client[i].unwrap_or(0) as u64;
+        let requested = rc.max_tokens[i] as u64;
+        let server = rc.server[i];
+        tokens.prompt += rc.prompt[i] as u64;
+        tokens.output_client += client;
+        tokens.output_requested += requested;
+        if let Some(s) = server {
+            tokens.output_server += s as u64;
+            tokens.server_reported += 1;
+        }
+        let used = match opts.output_tokens {
+            TokenSource::Client => client,
+            TokenSource::Requested => requested,
+            TokenSource::Server => match server {
+                Some(s) => s as u64,
+                None => {
+                    tokens.server_fallbacks += 1;
+                    client
+                }
+            },
+        };
+        tokens.output_used += used;
+        // Early stop: the count actually produced (server's when chosen) vs asked.
+        let produced = match (opts.output_tokens, server) {
+            (TokenSource::Server, Some(s)) => s as u64,
+            _ => client,
+        };
+        if requested > 0 && produced < requested {
+            early_stops += 1;
+        } else if requested > 0 && produced > requested {
+            over_length += 1;
+        }
+
+        let (Some(d), Some(e)) = (rc.dispatched[i], rc.end[i]) else {
+            continue;
+        };
+        let e2e_from_d = secs(e, d);
+        let e2e_from_s = secs(e, sched);
+        e2e_d.push(e2e_from_d);
+        e2e_s.push(e2e_from_s);
+        if used > 0 {
+            ptl_d.push(e2e_from_d / used as f64);
+            ptl_s.push(e2e_from_s / used as f64);
+        }
+        let mut ttft_here = None;
+        let mut tpot_here = None;
+        if streamed {
+            if let Some(ft) = rc.first_token[i] {
+                ttft_d.push(secs(ft, d));
+                ttft_s.push(secs(ft, sched));
+                ttft_here = Some(match opts.latency_from {
+                    LatencyFrom::Dispatch => secs(ft, d),
+                    LatencyFrom::Scheduled => secs(ft, sched),
+                });
+                if used >= 2 {
+                    // E2E - TTFT = end - first token, whatever the origin.
+                    let t = secs(e, ft) / (used - 1) as f64;
+                    tpot.push(t);
+                    tpot_here = Some(t);
+                }
+            }
+            let start = run.events.start + rc.ev_offset[i] as usize;
+            let n = rc.ev_count[i] as usize;
+            let t = &ec.t_ns[start..start + n];
+            let k = &ec.tokens[start..start + n];
+            let mut prev: Option<u64> = None;
+            for j in 0..n {
+                if k[j] == 0 {
+                    continue;
+                }
+                if let Some(p) = prev {
+                    let gap = secs(t[j], p);
+                    itl.push(gap);
+                    itl_tok.push(gap / k[j] as f64);
+                }
+                prev = Some(t[j]);
+            }
+        }
+        if let Some(slo) = &opts.slo {
+            let e2e_here = match opts.latency_from {
+                LatencyFrom::Dispatch => e2e_from_d,
+                LatencyFrom::Scheduled => e2e_from_s,
+            };
+            let pass = slo.e2e_s.is_none_or(|l| e2e_here <= l)
+                && slo.ttft_s.is_none_or(|l| ttft_here.is_some_and(|t| t <= l))
+                && slo.tpot_s.is_none_or(|l| tpot_here.is_none_or(|t| t <= l));
+            if pass {
+                good += 1;
+            }
+        }
+    }
+
+    let duration_s = match (first_dispatch, last_end) {
+        (Some(a), Some(b)) if b > a => Some(secs(b, a)),
+        _ => None,
+    };
+    let throughput = per_s((tokens.prompt + tokens.output_used) as f64, duration_s);
+    let throughput_req = per_s((tokens.prompt + tokens.output_requested) as f64, duration_s);
+    let goodput = opts.slo.and_then(|slo| {
+        // TTFT and TPOT cannot be checked without a stream.
+        if !streamed && (slo.ttft_s.is_some() || slo.tpot_s.is_some()) {
+            return None;
+        }
+        Some(Goodput {
+            slo,
+            good,
+            fraction: (requests > 0).then(|| good as f64 / requests as f64),
+            request_s: per_s(good as f64, duration_s),
+        })
+    });
+    let (sample_e2e, sample_ptl, sample_ttft) = match opts.latency_from {
+        LatencyFrom::Dispatch => (e2e_d.clone(), ptl_d.clone(), ttft_d.clone()),
+        LatencyFrom::Scheduled => (e2e_s.clone(), ptl_s.clone(), ttft_s.clone()),
+    };
+    let metrics = RunMetrics {
+        requests,
+        ok,
+        warmup_excluded,
+        outcomes,
+        early_stops,
+        over_length,
+        duration_s,
+        throughput_tok_s: throughput,
+        throughput_requested_tok_s: throughput_req,
+        output_tok_s: per_s(tokens.output_used as f64, duration_s),
+        request_s: per_s(ok as f64, duration_s),
+        output_tokens_source: opts.output_tokens,
+        streamed,
+        ttft_s: summarize(&mut ttft_d),
+        ttft_from_scheduled_s: summarize(&mut ttft_s),
+        tpot_s: summarize(&mut tpot),
+        itl_per_token_s: summarize(&mut itl_tok),
+        e2e_s: summarize(&mut e2e_d),
+        e2e_from_scheduled_s: summarize(&mut e2e_s),
+        per_token_latency_s: summarize(&mut ptl_d),
+        per_token_latency_from_scheduled_s: summarize(&mut ptl_s),
+        lateness_s: summarize(&mut lateness),
+        itl_s: summarize(&mut itl),
+        goodput,
+        tokens: tokens.clone(),
+    };
+    let samples = Samples {
+        e2e_s: sample_e2e,
+        per_token_s: sample_ptl,
+        ttft_s: sample_ttft,
+        itl_s: itl,
+        duration_s,
+        tokens_used: tokens.prompt + tokens.output_used,
+        tokens_requested: tokens.prompt + tokens.output_requested,
+    };
+    (metrics, samples)
+}

@@ -1,0 +1,172 @@
+//! Markdown tables, in the original benchmark's exact shape:
+//!
+//! ```text
+//! | Throughput (token/s) vs. variance in length | max 32 tokens | max 128 tokens |
+//! |:--|:--|:--|
+//! | TGI | 4937.88 | 3837.65 |
+//! ```
+//!
+//! Notes (pooled runs, split columns, token-count differences, simulated rows) follow a
+//! table as a bullet list, so the cells keep the original's shape.
+
+use crate::report::{Report, Table};
+use crate::tables::{fmt_latency, fmt_opt, fmt_throughput};
+
+fn table<C>(t: &Table<C>, cell: impl Fn(&Option<C>) -> String) -> String {
+    let mut s = String::new();
+    if let Some(m) = &t.model {
+        s.push_str(&format!("Model: {m}\n\n"));
+    }
+    s.push_str(&format!("| {} |", t.corner));
+    for c in &t.columns {
+        s.push_str(&format!(" {} |", c.label));
+    }
+    s.push_str("\n|:--|");
+    for _ in &t.columns {
+        s.push_str(":--|");
+    }
+    s.push('\n');
+    for r in &t.rows {
+        s.push_str(&format!("| {} |", r.label));
+        for c in &r.cells {
+            s.push_str(&format!(" {} |", cell(c)));
+        }
+        s.push('\n');
+    }
+    if !t.notes.is_empty() {
+        s.push('\n');
+        for n in &t.notes {
+            s.push_str(&format!("- {n}\n"));
+        }
+    }
+    s
+}
+
+fn join(parts: Vec<String>) -> String {
+    parts.join("\n")
+}
+
+/// The throughput table(s) (one per model).
+pub fn throughput(report: &Report) -> String {
+    join(
+        report
+            .throughput_tables
+            .iter()
+            .map(|t| table(t, fmt_throughput))
+            .collect(),
+    )
+}
+
+/// The latency table(s) (one per model).
+pub fn latency(report: &Report) -> String {
+    join(
+        report
+            .latency_tables
+            .iter()
+            .map(|t| table(t, fmt_latency))
+            .collect(),
+    )
+}
+
+/// One row of key metrics per run (the full set is in the JSON and CSV outputs).
+pub fn runs(report: &Report) -> String {
+    let head = [
+        "run",
+        "backend",
+        "trace",
+        "load",
+        "requests",
+        "ok",
+        "early stops",
+        "duration s",
+        "token/s",
+        "output token/s",
+        "req/s",
+        "TTFT p50 s",
+        "TTFT p99 s",
+        "TPOT p50 s",
+        "TPOT p99 s",
+        "ITL p50 s",
+        "ITL p99 s",
+        "E2E p50 s",
+        "E2E p99 s",
+        "per-token p50 s",
+        "lateness p99 s",
+        "goodput req/s",
+    ];
+    let mut s = format!("| {} |\n|", head.join(" | "));
+    for _ in head {
+        s.push_str(":--|");
+    }
+    s.push('\n');
+    for r in &report.runs {
+        let m = &r.metrics;
+        let load = match &r.placement {
+            crate::report::Placement::Throughput { cap } => format!("burst, max {cap}"),
+            crate::report::Placement::Latency { qps } => {
+                format!("QPS={}", crate::report::fmt_qps(*qps))
+            }
+            crate::report::Placement::None => "-".into(),
+        };
+        let mut run = r.run.clone();
+        if r.log_end == "truncated" {
+            run.push_str(" (interrupted)");
+        }
+        let cells = [
+            run,
+            r.row_label(),
+            r.trace_name.clone(),
+            load,
+            m.requests.to_string(),
+            m.ok.to_string(),
+            m.early_stops.to_string(),
+            fmt_opt(m.duration_s, 3),
+            fmt_opt(m.throughput_tok_s, 2),
+            fmt_opt(m.output_tok_s, 2),
+            fmt_opt(m.request_s, 3),
+            fmt_opt(m.ttft_s.p50, 4),
+            fmt_opt(m.ttft_s.p99, 4),
+            fmt_opt(m.tpot_s.p50, 4),
+            fmt_opt(m.tpot_s.p99, 4),
+            fmt_opt(m.itl_s.p50, 4),
+            fmt_opt(m.itl_s.p99, 4),
+            fmt_opt(m.e2e_s.p50, 4),
+            fmt_opt(m.e2e_s.p99, 4),
+            fmt_opt(m.per_token_latency_s.p50, 4),
+            fmt_opt(m.lateness_s.p99, 4),
+            fmt_opt(m.goodput.as_ref().and_then(|g| g.request_s), 3),
+        ];
+        s.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    s
+}
+
+/// Everything: both tables, the per-run table and the warnings.
+pub fn full(report: &Report) -> String {
+    let mut s = String::new();
+    let o = &report.options;
+    s.push_str(&format!(
+        "Output tokens counted by: {}. Latencies from: {} time. Percentiles: linear interpolation.\n\n",
+        o.metrics.output_tokens.name(),
+        o.metrics.latency_from.name()
+    ));
+    if !report.throughput_tables.is_empty() {
+        s.push_str("## Throughput\n\n");
+        s.push_str(&throughput(report));
+        s.push('\n');
+    }
+    if !report.latency_tables.is_empty() {
+        s.push_str("## Latency\n\n");
+        s.push_str(&latency(report));
+        s.push('\n');
+    }
+    s.push_str("## Runs\n\n");
+    s.push_str(&runs(report));
+    if !report.warnings.is_empty() {
+        s.push_str("\n## Warnings\n\n");
+        for w in &report.warnings {
+            s.push_str(&format!("- {w}\n"));
+        }
+    }
+    s
+}
