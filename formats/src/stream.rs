@@ -82,10 +82,6 @@ impl<W: Write> ObjectWriter<W> {
         Ok(())
     }
 
-    pub fn get_ref(&self) -> &W {
-        &self.out
-    }
-
     pub fn write_trailer<T: Serialize>(mut self, trailer: &T) -> Result<W> {
         encode_named("trailer", trailer, &mut self.scratch)?;
         self.out.write_all(&self.scratch)?;

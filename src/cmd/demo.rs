@@ -1,8 +1,90 @@
-//! `llmib demo` (not built yet: see the open issues).
+//! `llmib demo`: the original benchmark on the embedded simulator, tables and figures.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use llm_infer_bench::demo::{self, DemoSettings};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory holding the suite files.
+    #[arg(long, default_value = "benchmark_configs")]
+    configs: PathBuf,
+    /// Simulator profile for all backends (a fast one keeps the demo short).
+    #[arg(long, default_value = "tiny")]
+    profile: String,
+    /// Time scale of the latency traces.
+    #[arg(long, value_name = "K", default_value_t = 50.0)]
+    latency_time_scale: f64,
+    /// Directory of the run logs.
+    #[arg(long, default_value = "runs/demo")]
+    runs_dir: PathBuf,
+    /// Directory of the tables and figures.
+    #[arg(long, default_value = "results/demo")]
+    results_dir: PathBuf,
+    /// Replay even runs whose logs are complete.
+    #[arg(long)]
+    force: bool,
+    /// Also rewrite the tables in README.md (between its llmib markers) and the
+    /// figures in figures/.
+    #[arg(long)]
+    readme: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`llmib demo` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.latency_time_scale.is_finite() && args.latency_time_scale > 0.0,
+        "--latency-time-scale must be > 0"
+    );
+    let configs = if args.configs.is_dir() {
+        args.configs
+    } else {
+        // Running the binary from elsewhere than the checkout: use the checkout's files.
+        let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benchmark_configs");
+        anyhow::ensure!(
+            fallback.is_dir(),
+            "suite directory {} not found (run from the llm-infer-bench checkout or pass --configs)",
+            args.configs.display()
+        );
+        fallback
+    };
+    let settings = DemoSettings {
+        configs_dir: configs,
+        profile: args.profile,
+        latency_time_scale: args.latency_time_scale,
+        runs_dir: args.runs_dir,
+        results_dir: args.results_dir,
+        force: args.force,
+        progress: !args.quiet,
+    };
+    eprintln!("{}", demo::disclaimer(&settings));
+    let started = Instant::now();
+    let rt = super::runtime()?;
+    let stop = super::stop_on_ctrl_c(&rt);
+    let run = rt.block_on(demo::run_demo(&settings, &stop))?;
+    println!("{}", run.tables);
+    println!("{}", demo::disclaimer(&settings));
+    eprintln!(
+        "demo: {} runs in {:.0} s; tables and figures in {}",
+        run.logs.len(),
+        started.elapsed().as_secs_f64(),
+        settings.results_dir.display()
+    );
+    if args.readme {
+        let runs = analyzer::load_runs(&run.logs)?;
+        let report = analyzer::report(&runs, &analyzer::AnalyzeOptions::default())?;
+        let figures = analyzer::write_figures(&report, &runs, "figures".as_ref(), None)?;
+        let rel: Vec<String> = figures.iter().map(|p| p.display().to_string()).collect();
+        analyzer::update_readme("README.md".as_ref(), &report, &rel)
+            .context("updating README.md")?;
+        eprintln!("demo: README.md tables and figures/ updated");
+    }
+    if run.interrupted {
+        anyhow::bail!("demo interrupted: run it again to resume (complete runs are kept)");
+    }
+    Ok(())
 }

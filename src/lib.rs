@@ -1,0 +1,6 @@
+//! The `llmib` pipelines that tie the crates together: suite files, `llmib run` and
+//! `llmib demo`. The command-line parsing itself lives in the `llmib` binary.
+
+pub mod demo;
+pub mod pipeline;
+pub mod suite;

@@ -1,0 +1,331 @@
+//! `llmib run`: replay every trace of a suite, then analyse all of its runs.
+//!
+//! Each trace is replayed into `RUNS/<suite>/<backend>/<trace>.msgpack`; a run whose log
+//! is already complete (verified trailer, same trace bytes, same kind of target) is
+//! skipped, so a suite interrupted with Ctrl-C resumes where it stopped when run again.
+//! Without an endpoint (or with `--simulate`) the suite runs against the embedded
+//! simulator, started in-process on a free loopback port with the backend's dialect and
+//! scheduling policy; every log header then records the simulator, and the analyzer
+//! labels those numbers as simulated.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use formats::{LogEnd, SimulatedInfo};
+use replayer::{BackendKind, IgnoreEos, ReplayConfig, ReplaySummary, StopHandle};
+
+use crate::suite::Suite;
+
+/// How to run suites (the `llmib run` flags).
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Replay even the runs whose logs are already complete.
+    pub force: bool,
+    /// Use the embedded simulator even when the suite names an endpoint.
+    pub simulate: bool,
+    /// Replaces the suite's endpoint.
+    pub endpoint: Option<String>,
+    /// Replaces the suite's model name.
+    pub model: Option<String>,
+    /// Replaces the suite's simulator profile.
+    pub profile: Option<String>,
+    /// Replaces the suite's time scale for traces with arrival times (bursts are
+    /// unaffected by a time scale anyway).
+    pub time_scale: Option<f64>,
+    /// Replay only the first N requests of each trace.
+    pub max_requests: Option<u64>,
+    /// Root of the run logs (`runs/`).
+    pub runs_dir: PathBuf,
+    /// Root of the analysis outputs (`results/`).
+    pub results_dir: PathBuf,
+    /// Progress bars on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            force: false,
+            simulate: false,
+            endpoint: None,
+            model: None,
+            profile: None,
+            time_scale: None,
+            max_requests: None,
+            runs_dir: PathBuf::from("runs"),
+            results_dir: PathBuf::from("results"),
+            progress: true,
+        }
+    }
+}
+
+/// Where a suite's requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A real server at this base URL.
+    Endpoint(String),
+    /// The embedded simulator with this dialect and profile.
+    Simulated { dialect: String, profile: String },
+}
+
+impl Target {
+    pub fn of(suite: &Suite, settings: &RunSettings) -> Target {
+        let endpoint = settings.endpoint.clone().or_else(|| suite.endpoint.clone());
+        match endpoint {
+            Some(e) if !settings.simulate => Target::Endpoint(e),
+            _ => Target::Simulated {
+                dialect: suite.sim_dialect().to_string(),
+                profile: settings
+                    .profile
+                    .clone()
+                    .unwrap_or_else(|| suite.simulator.profile.clone()),
+            },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Endpoint(e) => e.clone(),
+            Target::Simulated { dialect, profile } => format!(
+                "the embedded simulator ({dialect} dialect, profile {profile}): SIMULATED numbers"
+            ),
+        }
+    }
+}
+
+/// Errors of the suite pipeline. Request failures are not errors: they are log records.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Suite(#[from] crate::suite::SuiteError),
+    #[error("{0}")]
+    Replay(#[from] replayer::ReplayError),
+    #[error("simulator: {0}")]
+    Simulator(#[from] simulator::SimError),
+    #[error("analysis: {0}")]
+    Analyze(#[from] analyzer::Error),
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What happened to one trace of a suite.
+#[derive(Debug, Clone)]
+pub enum TraceRun {
+    /// Replayed now.
+    Replayed(Box<ReplaySummary>),
+    /// Its log was already complete.
+    Skipped(PathBuf),
+}
+
+/// The outcome of one suite.
+#[derive(Debug)]
+pub struct SuiteRun {
+    pub suite: String,
+    pub target: Target,
+    pub runs_dir: PathBuf,
+    pub runs: Vec<(PathBuf, TraceRun)>,
+    /// Set when the run was stopped (Ctrl-C) before every trace was replayed.
+    pub interrupted: bool,
+}
+
+/// The run log path of one trace of a suite.
+pub fn log_path(runs_root: &Path, suite: &Suite, trace: &Path) -> PathBuf {
+    runs_root
+        .join(&suite.name)
+        .join(&suite.backend)
+        .join(format!("{}.msgpack", Suite::trace_stem(trace)))
+}
+
+/// True when `log` holds a complete run of `trace` (by sha256) against the same kind of
+/// target, so replaying it again would only repeat a measurement.
+pub fn is_complete_run(log: &Path, trace_sha256: &str, target: &Target, backend: &str) -> bool {
+    let Ok(run) = formats::read_log(log) else {
+        return false;
+    };
+    let complete = matches!(&run.end, LogEnd::Trailer(t) if t.complete);
+    let same_target = match target {
+        Target::Endpoint(e) => {
+            run.header.backend.simulated.is_none() && &run.header.backend.endpoint == e
+        }
+        Target::Simulated { profile, .. } => run
+            .header
+            .backend
+            .simulated
+            .as_ref()
+            .is_some_and(|s| &s.profile == profile),
+    };
+    complete
+        && same_target
+        && run.header.trace.sha256 == trace_sha256
+        && run.header.backend.kind == backend
+}
+
+/// Replays every trace of `suite` not already complete. Call from a multi-threaded tokio
+/// runtime; `stop` is cancelled by Ctrl-C.
+pub async fn run_suite(
+    suite: &Suite,
+    settings: &RunSettings,
+    stop: &StopHandle,
+) -> Result<SuiteRun, PipelineError> {
+    let target = Target::of(suite, settings);
+    let backend: BackendKind = suite.backend.parse().map_err(PipelineError::Config)?;
+    for t in &suite.traces {
+        if !t.is_file() {
+            return Err(PipelineError::File {
+                path: t.clone(),
+                message:
+                    "trace not found (regenerate with `llmib generate --suite seed -o traces`)"
+                        .into(),
+            });
+        }
+    }
+
+    // Skip what is already measured before starting anything.
+    let mut todo = Vec::new();
+    let mut runs = Vec::new();
+    for trace in &suite.traces {
+        let log = log_path(&settings.runs_dir, suite, trace);
+        let sha = formats::sha256_file(trace).map_err(|e| PipelineError::File {
+            path: trace.clone(),
+            message: e.to_string(),
+        })?;
+        if !settings.force
+            && settings.max_requests.is_none()
+            && is_complete_run(&log, &sha, &target, &suite.backend)
+        {
+            runs.push((trace.clone(), TraceRun::Skipped(log)));
+        } else {
+            todo.push((trace.clone(), log));
+        }
+    }
+
+    let mut sim = None;
+    let (endpoint, simulated) = match &target {
+        Target::Endpoint(e) => {
+            if !todo.is_empty() {
+                replayer::check_endpoint(e, Duration::from_secs(5)).await?;
+            }
+            (e.clone(), None)
+        }
+        Target::Simulated { dialect, profile } => {
+            if todo.is_empty() {
+                (String::new(), None)
+            } else {
+                let dialect_v: simulator::Dialect = dialect.parse()?;
+                let profile_v = simulator::Profile::load(profile)?;
+                let server =
+                    simulator::start(simulator::SimConfig::new(dialect_v, profile_v)).await?;
+                let url = server.base_url();
+                sim = Some(server);
+                (
+                    url,
+                    Some(SimulatedInfo {
+                        dialect: dialect.clone(),
+                        profile: profile.clone(),
+                    }),
+                )
+            }
+        }
+    };
+
+    let mut interrupted = false;
+    for (trace, log) in todo {
+        if stop.is_stopped() {
+            interrupted = true;
+            break;
+        }
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| PipelineError::File {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        let config = replay_config(suite, settings, backend, &endpoint, simulated.clone(), log);
+        eprintln!(
+            "{}: replaying {} against {}",
+            suite.name,
+            trace.display(),
+            target.describe()
+        );
+        let summary = replayer::replay(&trace, config, stop.clone()).await?;
+        eprintln!("{summary}");
+        let stopped = summary.interrupted;
+        runs.push((trace, TraceRun::Replayed(Box::new(summary))));
+        if stopped {
+            interrupted = true;
+            break;
+        }
+    }
+    if let Some(server) = sim {
+        server.shutdown().await?;
+    }
+    Ok(SuiteRun {
+        suite: suite.name.clone(),
+        target,
+        runs_dir: settings.runs_dir.join(&suite.name),
+        runs,
+        interrupted,
+    })
+}
+
+fn replay_config(
+    suite: &Suite,
+    settings: &RunSettings,
+    backend: BackendKind,
+    endpoint: &str,
+    simulated: Option<SimulatedInfo>,
+    output: PathBuf,
+) -> ReplayConfig {
+    let r = &suite.replay;
+    let mut c = ReplayConfig::new(backend, endpoint, output);
+    c.model = settings.model.clone().or_else(|| suite.model.clone());
+    c.stream = r.stream;
+    c.fields.ignore_eos = if r.ignore_eos {
+        IgnoreEos::FromTrace
+    } else {
+        IgnoreEos::Never
+    };
+    c.fields.min_tokens = r.min_tokens;
+    c.fields.stream_usage = r.stream_usage;
+    c.fields.continuous_usage = r.continuous_usage;
+    c.concurrency = r.concurrency;
+    c.warmup = r.warmup;
+    c.timeout = r.timeout_s.map(Duration::from_secs_f64);
+    c.time_scale = settings.time_scale.unwrap_or(r.time_scale);
+    c.max_requests = settings.max_requests;
+    c.simulated = simulated;
+    c.progress = settings.progress;
+    c
+}
+
+/// The run logs of a suite that exist (one per trace, complete or not).
+pub fn suite_logs(suite: &Suite, runs_root: &Path) -> Vec<PathBuf> {
+    suite
+        .traces
+        .iter()
+        .map(|t| log_path(runs_root, suite, t))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// Analyses `logs` into `results` (tables in Markdown, CSV and JSON; figures under
+/// `results/figures/`). Returns the Markdown tables.
+pub fn analyze_into(logs: &[PathBuf], results: &Path) -> Result<String, PipelineError> {
+    let runs = analyzer::load_runs(logs)?;
+    let report = analyzer::report(&runs, &analyzer::AnalyzeOptions::default())?;
+    analyzer::write_outputs(
+        &report,
+        results,
+        &[
+            analyzer::Format::Markdown,
+            analyzer::Format::Csv,
+            analyzer::Format::Json,
+        ],
+    )?;
+    analyzer::write_figures(&report, &runs, &results.join("figures"), None)?;
+    Ok(analyzer::render(&report, analyzer::Format::Markdown))
+}
