@@ -39,8 +39,52 @@ use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/", post(compat_generate))
         .route("/generate", post(generate))
         .route("/generate_stream", post(generate_stream))
+        .route("/info", axum::routing::get(info))
+}
+
+/// `GET /info` (TGI 1.0.2 `Info`): what a client may read to discover limits.
+async fn info(State(st): State<Arc<AppState>>) -> Response {
+    let p = &st.profile;
+    let body = serde_json::json!({
+        "model_id": p.model,
+        "model_sha": null,
+        "model_dtype": "torch.float16",
+        "model_device_type": "cuda",
+        "model_pipeline_tag": "text-generation",
+        "max_concurrent_requests": 10000,
+        "max_best_of": 2,
+        "max_stop_sequences": 4,
+        "max_input_length": p.max_input_length,
+        "max_total_tokens": p.max_total_tokens,
+        "waiting_served_ratio": 1.2,
+        "max_batch_total_tokens": p.engine(crate::Policy::Tgi).map(|e| e.kv_capacity_tokens).unwrap_or(u32::MAX as u64),
+        "max_waiting_tokens": 20,
+        "validation_workers": 2,
+        "version": "1.0.2",
+        "sha": null,
+        "docker_label": null,
+    });
+    response(
+        StatusCode::OK,
+        Some(JSON),
+        serde_json::to_vec(&body).expect("json"),
+    )
+}
+
+/// `POST /` (TGI's `compat_generate`): `{"inputs",..,"stream":bool}` routed to one of the two.
+async fn compat_generate(state: State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let stream = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false);
+    if stream {
+        generate_stream(state, headers, body).await
+    } else {
+        generate(state, headers, body).await
+    }
 }
 
 #[derive(Deserialize)]

@@ -478,3 +478,35 @@ async fn exact_token_counts_under_ignore_eos_with_eos_chance() {
     );
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn tgi_info_and_compat_route() {
+    let s = start(Dialect::Tgi, "tiny").await;
+    let r = request(&s, "GET", "/info", "", None, &[]).await;
+    let v = r.json();
+    assert_eq!(v["max_input_length"], 1024);
+    assert_eq!(v["max_total_tokens"], 2048);
+    assert_eq!(v["version"], "1.0.2");
+    let r = post(
+        &s,
+        "/",
+        r#"{"inputs":"a b","parameters":{"max_new_tokens":3},"stream":true}"#,
+    )
+    .await;
+    assert_eq!(sse_data(&r.text()).len(), 3);
+    let r = post(
+        &s,
+        "/",
+        r#"{"inputs":"a b","parameters":{"max_new_tokens":3}}"#,
+    )
+    .await;
+    assert_eq!(
+        r.json()["generated_text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        3
+    );
+    s.shutdown().await.unwrap();
+}
