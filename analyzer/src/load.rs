@@ -152,7 +152,16 @@ fn load_one(path: &Path) -> Result<Loaded> {
         c.scheduled_ns.push(r.scheduled_ns);
         c.dispatched_ns.push(r.dispatched_ns);
         c.first_byte_ns.push(r.first_byte_ns);
-        c.first_token_ns.push(r.events.t_ns.first().copied());
+        // First event carrying at least one token (a role-only or usage-only chunk
+        // is not a token).
+        let first_token = r
+            .events
+            .t_ns
+            .iter()
+            .zip(&r.events.tokens)
+            .find(|(_, k)| **k > 0)
+            .map(|(t, _)| *t);
+        c.first_token_ns.push(first_token);
         c.end_ns.push(r.end_ns);
         c.prompt_tokens.push(r.prompt_tokens);
         c.max_tokens.push(r.max_tokens);

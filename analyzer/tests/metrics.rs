@@ -11,7 +11,7 @@ fn close(a: Option<f64>, b: f64) {
     assert!((a - b).abs() < 1e-9, "{a} != {b}");
 }
 
-/// Warmup r0; r1 ok with 3 events; r2 ok but stopped early; r3 HTTP 503; r4 not sent.
+/// Warmup r0; r1 ok with 3 token events (and one empty); r2 ok but stopped early; r3 HTTP 503; r4 not sent.
 fn records() -> Vec<LogRecord> {
     let mut r0 = ok(0, 0, 0, &[(500 * MS, 1)], 500 * MS, 5, 1);
     r0.warmup = true;
@@ -19,7 +19,13 @@ fn records() -> Vec<LogRecord> {
         1,
         S,
         1100 * MS,
-        &[(1300 * MS, 1), (1400 * MS, 1), (1600 * MS, 2)],
+        // A role-only chunk at 1.2 s carries no token: not the first token, no gap.
+        &[
+            (1200 * MS, 0),
+            (1300 * MS, 1),
+            (1400 * MS, 1),
+            (1600 * MS, 2),
+        ],
         1600 * MS,
         10,
         4,
@@ -38,7 +44,7 @@ fn run(opts: &AnalyzeOptions) -> analyzer::Report {
     let p = write_log(&dir.path().join("r.msgpack"), &h, &records());
     let runs = analyzer::load_runs(&[p]).unwrap();
     assert_eq!(runs.requests.height(), 5);
-    assert_eq!(runs.events.height(), 6);
+    assert_eq!(runs.events.height(), 7);
     analyzer::report(&runs, opts).unwrap()
 }
 
