@@ -23,6 +23,7 @@ pub(crate) fn raise_nofile(wanted: u64) -> Option<String> {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
+        #[allow(clippy::unnecessary_cast)]
         let cur = lim.rlim_cur as u64;
         if cur < wanted {
             return Some(format!(

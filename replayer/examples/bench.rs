@@ -1,0 +1,305 @@
+//! Replayer benchmarks (not tests): run with
+//! `cargo run --release -p llmib-replayer --example bench [quick]`.
+//!
+//! The simulated server (`null` profile: no compute model) runs in a separate process
+//! (this binary re-executed as `bench sim ...`), so client and server do not share a
+//! runtime. Measures:
+//! 1. dispatch lateness p50/p99/max at 100, 1,000 and 5,000 requests/s;
+//! 2. TTFT measurement error at ~1,000 concurrent streams: client TTFT
+//!    (`events[0] - dispatched`) minus the simulator's truth TTFT
+//!    (`first_token - received`), per request id;
+//! 3. token events/s per client CPU-second (client on one runtime worker thread);
+//! 4. memory per open stream (RSS growth with ~2,000 streams held open).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use formats::{
+    Arrival, LengthDist, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest, TraceSpec,
+    TraceWriter, read_log,
+};
+use replayer::{BackendKind, ReplayConfig, StopHandle, fmt_ns, replay};
+
+fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
+    let gap = if rate > 0.0 { 1e9 / rate } else { 0.0 };
+    let spec = TraceSpec::Synthetic(SyntheticSpec {
+        name: "bench".into(),
+        seed: 1,
+        requests: n,
+        prompt_tokens: LengthDist::Fixed {
+            value: 16,
+            floor: 1,
+        },
+        output_tokens: LengthDist::Fixed {
+            value: max_tokens,
+            floor: 1,
+        },
+        arrival: if rate > 0.0 {
+            Arrival::Constant { rate }
+        } else {
+            Arrival::Burst
+        },
+        ignore_eos: true,
+    });
+    let header = TraceHeader::new(
+        spec,
+        TokenizerInfo {
+            kind: "builtin-words".into(),
+            name: "bench".into(),
+            sha256: None,
+        },
+        n,
+        "bench",
+    );
+    let mut w = TraceWriter::create(path, &header).unwrap();
+    let prompt: Vec<String> = (0..16).map(|i| format!("w{i}")).collect();
+    for id in 0..n {
+        w.write(&TraceRequest {
+            id,
+            arrival_ns: (id as f64 * gap) as u64,
+            prompt: prompt.join(" "),
+            prompt_token_ids: None,
+            prompt_tokens: 16,
+            max_tokens,
+            ignore_eos: true,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Child mode: serve the null profile with the given inter-token interval.
+fn serve(inter_token_us: u64, truth: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let text = format!(
+            "name = \"null\"\ndescription = \"bench\"\nmodel = \"m\"\nmax_input_length = 1048576\n\
+             max_total_tokens = 2097152\neos_probability = 0.0\n[null]\ninter_token_us = {inter_token_us}\n"
+        );
+        let profile = simulator::Profile::parse(&text, "bench").unwrap();
+        let mut cfg = simulator::SimConfig::new(simulator::Dialect::Tgi, profile);
+        if !truth.is_empty() {
+            cfg.truth_log = Some(truth.into());
+        }
+        let sim = simulator::start(cfg).await.unwrap();
+        println!("{}", sim.base_url());
+        std::io::stdout().flush().unwrap();
+        // Serve until stdin closes (the parent exits or says so).
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut s = String::new();
+            let _ = std::io::stdin().read_line(&mut s);
+        })
+        .await;
+        sim.shutdown().await.unwrap();
+    });
+}
+
+struct Sim {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Sim {
+    fn start(inter_token_us: u64, truth: &Path) -> Sim {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args(["sim", &inter_token_us.to_string(), truth.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Sim {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pct(v: &mut [i64], q: f64) -> i64 {
+    v.sort_unstable();
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sim") {
+        serve(
+            args[2].parse().unwrap(),
+            args.get(3).map_or("", |s| s.as_str()),
+        );
+        return;
+    }
+    let quick = args.get(1).map(String::as_str) == Some("quick");
+    let secs = if quick { 2.0 } else { 5.0 };
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.msgpack");
+    let out = dir.path().join("run.msgpack");
+    let truth = dir.path().join("truth.jsonl");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // 1. Dispatch lateness.
+    println!("## dispatch lateness (null profile, 4 tokens per request, streamed)");
+    println!("| rate (req/s) | requests | p50 | p99 | max | client cpu |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for rate in [100.0, 1000.0, 5000.0] {
+        let sim = Sim::start(0, Path::new(""));
+        let n = (rate * secs) as u64;
+        write_trace(&trace, n, rate, 4);
+        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        sim.stop();
+        println!(
+            "| {rate} | {n} | {} | {} | {} | {:.0}% |{}",
+            fmt_ns(s.lateness_p50_ns),
+            fmt_ns(s.lateness_p99_ns),
+            fmt_ns(s.lateness_max_ns),
+            100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
+            if s.count(formats::Outcome::Ok) == n {
+                ""
+            } else {
+                " (errors!)"
+            }
+        );
+    }
+
+    // 2. TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 100 tokens
+    // 10 ms apart (about 1 s each).
+    {
+        let _ = std::fs::remove_file(&truth);
+        let sim = Sim::start(10_000, &truth);
+        let n = (1000.0 * secs.max(3.0)) as u64;
+        write_trace(&trace, n, 1000.0, 100);
+        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        sim.stop();
+        let log = read_log(&out).unwrap();
+        let truth: HashMap<u64, simulator::truth::TruthRecord> =
+            simulator::truth::read_truth_log(&truth)
+                .unwrap()
+                .into_iter()
+                .filter_map(|t| Some((t.request_id.as_ref()?.parse().ok()?, t)))
+                .collect();
+        let mut err: Vec<i64> = Vec::new();
+        let mut gap_err: Vec<i64> = Vec::new();
+        for r in &log.records {
+            let (Some(t), Some(d)) = (truth.get(&r.id), r.dispatched_ns) else {
+                continue;
+            };
+            let (Some(ft), Some(&fe)) = (t.first_token_ns, r.events.t_ns.first()) else {
+                continue;
+            };
+            err.push((fe - d) as i64 - (ft - t.received_ns) as i64);
+            // Inter-token gaps: client vs truth, token by token.
+            for i in 1..r.events.t_ns.len().min(t.token_ns.len()) {
+                let c = (r.events.t_ns[i] - r.events.t_ns[i - 1]) as i64;
+                let s = (t.token_ns[i] - t.token_ns[i - 1]) as i64;
+                gap_err.push(c - s);
+            }
+        }
+        let peak = s.records; // for the record count line
+        println!(
+            "\n## TTFT error at ~1,000 concurrent streams ({peak} requests, 1,000 req/s, 100 tokens 10 ms apart)"
+        );
+        println!(
+            "client TTFT - truth TTFT: p50 {} p99 {} max {} (n={}); inter-token gap error p50 {} p99 {}; lateness p99 {}",
+            fmt_ns(pct(&mut err, 0.5).max(0) as u64),
+            fmt_ns(pct(&mut err, 0.99).max(0) as u64),
+            fmt_ns(*err.iter().max().unwrap_or(&0) as u64),
+            err.len(),
+            pct(&mut gap_err, 0.5),
+            fmt_ns(pct(&mut gap_err, 0.99).max(0) as u64),
+            fmt_ns(s.lateness_p99_ns),
+        );
+    }
+
+    // 3. Events/s on one runtime worker thread.
+    {
+        let sim = Sim::start(0, Path::new(""));
+        let n = if quick { 100 } else { 200 };
+        write_trace(&trace, n, 0.0, 5000);
+        let one = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let s = one
+            .block_on(replay(&trace, cfg, StopHandle::new()))
+            .unwrap();
+        sim.stop();
+        let log = read_log(&out).unwrap();
+        let events: usize = log.records.iter().map(|r| r.events.len()).sum();
+        println!("\n## token events on one runtime thread ({n} streams x 5,000 tokens, burst)");
+        println!(
+            "{events} events in {:.2} s wall = {:.0} events/s; client cpu {:.2} s = {:.0} events per cpu-second",
+            s.wall.as_secs_f64(),
+            events as f64 / s.wall.as_secs_f64(),
+            s.cpu_time.as_secs_f64(),
+            events as f64 / s.cpu_time.as_secs_f64().max(1e-9),
+        );
+    }
+
+    // 4. Memory per open stream: 2,000 streams, 1 token/s, held ~3 s.
+    {
+        let sim = Sim::start(1_000_000, Path::new(""));
+        let n = 2000;
+        write_trace(&trace, n, 0.0, 4);
+        let base = rss_kb();
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(base));
+        let p2 = peak.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d2 = done.clone();
+        let sampler = std::thread::spawn(move || {
+            while !d2.load(std::sync::atomic::Ordering::Relaxed) {
+                p2.fetch_max(rss_kb(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap();
+        sim.stop();
+        let grown = peak
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(base);
+        println!(
+            "\n## memory per open stream ({n} streams open at once, {} ok)",
+            s.count(formats::Outcome::Ok)
+        );
+        println!(
+            "RSS growth {grown} KB = {:.1} KB per open stream",
+            grown as f64 / n as f64
+        );
+    }
+}
