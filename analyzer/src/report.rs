@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use formats::{LogEnd, SimulatedInfo};
+use formats::{LogEnd, SimulatedInfo, TraceSpec};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -202,14 +202,17 @@ pub fn latency_corner(stat: Stat, from: crate::metrics::LatencyFrom) -> String {
     )
 }
 
+/// A synthetic burst trace goes to the throughput table (column: its output cap), a
+/// synthetic trace with an arrival rate to the latency table (column: the rate). An
+/// imported production trace (Azure) has neither shape: per-run table only.
 fn placement(info: &RunInfo) -> Placement {
-    let Some(spec) = &info.header.trace.spec else {
-        return Placement::None;
-    };
-    match (spec.rate_per_s(), spec.output_cap()) {
-        (Some(q), _) => Placement::Latency { qps: q },
-        (None, Some(cap)) => Placement::Throughput { cap },
-        (None, None) => Placement::None,
+    match &info.header.trace.spec {
+        Some(spec @ TraceSpec::Synthetic(s)) => match (s.arrival.rate(), spec.output_cap()) {
+            (Some(q), _) => Placement::Latency { qps: q },
+            (None, Some(cap)) => Placement::Throughput { cap },
+            (None, None) => Placement::None,
+        },
+        _ => Placement::None,
     }
 }
 
@@ -316,7 +319,7 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
         .collect();
     if !unplaced.is_empty() {
         warnings.push(format!(
-            "runs {} have no output cap or arrival rate in their header: per-run table only",
+            "runs {} are not synthetic burst or fixed-rate traces (or their header has no spec): per-run table only",
             unplaced.join(", ")
         ));
     }

@@ -81,13 +81,65 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
-/// Statistics of a sample (sorted in place). NaN values must not be present.
+/// Quantile fractions reported by [`Stats`].
+const QS: [f64; 5] = [0.50, 0.90, 0.95, 0.99, 0.999];
+
+/// Above this size, [`summarize`] selects the needed ranks instead of sorting.
+const SELECT_ABOVE: usize = 1 << 16;
+
+/// Statistics of a sample, reordering it in place (sorted for small samples,
+/// partitioned around the percentile ranks for large ones: a 13M-value ITL sample is
+/// summarised several times faster than a full sort). NaN values must not be present.
 pub fn summarize(values: &mut [f64]) -> Stats {
-    if values.is_empty() {
+    let n = values.len();
+    if n == 0 {
         return Stats::default();
     }
-    values.sort_unstable_by(f64::total_cmp);
-    summarize_sorted(values)
+    if n <= SELECT_ABOVE {
+        values.sort_unstable_by(f64::total_cmp);
+        return summarize_sorted(values);
+    }
+    let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+    for &v in values.iter() {
+        min = min.min(v);
+        max = max.max(v);
+        sum += v;
+    }
+    // Every rank the interpolation reads, ascending; each selection then only searches
+    // the part of the slice above the previous rank.
+    let mut ranks: Vec<usize> = Vec::with_capacity(2 * QS.len());
+    for q in QS {
+        let lo = ((n - 1) as f64 * q).floor() as usize;
+        ranks.push(lo);
+        ranks.push((lo + 1).min(n - 1));
+    }
+    ranks.sort_unstable();
+    ranks.dedup();
+    let mut at: Vec<(usize, f64)> = Vec::with_capacity(ranks.len());
+    let mut start = 0;
+    for &r in &ranks {
+        let (_, v, _) = values[start..].select_nth_unstable_by(r - start, f64::total_cmp);
+        at.push((r, *v));
+        start = r + 1;
+    }
+    let value = |r: usize| at.iter().find(|(k, _)| *k == r).expect("rank selected").1;
+    let quantile = |q: f64| {
+        let h = (n - 1) as f64 * q;
+        let lo = h.floor() as usize;
+        let hi = (lo + 1).min(n - 1);
+        value(lo) + (h - lo as f64) * (value(hi) - value(lo))
+    };
+    Stats {
+        count: n as u64,
+        mean: Some(sum / n as f64),
+        min: Some(min),
+        max: Some(max),
+        p50: Some(quantile(QS[0])),
+        p90: Some(quantile(QS[1])),
+        p95: Some(quantile(QS[2])),
+        p99: Some(quantile(QS[3])),
+        p99_9: Some(quantile(QS[4])),
+    }
 }
 
 /// Statistics of an ascending sample.
@@ -96,7 +148,6 @@ pub fn summarize_sorted(sorted: &[f64]) -> Stats {
     if n == 0 {
         return Stats::default();
     }
-    // Kahan-free but pairwise-stable enough: f64 sum of up to 1e8 values of similar size.
     let mean = sorted.iter().sum::<f64>() / n as f64;
     Stats {
         count: n as u64,
@@ -140,5 +191,31 @@ mod tests {
         assert_eq!(s.p99, Some(100.0));
         assert!((s.p99_9.unwrap() - 100.9).abs() < 1e-9);
         assert_eq!(summarize(&mut []), Stats::default());
+    }
+
+    #[test]
+    fn selection_matches_sorting_on_large_samples() {
+        // A scrambled sample larger than the selection threshold, with ties.
+        let n = SELECT_ABOVE * 3 + 17;
+        let mut v: Vec<f64> = (0..n as u64)
+            .map(|i| ((i * 2_654_435_761) % 100_003) as f64 / 7.0)
+            .collect();
+        let mut sorted = v.clone();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let want = summarize_sorted(&sorted);
+        let got = summarize(&mut v);
+        assert_eq!(got.count, want.count);
+        for (a, b) in [
+            (got.p50, want.p50),
+            (got.p90, want.p90),
+            (got.p95, want.p95),
+            (got.p99, want.p99),
+            (got.p99_9, want.p99_9),
+            (got.min, want.min),
+            (got.max, want.max),
+        ] {
+            assert_eq!(a, b);
+        }
+        assert!((got.mean.unwrap() - want.mean.unwrap()).abs() < 1e-6);
     }
 }

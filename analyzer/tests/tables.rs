@@ -179,3 +179,34 @@ fn models_get_separate_tables() {
     assert!(md.contains("Model: 70b"), "{md}");
     assert!(md.contains("Model: m"), "{md}");
 }
+
+#[test]
+fn imported_traces_stay_out_of_the_original_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let azure = formats::TraceSpec::Azure(formats::AzureImportSpec {
+        name: "azure".into(),
+        seed: 1,
+        source_file: "AzureLLMInferenceTrace_conv.csv".into(),
+        source_sha256: "00".into(),
+        start_s: 0.0,
+        duration_s: Some(60.0),
+        time_scale: 1.0,
+        max_prompt_tokens: None,
+        max_output_tokens: Some(512),
+        max_requests: None,
+        ignore_eos: true,
+    });
+    // Its output cap must not make it look like a burst throughput run.
+    let h = header("vllm", "azure", "az", Some(azure));
+    write_log(&d.join("az.msgpack"), &h, &latency_records(2.0, 1.0));
+    let runs = analyzer::load_runs(&[d]).unwrap();
+    let rep = analyzer::report(&runs, &AnalyzeOptions::default()).unwrap();
+    assert!(rep.throughput_tables.is_empty() && rep.latency_tables.is_empty());
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("per-run table only"))
+    );
+    assert!(analyzer::tables::markdown::runs(&rep).contains("| az | vLLM | azure | - | 3 | 3 |"));
+}

@@ -162,7 +162,13 @@ pub fn write_figures(
     let info = runs
         .find(id)
         .ok_or_else(|| Error::Invalid(format!("run `{id}` not loaded")))?;
-    let series = timeline::series(runs, info)?;
+    let label = report
+        .runs
+        .iter()
+        .find(|r| r.run == id)
+        .map(|r| r.row_label())
+        .unwrap_or_default();
+    let series = timeline::series(runs, info, label)?;
     let name = format!("timeline-{}", slug(id));
     both!(dir, name, out, timeline::draw, &series);
     Ok(out)

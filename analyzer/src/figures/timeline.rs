@@ -15,6 +15,8 @@ pub(crate) const BINS: usize = 100;
 
 pub(crate) struct Series {
     pub run: String,
+    /// Backend row label (marks simulated runs).
+    pub label: String,
     /// Exact step curve, or per-bin maxima when the run has many requests.
     pub inflight: Vec<(f64, f64)>,
     pub inflight_binned: bool,
@@ -23,7 +25,7 @@ pub(crate) struct Series {
     pub end_s: f64,
 }
 
-pub(crate) fn series(runs: &Runs, info: &RunInfo) -> Result<Series> {
+pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Series> {
     let rq = runs.requests.slice(
         info.requests.start as i64,
         info.requests.end - info.requests.start,
@@ -101,6 +103,7 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo) -> Result<Series> {
         .collect();
     Ok(Series {
         run: info.id.clone(),
+        label,
         inflight,
         inflight_binned: binned,
         tok_s,
@@ -114,7 +117,10 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let root = root.titled(&format!("Timeline of run {}", s.run), text(20))?;
+    let root = root.titled(
+        &format!("Timeline of run {} ({})", s.run, s.label),
+        text(18),
+    )?;
     let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 / 2);
     let ymax = s.inflight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
     let mut a = ChartBuilder::on(&top)
