@@ -425,3 +425,28 @@ rate = 4.0
         );
     }
 }
+
+#[cfg(test)]
+mod example_specs {
+    /// The example specs shipped in `benchmark_configs/specs/` and `traces/specs/` load
+    /// and validate.
+    #[test]
+    fn shipped_specs_are_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut n = 0;
+        for dir in ["benchmark_configs/specs", "traces/specs"] {
+            let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let spec = super::load_spec(&p).unwrap_or_else(|e| panic!("{e}"));
+                super::validate(&spec).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 11, "{n} specs found");
+    }
+}

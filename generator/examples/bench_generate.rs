@@ -1,0 +1,66 @@
+//! Generation-rate benchmark (not a test): prompt tokens per second on one thread.
+//!
+//! ```text
+//! cargo run --release -p llmib-generator --example bench_generate -- [TOKENIZER.json] [REQUESTS] [MAX_PROMPT]
+//! ```
+//! Without a tokenizer it measures the built-in vocabulary. The timed loop covers
+//! everything `llmib generate` does per request: length and arrival draws, prompt
+//! assembly, encoding with the tokenizer (the exactness check) and writing the trace.
+//! Vetting the tokenizer's vocabulary is a one-off cost, reported separately.
+
+use std::path::Path;
+use std::time::Instant;
+
+use formats::{Arrival, LengthDist, SyntheticSpec};
+use generator::{PromptSource, generate_trace};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let tokenizer = args.first().filter(|a| *a != "-");
+    let requests: u64 = args.get(1).map_or(2000, |a| a.parse().expect("REQUESTS"));
+    let max_prompt: u32 = args.get(2).map_or(1024, |a| a.parse().expect("MAX_PROMPT"));
+
+    let t = Instant::now();
+    let source = match tokenizer {
+        Some(p) => PromptSource::from_tokenizer_file(Path::new(p), None).expect("tokenizer"),
+        None => PromptSource::builtin(),
+    };
+    let setup = t.elapsed();
+    let spec = SyntheticSpec {
+        name: "bench".into(),
+        seed: 1,
+        requests,
+        prompt_tokens: LengthDist::Uniform {
+            lo: 1,
+            hi: max_prompt,
+            floor: 1,
+        },
+        output_tokens: LengthDist::CappedExponential {
+            mean: 128.0,
+            cap: 512,
+            floor: 1,
+        },
+        arrival: Arrival::Poisson { rate: 8.0 },
+        ignore_eos: true,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("bench.msgpack");
+    // Warm-up (tokenizer caches, page cache), then the timed runs.
+    generate_trace(&spec, &source, &out).expect("generate");
+    let mut best = f64::INFINITY;
+    let mut tokens = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = generate_trace(&spec, &source, &out).expect("generate");
+        best = best.min(t.elapsed().as_secs_f64());
+        tokens = r.prompt_tokens;
+    }
+    println!(
+        "{} ({} words, setup {:.2} s): {requests} requests, {tokens} prompt tokens in {:.3} s = {:.0} prompt tokens/s (best of 3, one thread)",
+        source.info().name,
+        source.words().len(),
+        setup.as_secs_f64(),
+        best,
+        tokens as f64 / best
+    );
+}
