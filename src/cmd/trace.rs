@@ -26,22 +26,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         TraceCommand::Inspect { file, jsonl: false } => {
             let s = generator::TraceSummary::from_path(&file)?;
-            print!("{s}");
-            Ok(())
+            quiet_pipe(std::io::stdout().lock().write_all(s.to_string().as_bytes()))
         }
         TraceCommand::Inspect { file, jsonl: true } => {
             let reader = formats::TraceReader::open(&file)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let header = serde_json::json!({ "header": reader.header() });
-            writeln!(out, "{header}").context("writing to stdout")?;
+            quiet_pipe(writeln!(out, "{header}"))?;
             for r in reader {
                 let r = r?;
-                serde_json::to_writer(&mut out, &r).context("writing to stdout")?;
-                out.write_all(b"\n").context("writing to stdout")?;
+                let mut line = serde_json::to_vec(&r).context("encoding a record as JSON")?;
+                line.push(b'\n');
+                quiet_pipe(out.write_all(&line))?;
             }
-            out.flush().context("writing to stdout")?;
-            Ok(())
+            quiet_pipe(out.flush())
         }
+    }
+}
+
+/// A reader that went away (`| head`) ends the output quietly; other write errors are
+/// errors.
+fn quiet_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => other.context("writing to stdout"),
     }
 }
