@@ -169,8 +169,10 @@ fn main() {
 
     // 1. Dispatch lateness.
     println!("## dispatch lateness (null profile, 4 tokens per request, streamed)");
-    println!("| rate (req/s) | requests | p50 | p99 | max | client cpu |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| rate (req/s) | requests | p50 | p99 | max | dispatcher alone p99 / max | client cpu |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for rate in [100.0, 1000.0, 5000.0] {
         let sim = Sim::start(0, Path::new(""));
         let n = (rate * secs) as u64;
@@ -179,10 +181,12 @@ fn main() {
         let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         println!(
-            "| {rate} | {n} | {} | {} | {} | {:.0}% |{}",
+            "| {rate} | {n} | {} | {} | {} | {} / {} | {:.0}% |{}",
             fmt_ns(s.lateness_p50_ns),
             fmt_ns(s.lateness_p99_ns),
             fmt_ns(s.lateness_max_ns),
+            fmt_ns(s.handoff_p99_ns),
+            fmt_ns(s.handoff_max_ns),
             100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
             if s.count(formats::Outcome::Ok) == n {
                 ""

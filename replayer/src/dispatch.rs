@@ -76,6 +76,8 @@ pub(crate) fn run(
             }
             break;
         }
+        let mut p = p;
+        p.handoff_ns = shared.clock.now_ns();
         tracker.spawn_on(crate::request::run(shared.clone(), p), &handle);
         report.dispatched += 1;
     }

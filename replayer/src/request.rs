@@ -25,7 +25,7 @@ use crate::clock::RunClock;
 use crate::config::BackendKind;
 use crate::framing::{NulParser, SseParser};
 use crate::stats::LiveStats;
-use crate::writer::WriterMsg;
+use crate::writer::{Lateness, WriterMsg};
 use crate::{lightllm, openai, tgi, vllm};
 
 /// Bound of one SSE line / NUL object (a streamed event). vLLM's legacy objects repeat
@@ -73,6 +73,8 @@ pub(crate) struct Prepared {
     pub prompt_bytes: usize,
     pub ignore_eos_sent: bool,
     pub warmup: bool,
+    /// When the dispatcher handed the request to the runtime (set at spawn).
+    pub handoff_ns: u64,
 }
 
 impl Prepared {
@@ -143,8 +145,11 @@ impl Drop for Guard<'_> {
 /// Runs one request to its record.
 pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     let start_ns = shared.clock.now_ns();
-    let lateness_ns = start_ns.saturating_sub(prep.scheduled_ns);
-    shared.live.record_lateness(lateness_ns);
+    let lateness_ns = Lateness {
+        handoff_ns: prep.handoff_ns.saturating_sub(prep.scheduled_ns),
+        start_ns: start_ns.saturating_sub(prep.scheduled_ns),
+    };
+    shared.live.record_lateness(lateness_ns.start_ns);
     let mut guard = Guard {
         shared: &shared,
         prep: &prep,
@@ -210,7 +215,7 @@ fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
 }
 
-fn send(shared: &Shared, record: LogRecord, lateness_ns: Option<u64>) {
+fn send(shared: &Shared, record: LogRecord, lateness_ns: Option<Lateness>) {
     shared.live.done.fetch_add(1, Ordering::Relaxed);
     // The writer outlives every task; a send error means it failed, which the run reports.
     let _ = shared.tx.send(WriterMsg::Record {

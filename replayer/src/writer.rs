@@ -19,11 +19,20 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 pub(crate) enum WriterMsg {
     Record {
         record: Box<LogRecord>,
-        /// Dispatch lateness of the request task (`None` for never-started requests).
-        lateness_ns: Option<u64>,
+        /// Dispatch lateness of the request (`None` for never-started requests).
+        lateness_ns: Option<Lateness>,
     },
     /// All records are in: write the trailer.
     Finish { complete: bool, ended_ns: u64 },
+}
+
+/// How late a request was, ns after its scheduled time: when the dispatcher handed it
+/// to the runtime, and when its task started (the record's dispatch time, before any
+/// concurrency wait).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lateness {
+    pub handoff_ns: u64,
+    pub start_ns: u64,
 }
 
 /// One entry per replayed request, for records the writer has to make up.
@@ -40,6 +49,7 @@ pub(crate) struct WriterReport {
     pub records: u64,
     pub by_outcome: BTreeMap<Outcome, u64>,
     pub lateness_ns: Vec<u64>,
+    pub handoff_lateness_ns: Vec<u64>,
     /// `dispatched_ns - scheduled_ns` of dispatched requests (lateness + slot wait).
     pub dispatch_delay_ns: Vec<u64>,
     pub output_tokens: u64,
@@ -95,7 +105,8 @@ pub(crate) fn run(
                 }
                 seen[idx] = true;
                 if let Some(l) = lateness_ns {
-                    report.lateness_ns.push(l);
+                    report.lateness_ns.push(l.start_ns);
+                    report.handoff_lateness_ns.push(l.handoff_ns);
                 }
                 write(&mut log, &mut report, &record);
             }
