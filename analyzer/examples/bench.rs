@@ -1,5 +1,6 @@
 //! Times the analysis of run logs to all tables (load, metrics, Markdown, CSV, JSON),
 //! stage by stage. Build with `--release`; see `big_log.rs` for a large input.
+//! `BENCH_FIGURES=DIR` also writes and times the figures.
 
 use std::time::Instant;
 
@@ -29,5 +30,15 @@ fn main() -> analyzer::Result<()> {
         md.len() + csv.len() + json.len(),
         (t3 - t0).as_secs_f64()
     );
+    // BENCH_FIGURES=DIR also times every figure (not part of the tables budget).
+    if let Some(dir) = std::env::var_os("BENCH_FIGURES") {
+        let t4 = Instant::now();
+        let files = analyzer::write_figures(&report, &runs, dir.as_ref(), None)?;
+        eprintln!(
+            "figures: {} files in {:.2} s",
+            files.len(),
+            t4.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::throughput::DrawResult;
-use super::{color, text};
+use super::{color, text, tick};
 use crate::report::{Report, RunReport};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +21,12 @@ impl Metric {
             Metric::Request => format!("request latency, from {from} (s)"),
             Metric::Ttft => format!("time to first token, from {from} (s)"),
             Metric::Itl => "inter-token latency, per event gap (s)".to_string(),
+        }
+    }
+    fn y_label(self) -> &'static str {
+        match self {
+            Metric::Itl => "fraction of inter-token gaps",
+            _ => "fraction of requests",
         }
     }
     fn title(self) -> &'static str {
@@ -146,15 +152,18 @@ where
     let mut chart = ChartBuilder::on(root)
         .caption(title, text(20))
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(48)
         .y_label_area_size(64)
         .build_cartesian_2d(xmin..xmax, 0f64..1.0)?;
     chart
         .configure_mesh()
         .x_desc(metric.axis(group.from))
-        .y_desc("fraction of requests")
+        .y_desc(metric.y_label())
         .axis_desc_style(text(15))
         .label_style(text(13))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     for (i, (label, pts)) in curves.iter().enumerate() {

@@ -49,6 +49,13 @@ pub(crate) fn text(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
+/// Tick label: the shortest of up to 4 decimals (`5000`, `0.025`, `2.5`).
+pub(crate) fn tick(v: &f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
 /// A file-name-safe version of a label (`QPS=2` -> `qps-2`).
 pub fn slug(s: &str) -> String {
     let mut out = String::new();

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{color, text};
+use super::{color, text, tick};
 use crate::report::{Table, ThroughputCell};
 
 pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
@@ -32,6 +32,7 @@ where
     let mut chart = ChartBuilder::on(root)
         .caption(title, text(20))
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(48)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..ncols as f64, 0f64..ymax)?;
@@ -44,6 +45,7 @@ where
         .x_desc("output length cap (tokens)")
         .axis_desc_style(text(15))
         .label_style(text(13))
+        .y_label_formatter(&tick)
         .draw()?;
     let width = 0.8 / nrows as f64;
     for (j, row) in t.rows.iter().enumerate() {

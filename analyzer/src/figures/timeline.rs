@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::throughput::DrawResult;
-use super::{color, text};
+use super::{color, text, tick};
 use crate::error::Result;
 use crate::load::{RunInfo, Runs, ev, req};
 
@@ -125,6 +125,7 @@ where
     let ymax = s.inflight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
     let mut a = ChartBuilder::on(&top)
         .margin(10)
+        .margin_right(28)
         .x_label_area_size(20)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..s.end_s, 0f64..ymax)?;
@@ -136,6 +137,8 @@ where
         })
         .axis_desc_style(text(14))
         .label_style(text(12))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     a.draw_series(LineSeries::new(
@@ -145,6 +148,7 @@ where
     let tmax = s.tok_s.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
     let mut b = ChartBuilder::on(&bottom)
         .margin(10)
+        .margin_right(28)
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..s.end_s, 0f64..tmax)?;
@@ -153,6 +157,8 @@ where
         .y_desc(format!("output tokens/s ({:.2} s bins)", s.bin_s))
         .axis_desc_style(text(14))
         .label_style(text(12))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     b.draw_series(LineSeries::new(
