@@ -82,13 +82,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ignore_eos: args.ignore_eos,
     };
     if let Some(suite) = &args.suite {
-        if overrides.name.is_some() || overrides.requests.is_some() || overrides.rate.is_some() {
-            bail!("--suite writes fixed specs; --name/--requests/--rate do not apply");
+        let o = &overrides;
+        if o.name.is_some()
+            || o.requests.is_some()
+            || o.arrival.is_some()
+            || o.rate.is_some()
+            || o.burstiness.is_some()
+            || o.output_cap.is_some()
+            || o.output_mean.is_some()
+            || o.ignore_eos.is_some()
+        {
+            bail!("--suite writes fixed specs; of the overrides only --seed applies");
         }
         let mut specs = generator::suite(suite)?;
-        for s in &mut specs {
-            if let Some(seed) = overrides.seed {
-                s.seed = seed;
+        if let Some(seed) = o.seed {
+            // Distinct seeds per trace, as in the canonical suite: no shared prompts.
+            for (i, s) in specs.iter_mut().enumerate() {
+                s.seed = seed.wrapping_add(i as u64);
             }
         }
         let traces = generator::write_suite(&args.output, &specs, &source)
