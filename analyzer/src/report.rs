@@ -76,6 +76,8 @@ pub struct RunReport {
     /// `trailer` or `truncated` (interrupted run, no trailer).
     pub log_end: &'static str,
     pub started_unix_ns: u64,
+    /// Replay speed-up (`--time-scale`): arrival offsets were divided by it.
+    pub time_scale: f64,
     pub warnings: Vec<String>,
     #[serde(flatten)]
     pub metrics: RunMetrics,
@@ -208,7 +210,11 @@ pub fn latency_corner(stat: Stat, from: crate::metrics::LatencyFrom) -> String {
 fn placement(info: &RunInfo) -> Placement {
     match &info.header.trace.spec {
         Some(spec @ TraceSpec::Synthetic(s)) => match (s.arrival.rate(), spec.output_cap()) {
-            (Some(q), _) => Placement::Latency { qps: q },
+            // The replayer's --time-scale divides arrival offsets: the offered rate
+            // is the trace's rate times the scale.
+            (Some(q), _) => Placement::Latency {
+                qps: q * info.header.options.time_scale,
+            },
             (None, Some(cap)) => Placement::Throughput { cap },
             (None, None) => Placement::None,
         },
@@ -222,6 +228,12 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
     if let LogEnd::Truncated { records, .. } = &info.end {
         w.push(format!(
             "run {id}: interrupted log without trailer, {records} records analysed"
+        ));
+    }
+    if info.header.options.time_scale != 1.0 {
+        w.push(format!(
+            "run {id}: replayed at time scale {}: its offered rate (table column) is the trace's rate times {}",
+            info.header.options.time_scale, info.header.options.time_scale
         ));
     }
     if m.requests > m.ok {
@@ -307,6 +319,7 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
                 LogEnd::Truncated { .. } => "truncated",
             },
             started_unix_ns: h.started_unix_ns,
+            time_scale: h.options.time_scale,
             warnings: w,
             metrics,
             samples,

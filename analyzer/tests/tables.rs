@@ -210,3 +210,27 @@ fn imported_traces_stay_out_of_the_original_tables() {
     );
     assert!(analyzer::tables::markdown::runs(&rep).contains("| az | vLLM | azure | - | 3 | 3 |"));
 }
+
+#[test]
+fn time_scaled_runs_are_placed_at_their_offered_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut h = latency_header("tgi", "lat-2", "q2", 2.0);
+    h.options.time_scale = 4.0;
+    write_log(&d.join("fast.msgpack"), &h, &latency_records(8.0, 1.0));
+    write_log(
+        &d.join("normal.msgpack"),
+        &latency_header("tgi", "lat-2", "q2", 2.0),
+        &latency_records(2.0, 1.0),
+    );
+    let runs = analyzer::load_runs(&[d]).unwrap();
+    let rep = analyzer::report(&runs, &AnalyzeOptions::default()).unwrap();
+    let labels: Vec<&str> = rep.latency_tables[0]
+        .columns
+        .iter()
+        .map(|c| c.label.as_str())
+        .collect();
+    // Same trace, different offered rates: two columns, never pooled.
+    assert_eq!(labels, ["QPS=2", "QPS=8"]);
+    assert!(rep.warnings.iter().any(|w| w.contains("time scale 4")));
+}
