@@ -38,7 +38,7 @@ fn request(id: u64) -> TraceRequest {
         id,
         arrival_ns: id * 1000,
         prompt: format!("hello {id}"),
-        prompt_token_ids: (id % 2 == 0).then(|| vec![1, 2, id as u32]),
+        prompt_token_ids: id.is_multiple_of(2).then(|| vec![1, 2, id as u32]),
         prompt_tokens: 3,
         max_tokens: 10 + id as u32,
         ignore_eos: true,

@@ -50,9 +50,12 @@ pub struct Args {
 }
 
 fn options(a: &Args) -> anyhow::Result<AnalyzeOptions> {
-    let mut o = AnalyzeOptions::default();
-    o.stat = Stat::parse(&a.stat)
+    let stat = Stat::parse(&a.stat)
         .ok_or_else(|| anyhow!("unknown --stat `{}` (median, mean, p90, p95, p99)", a.stat))?;
+    let mut o = AnalyzeOptions {
+        stat,
+        ..AnalyzeOptions::default()
+    };
     o.metrics.latency_from = LatencyFrom::parse(&a.from)
         .ok_or_else(|| anyhow!("unknown --from `{}` (dispatch or scheduled)", a.from))?;
     o.metrics.output_tokens = TokenSource::parse(&a.output_tokens).ok_or_else(|| {
