@@ -584,6 +584,13 @@ pub async fn replay(
             fmt_ns(p99)
         ));
     }
+    if !dreport.realtime && percentile(&handoff, 0.99) > 100_000 {
+        warnings.push(
+            "the dispatcher thread could not get real-time priority (needs CAP_SYS_NICE or \
+             RLIMIT_RTPRIO): its wake-ups were delayed by other processes"
+                .to_string(),
+        );
+    }
     if cpu_bound {
         warnings.push(format!(
             "the client was CPU-bound ({:.0}% of {} cores): latencies include client delay; \

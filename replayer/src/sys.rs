@@ -72,6 +72,20 @@ pub(crate) fn precise_timers() {
     }
 }
 
+/// Gives the calling thread real-time priority (SCHED_FIFO, lowest level) where allowed,
+/// so its wake-ups from sleep are not queued behind ordinary processes. Returns whether
+/// it worked (it needs CAP_SYS_NICE or an RLIMIT_RTPRIO allowance).
+pub(crate) fn realtime_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler on the calling thread (0) with a valid param struct.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 1 };
+        libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
 pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length.

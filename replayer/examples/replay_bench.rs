@@ -1,8 +1,8 @@
 //! Replayer benchmarks (not tests): run with
-//! `cargo run --release -p llmib-replayer --example bench [quick]`.
+//! `cargo run --release -p llmib-replayer --example replay_bench [quick]`.
 //!
 //! The simulated server (`null` profile: no compute model) runs in a separate process
-//! (this binary re-executed as `bench sim ...`), so client and server do not share a
+//! (this binary re-executed as `replay_bench sim ...`), so client and server do not share a
 //! runtime. Measures:
 //! 1. dispatch lateness p50/p99/max at 100, 1,000 and 5,000 requests/s;
 //! 2. TTFT measurement error at ~1,000 concurrent streams: client TTFT
@@ -196,13 +196,13 @@ fn main() {
         );
     }
 
-    // 2. TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 100 tokens
-    // 10 ms apart (about 1 s each).
+    // 2. TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 25 tokens
+    // 40 ms apart (about 1 s each; 25 tokens/s per stream, 25k events/s in all).
     {
         let _ = std::fs::remove_file(&truth);
-        let sim = Sim::start(10_000, &truth);
+        let sim = Sim::start(40_000, &truth);
         let n = (1000.0 * secs.max(3.0)) as u64;
-        write_trace(&trace, n, 1000.0, 100);
+        write_trace(&trace, n, 1000.0, 25);
         let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
@@ -232,7 +232,7 @@ fn main() {
         }
         let peak = s.records; // for the record count line
         println!(
-            "\n## TTFT error at ~1,000 concurrent streams ({peak} requests, 1,000 req/s, 100 tokens 10 ms apart)"
+            "\n## TTFT error at ~1,000 concurrent streams ({peak} requests, 1,000 req/s, 25 tokens 40 ms apart)"
         );
         println!(
             "client TTFT - truth TTFT: p50 {} p99 {} max {} (n={}); inter-token gap error p50 {} p99 {}; lateness p99 {}",
