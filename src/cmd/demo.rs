@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use llm_infer_bench::demo::{self, DemoSettings};
+use llm_infer_bench::pipeline::TraceRun;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -68,9 +69,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let run = rt.block_on(demo::run_demo(&settings, &stop))?;
     println!("{}", run.tables);
     println!("{}", demo::disclaimer(&settings));
+    let reused = run
+        .suites
+        .iter()
+        .flat_map(|s| &s.runs)
+        .filter(|(_, r)| matches!(r, TraceRun::Skipped(_)))
+        .count();
     eprintln!(
-        "demo: {} runs in {:.0} s; tables and figures in {}",
+        "demo: {} runs ({} replayed, {} already complete and reused; --force replays all) in {:.0} s; tables and figures in {}",
         run.logs.len(),
+        run.logs.len() - reused,
+        reused,
         started.elapsed().as_secs_f64(),
         settings.results_dir.display()
     );
