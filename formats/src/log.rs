@@ -257,9 +257,12 @@ pub struct LogRecord {
     /// Prompt tokens the server reported, when it did.
     #[serde(default)]
     pub server_prompt_tokens: Option<u32>,
-    /// How `events.tokens` were counted: `per_event` (one token per event, TGI and
-    /// LightLLM), `usage_delta` (OpenAI continuous usage), `final_usage` (assigned from
-    /// the final usage count), `text_estimate` (a documented estimate), `none`.
+    /// How `events.tokens` were counted: `per_event` (one token per event: TGI and
+    /// LightLLM streams), `usage_delta` (OpenAI continuous usage), `final_usage` (a
+    /// server-reported total, split across events by their new text), `assumed_max_tokens`
+    /// (no server count, but the answer stopped at the length limit or EOS was ignored:
+    /// `max_tokens`, split likewise), `event_count` (one token per event assumed: a lower
+    /// bound), `none` (nothing to count). See `replayer/README.md`.
     #[serde(default)]
     pub token_count_method: Option<String>,
     /// Finish reason reported by the server (`length`, `eos_token`, `stop`...).
