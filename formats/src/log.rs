@@ -423,22 +423,8 @@ impl<R: BufRead> LogReader<R> {
             Next::Record(bytes) => Ok(Some(decode("log record", index + 1, bytes)?)),
             Next::Trailer(bytes) => {
                 let trailer: LogTrailer = decode("log trailer", index + 1, bytes)?;
-                let found = self.objects.count();
-                if trailer.record_count != found {
-                    return Err(FormatError::CountMismatch {
-                        expected: trailer.record_count,
-                        found,
-                    });
-                }
-                if trailer.crc32 != self.objects.crc32() {
-                    return Err(FormatError::ChecksumMismatch {
-                        expected: trailer.crc32,
-                        found: self.objects.crc32(),
-                    });
-                }
-                if !self.objects.at_end()? {
-                    return Err(FormatError::TrailingData);
-                }
+                self.objects
+                    .verify_trailer(trailer.record_count, trailer.crc32)?;
                 self.end = Some(LogEnd::Trailer(trailer));
                 Ok(None)
             }

@@ -23,6 +23,36 @@ pub enum ObjectRead {
 /// make a reader allocate gigabytes before noticing.
 const MAX_DECLARED_LEN: u64 = 1 << 31;
 
+/// What follows a marker byte: `(length_bytes, fixed_payload_bytes, child_objects)`.
+/// `length_bytes` > 0 means a big-endian length follows, counting payload bytes (str,
+/// bin, ext) or children (array: n, map: 2n). `None` for the never-used marker 0xc1.
+fn layout(marker: u8) -> Option<(usize, u64, u64)> {
+    Some(match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0, 0),
+        0x80..=0x8f => (0, 0, 2 * (marker & 0x0f) as u64),
+        0x90..=0x9f => (0, 0, (marker & 0x0f) as u64),
+        0xa0..=0xbf => (0, (marker & 0x1f) as u64, 0),
+        0xc4 | 0xd9 => (1, 0, 0),
+        0xc5 | 0xda => (2, 0, 0),
+        0xc6 | 0xdb => (4, 0, 0),
+        0xc7 => (1, 1, 0), // ext 8/16/32: length, then the type byte
+        0xc8 => (2, 1, 0),
+        0xc9 => (4, 1, 0),
+        0xca | 0xce | 0xd2 => (0, 4, 0),
+        0xcb | 0xcf | 0xd3 => (0, 8, 0),
+        0xcc | 0xd0 => (0, 1, 0),
+        0xcd | 0xd1 => (0, 2, 0),
+        0xd4 => (0, 2, 0), // fixext 1/2/4/8/16: type byte + data
+        0xd5 => (0, 3, 0),
+        0xd6 => (0, 5, 0),
+        0xd7 => (0, 9, 0),
+        0xd8 => (0, 17, 0),
+        0xdc | 0xde => (2, 0, 0),
+        0xdd | 0xdf => (4, 0, 0),
+        0xc1 => return None,
+    })
+}
+
 /// Appends the next complete MessagePack object of `r` to `buf` (cleared first).
 pub fn read_object<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<ObjectRead> {
     buf.clear();
@@ -36,36 +66,11 @@ pub fn read_object<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Objec
             None => return Ok(ObjectRead::Partial),
         };
         buf.push(marker);
-        let (payload_len_bytes, fixed_payload, children): (usize, u64, u64) = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0, 0),
-            0x80..=0x8f => (0, 0, 2 * (marker & 0x0f) as u64),
-            0x90..=0x9f => (0, 0, (marker & 0x0f) as u64),
-            0xa0..=0xbf => (0, (marker & 0x1f) as u64, 0),
-            0xc4 | 0xd9 => (1, 0, 0),
-            0xc5 | 0xda => (2, 0, 0),
-            0xc6 | 0xdb => (4, 0, 0),
-            0xc7 => (1, 1, 0), // ext8: len, type
-            0xc8 => (2, 1, 0),
-            0xc9 => (4, 1, 0),
-            0xca => (0, 4, 0),
-            0xcb => (0, 8, 0),
-            0xcc | 0xd0 => (0, 1, 0),
-            0xcd | 0xd1 => (0, 2, 0),
-            0xce | 0xd2 => (0, 4, 0),
-            0xcf | 0xd3 => (0, 8, 0),
-            0xd4 => (0, 2, 0),
-            0xd5 => (0, 3, 0),
-            0xd6 => (0, 5, 0),
-            0xd7 => (0, 9, 0),
-            0xd8 => (0, 17, 0),
-            0xdc | 0xde => (2, 0, 0),
-            0xdd | 0xdf => (4, 0, 0),
-            0xc1 => {
-                return Err(io::Error::new(
-                    ErrorKind::InvalidData,
-                    "invalid MessagePack marker 0xc1",
-                ));
-            }
+        let Some((payload_len_bytes, fixed_payload, children)) = layout(marker) else {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "invalid MessagePack marker 0xc1",
+            ));
         };
         let mut extra = fixed_payload;
         let mut kids = children;
@@ -198,30 +203,7 @@ fn skip(obj: &[u8], pos: &mut usize) -> Option<()> {
     while pending > 0 {
         pending -= 1;
         let m = *take(obj, pos, 1)?.first()?;
-        let (len_bytes, fixed, kids): (usize, u64, u64) = match m {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0, 0),
-            0x80..=0x8f => (0, 0, 2 * (m & 0x0f) as u64),
-            0x90..=0x9f => (0, 0, (m & 0x0f) as u64),
-            0xa0..=0xbf => (0, (m & 0x1f) as u64, 0),
-            0xc4 | 0xd9 => (1, 0, 0),
-            0xc5 | 0xda => (2, 0, 0),
-            0xc6 | 0xdb => (4, 0, 0),
-            0xc7 => (1, 1, 0),
-            0xc8 => (2, 1, 0),
-            0xc9 => (4, 1, 0),
-            0xca | 0xce | 0xd2 => (0, 4, 0),
-            0xcb | 0xcf | 0xd3 => (0, 8, 0),
-            0xcc | 0xd0 => (0, 1, 0),
-            0xcd | 0xd1 => (0, 2, 0),
-            0xd4 => (0, 2, 0),
-            0xd5 => (0, 3, 0),
-            0xd6 => (0, 5, 0),
-            0xd7 => (0, 9, 0),
-            0xd8 => (0, 17, 0),
-            0xdc | 0xde => (2, 0, 0),
-            0xdd | 0xdf => (4, 0, 0),
-            0xc1 => return None,
-        };
+        let (len_bytes, fixed, kids) = layout(m)?;
         let mut extra = fixed;
         let mut children = kids;
         if len_bytes > 0 {

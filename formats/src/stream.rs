@@ -150,13 +150,25 @@ impl<R: BufRead> ObjectReader<R> {
         self.count
     }
 
-    pub fn crc32(&self) -> u32 {
-        self.crc.value()
-    }
-
-    /// True when nothing follows the trailer.
-    pub fn at_end(&mut self) -> Result<bool> {
-        Ok(self.input.fill_buf()?.is_empty())
+    /// Checks a trailer's `record_count` and `crc32` against the records read, and that
+    /// nothing follows it.
+    pub fn verify_trailer(&mut self, record_count: u64, crc32: u32) -> Result<()> {
+        if record_count != self.count {
+            return Err(FormatError::CountMismatch {
+                expected: record_count,
+                found: self.count,
+            });
+        }
+        if crc32 != self.crc.value() {
+            return Err(FormatError::ChecksumMismatch {
+                expected: crc32,
+                found: self.crc.value(),
+            });
+        }
+        if !self.input.fill_buf()?.is_empty() {
+            return Err(FormatError::TrailingData);
+        }
+        Ok(())
     }
 }
 

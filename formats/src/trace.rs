@@ -207,27 +207,14 @@ impl<R: std::io::BufRead> TraceReader<R> {
             }
             Next::Trailer(bytes) => {
                 let trailer: TraceTrailer = decode("trace trailer", index + 1, bytes)?;
+                self.objects
+                    .verify_trailer(trailer.record_count, trailer.crc32)?;
                 let found = self.objects.count();
-                if trailer.record_count != found {
-                    return Err(FormatError::CountMismatch {
-                        expected: trailer.record_count,
-                        found,
-                    });
-                }
-                if trailer.crc32 != self.objects.crc32() {
-                    return Err(FormatError::ChecksumMismatch {
-                        expected: trailer.crc32,
-                        found: self.objects.crc32(),
-                    });
-                }
                 if found != self.header.request_count {
                     return Err(FormatError::CountMismatch {
                         expected: self.header.request_count,
                         found,
                     });
-                }
-                if !self.objects.at_end()? {
-                    return Err(FormatError::TrailingData);
                 }
                 Ok(None)
             }
