@@ -8,7 +8,10 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use axum::http::StatusCode;
+
 use crate::SimError;
+use crate::truth::Outcome;
 
 /// Fault rates (probabilities per request) and durations. Default: no faults.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,6 +61,18 @@ impl Fault {
             Fault::Disconnect { .. } => "disconnect",
             Fault::Stall { .. } => "stall",
             Fault::SlowFirstByte { .. } => "slow_first_byte",
+        }
+    }
+
+    /// The HTTP error an injected error fault answers with, as its truth-log outcome and
+    /// status; `None` for the faults that shape a response instead (disconnect, stall,
+    /// slow first byte). Each dialect renders the status in its own error body.
+    pub fn http_error(&self) -> Option<(Outcome, StatusCode)> {
+        match self {
+            Fault::Http429 => Some((Outcome::Http429, StatusCode::TOO_MANY_REQUESTS)),
+            Fault::Http500 => Some((Outcome::Http500, StatusCode::INTERNAL_SERVER_ERROR)),
+            Fault::Http503 => Some((Outcome::Http503, StatusCode::SERVICE_UNAVAILABLE)),
+            _ => None,
         }
     }
 }

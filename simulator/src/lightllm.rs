@@ -27,8 +27,8 @@ use serde_json::Value;
 
 use crate::faults::Fault;
 use crate::server::{
-    AppState, Ctx, Framer, Gen, Job, SSE, TEXT, Tok, cut_body, push_json_str, response,
-    stream_body, uvicorn_500,
+    AppState, Ctx, Framer, Gen, Job, SSE, Tok, cut_body, push_json_str, python_injected_error,
+    response, stream_body, uvicorn_500,
 };
 use crate::truth::Outcome;
 use crate::vllm::truthy;
@@ -110,10 +110,6 @@ impl Framer for LightFramer {
     }
 }
 
-fn proxy_error(status: StatusCode, text: &'static str) -> Response {
-    response(status, Some(TEXT), text)
-}
-
 /// Shared start of both routes: `Ok((job-ready ctx, plan))` or the answer to send.
 fn prepare(
     st: &Arc<AppState>,
@@ -148,17 +144,9 @@ fn prepare(
         min_tokens: 0,
     };
     let plan = st.plan(&mut ctx, &g);
-    match plan.fault {
-        Some(Fault::Http429) => Err(ctx.reject(
-            Outcome::Http429,
-            proxy_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-        )),
-        Some(Fault::Http500) => Err(ctx.reject(Outcome::Http500, uvicorn_500())),
-        Some(Fault::Http503) => Err(ctx.reject(
-            Outcome::Http503,
-            proxy_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-        )),
-        _ => Ok((ctx, plan)),
+    match plan.fault.as_ref().and_then(Fault::http_error) {
+        Some((outcome, status)) => Err(ctx.reject(outcome, python_injected_error(status))),
+        None => Ok((ctx, plan)),
     }
 }
 

@@ -46,6 +46,18 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The answer to an injected HTTP error fault.
+fn injected_error(status: StatusCode) -> Response {
+    let (message, kind) = match status {
+        StatusCode::TOO_MANY_REQUESTS => {
+            ("The server is overloaded, retry later.", "RateLimitError")
+        }
+        StatusCode::SERVICE_UNAVAILABLE => ("Service Unavailable", "ServiceUnavailableError"),
+        _ => ("Simulated internal error.", "InternalServerError"),
+    };
+    error(status, message, kind)
+}
+
 fn error(status: StatusCode, message: &str, kind: &str) -> Response {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
     response(status, Some(JSON), serde_json::to_vec(&body).expect("json"))
@@ -425,38 +437,8 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         min_tokens: p.min_tokens,
     };
     let plan = st.plan(&mut ctx, &g);
-    match plan.fault {
-        Some(Fault::Http429) => {
-            return ctx.reject(
-                Outcome::Http429,
-                error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "The server is overloaded, retry later.",
-                    "RateLimitError",
-                ),
-            );
-        }
-        Some(Fault::Http500) => {
-            return ctx.reject(
-                Outcome::Http500,
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Simulated internal error.",
-                    "InternalServerError",
-                ),
-            );
-        }
-        Some(Fault::Http503) => {
-            return ctx.reject(
-                Outcome::Http503,
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable",
-                    "ServiceUnavailableError",
-                ),
-            );
-        }
-        _ => {}
+    if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
+        return ctx.reject(outcome, injected_error(status));
     }
     let id = format!(
         "{}-{:016x}",

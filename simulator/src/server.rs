@@ -559,6 +559,15 @@ pub(crate) fn uvicorn_500() -> Response {
     )
 }
 
+/// An injected HTTP error fault as the 2023 Python servers (vLLM, LightLLM) answer it:
+/// 429 and 503 as a proxy in front of them would (plain text), 500 as uvicorn does.
+pub(crate) fn python_injected_error(status: StatusCode) -> Response {
+    match status {
+        StatusCode::INTERNAL_SERVER_ERROR => uvicorn_500(),
+        s => response(s, Some(TEXT), s.canonical_reason().unwrap_or("Error")),
+    }
+}
+
 /// Append `s` as a JSON string literal (with quotes).
 pub(crate) fn push_json_str(out: &mut BytesMut, s: &str) {
     let v = serde_json::to_string(s).expect("strings serialize");

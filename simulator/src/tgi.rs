@@ -148,6 +148,25 @@ fn error(status: StatusCode, message: &str, error_type: &str) -> Response {
     response(status, Some(JSON), error_body(message, error_type))
 }
 
+/// TGI's answer to an injected HTTP error fault. On `/generate_stream` the overload and
+/// generation errors arrive as an error event after a 200, as TGI sends them; a 503 comes
+/// from a proxy in front of the server, before any stream.
+fn injected_error(status: StatusCode, stream: bool) -> Response {
+    let (message, error_type) = match status {
+        StatusCode::TOO_MANY_REQUESTS => ("Model is overloaded", "overloaded"),
+        StatusCode::INTERNAL_SERVER_ERROR => (
+            "Request failed during generation: simulated fault",
+            "generation",
+        ),
+        _ => ("Service Unavailable", "overloaded"),
+    };
+    if stream && status != StatusCode::SERVICE_UNAVAILABLE {
+        stream_error(message, error_type)
+    } else {
+        error(status, message, error_type)
+    }
+}
+
 /// Error as TGI's /generate_stream sends it: status 200, one SSE event.
 fn stream_error(message: &str, error_type: &str) -> Response {
     let mut b = b"data:".to_vec();
@@ -323,38 +342,8 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         }
     };
     let plan = st.plan(&mut ctx, &g);
-    match plan.fault {
-        Some(Fault::Http429) => {
-            return ctx.reject(
-                Outcome::Http429,
-                error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Model is overloaded",
-                    "overloaded",
-                ),
-            );
-        }
-        Some(Fault::Http500) => {
-            return ctx.reject(
-                Outcome::Http500,
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Request failed during generation: simulated fault",
-                    "generation",
-                ),
-            );
-        }
-        Some(Fault::Http503) => {
-            return ctx.reject(
-                Outcome::Http503,
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable",
-                    "overloaded",
-                ),
-            );
-        }
-        _ => {}
+    if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
+        return ctx.reject(outcome, injected_error(status, false));
     }
     let mut job = Job::start(ctx, plan);
     let Ok(toks) = job.collect().await else {
@@ -447,33 +436,8 @@ async fn generate_stream(
         }
     };
     let plan = st.plan(&mut ctx, &g);
-    match plan.fault {
-        Some(Fault::Http429) => {
-            return ctx.reject(
-                Outcome::Http429,
-                stream_error("Model is overloaded", "overloaded"),
-            );
-        }
-        Some(Fault::Http500) => {
-            return ctx.reject(
-                Outcome::Http500,
-                stream_error(
-                    "Request failed during generation: simulated fault",
-                    "generation",
-                ),
-            );
-        }
-        Some(Fault::Http503) => {
-            return ctx.reject(
-                Outcome::Http503,
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable",
-                    "overloaded",
-                ),
-            );
-        }
-        _ => {}
+    if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
+        return ctx.reject(outcome, injected_error(status, true));
     }
     let mut job = Job::start(ctx, plan);
     job.before_headers().await;

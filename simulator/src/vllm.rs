@@ -26,8 +26,8 @@ use serde_json::Value;
 
 use crate::faults::Fault;
 use crate::server::{
-    AppState, Ctx, Framer, Gen, JSON, Job, TEXT, Tok, push_py_json_str, response, stream_body,
-    uvicorn_500,
+    AppState, Ctx, Framer, Gen, JSON, Job, Tok, push_py_json_str, python_injected_error, response,
+    stream_body, uvicorn_500,
 };
 use crate::truth::Outcome;
 
@@ -141,10 +141,6 @@ impl Framer for VllmFramer {
     }
 }
 
-fn proxy_error(status: StatusCode, text: &'static str) -> Response {
-    response(status, Some(TEXT), text)
-}
-
 async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut ctx = Ctx::begin(&st, &headers, "/generate", false);
     let Ok(req) = parse(&body) else {
@@ -177,21 +173,8 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         min_tokens: 0,
     };
     let plan = st.plan(&mut ctx, &g);
-    match plan.fault {
-        Some(Fault::Http429) => {
-            return ctx.reject(
-                Outcome::Http429,
-                proxy_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-            );
-        }
-        Some(Fault::Http500) => return ctx.reject(Outcome::Http500, uvicorn_500()),
-        Some(Fault::Http503) => {
-            return ctx.reject(
-                Outcome::Http503,
-                proxy_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-            );
-        }
-        _ => {}
+    if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
+        return ctx.reject(outcome, python_injected_error(status));
     }
     let mut job = Job::start(ctx, plan);
     if req.stream {
