@@ -28,7 +28,8 @@ pub use error::{FormatError, Result};
 pub use hash::{sha256_bytes, sha256_file};
 pub use log::{
     BackendInfo, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader, LogRecord,
-    LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SimulatedInfo, TraceRef, read_log,
+    LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SIMULATOR_HEADER, SimulatedInfo,
+    TraceRef, read_log,
 };
 pub use spec::{Arrival, AzureImportSpec, LengthDist, SyntheticSpec, TraceSpec};
 pub use trace::{

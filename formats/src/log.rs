@@ -38,6 +38,25 @@ pub struct LogHeader {
     pub options: ReplayOptions,
 }
 
+impl SimulatedInfo {
+    /// Parses a [`SIMULATOR_HEADER`] value.
+    pub fn from_header(value: &str) -> Option<SimulatedInfo> {
+        let mut profile = None;
+        let mut dialect = None;
+        for part in value.split(';') {
+            match part.trim().split_once('=') {
+                Some(("profile", v)) => profile = Some(v.trim().to_string()),
+                Some(("dialect", v)) => dialect = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        Some(SimulatedInfo {
+            dialect: dialect.unwrap_or_default(),
+            profile: profile?,
+        })
+    }
+}
+
 impl LogHeader {
     pub fn new(
         trace: TraceRef,
@@ -88,6 +107,11 @@ pub struct BackendInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulated: Option<SimulatedInfo>,
 }
+
+/// Response header llm-infer-bench's simulator puts on every answer
+/// (`profile=NAME; dialect=DIALECT`), so the replayer records a run against it as
+/// simulated even when the user did not say so.
+pub const SIMULATOR_HEADER: &str = "x-llmib-simulator";
 
 /// Simulator settings of a simulated run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

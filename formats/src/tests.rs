@@ -316,3 +316,11 @@ arrival = { process = "poisson", rate = 4.0 }
     let bad = text.replace("seed = 1", "seed = 1\ncolour = 3");
     assert!(toml::from_str::<SyntheticSpec>(&bad).is_err());
 }
+
+#[test]
+fn simulator_header_parses() {
+    let s = SimulatedInfo::from_header("profile=tiny; dialect=vllm").unwrap();
+    assert_eq!((s.profile.as_str(), s.dialect.as_str()), ("tiny", "vllm"));
+    assert!(SimulatedInfo::from_header("dialect=vllm").is_none());
+    assert!(SimulatedInfo::from_header("").is_none());
+}

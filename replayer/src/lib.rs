@@ -235,6 +235,26 @@ fn request_url(
     Ok(url)
 }
 
+/// Asks the server's `/health` whether it is llm-infer-bench's simulator (its
+/// [`formats::SIMULATOR_HEADER`]), so that runs against it are recorded as simulated even
+/// when the caller did not say so. Any failure means "not known to be simulated".
+async fn detect_simulator(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+) -> Option<formats::SimulatedInfo> {
+    let health = url.join("/health").ok()?;
+    let resp = tokio::time::timeout(Duration::from_secs(2), client.get(health).send())
+        .await
+        .ok()?
+        .ok()?;
+    let value = resp
+        .headers()
+        .get(formats::SIMULATOR_HEADER)?
+        .to_str()
+        .ok()?;
+    formats::SimulatedInfo::from_header(value)
+}
+
 /// Fails fast, naming the endpoint, when nothing answers HTTP there. Any HTTP answer
 /// (even 404) counts as up.
 pub async fn check_endpoint(endpoint: &str, timeout: Duration) -> Result<(), ReplayError> {
@@ -410,6 +430,10 @@ pub async fn replay(
         warnings.push(w);
     }
     let client = build_client(&config, (peak as usize).clamp(1, 65536))?;
+    let mut config = config;
+    if config.simulated.is_none() {
+        config.simulated = detect_simulator(&client, &url).await;
+    }
 
     let options = ReplayOptions {
         stream: config.stream,

@@ -29,6 +29,7 @@ struct Run {
     records: Vec<LogRecord>,
     truth: HashMap<u64, TruthRecord>,
     complete: bool,
+    simulated: Option<formats::SimulatedInfo>,
 }
 
 async fn run_sim(
@@ -74,6 +75,7 @@ async fn run_sim(
         records: log.records,
         truth,
         complete,
+        simulated: log.header.backend.simulated,
     }
 }
 
@@ -94,6 +96,10 @@ async fn every_backend_streamed_and_not_matches_truth() {
             .await;
             let what = format!("{backend} stream={stream}");
             assert!(r.complete, "{what}");
+            // Not told, the replayer still learns from the server that it is simulated.
+            let sim = r.simulated.as_ref().expect("run recorded as simulated");
+            assert_eq!(sim.profile, "tiny", "{what}");
+            assert_eq!(sim.dialect, dialect(backend).as_str(), "{what}");
             assert_eq!(r.records.len(), 24, "{what}");
             for rec in &r.records {
                 assert_eq!(rec.outcome, Outcome::Ok, "{what}: {:?}", rec.error);

@@ -216,7 +216,11 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         Dialect::Openai => openai::routes(),
     }
     .route("/health", axum::routing::get(server::health))
-    .with_state(state.clone());
+    .with_state(state.clone())
+    .layer(axum::middleware::map_response(identify(
+        config.dialect,
+        config.profile.name().to_string(),
+    )));
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
@@ -236,6 +240,23 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         engine_task,
         truth,
     })
+}
+
+/// Response header naming the simulator on every answer, so a client can never mistake
+/// simulated numbers for a real server's: `x-llmib-simulator: profile=NAME; dialect=D`.
+pub use formats::SIMULATOR_HEADER;
+
+/// The middleware that adds [`SIMULATOR_HEADER`].
+fn identify(
+    dialect: Dialect,
+    profile: String,
+) -> impl Fn(axum::response::Response) -> std::future::Ready<axum::response::Response> + Clone {
+    let value = axum::http::HeaderValue::from_str(&format!("profile={profile}; dialect={dialect}"))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("profile=unnamed"));
+    move |mut res: axum::response::Response| {
+        res.headers_mut().insert(SIMULATOR_HEADER, value.clone());
+        std::future::ready(res)
+    }
 }
 
 impl SimServer {

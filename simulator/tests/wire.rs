@@ -510,3 +510,29 @@ async fn tgi_info_and_compat_route() {
     );
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_answer_names_the_simulator() {
+    for dialect in Dialect::ALL {
+        let s = start(dialect, "tiny").await;
+        let health = request(&s, "GET", "/health", "", None, &[]).await;
+        assert_eq!(
+            health.header(simulator::SIMULATOR_HEADER),
+            Some(format!("profile=tiny; dialect={dialect}").as_str()),
+            "{dialect} /health"
+        );
+        // Errors too: a malformed body on the dialect's generation route.
+        let route = if dialect == Dialect::Openai {
+            "/v1/completions"
+        } else {
+            "/generate"
+        };
+        let bad = post(&s, route, "{not json").await;
+        assert!(bad.status >= 400, "{dialect}: {}", bad.status);
+        assert!(
+            bad.header(simulator::SIMULATOR_HEADER).is_some(),
+            "{dialect} error"
+        );
+        s.shutdown().await.unwrap();
+    }
+}

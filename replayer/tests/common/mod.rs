@@ -139,8 +139,9 @@ pub fn events_of(body: &[u8]) -> Vec<&[u8]> {
 /// Requests the raw server received: (head, body).
 pub type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// Serves `reply(n)` to the n-th connection (one request per connection), on
-/// 127.0.0.1 port 0. Returns the base URL and the received requests.
+/// Serves `reply(n)` to the n-th request (one request per connection), on 127.0.0.1
+/// port 0. Returns the base URL and the received requests. The replayer's `GET /health`
+/// probe (is this the simulator?) gets a 404 and is neither counted nor recorded.
 pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -148,13 +149,12 @@ pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) 
     let seen2 = seen.clone();
     let reply = Arc::new(reply);
     tokio::spawn(async move {
-        let mut n = 0;
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let k = n;
-            n += 1;
+            let n = n.clone();
             let reply = reply.clone();
             let seen = seen2.clone();
             tokio::spawn(async move {
@@ -185,6 +185,13 @@ pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) 
                         Ok(r) => buf.extend_from_slice(&tmp[..r]),
                     }
                 }
+                if head.starts_with("GET /health ") {
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 seen.lock().unwrap().push((head, buf[head_end..].to_vec()));
                 let Reply::Raw(pieces) = reply(k);
                 for p in pieces {
