@@ -30,6 +30,20 @@ fn rgb(c: BackendColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.rgb.0, c.rgb.1, c.rgb.2)
 }
 
+/// SVG paint attributes: a fill, or a stroke of the style's width.
+fn paint<S: BackendStyle>(s: &S, fill: bool) -> String {
+    let c = s.color();
+    if fill {
+        format!("fill=\"{}\"", rgb(c))
+    } else {
+        format!(
+            "fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
+            rgb(c),
+            s.stroke_width()
+        )
+    }
+}
+
 fn opacity(c: BackendColor) -> String {
     if c.alpha >= 1.0 {
         String::new()
@@ -187,15 +201,7 @@ impl DrawingBackend for PathSvg<'_> {
     ) -> R {
         let c = s.color();
         if c.alpha > 0.0 {
-            let paint = if fill {
-                format!("fill=\"{}\"", rgb(c))
-            } else {
-                format!(
-                    "fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
-                    rgb(c),
-                    s.stroke_width()
-                )
-            };
+            let paint = paint(s, fill);
             let _ = writeln!(
                 self.out,
                 "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {paint}{}/>",
@@ -238,15 +244,7 @@ impl DrawingBackend for PathSvg<'_> {
     ) -> R {
         let c = s.color();
         if c.alpha > 0.0 {
-            let paint = if fill {
-                format!("fill=\"{}\"", rgb(c))
-            } else {
-                format!(
-                    "fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"",
-                    rgb(c),
-                    s.stroke_width()
-                )
-            };
+            let paint = paint(s, fill);
             let _ = writeln!(
                 self.out,
                 "<circle cx=\"{}\" cy=\"{}\" r=\"{r}\" {paint}{}/>",
