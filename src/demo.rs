@@ -55,8 +55,8 @@ impl Default for DemoSettings {
 pub struct DemoRun {
     pub suites: Vec<SuiteRun>,
     pub logs: Vec<PathBuf>,
-    /// The Markdown tables of every run.
-    pub tables: String,
+    /// Tables, report and loaded runs of every demo log.
+    pub analysis: pipeline::Analysis,
     pub interrupted: bool,
 }
 
@@ -118,11 +118,11 @@ pub async fn run_demo(
             break;
         }
     }
-    let tables = pipeline::analyze_into(&logs, &settings.results_dir)?;
+    let analysis = pipeline::analyze_into(&logs, &settings.results_dir)?;
     Ok(DemoRun {
         suites: runs,
         logs,
-        tables,
+        analysis,
         interrupted,
     })
 }

@@ -140,6 +140,13 @@ pub fn log_path(runs_root: &Path, suite: &Suite, trace: &Path) -> PathBuf {
         .join(format!("{}.msgpack", Suite::trace_stem(trace)))
 }
 
+fn trace_sha256(trace: &Path) -> Result<String, PipelineError> {
+    formats::sha256_file(trace).map_err(|e| PipelineError::File {
+        path: trace.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 /// True when `log` holds a complete run of `trace` (by sha256) against the same kind of
 /// target, so replaying it again would only repeat a measurement.
 pub fn is_complete_run(log: &Path, trace_sha256: &str, target: &Target, backend: &str) -> bool {
@@ -189,14 +196,8 @@ pub async fn run_suite(
     let mut runs = Vec::new();
     for trace in &suite.traces {
         let log = log_path(&settings.runs_dir, suite, trace);
-        let sha = formats::sha256_file(trace).map_err(|e| PipelineError::File {
-            path: trace.clone(),
-            message: e.to_string(),
-        })?;
-        if !settings.force
-            && settings.max_requests.is_none()
-            && is_complete_run(&log, &sha, &target, &suite.backend)
-        {
+        let reusable = !settings.force && settings.max_requests.is_none() && log.is_file();
+        if reusable && is_complete_run(&log, &trace_sha256(trace)?, &target, &suite.backend) {
             runs.push((trace.clone(), TraceRun::Skipped(log)));
         } else {
             todo.push((trace.clone(), log));
@@ -312,9 +313,19 @@ pub fn suite_logs(suite: &Suite, runs_root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// An analysis of a set of run logs, kept so callers can render more from it (README
+/// blocks, other figure directories) without loading the logs again.
+#[derive(Debug)]
+pub struct Analysis {
+    pub runs: analyzer::Runs,
+    pub report: analyzer::Report,
+    /// The Markdown tables of every run.
+    pub tables: String,
+}
+
 /// Analyses `logs` into `results` (tables in Markdown, CSV and JSON; figures under
-/// `results/figures/`). Returns the Markdown tables.
-pub fn analyze_into(logs: &[PathBuf], results: &Path) -> Result<String, PipelineError> {
+/// `results/figures/`).
+pub fn analyze_into(logs: &[PathBuf], results: &Path) -> Result<Analysis, PipelineError> {
     let runs = analyzer::load_runs(logs)?;
     let report = analyzer::report(&runs, &analyzer::AnalyzeOptions::default())?;
     analyzer::write_outputs(
@@ -327,5 +338,10 @@ pub fn analyze_into(logs: &[PathBuf], results: &Path) -> Result<String, Pipeline
         ],
     )?;
     analyzer::write_figures(&report, &runs, &results.join("figures"), None)?;
-    Ok(analyzer::render(&report, analyzer::Format::Markdown))
+    let tables = analyzer::render(&report, analyzer::Format::Markdown);
+    Ok(Analysis {
+        runs,
+        report,
+        tables,
+    })
 }

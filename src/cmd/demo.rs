@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = super::runtime()?;
     let stop = super::stop_on_ctrl_c(&rt);
     let run = rt.block_on(demo::run_demo(&settings, &stop))?;
-    println!("{}", run.tables);
+    println!("{}", run.analysis.tables);
     println!("{}", demo::disclaimer(&settings));
     let reused = run
         .suites
@@ -84,11 +84,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         settings.results_dir.display()
     );
     if args.readme {
-        let runs = analyzer::load_runs(&run.logs)?;
-        let report = analyzer::report(&runs, &analyzer::AnalyzeOptions::default())?;
-        let figures = analyzer::write_figures(&report, &runs, "figures".as_ref(), None)?;
+        let a = &run.analysis;
+        let figures = analyzer::write_figures(&a.report, &a.runs, "figures".as_ref(), None)?;
         let rel: Vec<String> = figures.iter().map(|p| p.display().to_string()).collect();
-        analyzer::update_readme("README.md".as_ref(), &report, &rel)
+        analyzer::update_readme("README.md".as_ref(), &a.report, &rel)
             .context("updating README.md")?;
         eprintln!("demo: README.md tables and figures/ updated");
     }

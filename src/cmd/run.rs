@@ -84,9 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let logs = pipeline::suite_logs(suite, &settings.runs_dir);
         let results = settings.results_dir.join(&suite.name);
         if !logs.is_empty() {
-            let tables = pipeline::analyze_into(&logs, &results)
+            let analysis = pipeline::analyze_into(&logs, &results)
                 .with_context(|| format!("analysing suite {}", suite.name))?;
-            println!("{tables}");
+            println!("{}", analysis.tables);
             if let Target::Simulated { .. } = run.target {
                 println!("Numbers above come from {}.", run.target.describe());
             }
