@@ -21,6 +21,7 @@ mod object;
 mod spec;
 mod stream;
 mod trace;
+mod trailer;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use crc32::{Crc32, crc32};

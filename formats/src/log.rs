@@ -1,9 +1,14 @@
-//! The run-log format (`llmib-log`, version 1): what happened to every request.
+//! The run-log format (`llmib-log`, version 2): what happened to every request.
 //!
 //! Written incrementally by the replayer while the run goes on, so a killed run leaves a
 //! file readable up to its last flushed record; the trailer says whether the run ended
 //! normally. All times are integer nanoseconds since the run's start instant, measured
 //! with a monotonic clock; `started_unix_ns` ties that instant to wall-clock time.
+//!
+//! A missing trailer is legal (a killed writer) but a damaged one is not: a tail that
+//! starts like a trailer and does not verify is an error, never a silent truncation.
+//! The reader knows every trailer field but `complete` and `ended_ns`, so a tail that is
+//! a strict prefix of such a trailer is a cut one. Version 1 logs still read.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -14,17 +19,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{FormatError, Result};
 use crate::spec::TraceSpec;
-use crate::stream::{Next, ObjectReader, ObjectWriter, check_header, decode};
+use crate::stream::{
+    Next, ObjectReader, ObjectWriter, TrailerSums, decode, decode_header, decode_trailer,
+    encode_named,
+};
+use crate::trailer::{Hole, Sealed, Tail};
 
 pub const LOG_FORMAT: &str = "llmib-log";
-pub const LOG_VERSION: u32 = 1;
+/// Version written; readers read every version up to it.
+pub const LOG_VERSION: u32 = 2;
 
 /// First object of a run log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogHeader {
     /// Always `"llmib-log"`.
     pub format: String,
-    /// Format version, currently 1.
+    /// Format version, currently 2.
     pub version: u32,
     pub trace: TraceRef,
     pub backend: BackendInfo,
@@ -342,7 +352,35 @@ pub struct LogTrailer {
     pub ended_ns: u64,
     /// CRC-32 (zlib) of the concatenated bytes of all record objects.
     pub crc32: u32,
+    /// CRC-32 of the header object's bytes (version 2; `None` in version 1 logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_crc32: Option<u32>,
+    /// CRC-32 of this trailer's bytes before the `trailer_crc32` key, which is the last
+    /// entry (version 2; `None` in version 1 logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailer_crc32: Option<u32>,
 }
+
+impl Sealed for LogTrailer {
+    fn set_trailer_crc32(&mut self, crc: u32) {
+        self.trailer_crc32 = Some(crc);
+    }
+}
+
+impl LogTrailer {
+    fn sums(&self) -> TrailerSums {
+        TrailerSums {
+            trailer: self.trailer,
+            record_count: self.record_count,
+            crc32: self.crc32,
+            header_crc32: self.header_crc32,
+            trailer_crc32: self.trailer_crc32,
+        }
+    }
+}
+
+/// Trailer fields a reader cannot know before reading them.
+const LOG_TRAILER_HOLES: &[(&str, Hole)] = &[("complete", Hole::Bool), ("ended_ns", Hole::Uint)];
 
 /// Appends records to a run log as they finish.
 pub struct LogWriter {
@@ -373,14 +411,16 @@ impl LogWriter {
 
     /// Writes the trailer, flushes and syncs.
     pub fn finish(self, complete: bool, ended_ns: u64) -> Result<LogTrailer> {
-        let trailer = LogTrailer {
+        let mut trailer = LogTrailer {
             trailer: true,
             complete,
             record_count: self.inner.count(),
             ended_ns,
             crc32: self.inner.crc32(),
+            header_crc32: Some(self.inner.header_crc32()),
+            trailer_crc32: None,
         };
-        let buf = self.inner.write_trailer(&trailer)?;
+        let buf = self.inner.write_trailer(&mut trailer)?;
         let file = buf
             .into_inner()
             .map_err(|e| FormatError::Stream(e.into_error()))?;
@@ -400,7 +440,7 @@ pub enum LogEnd {
 }
 
 /// Streams the records of a run log. A missing trailer is not an error (see
-/// [`LogReader::end`]); a bad checksum or count is.
+/// [`LogReader::end`]); a bad checksum or count, or a damaged trailer, is.
 pub struct LogReader<R: BufRead> {
     header: LogHeader,
     objects: ObjectReader<R>,
@@ -419,11 +459,7 @@ impl LogReader<BufReader<File>> {
 impl<R: BufRead> LogReader<R> {
     pub fn new(input: R) -> Result<Self> {
         let mut objects = ObjectReader::new(input);
-        let bytes = objects
-            .header()?
-            .ok_or_else(|| FormatError::NotOurs("empty file".into()))?;
-        check_header(bytes, LOG_FORMAT, LOG_VERSION)?;
-        let header: LogHeader = decode("log header", 0, bytes)?;
+        let header: LogHeader = decode_header(objects.header(LOG_FORMAT, LOG_VERSION)?)?;
         Ok(LogReader {
             header,
             objects,
@@ -446,9 +482,8 @@ impl<R: BufRead> LogReader<R> {
         match self.objects.next()? {
             Next::Record(bytes) => Ok(Some(decode("log record", index + 1, bytes)?)),
             Next::Trailer(bytes) => {
-                let trailer: LogTrailer = decode("log trailer", index + 1, bytes)?;
-                self.objects
-                    .verify_trailer(trailer.record_count, trailer.crc32)?;
+                let trailer: LogTrailer = decode_trailer(bytes)?;
+                self.objects.verify_trailer(&trailer.sums())?;
                 self.end = Some(LogEnd::Trailer(trailer));
                 Ok(None)
             }
@@ -459,14 +494,54 @@ impl<R: BufRead> LogReader<R> {
                 });
                 Ok(None)
             }
-            Next::PartialTail => {
+            Next::PartialTail => self.partial_tail(index),
+            Next::Invalid(message) => {
+                let message = format!("after {index} records: {message}");
+                Err(match self.objects.tail(&[], &[]) {
+                    Tail::DamagedTrailer => FormatError::DamagedTrailer(message),
+                    _ => FormatError::Corrupted(message),
+                })
+            }
+        }
+    }
+
+    /// A file ending inside an object: a cut record or a cut trailer is a truncated
+    /// log (a killed writer), anything else an error.
+    fn partial_tail(&mut self, index: u64) -> Result<Option<LogRecord>> {
+        let expected = self.expected_trailer();
+        match self.objects.tail(&expected, LOG_TRAILER_HOLES) {
+            Tail::CutRecord | Tail::CutTrailer => {
                 self.end = Some(LogEnd::Truncated {
                     records: index,
                     partial_tail: true,
                 });
                 Ok(None)
             }
+            Tail::DamagedTrailer => Err(FormatError::DamagedTrailer(format!(
+                "the file ends inside a trailer that does not match its {index} records"
+            ))),
+            Tail::Other => Err(FormatError::Corrupted(format!(
+                "after {index} records the file ends inside an object that is neither a record nor a trailer"
+            ))),
         }
+    }
+
+    /// The trailer this crate's writer puts after the records read so far, with
+    /// placeholders for the fields in [`LOG_TRAILER_HOLES`].
+    fn expected_trailer(&self) -> Vec<u8> {
+        let sums = self.objects.expected_sums();
+        let trailer = LogTrailer {
+            trailer: true,
+            complete: false,
+            record_count: sums.record_count,
+            ended_ns: 0,
+            crc32: sums.crc32,
+            header_crc32: sums.header_crc32,
+            trailer_crc32: sums.trailer_crc32,
+        };
+        let mut out = Vec::new();
+        encode_named("trailer", &trailer, &mut out).expect("a trailer always encodes");
+        out
     }
 }
 

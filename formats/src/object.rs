@@ -161,6 +161,58 @@ pub fn is_trailer(obj: &[u8]) -> bool {
     false
 }
 
+/// One entry of a map, as byte offsets into the object holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Offset of the key's marker: the bytes before it are the map marker and the
+    /// earlier entries.
+    pub start: usize,
+    /// The key's text.
+    pub name: std::ops::Range<usize>,
+    /// The value's encoded bytes.
+    pub value: std::ops::Range<usize>,
+}
+
+/// The entries of `obj` when it is exactly one complete map with str keys, in stored
+/// order; `None` otherwise.
+pub fn map_entries(obj: &[u8]) -> Option<Vec<Entry>> {
+    let mut pos = 0usize;
+    let entries = map_len(obj, &mut pos)?;
+    let mut out = Vec::with_capacity(entries.min(64) as usize);
+    for _ in 0..entries {
+        let start = pos;
+        let name = str_at(obj, &mut pos)?;
+        let name_end = pos;
+        let name = name_end - name.len()..name_end;
+        skip(obj, &mut pos)?;
+        out.push(Entry {
+            start,
+            name,
+            value: name_end..pos,
+        });
+    }
+    (pos == obj.len()).then_some(out)
+}
+
+/// The first key of a map that may be cut short: `None` unless the map marker and the
+/// whole first key are there.
+pub fn first_key(obj: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0usize;
+    map_len(obj, &mut pos)?;
+    str_at(obj, &mut pos)
+}
+
+/// Length of a map marker starting with `marker` (fixmap, map 16, map 32), with its
+/// length bytes; `None` for any other marker.
+pub fn map_marker_len(marker: u8) -> Option<usize> {
+    match marker {
+        0x80..=0x8f => Some(1),
+        0xde => Some(3),
+        0xdf => Some(5),
+        _ => None,
+    }
+}
+
 fn take<'a>(obj: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
     let s = obj.get(*pos..pos.checked_add(n)?)?;
     *pos += n;

@@ -1,17 +1,21 @@
 //! The container shared by both formats: header object, record objects, trailer object.
 //!
 //! Writers append one object at a time and keep a running CRC-32 and count of the record
-//! bytes for the trailer. Readers copy one object at a time (see [`crate::object`]),
-//! so memory stays bounded by the largest single record whatever the file size.
+//! bytes, and the CRC-32 of the header, for the trailer (sealed as [`crate::trailer`]
+//! describes). Readers copy one object at a time (see [`crate::object`]), so memory
+//! stays bounded by the largest single record whatever the file size, verify the
+//! trailer against what they read, and hand an incomplete last object to the format's
+//! reader to decide between a cut file and a damaged one.
 
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::crc32::Crc32;
-use crate::error::{FormatError, Result};
-use crate::object::{ObjectRead, is_trailer, read_object};
+use crate::crc32::{Crc32, crc32};
+use crate::error::{FormatError, Result, tidy_message};
+use crate::object::{ObjectRead, is_trailer, map_marker_len, read_object};
+use crate::trailer::{Hole, Sealed, Tail, check_seal, classify_tail, encode_sealed};
 
 /// Serializes `value` as a MessagePack map with field names.
 pub(crate) fn encode_named<T: Serialize>(
@@ -36,13 +40,14 @@ pub(crate) fn decode<T: DeserializeOwned>(
     rmp_serde::from_slice(bytes).map_err(|e| FormatError::Malformed {
         what,
         index,
-        message: e.to_string(),
+        message: tidy_message(&e.to_string()),
     })
 }
 
 /// Appends header, records and trailer to any writer.
 pub(crate) struct ObjectWriter<W: Write> {
     out: W,
+    header_crc: u32,
     crc: Crc32,
     count: u64,
     scratch: Vec<u8>,
@@ -55,6 +60,7 @@ impl<W: Write> ObjectWriter<W> {
         out.write_all(&scratch)?;
         Ok(ObjectWriter {
             out,
+            header_crc: crc32(&scratch),
             crc: Crc32::new(),
             count: 0,
             scratch,
@@ -77,13 +83,19 @@ impl<W: Write> ObjectWriter<W> {
         self.crc.value()
     }
 
+    /// CRC-32 of the header object's bytes as written.
+    pub fn header_crc32(&self) -> u32 {
+        self.header_crc
+    }
+
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush()?;
         Ok(())
     }
 
-    pub fn write_trailer<T: Serialize>(mut self, trailer: &T) -> Result<W> {
-        encode_named("trailer", trailer, &mut self.scratch)?;
+    /// Writes the trailer with its `trailer_crc32` seal filled in.
+    pub fn write_trailer<T: Sealed>(mut self, trailer: &mut T) -> Result<W> {
+        encode_sealed(trailer, &mut self.scratch)?;
         self.out.write_all(&self.scratch)?;
         self.out.flush()?;
         Ok(self.out)
@@ -96,14 +108,28 @@ pub(crate) enum Next<'a> {
     Trailer(&'a [u8]),
     /// Clean end of stream without a trailer.
     EndWithoutTrailer,
-    /// The stream ends in the middle of an object.
+    /// The stream ends in the middle of an object; see [`ObjectReader::tail`].
     PartialTail,
+    /// Bytes that are not MessagePack (a never-used marker, an implausible length);
+    /// what was read of the object is in [`ObjectReader::tail`].
+    Invalid(String),
+}
+
+/// The integrity fields of a trailer, whichever format it belongs to.
+pub(crate) struct TrailerSums {
+    pub trailer: bool,
+    pub record_count: u64,
+    pub crc32: u32,
+    pub header_crc32: Option<u32>,
+    pub trailer_crc32: Option<u32>,
 }
 
 /// Reads objects; the caller decodes.
 pub(crate) struct ObjectReader<R: BufRead> {
     input: R,
     buf: Vec<u8>,
+    version: u32,
+    header_crc: u32,
     crc: Crc32,
     count: u64,
 }
@@ -113,24 +139,48 @@ impl<R: BufRead> ObjectReader<R> {
         ObjectReader {
             input,
             buf: Vec::with_capacity(4096),
+            version: 0,
+            header_crc: 0,
             crc: Crc32::new(),
             count: 0,
         }
     }
 
-    /// Reads the header object's raw bytes; `None` for an empty stream.
-    pub fn header(&mut self) -> Result<Option<&[u8]>> {
+    /// Reads the header object, checks its `format` and `version` (see
+    /// [`check_header`]) and returns its raw bytes.
+    pub fn header(&mut self, expected: &'static str, supported: u32) -> Result<&[u8]> {
         match read_object(&mut self.input, &mut self.buf).map_err(not_msgpack)? {
-            ObjectRead::Complete => Ok(Some(&self.buf)),
-            ObjectRead::End => Ok(None),
-            ObjectRead::Partial => Err(FormatError::NotOurs(
-                "file ends inside its first object".into(),
-            )),
+            ObjectRead::Complete => {}
+            ObjectRead::End => return Err(FormatError::NotOurs("empty file".into())),
+            ObjectRead::Partial if starts_like_header(&self.buf, expected) => {
+                return Err(if ends_with_sealed_trailer(&self.buf) {
+                    FormatError::DamagedHeader(
+                        "it runs over the records into the trailer at the end of the file".into(),
+                    )
+                } else {
+                    FormatError::TruncatedHeader
+                });
+            }
+            ObjectRead::Partial => {
+                return Err(FormatError::NotOurs(
+                    "file ends inside its first object".into(),
+                ));
+            }
         }
+        self.version = check_header(&self.buf, expected, supported)?;
+        self.header_crc = crc32(&self.buf);
+        Ok(&self.buf)
     }
 
     pub fn next(&mut self) -> Result<Next<'_>> {
-        match read_object(&mut self.input, &mut self.buf)? {
+        let read = match read_object(&mut self.input, &mut self.buf) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Ok(Next::Invalid(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match read {
             ObjectRead::End => Ok(Next::EndWithoutTrailer),
             ObjectRead::Partial => Ok(Next::PartialTail),
             ObjectRead::Complete => {
@@ -150,18 +200,56 @@ impl<R: BufRead> ObjectReader<R> {
         self.count
     }
 
-    /// Checks a trailer's `record_count` and `crc32` against the records read, and that
-    /// nothing follows it.
-    pub fn verify_trailer(&mut self, record_count: u64, crc32: u32) -> Result<()> {
-        if record_count != self.count {
+    /// The integrity fields the trailer must hold after the records read so far
+    /// (`trailer_crc32` is left for the writer to compute).
+    pub fn expected_sums(&self) -> TrailerSums {
+        TrailerSums {
+            trailer: true,
+            record_count: self.count,
+            crc32: self.crc.value(),
+            header_crc32: (self.version >= 2).then_some(self.header_crc),
+            trailer_crc32: (self.version >= 2).then_some(0),
+        }
+    }
+
+    /// Classifies the incomplete or invalid object last read (see [`classify_tail`]).
+    pub fn tail(&self, expected_trailer: &[u8], holes: &[(&str, Hole)]) -> Tail {
+        classify_tail(&self.buf, expected_trailer, holes)
+    }
+
+    /// Checks the trailer last read: its own seal, the header checksum, its
+    /// `record_count` and `crc32` against the records read, and that nothing follows.
+    /// Version 2 files must carry both `trailer_crc32` and `header_crc32`; a version 1
+    /// file is checked on whatever it carries.
+    pub fn verify_trailer(&mut self, sums: &TrailerSums) -> Result<()> {
+        if !sums.trailer {
+            return Err(FormatError::DamagedTrailer("`trailer` is not true".into()));
+        }
+        let v2 = self.version >= 2;
+        if sums.trailer_crc32.is_some() || v2 {
+            check_seal(&self.buf).map_err(FormatError::DamagedTrailer)?;
+        }
+        match sums.header_crc32 {
+            Some(h) if h != self.header_crc => {
+                return Err(FormatError::HeaderChecksumMismatch {
+                    expected: h,
+                    found: self.header_crc,
+                });
+            }
+            None if v2 => {
+                return Err(FormatError::DamagedTrailer("no header_crc32 field".into()));
+            }
+            _ => {}
+        }
+        if sums.record_count != self.count {
             return Err(FormatError::CountMismatch {
-                expected: record_count,
+                expected: sums.record_count,
                 found: self.count,
             });
         }
-        if crc32 != self.crc.value() {
+        if sums.crc32 != self.crc.value() {
             return Err(FormatError::ChecksumMismatch {
-                expected: crc32,
+                expected: sums.crc32,
                 found: self.crc.value(),
             });
         }
@@ -170,6 +258,38 @@ impl<R: BufRead> ObjectReader<R> {
         }
         Ok(())
     }
+}
+
+/// True when a partial first object is a map that starts with the key `format` set to
+/// `kind`, or is cut before that could be told.
+fn starts_like_header(partial: &[u8], kind: &str) -> bool {
+    let Some(len) = partial.first().and_then(|&m| map_marker_len(m)) else {
+        return false;
+    };
+    let mut want = rmp_serde::to_vec("format").expect("str encodes");
+    want.extend(rmp_serde::to_vec(kind).expect("str encodes"));
+    let rest = partial.get(len..).unwrap_or(&[]);
+    let n = rest.len().min(want.len());
+    rest[..n] == want[..n]
+}
+
+/// True when `bytes` end with a complete trailer whose `trailer_crc32` verifies: a
+/// header that reaches it was damaged, not cut (version 2 files only; a cut file
+/// cannot end with its trailer).
+fn ends_with_sealed_trailer(bytes: &[u8]) -> bool {
+    const KEY: &[u8] = b"\xa7trailer";
+    let mut end = bytes.len();
+    while let Some(at) = bytes[..end].windows(KEY.len()).rposition(|w| w == KEY) {
+        let sealed = [1, 3, 5].iter().any(|&marker_len| {
+            at.checked_sub(marker_len)
+                .is_some_and(|start| check_seal(&bytes[start..]).is_ok())
+        });
+        if sealed {
+            return true;
+        }
+        end = at + KEY.len() - 1;
+    }
+    false
 }
 
 fn not_msgpack(e: std::io::Error) -> FormatError {
@@ -188,10 +308,15 @@ pub(crate) struct HeaderProbe {
     pub version: Option<u32>,
 }
 
-/// Checks a header's `format` and `version`.
-pub(crate) fn check_header(bytes: &[u8], expected: &'static str, supported: u32) -> Result<()> {
-    let probe: HeaderProbe = rmp_serde::from_slice(bytes)
-        .map_err(|_| FormatError::NotOurs("its first object is not a header map".into()))?;
+/// Checks a header's `format` and `version`; returns the version.
+pub(crate) fn check_header(bytes: &[u8], expected: &'static str, supported: u32) -> Result<u32> {
+    let probe: HeaderProbe = rmp_serde::from_slice(bytes).map_err(|e| {
+        if starts_like_header(bytes, expected) {
+            FormatError::DamagedHeader(tidy_message(&e.to_string()))
+        } else {
+            FormatError::NotOurs("its first object is not a header map".into())
+        }
+    })?;
     let Some(format) = probe.format else {
         return Err(FormatError::NotOurs(
             "its header has no `format` field".into(),
@@ -206,10 +331,9 @@ pub(crate) fn check_header(bytes: &[u8], expected: &'static str, supported: u32)
         }
         return Err(FormatError::NotOurs(format!("unknown format {format:?}")));
     }
+    // From here on the file says it is of the expected kind: what is wrong is damage.
     let Some(version) = probe.version else {
-        return Err(FormatError::NotOurs(
-            "its header has no `version` field".into(),
-        ));
+        return Err(FormatError::DamagedHeader("no `version` field".into()));
     };
     if version > supported {
         return Err(FormatError::NewerVersion {
@@ -219,7 +343,21 @@ pub(crate) fn check_header(bytes: &[u8], expected: &'static str, supported: u32)
         });
     }
     if version == 0 {
-        return Err(FormatError::NotOurs("version 0 does not exist".into()));
+        return Err(FormatError::DamagedHeader(
+            "version 0 does not exist".into(),
+        ));
     }
-    Ok(())
+    Ok(version)
+}
+
+/// Decodes a header that passed [`check_header`]: a failure is a damaged header.
+pub(crate) fn decode_header<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes)
+        .map_err(|e| FormatError::DamagedHeader(tidy_message(&e.to_string())))
+}
+
+/// Decodes a trailer: a failure is a damaged trailer.
+pub(crate) fn decode_trailer<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes)
+        .map_err(|e| FormatError::DamagedTrailer(tidy_message(&e.to_string())))
 }

@@ -1,4 +1,10 @@
-//! The trace format (`llmib-trace`, version 1): what to send and when.
+//! The trace format (`llmib-trace`, version 2): what to send and when.
+//!
+//! A trace is an input and must be whole: any truncation or damage is an error. The
+//! header says how many requests follow, so once they are read the reader knows every
+//! value of the trailer and can tell a file cut inside its trailer (truncated) from a
+//! damaged one (corrupted) exactly. Version 1 files (no `header_crc32` and
+//! `trailer_crc32`) still read, with only the record checks.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -9,17 +15,22 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::AtomicFile;
 use crate::error::{FormatError, Result};
 use crate::spec::TraceSpec;
-use crate::stream::{Next, ObjectReader, ObjectWriter, check_header, decode};
+use crate::stream::{
+    Next, ObjectReader, ObjectWriter, TrailerSums, decode, decode_header, decode_trailer,
+    encode_named,
+};
+use crate::trailer::{Sealed, Tail, encode_sealed};
 
 pub const TRACE_FORMAT: &str = "llmib-trace";
-pub const TRACE_VERSION: u32 = 1;
+/// Version written; readers read every version up to it.
+pub const TRACE_VERSION: u32 = 2;
 
 /// First object of a trace file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceHeader {
     /// Always `"llmib-trace"`.
     pub format: String,
-    /// Format version, currently 1.
+    /// Format version, currently 2.
     pub version: u32,
     pub name: String,
     pub seed: u64,
@@ -95,6 +106,31 @@ pub struct TraceTrailer {
     pub record_count: u64,
     /// CRC-32 (zlib) of the concatenated bytes of all request objects.
     pub crc32: u32,
+    /// CRC-32 of the header object's bytes (version 2; `None` in version 1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_crc32: Option<u32>,
+    /// CRC-32 of this trailer's bytes before the `trailer_crc32` key, which is the last
+    /// entry (version 2; `None` in version 1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailer_crc32: Option<u32>,
+}
+
+impl Sealed for TraceTrailer {
+    fn set_trailer_crc32(&mut self, crc: u32) {
+        self.trailer_crc32 = Some(crc);
+    }
+}
+
+impl TraceTrailer {
+    fn sums(&self) -> TrailerSums {
+        TrailerSums {
+            trailer: self.trailer,
+            record_count: self.record_count,
+            crc32: self.crc32,
+            header_crc32: self.header_crc32,
+            trailer_crc32: self.trailer_crc32,
+        }
+    }
 }
 
 /// Writes a trace to a temporary file next to the target and renames it into place on
@@ -143,12 +179,14 @@ impl TraceWriter {
                 found: count,
             });
         }
-        let trailer = TraceTrailer {
+        let mut trailer = TraceTrailer {
             trailer: true,
             record_count: count,
             crc32: self.inner.crc32(),
+            header_crc32: Some(self.inner.header_crc32()),
+            trailer_crc32: None,
         };
-        let buf = self.inner.write_trailer(&trailer)?;
+        let buf = self.inner.write_trailer(&mut trailer)?;
         let file = buf
             .into_inner()
             .map_err(|e| FormatError::Stream(e.into_error()))?;
@@ -175,11 +213,7 @@ impl TraceReader<BufReader<File>> {
 impl<R: std::io::BufRead> TraceReader<R> {
     pub fn new(input: R) -> Result<Self> {
         let mut objects = ObjectReader::new(input);
-        let bytes = objects
-            .header()?
-            .ok_or_else(|| FormatError::NotOurs("empty file".into()))?;
-        check_header(bytes, TRACE_FORMAT, TRACE_VERSION)?;
-        let header: TraceHeader = decode("trace header", 0, bytes)?;
+        let header: TraceHeader = decode_header(objects.header(TRACE_FORMAT, TRACE_VERSION)?)?;
         Ok(TraceReader {
             header,
             objects,
@@ -193,7 +227,12 @@ impl<R: std::io::BufRead> TraceReader<R> {
 
     fn next_request(&mut self) -> Result<Option<TraceRequest>> {
         let index = self.objects.count();
+        let all_read = index >= self.header.request_count;
         match self.objects.next()? {
+            Next::Record(_) if all_read => Err(FormatError::Corrupted(format!(
+                "another object follows the {} requests the header announces, where the trailer must be",
+                self.header.request_count
+            ))),
             Next::Record(bytes) => {
                 let req: TraceRequest = decode("trace request", index + 1, bytes)?;
                 if req.id != index {
@@ -206,22 +245,63 @@ impl<R: std::io::BufRead> TraceReader<R> {
                 Ok(Some(req))
             }
             Next::Trailer(bytes) => {
-                let trailer: TraceTrailer = decode("trace trailer", index + 1, bytes)?;
-                self.objects
-                    .verify_trailer(trailer.record_count, trailer.crc32)?;
-                let found = self.objects.count();
-                if found != self.header.request_count {
-                    return Err(FormatError::CountMismatch {
-                        expected: self.header.request_count,
-                        found,
-                    });
+                let trailer: TraceTrailer = decode_trailer(bytes)?;
+                self.objects.verify_trailer(&trailer.sums())?;
+                if !all_read {
+                    return Err(FormatError::Corrupted(format!(
+                        "the header announces {} requests but the trailer follows {index}",
+                        self.header.request_count
+                    )));
                 }
                 Ok(None)
             }
-            Next::EndWithoutTrailer | Next::PartialTail => Err(FormatError::Truncated {
-                records: self.objects.count(),
-            }),
+            Next::EndWithoutTrailer => Err(FormatError::Truncated { records: index }),
+            Next::PartialTail => Err(self.bad_tail(all_read, None)),
+            Next::Invalid(message) => Err(self.bad_tail(all_read, Some(message))),
         }
+    }
+
+    /// The error for a last object that is incomplete (`invalid` = `None`) or not
+    /// MessagePack: truncated only when it is a strict prefix of the record or trailer
+    /// expected there.
+    fn bad_tail(&self, all_read: bool, invalid: Option<String>) -> FormatError {
+        let index = self.objects.count();
+        let tail = self.objects.tail(&self.expected_trailer(), &[]);
+        let is_invalid = invalid.is_some();
+        match (tail, all_read, is_invalid) {
+            (Tail::CutTrailer, true, false) => FormatError::TruncatedTrailer { records: index },
+            (Tail::CutRecord, false, false) => FormatError::Truncated { records: index },
+            (Tail::DamagedTrailer, ..) | (_, true, _) => FormatError::DamagedTrailer(format!(
+                "after the {index} requests the file ends with bytes that are not the trailer{}",
+                invalid.map(|m| format!(": {m}")).unwrap_or_default()
+            )),
+            (_, false, _) => FormatError::Corrupted(format!(
+                "after {index} requests: {}",
+                invalid.unwrap_or_else(|| {
+                    "the file ends inside an object that is not a request".into()
+                })
+            )),
+        }
+    }
+
+    /// The trailer this crate's writer puts after the requests read so far.
+    fn expected_trailer(&self) -> Vec<u8> {
+        let sums = self.objects.expected_sums();
+        let mut trailer = TraceTrailer {
+            trailer: true,
+            record_count: sums.record_count,
+            crc32: sums.crc32,
+            header_crc32: sums.header_crc32,
+            trailer_crc32: None,
+        };
+        let mut out = Vec::new();
+        let encoded = if sums.trailer_crc32.is_some() {
+            encode_sealed(&mut trailer, &mut out)
+        } else {
+            encode_named("trailer", &trailer, &mut out)
+        };
+        encoded.expect("a trailer always encodes");
+        out
     }
 }
 
