@@ -154,12 +154,22 @@ pub fn parse_timestamp(s: &str) -> std::result::Result<u64, String> {
     if secs < 0 {
         return Err(format!("timestamp {s:?} is before 1970"));
     }
-    Ok(secs as u64 * 1_000_000_000 + ns_frac as u64)
+    // Nanoseconds since 1970 fit in 64 bits until 2554-07-21.
+    (secs as u64)
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(ns_frac as u64))
+        .ok_or_else(|| format!("timestamp {s:?} is after 2554 (beyond 64-bit nanoseconds)"))
 }
 
 /// Reads and parses every row of an Azure CSV (header checked).
 pub fn read_azure_csv(path: &Path) -> Result<Vec<AzureRow>> {
     let file = std::fs::File::open(path).map_err(|e| GenError::io(path, e))?;
+    parse_azure_csv(BufReader::new(file), path)
+}
+
+/// Parses every row of an Azure CSV read from `input` (header checked), sorted by
+/// timestamp; `path` only labels errors.
+pub fn parse_azure_csv(input: impl BufRead, path: &Path) -> Result<Vec<AzureRow>> {
     let bad = |line: usize, message: String| GenError::BadRow {
         path: path.to_path_buf(),
         line,
@@ -167,7 +177,7 @@ pub fn read_azure_csv(path: &Path) -> Result<Vec<AzureRow>> {
     };
     let mut rows = Vec::new();
     let mut saw_header = false;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in input.lines().enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| bad(n, format!("cannot read: {e}")))?;
         let line = line.trim_end_matches('\r');
@@ -385,6 +395,10 @@ mod tests {
             parse_timestamp("2024-02-29T23:59:59.123456789").unwrap() % 1_000_000_000,
             123_456_789
         );
+        assert_eq!(
+            parse_timestamp("2554-07-21 23:34:33.709551615").unwrap(),
+            u64::MAX
+        );
         for bad in [
             "2023-11-16",
             "2023-13-01 00:00:00",
@@ -392,6 +406,9 @@ mod tests {
             "2023-11-16 18:15:46.1234567891",
             "2023-11-16 18:1:46",
             "x",
+            // Beyond u64 nanoseconds (overflowed: a panic in debug builds).
+            "9999-12-31 23:59:59.999999999",
+            "2554-07-21 23:34:33.709551616",
         ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }

@@ -32,7 +32,7 @@ use formats::Events;
 
 /// What one request's response told us so far.
 #[derive(Debug, Default)]
-pub(crate) struct Accum {
+pub struct Accum {
     pub events: Events,
     /// New text bytes of each event (only the methods that split totals use them).
     pub text_bytes: Vec<u32>,
@@ -123,7 +123,7 @@ impl Accum {
 
 /// Facts about the request the decoders need.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ReqCtx {
+pub struct ReqCtx {
     pub max_tokens: u32,
     /// UTF-8 length of the prompt text (vLLM's legacy answer repeats it).
     pub prompt_bytes: usize,

@@ -225,6 +225,13 @@ impl NulParser {
     ) -> Result<bool, FrameError> {
         while let Some(pos) = chunk.iter().position(|&b| b == 0) {
             let keep_going = if self.buf.is_empty() {
+                // Bounded like an object spread over several chunks (found by fuzzing:
+                // the outcome depended on where the network cut the body).
+                if pos > self.max_len {
+                    return Err(FrameError::TooLong {
+                        limit: self.max_len,
+                    });
+                }
                 pos == 0 || on_object(&chunk[..pos])
             } else {
                 if self.buf.len() + pos > self.max_len {
@@ -379,5 +386,21 @@ mod tests {
         let mut p = NulParser::new(8);
         assert!(p.feed(b"12345", &mut |_| true).is_ok());
         assert!(p.feed(b"67890", &mut |_| true).is_err());
+        // An oversized object inside one chunk is refused too (fuzzing regression).
+        let mut p = NulParser::new(8);
+        assert_eq!(
+            p.feed(b"123456789\0", &mut |_| true),
+            Err(FrameError::TooLong { limit: 8 })
+        );
+        let mut p = NulParser::new(8);
+        let mut n = 0;
+        assert_eq!(
+            p.feed(b"12345678\0", &mut |_| {
+                n += 1;
+                true
+            }),
+            Ok(true)
+        );
+        assert_eq!(n, 1);
     }
 }

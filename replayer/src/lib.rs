@@ -19,6 +19,7 @@
 pub mod adapter;
 mod clock;
 mod config;
+pub mod decode;
 mod dispatch;
 pub mod framing;
 mod lightllm;

@@ -20,13 +20,12 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::{Accum, Decoder, ReqCtx, bounded, error_message};
+use crate::adapter::{Accum, ReqCtx, bounded, error_message};
 use crate::clock::RunClock;
 use crate::config::BackendKind;
-use crate::framing::{NulParser, SseParser};
+use crate::decode::{StreamBody, parse_answer};
 use crate::stats::LiveStats;
 use crate::writer::{Lateness, WriterMsg};
-use crate::{lightllm, openai, tgi, vllm};
 
 /// Bound of one SSE line / NUL object (a streamed event). vLLM's legacy objects repeat
 /// the prompt, so this must hold a long prompt; it is a bound, not an allocation.
@@ -237,75 +236,36 @@ enum End {
     Cancelled,
 }
 
-enum Framing {
-    Sse(SseParser),
-    Nul(NulParser),
-}
-
 struct State {
     first_byte_ns: Option<u64>,
     status: Option<u16>,
     error: Option<String>,
     acc: Accum,
-    decoder: Option<Box<dyn Decoder>>,
-    framing: Option<Framing>,
+    /// The streamed body's decoder (`None` for non-streamed requests).
+    body: Option<StreamBody>,
     server_timing: BTreeMap<String, String>,
-    finished: bool,
 }
 
 impl State {
     fn new(shared: &Shared, ctx: &ReqCtx) -> Self {
-        let (decoder, framing): (Option<Box<dyn Decoder>>, _) = if !shared.stream {
-            (None, None)
-        } else {
-            match shared.backend {
-                BackendKind::Tgi => (
-                    Some(Box::new(tgi::StreamDecoder)),
-                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
-                ),
-                BackendKind::Lightllm => (
-                    Some(Box::new(lightllm::StreamDecoder)),
-                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
-                ),
-                BackendKind::Vllm => (
-                    Some(Box::new(vllm::StreamDecoder::new(ctx))),
-                    Some(Framing::Nul(NulParser::new(MAX_EVENT_BYTES))),
-                ),
-                BackendKind::Openai | BackendKind::OpenaiChat => (
-                    Some(Box::new(openai::StreamDecoder::default())),
-                    Some(Framing::Sse(SseParser::new(MAX_EVENT_BYTES))),
-                ),
-            }
-        };
+        let body = shared
+            .stream
+            .then(|| StreamBody::new(shared.backend, ctx, MAX_EVENT_BYTES));
         State {
             first_byte_ns: None,
             status: None,
             error: None,
             acc: Accum::with_capacity(ctx.max_tokens as usize + 1),
-            decoder,
-            framing,
+            body,
             server_timing: BTreeMap::new(),
-            finished: false,
         }
     }
 
     /// Feeds one body chunk received at `t_ns`; `false` to stop reading.
     fn feed(&mut self, chunk: &[u8], t_ns: u64) -> bool {
-        let (Some(framing), Some(decoder)) = (self.framing.as_mut(), self.decoder.as_mut()) else {
-            return false;
-        };
-        let acc = &mut self.acc;
-        let mut cb = |data: &[u8]| decoder.payload(data, t_ns, acc);
-        let r = match framing {
-            Framing::Sse(p) => p.feed(chunk, &mut cb),
-            Framing::Nul(p) => p.feed(chunk, &mut cb),
-        };
-        match r {
-            Ok(keep_going) => keep_going && self.acc.protocol_error.is_none(),
-            Err(e) => {
-                self.acc.fail_protocol(e);
-                false
-            }
+        match self.body.as_mut() {
+            Some(body) => body.feed(chunk, t_ns, &mut self.acc),
+            None => false,
         }
     }
 
@@ -316,27 +276,9 @@ impl State {
     }
 
     fn finish_inner(&mut self, t_ns: u64, flush: bool, eof: bool, ctx: &ReqCtx) {
-        if self.finished {
-            return;
+        if let Some(body) = self.body.as_mut() {
+            body.finish(&mut self.acc, t_ns, flush, eof, ctx);
         }
-        self.finished = true;
-        let (Some(framing), Some(decoder)) = (self.framing.as_mut(), self.decoder.as_mut()) else {
-            return;
-        };
-        if flush && self.acc.protocol_error.is_none() {
-            let acc = &mut self.acc;
-            let mut cb = |data: &[u8]| decoder.payload(data, t_ns, acc);
-            match framing {
-                Framing::Sse(p) => {
-                    if let Err(e) = p.finish(&mut cb) {
-                        self.acc.fail_protocol(e);
-                    }
-                }
-                Framing::Nul(p) => p.finish(&mut cb),
-            }
-        }
-        let clean = eof && self.acc.protocol_error.is_none();
-        decoder.finish(&mut self.acc, ctx, clean);
     }
 
     fn into_record(
@@ -348,7 +290,7 @@ impl State {
         end: End,
     ) -> LogRecord {
         // Partial streams keep their events and counts.
-        if !self.finished && self.decoder.is_some() {
+        if self.body.as_ref().is_some_and(|b| !b.is_finished()) {
             self.finish_stream(end_ns, false, ctx);
         }
         let acc = &mut self.acc;
@@ -491,15 +433,7 @@ async fn drive(shared: &Shared, prep: &Prepared, st: &mut State) -> End {
             }
         }
         let t = shared.clock.now_ns();
-        match shared.backend {
-            BackendKind::Tgi => tgi::parse_answer(&body, t, &ctx, &mut st.acc),
-            BackendKind::Vllm => vllm::parse_answer(&body, t, &ctx, &mut st.acc),
-            BackendKind::Lightllm => lightllm::parse_answer(&body, t, &ctx, &mut st.acc),
-            BackendKind::Openai | BackendKind::OpenaiChat => {
-                openai::parse_answer(&body, t, &ctx, &mut st.acc)
-            }
-        }
-        st.finished = true;
+        parse_answer(shared.backend, &body, t, &ctx, &mut st.acc);
         return End::Body;
     }
 
