@@ -2,7 +2,8 @@
 //!
 //! A thin layer: each subcommand parses its flags (in `cmd/<name>.rs`) and calls the
 //! library crate that does the work. Every failure is printed as one line on stderr and
-//! exits with status 2.
+//! exits with status 2; the other statuses are in [`cmd::Exit`] (0 success, 1 nothing
+//! succeeded or nothing to analyse, 130 interrupted).
 
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ mod cmd;
 
 /// Deterministic trace-replay benchmark for LLM serving backends.
 #[derive(Parser)]
-#[command(name = "llmib", version, about, long_about = None)]
+#[command(name = "llmib", version, about, long_about = None, after_help = cmd::EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,22 +22,31 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate a seeded, reproducible request trace from a spec file (or the seed suite).
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Generate(cmd::generate::Args),
     /// Import a production trace (Azure LLM inference CSV) as a request trace.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Import(cmd::import::Args),
     /// Inspect trace files.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Trace(cmd::trace::Args),
     /// Serve a simulated backend (TGI, vLLM, LightLLM or OpenAI wire format).
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Sim(cmd::sim::Args),
     /// Replay a trace against a backend, open loop, writing a raw run log.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Replay(cmd::replay::Args),
     /// Compute metrics, tables and figures from run logs.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Analyze(cmd::analyze::Args),
     /// Export run logs as requests and events tables (parquet or CSV).
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Export(cmd::export::Args),
     /// Run a benchmark suite (replays, then analysis).
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Run(cmd::run::Args),
     /// Run the original benchmark's suites on the embedded simulator.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Demo(cmd::demo::Args),
 }
 
@@ -54,7 +64,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::from(2)

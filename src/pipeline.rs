@@ -132,6 +132,17 @@ pub struct SuiteRun {
     pub interrupted: bool,
 }
 
+/// The logs of the traces replayed now in which no request succeeded.
+pub fn runs_without_success(run: &SuiteRun) -> Vec<PathBuf> {
+    run.runs
+        .iter()
+        .filter_map(|(_, r)| match r {
+            TraceRun::Replayed(s) if s.count(formats::Outcome::Ok) == 0 => Some(s.log.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The run log path of one trace of a suite.
 pub fn log_path(runs_root: &Path, suite: &Suite, trace: &Path) -> PathBuf {
     runs_root
@@ -283,6 +294,9 @@ fn replay_config(
 ) -> ReplayConfig {
     let r = &suite.replay;
     let mut c = ReplayConfig::new(backend, endpoint, output);
+    // A log that exists here is incomplete or of another target: the suite replaces it
+    // (complete ones were skipped above), as documented for `llmib run`.
+    c.overwrite = true;
     c.model = settings.model.clone().or_else(|| suite.model.clone());
     c.stream = r.stream;
     c.fields.ignore_eos = if r.ignore_eos {

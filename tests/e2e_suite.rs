@@ -211,7 +211,8 @@ fn endpoint_down_fails_fast_naming_it() {
 #[cfg(unix)]
 #[test]
 fn interrupted_suite_resumes_on_the_next_run() {
-    // Slow arrivals so the second trace is mid-run when SIGINT arrives.
+    // Slow arrivals so the second trace is mid-run when SIGTERM (handled like Ctrl-C)
+    // arrives.
     let f = fixture(40, 4.0, "tgi", None);
     let child = run_suite(&f, &[])
         .stdout(Stdio::null())
@@ -226,20 +227,22 @@ fn interrupted_suite_resumes_on_the_next_run() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(130),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
     let partial = formats::read_log(&lat_log).unwrap();
-    let complete = matches!(&partial.end, formats::LogEnd::Trailer(t) if t.complete);
-    assert!(!complete, "the interrupted run must not look complete");
+    let formats::LogEnd::Trailer(t) = &partial.end else {
+        panic!("the interrupted run's log has no trailer");
+    };
+    assert!(!t.complete, "the interrupted run must not look complete");
 
     // Resume: the finished throughput run is kept, the interrupted one replayed.
     let out = ok(run_suite(&f, &[]).output().unwrap());

@@ -22,9 +22,13 @@ pub enum Error {
     Polars(#[from] polars::error::PolarsError),
     #[error("figure {name}: {message}")]
     Figure { name: String, message: String },
-    /// Bad input or options (no logs found, unknown run, bad SLO...).
+    /// Bad input or options (unknown run, bad SLO, bad README markers...).
     #[error("{0}")]
     Invalid(String),
+    /// Inputs that hold nothing to analyse (directories without run logs): not a usage
+    /// error, `llmib analyze` exits 1 on it.
+    #[error("{0}")]
+    NothingToAnalyse(String),
 }
 
 impl Error {

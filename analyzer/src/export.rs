@@ -11,7 +11,6 @@
 //! Every row carries `run`; join on (`run`, `request_id`). Warmup requests are kept and
 //! flagged (`warmup`), so filters are the reader's choice.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -172,19 +171,31 @@ pub fn requests_table(runs: &Runs) -> Result<DataFrame> {
     Ok(DataFrame::new(n, cols)?)
 }
 
+/// Writes one table atomically: a failure leaves neither a partial file nor a temporary.
 fn write(df: &mut DataFrame, path: &Path, format: ExportFormat) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", format.ext()));
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let log_err = |source| Error::Log {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = formats::AtomicFile::create(path).map_err(log_err)?;
     match format {
         ExportFormat::Parquet => {
-            ParquetWriter::new(file).finish(df)?;
+            ParquetWriter::new(&mut file).finish(df)?;
         }
         ExportFormat::Csv => {
-            CsvWriter::new(file).include_header(true).finish(df)?;
+            CsvWriter::new(&mut file).include_header(true).finish(df)?;
         }
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    file.commit().map_err(log_err)?;
     Ok(())
+}
+
+/// The files [`export`] writes into `dir`.
+pub fn export_files(dir: &Path, format: ExportFormat) -> Vec<PathBuf> {
+    ["runs", "requests", "events"]
+        .iter()
+        .map(|name| dir.join(format!("{name}.{}", format.ext())))
+        .collect()
 }
 
 /// Writes `runs`, `requests` and `events` tables into `dir` (created if needed);
@@ -197,8 +208,7 @@ pub fn export(runs: &Runs, dir: &Path, format: ExportFormat) -> Result<Vec<PathB
         ("requests", requests_table(runs)?),
         ("events", runs.events.clone()),
     ];
-    for (name, df) in tables.iter_mut() {
-        let path = dir.join(format!("{name}.{}", format.ext()));
+    for ((_, df), path) in tables.iter_mut().zip(export_files(dir, format)) {
         write(df, &path, format)?;
         written.push(path);
     }

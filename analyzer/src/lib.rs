@@ -45,11 +45,11 @@ pub mod tables;
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
-pub use export::{ExportFormat, export};
-pub use figures::write_figures;
+pub use export::{ExportFormat, export, export_files};
+pub use figures::{figure_files, write_figures};
 pub use load::{RunInfo, Runs, load_runs};
 pub use metrics::{LatencyFrom, MetricOptions, RunMetrics, Slo, TokenSource};
-pub use readme::update_readme;
+pub use readme::{check_readme, update_readme};
 pub use report::{AnalyzeOptions, Report, RunReport, report};
 pub use stats::{Stat, Stats};
 pub use tables::Format;
@@ -64,23 +64,42 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
+/// The file names [`write_outputs`] writes for `formats`.
+fn output_names(formats: &[Format]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for f in formats {
+        match f {
+            Format::Markdown => names.push("tables.md"),
+            Format::Csv => names.extend(["throughput.csv", "latency.csv", "runs.csv"]),
+            Format::Json => names.push("report.json"),
+        }
+    }
+    names
+}
+
+/// The files [`write_outputs`] would write into `dir`, so a caller can check them first.
+pub fn output_files(dir: &Path, formats: &[Format]) -> Vec<PathBuf> {
+    output_names(formats)
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect()
+}
+
 /// Writes the report into `dir` (created if needed), per format:
 /// Markdown `tables.md`; CSV `throughput.csv`, `latency.csv`, `runs.csv`; JSON
 /// `report.json`. Returns the files written.
 pub fn write_outputs(report: &Report, dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut files: Vec<(&str, String)> = Vec::new();
-    for f in formats {
-        match f {
-            Format::Markdown => files.push(("tables.md", tables::markdown::full(report))),
-            Format::Csv => {
-                files.push(("throughput.csv", tables::csv::throughput(report)));
-                files.push(("latency.csv", tables::csv::latency(report)));
-                files.push(("runs.csv", tables::csv::runs(report)));
-            }
-            Format::Json => files.push(("report.json", tables::json::report(report))),
-        }
-    }
+    let files = output_names(formats).into_iter().map(|name| {
+        let text = match name {
+            "tables.md" => tables::markdown::full(report),
+            "throughput.csv" => tables::csv::throughput(report),
+            "latency.csv" => tables::csv::latency(report),
+            "runs.csv" => tables::csv::runs(report),
+            _ => tables::json::report(report),
+        };
+        (name, text)
+    });
     let mut written = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);

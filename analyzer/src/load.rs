@@ -93,6 +93,11 @@ impl Runs {
     pub fn find(&self, id: &str) -> Option<&RunInfo> {
         self.runs.iter().find(|r| r.id == id)
     }
+
+    /// The files the runs were loaded from.
+    pub fn log_paths(&self) -> impl Iterator<Item = &Path> {
+        self.runs.iter().map(|r| r.path.as_path())
+    }
 }
 
 /// Column vectors of one file, filled record by record.
@@ -232,6 +237,47 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     Ok(out)
 }
 
+/// Drops files whose bytes equal an earlier file's (the same log named twice, through a
+/// directory and by name, or a copy): counted twice it would double a run's weight in
+/// every table. Only files of equal size are hashed. Returns a warning per file dropped.
+fn drop_duplicates(files: &mut Vec<(PathBuf, bool)>) -> Result<Vec<String>> {
+    let mut by_size: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    for (i, (p, _)) in files.iter().enumerate() {
+        let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
+        by_size.entry(len).or_default().push(i);
+    }
+    let mut drop = std::collections::BTreeSet::new();
+    let mut warnings = Vec::new();
+    for group in by_size.values().filter(|g| g.len() > 1) {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for &i in group {
+            let p = &files[i].0;
+            let hash = formats::sha256_file(p).map_err(|e| Error::Log {
+                path: p.clone(),
+                source: e,
+            })?;
+            match seen.iter().find(|(h, _)| *h == hash) {
+                Some((_, first)) => {
+                    warnings.push(format!(
+                        "{} is the same log as {} (sha256 {}): counted once",
+                        p.display(),
+                        files[*first].0.display(),
+                        &hash[..12]
+                    ));
+                    drop.insert(i);
+                }
+                None => seen.push((hash, i)),
+            }
+        }
+    }
+    let mut i = 0;
+    files.retain(|_| {
+        i += 1;
+        !drop.contains(&(i - 1))
+    });
+    Ok(warnings)
+}
+
 /// Loads run logs (files, or directories holding them) into one [`Runs`].
 ///
 /// Files in a directory that are not run logs (traces, reports) are skipped with a
@@ -242,7 +288,8 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
     if paths.is_empty() {
         return Err(Error::Invalid("no run logs given".into()));
     }
-    let files = expand(&paths)?;
+    let mut files = expand(&paths)?;
+    let duplicates = drop_duplicates(&mut files)?;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -278,7 +325,7 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
             .collect()
     };
 
-    let mut warnings = Vec::new();
+    let mut warnings = duplicates;
     let mut loaded = Vec::new();
     for (path, in_dir, r) in results {
         match r {
@@ -291,7 +338,7 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
     }
     if loaded.is_empty() {
         let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(Error::Invalid(format!(
+        return Err(Error::NothingToAnalyse(format!(
             "no run logs found in {}",
             list.join(", ")
         )));

@@ -50,6 +50,29 @@ pub fn replace_block(text: &mut String, block: &str, content: &str) -> Result<bo
     Ok(true)
 }
 
+/// Checks, without writing, that `readme` is readable and its markers are well formed
+/// with at least one block; returns the blocks found. Run before any output is written.
+pub fn check_readme(readme: &Path) -> Result<Vec<String>> {
+    let mut text = std::fs::read_to_string(readme).map_err(|e| Error::io(readme, e))?;
+    let mut found = Vec::new();
+    for block in BLOCKS {
+        if replace_block(&mut text, block, "")? {
+            found.push(block.to_string());
+        }
+    }
+    if found.is_empty() {
+        return Err(no_markers(readme));
+    }
+    Ok(found)
+}
+
+fn no_markers(readme: &Path) -> Error {
+    Error::Invalid(format!(
+        "{}: no llmib markers found (e.g. `<!-- llmib:throughput-table:begin -->` ... `<!-- llmib:throughput-table:end -->`)",
+        readme.display()
+    ))
+}
+
 /// Rewrites the marked blocks of `readme` with the report's tables and `figures`
 /// (paths relative to the README, written by [`crate::write_figures`]). Returns the
 /// names of the blocks updated; an error when none was found.
@@ -73,10 +96,7 @@ pub fn update_readme(readme: &Path, report: &Report, figures: &[String]) -> Resu
         }
     }
     if done.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no llmib markers found (e.g. `<!-- llmib:throughput-table:begin -->` ... `<!-- llmib:throughput-table:end -->`)",
-            readme.display()
-        )));
+        return Err(no_markers(readme));
     }
     formats::write_atomic(readme, text.as_bytes()).map_err(|e| Error::Log {
         path: readme.to_path_buf(),

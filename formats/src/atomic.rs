@@ -1,10 +1,19 @@
 //! Write-to-temporary-then-rename, so readers never see a half-written output file.
+//!
+//! The temporary lives next to the target (same file system, so the rename is atomic)
+//! under a hidden name, and is removed on every path that does not end in a successful
+//! rename: an error while writing, a failed sync, a failed rename, or a drop without
+//! [`AtomicFile::commit`]. Errors name the user's path, never the temporary's.
+//! The target must be absent or a regular file: renaming onto a device node would
+//! replace the node (as root, `-o /dev/null` once replaced `/dev/null`), and onto a
+//! directory fails only after all the work.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{FormatError, Result};
+use crate::output::{ensure_parent_dir, ensure_regular_or_absent};
 
 /// A file written under a temporary name in the target's directory and renamed onto the
 /// target by [`AtomicFile::commit`]. Dropped without commit, the temporary is removed.
@@ -16,6 +25,8 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<Self> {
+        ensure_regular_or_absent(target)?;
+        ensure_parent_dir(target)?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -29,7 +40,7 @@ impl AtomicFile {
             .to_string_lossy()
             .into_owned();
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| FormatError::io(&tmp, e))?;
+        let file = File::create(&tmp).map_err(|e| FormatError::io(target, e))?;
         Ok(AtomicFile {
             file: Some(file),
             tmp,
@@ -37,13 +48,27 @@ impl AtomicFile {
         })
     }
 
-    /// Syncs and renames onto the target.
+    /// The path the file will have once committed.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Syncs and renames onto the target; on failure the temporary is removed.
     pub fn commit(mut self) -> Result<PathBuf> {
         let file = self.file.take().expect("file present until commit");
-        file.sync_all().map_err(|e| FormatError::io(&self.tmp, e))?;
-        drop(file);
-        fs::rename(&self.tmp, &self.target).map_err(|e| FormatError::io(&self.target, e))?;
-        Ok(std::mem::take(&mut self.target))
+        let result = file
+            .sync_all()
+            .and_then(|()| {
+                drop(file);
+                // The target may have changed since `create`: re-check right before.
+                ensure_regular_or_absent(&self.target).map_err(io::Error::other)?;
+                fs::rename(&self.tmp, &self.target)
+            })
+            .map_err(|e| FormatError::io(&self.target, e));
+        if result.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        result.map(|()| std::mem::take(&mut self.target))
     }
 }
 
@@ -71,4 +96,58 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| FormatError::io(target, e))?;
     f.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect()
+    }
+
+    #[test]
+    fn directory_target_is_refused_before_writing_and_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("out");
+        fs::create_dir(&target).unwrap();
+        let e = write_atomic(&target, b"data").unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+        assert!(leftovers(d.path()).is_empty());
+    }
+
+    #[test]
+    fn target_turned_directory_before_commit_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("out");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"data").unwrap();
+        fs::create_dir(&target).unwrap();
+        let e = f.commit().unwrap_err().to_string();
+        assert!(e.starts_with(&target.display().to_string()), "{e}");
+        assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+    }
+
+    #[test]
+    fn missing_parent_names_the_users_path() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("missing").join("t.msgpack");
+        let e = write_atomic(&target, b"x").unwrap_err().to_string();
+        assert!(e.contains("t.msgpack") && !e.contains(".tmp-"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn device_nodes_are_never_replaced() {
+        let e = AtomicFile::create(Path::new("/dev/null"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("device node"), "{e}");
+        assert!(!Path::new("/dev/null").metadata().unwrap().is_file());
+    }
 }

@@ -66,6 +66,10 @@ pub enum FormatError {
     Encode { what: &'static str, message: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
+    /// An output path refused by [`crate::OutputGuard`] rules (exists, is an input, is
+    /// not a regular file, has no parent directory).
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 impl FormatError {

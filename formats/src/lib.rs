@@ -14,10 +14,12 @@
 
 mod atomic;
 mod crc32;
+mod display;
 mod error;
 mod hash;
 mod log;
 mod object;
+mod output;
 mod spec;
 mod stream;
 mod trace;
@@ -25,12 +27,16 @@ mod trailer;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use crc32::{Crc32, crc32};
+pub use display::readable;
 pub use error::{FormatError, Result};
 pub use hash::{sha256_bytes, sha256_file};
 pub use log::{
     BackendInfo, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader, LogRecord,
     LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SIMULATOR_HEADER, SimulatedInfo,
     TraceRef, read_log,
+};
+pub use output::{
+    OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
 };
 pub use spec::{Arrival, AzureImportSpec, LengthDist, SyntheticSpec, TraceSpec};
 pub use trace::{

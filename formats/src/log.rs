@@ -388,9 +388,36 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
+    /// Creates the log, replacing an existing regular file (a directory, device node,
+    /// FIFO or socket at `path` is refused). See [`LogWriter::create_new`].
     pub fn create(path: impl AsRef<Path>, header: &LogHeader) -> Result<Self> {
-        let path = path.as_ref();
-        let file = File::create(path).map_err(|e| FormatError::io(path, e))?;
+        Self::open(path.as_ref(), header, true)
+    }
+
+    /// Creates the log only if nothing exists at `path` (atomically: `O_EXCL`), so a
+    /// run can never replace an earlier one by accident.
+    pub fn create_new(path: impl AsRef<Path>, header: &LogHeader) -> Result<Self> {
+        Self::open(path.as_ref(), header, false)
+    }
+
+    fn open(path: &Path, header: &LogHeader, replace: bool) -> Result<Self> {
+        crate::output::ensure_regular_or_absent(path)?;
+        crate::output::ensure_parent_dir(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if replace {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let file = options.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                FormatError::Output(crate::output::OutputError::Exists {
+                    path: path.to_path_buf(),
+                })
+            }
+            _ => FormatError::io(path, e),
+        })?;
         let mut inner = ObjectWriter::new(BufWriter::with_capacity(1 << 16, file), header)?;
         inner.flush()?;
         Ok(LogWriter { inner })

@@ -97,7 +97,12 @@ fn digits(s: &str, what: &str) -> std::result::Result<i64, String> {
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.fraction]` (or with `T`) to ns since the epoch.
 pub fn parse_timestamp(s: &str) -> std::result::Result<u64, String> {
-    let bad = || format!("bad timestamp {s:?} (want YYYY-MM-DD HH:MM:SS.fffffff)");
+    let bad = || {
+        format!(
+            "bad timestamp {} (want YYYY-MM-DD HH:MM:SS.fffffff)",
+            clip(s)
+        )
+    };
     let (date, time) = s.split_once([' ', 'T']).ok_or_else(bad)?;
     let mut d = date.split('-');
     let (y, mo, da) = match (d.next(), d.next(), d.next(), d.next()) {
@@ -208,8 +213,15 @@ pub fn parse_azure_csv(input: impl BufRead, path: &Path) -> Result<Vec<AzureRow>
         }
         let timestamp_ns = parse_timestamp(cols[0]).map_err(|m| bad(n, m))?;
         let count = |s: &str, what: &str| -> Result<u32> {
-            s.parse::<u32>()
-                .map_err(|_| bad(n, format!("{what} {s:?} is not a non-negative integer")))
+            s.parse::<u32>().map_err(|e| {
+                let why = match e.kind() {
+                    std::num::IntErrorKind::PosOverflow => {
+                        format!("exceeds the maximum of {}", u32::MAX)
+                    }
+                    _ => "is not a non-negative integer".to_string(),
+                };
+                bad(n, format!("{what} {} {why}", clip(s)))
+            })
         };
         rows.push(AzureRow {
             timestamp_ns,
@@ -254,6 +266,16 @@ fn check_options(o: &AzureOptions) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A CSV cell quoted for an error message, cut to 40 characters: a garbage row must not
+/// turn the one-line error into a page.
+fn clip(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{:?}...", &s[..i]),
+        None => format!("{s:?}"),
+    }
 }
 
 /// Imports an Azure CSV into the trace file `out`.

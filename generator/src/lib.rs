@@ -29,7 +29,7 @@ pub use error::{GenError, Result};
 pub use inspect::{Stats, TraceSummary};
 pub use prompt::{Prompt, PromptBuilder, PromptSource};
 pub use spec::{ArrivalKind, Overrides, load_spec, parse_spec, spec_to_toml, validate};
-pub use suite::{seed_suite, suite, write_suite};
+pub use suite::{seed_suite, suite, suite_outputs, write_suite};
 pub use synth::{GenerateReport, Requests, generate_trace};
 
 /// Version of the generation algorithm, written into every trace header. Bump it with

@@ -152,7 +152,8 @@ fn positive(what: &str, x: f64) -> Result<()> {
         Ok(())
     } else {
         Err(GenError::InvalidSpec(format!(
-            "{what} must be a finite number > 0, got {x}"
+            "{what} must be a finite number > 0, got {}",
+            formats::readable(x)
         )))
     }
 }
@@ -193,7 +194,8 @@ fn validate_dist(what: &str, dist: &LengthDist) -> Result<()> {
                 && mean > MAX_EXPECTED_REJECTIONS * (f64::from(cap) + 0.5)
             {
                 return bad(format!(
-                    "cap {cap} is so far below the mean {mean} that rejection sampling would not end; use dist = \"exponential\" (clipped)"
+                    "cap {cap} is so far below the mean {} that rejection sampling would not end; use dist = \"exponential\" (clipped)",
+                    formats::readable(mean)
                 ));
             }
         }

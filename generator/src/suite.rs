@@ -80,6 +80,21 @@ pub fn seed_suite() -> Vec<SyntheticSpec> {
     specs
 }
 
+/// Every file [`write_suite`] writes into `dir`, so a caller can check them all first.
+pub fn suite_outputs(dir: &Path, specs: &[SyntheticSpec]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = specs
+        .iter()
+        .flat_map(|s| {
+            [
+                dir.join(format!("{}.msgpack", s.name)),
+                dir.join("specs").join(format!("{}.toml", s.name)),
+            ]
+        })
+        .collect();
+    out.push(dir.join("MANIFEST"));
+    out
+}
+
 /// Writes each spec as `DIR/<name>.msgpack` and `DIR/specs/<name>.toml`, then
 /// `DIR/MANIFEST` (`sha256sum` format, paths relative to DIR, sorted), and returns the
 /// written trace paths.

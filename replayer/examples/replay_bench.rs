@@ -177,7 +177,8 @@ fn main() {
         let sim = Sim::start(0, Path::new(""));
         let n = (rate * secs) as u64;
         write_trace(&trace, n, rate, 4);
-        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        cfg.overwrite = true;
         let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         println!(
@@ -203,7 +204,8 @@ fn main() {
         let sim = Sim::start(40_000, &truth);
         let n = (1000.0 * secs.max(3.0)) as u64;
         write_trace(&trace, n, 1000.0, 25);
-        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        cfg.overwrite = true;
         let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         let log = read_log(&out).unwrap();
@@ -256,7 +258,8 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
-        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        cfg.overwrite = true;
         let s = one
             .block_on(replay(&trace, cfg, StopHandle::new()))
             .unwrap();
@@ -289,7 +292,8 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        let cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
+        cfg.overwrite = true;
         let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         sampler.join().unwrap();

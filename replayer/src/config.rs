@@ -122,6 +122,9 @@ pub struct ReplayConfig {
     pub fields: RequestFields,
     /// Run log to write.
     pub output: PathBuf,
+    /// Replace an existing run log at `output` (`--force`). Default: an existing file
+    /// is an error, checked before anything is sent. The trace itself is never replaced.
+    pub overwrite: bool,
     /// Cap on requests in flight; later requests wait (in trace order) and are logged
     /// with their wait. `None`: unbounded, true open loop.
     pub concurrency: Option<u32>,
@@ -156,6 +159,7 @@ impl ReplayConfig {
             stream: true,
             fields: RequestFields::default(),
             output,
+            overwrite: false,
             concurrency: None,
             warmup: 0,
             timeout: None,

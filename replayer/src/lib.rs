@@ -354,8 +354,13 @@ fn validate(config: &ReplayConfig) -> Result<(), ReplayError> {
     if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
         return Err(ReplayError::Config(format!(
             "time scale must be a positive number, got {}",
-            config.time_scale
+            formats::readable(config.time_scale)
         )));
+    }
+    if config.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(ReplayError::Config(
+            "timeout must be greater than 0 (omit it for no timeout)".into(),
+        ));
     }
     if config.concurrency == Some(0) {
         return Err(ReplayError::Config("concurrency must be at least 1".into()));
@@ -399,6 +404,10 @@ pub async fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let stop: StopHandle = stop.into();
     validate(&config)?;
+    formats::OutputGuard::new(config.overwrite)
+        .input(trace, "the trace being replayed")
+        .check_file(&config.output)
+        .map_err(|e| ReplayError::Config(e.to_string()))?;
     let url = request_url(&config.endpoint, config.backend, config.stream)?;
     let headers = request::build_headers(&config.headers, config.api_key.as_deref())
         .map_err(ReplayError::Config)?;
@@ -478,7 +487,12 @@ pub async fn replay(
         sys::hostname(),
         options,
     );
-    let log = LogWriter::create(&config.output, &header).map_err(|e| ReplayError::Log {
+    let log = if config.overwrite {
+        LogWriter::create(&config.output, &header)
+    } else {
+        LogWriter::create_new(&config.output, &header)
+    };
+    let log = log.map_err(|e| ReplayError::Log {
         path: config.output.clone(),
         message: e.to_string(),
     })?;

@@ -48,6 +48,8 @@ async fn run_sim(
     let sim = simulator::start(sc).await.unwrap();
     let out = dir.join(format!("run-{}.msgpack", backend.as_str()));
     let mut cfg = ReplayConfig::new(backend, sim.base_url(), out.clone());
+    // Each backend's log path is reused by the streamed and non-streamed runs.
+    cfg.overwrite = true;
     cfg.model = Some("llmib-sim-tiny".into());
     cfg.timeout = Some(Duration::from_secs(30));
     tweak(&mut cfg);

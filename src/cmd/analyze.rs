@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use analyzer::{AnalyzeOptions, Format, LatencyFrom, Slo, Stat, TokenSource};
 use anyhow::{Context, anyhow};
+use formats::OutputGuard;
+
+use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,6 +50,10 @@ pub struct Args {
     /// Run shown by the timeline figure (a log's file stem).
     #[arg(long, value_name = "RUN")]
     pub timeline: Option<String>,
+    /// Replace existing output files (tables, figures). `--readme` always rewrites its
+    /// README blocks and figures in place: that is what it is for.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn options(a: &Args) -> anyhow::Result<AnalyzeOptions> {
@@ -74,31 +81,25 @@ fn options(a: &Args) -> anyhow::Result<AnalyzeOptions> {
     Ok(o)
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let opts = options(&args)?;
+fn formats_of(args: &Args) -> anyhow::Result<Vec<Format>> {
     let mut formats = Vec::new();
     for f in &args.format {
         formats.push(
             Format::parse(f).ok_or_else(|| anyhow!("unknown --format `{f}` (md, csv, json)"))?,
         );
     }
-    let runs = analyzer::load_runs(&args.logs)?;
-    let report = analyzer::report(&runs, &opts)?;
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
+    if args.output.is_some() && formats.is_empty() {
+        formats = vec![Format::Markdown, Format::Csv, Format::Json];
     }
-    if let Some(dir) = &args.output {
-        if formats.is_empty() {
-            formats = vec![Format::Markdown, Format::Csv, Format::Json];
-        }
-        for p in analyzer::write_outputs(&report, dir, &formats)? {
-            eprintln!("wrote {}", p.display());
-        }
-    } else if args.readme.is_none() {
-        let f = formats.first().copied().unwrap_or(Format::Markdown);
-        print!("{}", analyzer::render(&report, f));
+    Ok(formats)
+}
+
+/// Where figures go: `--figures`, else next to the README, else `DIR/figures`.
+fn figure_dir(args: &Args) -> Option<PathBuf> {
+    if args.no_figures {
+        return None;
     }
-    let fig_dir = match (&args.figures, &args.readme, &args.output) {
+    match (&args.figures, &args.readme, &args.output) {
         (Some(d), _, _) => Some(d.clone()),
         (None, Some(readme), _) => Some(
             readme
@@ -108,30 +109,106 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         (None, None, Some(out)) => Some(out.join("figures")),
         (None, None, None) => None,
+    }
+}
+
+/// Every check that can fail, run before anything is written: the README and its
+/// markers, the timeline run, and every output file (exists without --force, is an
+/// input log, is not a regular file).
+fn validate_outputs(
+    args: &Args,
+    report: &analyzer::Report,
+    runs: &analyzer::Runs,
+    formats: &[Format],
+) -> anyhow::Result<()> {
+    if let Some(readme) = &args.readme {
+        analyzer::check_readme(readme).with_context(|| format!("--readme {}", readme.display()))?;
+    }
+    let mut guard = OutputGuard::new(args.force);
+    for log in runs.log_paths() {
+        guard.add_input(log, "a run log being analysed");
+    }
+    if let Some(dir) = &args.output {
+        guard.check_dir(dir)?;
+        let files = analyzer::output_files(dir, formats);
+        guard.check_files(files.iter().map(|p| p.as_path()))?;
+    }
+    if let Some(dir) = figure_dir(args) {
+        let files = analyzer::figure_files(report, &dir, args.timeline.as_deref())?;
+        guard.check_dir(&dir)?;
+        // --readme regenerates its figures in place; other figure outputs obey --force.
+        let figure_guard = if args.readme.is_some() {
+            OutputGuard::new(true)
+        } else {
+            guard.clone()
+        };
+        let figure_guard = runs.log_paths().fold(figure_guard, |g, log| {
+            g.input(log, "a run log being analysed")
+        });
+        figure_guard.check_files(files.iter().map(|p| p.as_path()))?;
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let opts = options(&args)?;
+    let formats = formats_of(&args)?;
+    let runs = match analyzer::load_runs(&args.logs) {
+        Err(analyzer::Error::NothingToAnalyse(what)) => {
+            eprintln!("nothing to analyse: {what}");
+            return Ok(Exit::NothingSucceeded);
+        }
+        r => r?,
     };
+    let report = analyzer::report(&runs, &opts)?;
+    validate_outputs(&args, &report, &runs, &formats)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(dir) = &args.output {
+        for p in analyzer::write_outputs(&report, dir, &formats)? {
+            eprintln!("wrote {}", p.display());
+        }
+    } else if args.readme.is_none() {
+        let f = formats.first().copied().unwrap_or(Format::Markdown);
+        print!("{}", analyzer::render(&report, f));
+    }
     let mut figure_files = Vec::new();
-    if let (Some(dir), false) = (&fig_dir, args.no_figures) {
-        figure_files = analyzer::write_figures(&report, &runs, dir, args.timeline.as_deref())?;
+    if let Some(dir) = figure_dir(&args) {
+        figure_files = analyzer::write_figures(&report, &runs, &dir, args.timeline.as_deref())?;
         eprintln!("wrote {} figures to {}", figure_files.len(), dir.display());
     }
     if let Some(readme) = &args.readme {
-        let base = readme
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| p.to_path_buf())
-            .unwrap_or_else(|| PathBuf::from("."));
-        let rel: Vec<String> = figure_files
-            .iter()
-            .map(|f| {
-                f.strip_prefix(&base)
-                    .unwrap_or(f)
-                    .to_string_lossy()
-                    .replace('\\', "/")
-            })
-            .collect();
-        let blocks = analyzer::update_readme(readme, &report, &rel)
-            .with_context(|| format!("updating {}", readme.display()))?;
-        eprintln!("updated {} ({})", readme.display(), blocks.join(", "));
+        update_readme(readme, &report, &figure_files)?;
     }
+    if report.runs.iter().all(|r| r.metrics.ok == 0) {
+        eprintln!("nothing to analyse: no request succeeded in any run");
+        return Ok(Exit::NothingSucceeded);
+    }
+    Ok(Exit::Success)
+}
+
+fn update_readme(
+    readme: &std::path::Path,
+    report: &analyzer::Report,
+    figure_files: &[PathBuf],
+) -> anyhow::Result<()> {
+    let base = readme
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let rel: Vec<String> = figure_files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&base)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    let blocks = analyzer::update_readme(readme, report, &rel)
+        .with_context(|| format!("updating {}", readme.display()))?;
+    eprintln!("updated {} ({})", readme.display(), blocks.join(", "));
     Ok(())
 }

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use llm_infer_bench::demo::{self, DemoSettings};
-use llm_infer_bench::pipeline::TraceRun;
+use llm_infer_bench::pipeline::{self, TraceRun};
+
+use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +38,7 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     anyhow::ensure!(
         args.latency_time_scale.is_finite() && args.latency_time_scale > 0.0,
         "--latency-time-scale must be > 0"
@@ -62,11 +64,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         force: args.force,
         progress: !args.quiet,
     };
+    if args.readme {
+        // Before the runs: a README without its markers must not cost a whole demo.
+        analyzer::check_readme("README.md".as_ref()).context("README.md")?;
+    }
     eprintln!("{}", demo::disclaimer(&settings));
     let started = Instant::now();
     let rt = super::runtime()?;
-    let stop = super::stop_on_ctrl_c(&rt);
-    let run = rt.block_on(demo::run_demo(&settings, &stop))?;
+    let signals = super::on_signals(&rt)?;
+    let run = rt.block_on(demo::run_demo(&settings, &signals.stop))?;
     println!("{}", run.analysis.tables);
     println!("{}", demo::disclaimer(&settings));
     let reused = run
@@ -83,6 +89,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         settings.results_dir.display()
     );
+    if run.interrupted || signals.interrupted() {
+        if args.readme {
+            eprintln!("demo: README.md left unchanged (the demo did not finish)");
+        }
+        eprintln!("demo interrupted: run it again to resume (complete runs are kept)");
+        return Ok(Exit::Interrupted);
+    }
     if args.readme {
         let a = &run.analysis;
         let figures = analyzer::write_figures(&a.report, &a.runs, "figures".as_ref(), None)?;
@@ -91,8 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .context("updating README.md")?;
         eprintln!("demo: README.md tables and figures/ updated");
     }
-    if run.interrupted {
-        anyhow::bail!("demo interrupted: run it again to resume (complete runs are kept)");
-    }
-    Ok(())
+    let failed: Vec<_> = run
+        .suites
+        .iter()
+        .flat_map(pipeline::runs_without_success)
+        .collect();
+    Ok(super::exit_for_failed_runs(&failed))
 }

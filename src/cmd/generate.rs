@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use formats::OutputGuard;
 use generator::{ArrivalKind, Overrides, PromptSource};
+
+use super::Exit;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ArrivalArg {
@@ -22,6 +25,9 @@ pub struct Args {
     /// Output trace file, or the output directory with --suite.
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace existing output files (never the spec or tokenizer read).
+    #[arg(long)]
+    force: bool,
     /// Write a canonical suite instead (`seed`: the original benchmark's 8 traces).
     #[arg(long)]
     suite: Option<String>,
@@ -60,7 +66,14 @@ pub struct Args {
     ignore_eos: Option<bool>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let mut guard = OutputGuard::new(args.force);
+    if let Some(spec) = &args.spec {
+        guard.add_input(spec, "the spec file");
+    }
+    if let Some(t) = &args.tokenizer {
+        guard.add_input(t, "the tokenizer file");
+    }
     let source = match &args.tokenizer {
         Some(path) => PromptSource::from_tokenizer_file(path, args.tokenizer_name.as_deref())?,
         None => PromptSource::builtin(),
@@ -101,15 +114,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.seed = seed.wrapping_add(i as u64);
             }
         }
+        guard.check_dir(&args.output)?;
+        let outputs = generator::suite_outputs(&args.output, &specs);
+        guard.check_files(outputs.iter().map(|p| p.as_path()))?;
         let traces = generator::write_suite(&args.output, &specs, &source)
             .with_context(|| format!("writing suite {suite} to {}", args.output.display()))?;
         for t in traces {
             println!("wrote {}", t.display());
         }
         println!("wrote {}", args.output.join("MANIFEST").display());
-        return Ok(());
+        return Ok(Exit::Success);
     }
     let path = args.spec.expect("clap requires SPEC without --suite");
+    guard.check_file(&args.output)?;
     let mut spec = generator::load_spec(&path)?;
     overrides.apply(&mut spec)?;
     let report = generator::generate_trace(&spec, &source, &args.output)?;
@@ -121,5 +138,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.output_tokens,
         formats::sha256_file(&report.path)?
     );
-    Ok(())
+    Ok(Exit::Success)
 }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use formats::OutputGuard;
 use generator::{AzureOptions, PromptSource};
+
+use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,6 +26,9 @@ struct AzureArgs {
     /// Output trace file.
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace an existing output file (never the CSV or tokenizer read).
+    #[arg(long)]
+    force: bool,
     /// Window start, seconds after the first row.
     #[arg(long, default_value_t = 0.0)]
     start_s: f64,
@@ -58,9 +64,14 @@ struct AzureArgs {
     tokenizer_name: Option<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.source {
         Source::Azure(a) => {
+            let mut guard = OutputGuard::new(a.force).input(&a.file, "the CSV being imported");
+            if let Some(t) = &a.tokenizer {
+                guard.add_input(t, "the tokenizer file");
+            }
+            guard.check_file(&a.output)?;
             let source = match &a.tokenizer {
                 Some(p) => PromptSource::from_tokenizer_file(p, a.tokenizer_name.as_deref())?,
                 None => PromptSource::builtin(),
@@ -86,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 r.output_tokens,
                 formats::sha256_file(&r.path)?
             );
-            Ok(())
+            Ok(Exit::Success)
         }
     }
 }

@@ -1,14 +1,18 @@
 //! `llmib replay`: replay a trace against a backend, open loop, writing a raw run log.
 //!
-//! Flags only; the work is in the `replayer` crate. Ctrl-C once stops dispatching and
-//! gives in-flight requests `--grace` seconds; Ctrl-C twice cancels them at once. The log
-//! is completed with its trailer either way.
+//! Flags only; the work is in the `replayer` crate. Ctrl-C or SIGTERM once stops
+//! dispatching and gives in-flight requests `--grace` seconds; a second signal cancels
+//! them at once. The log is completed with its trailer either way, and the exit status
+//! is 130. A run in which no request succeeded exits 1.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use replayer::{BackendKind, IgnoreEos, ReplayConfig, RequestFields, StopHandle};
+use formats::{Outcome, OutputGuard};
+use replayer::{BackendKind, IgnoreEos, ReplayConfig, RequestFields};
+
+use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,9 +33,12 @@ pub struct Args {
     /// Ask for whole answers instead of streams.
     #[arg(long)]
     no_stream: bool,
-    /// Run log to write.
+    /// Run log to write (must not exist, unless --force).
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace an existing run log (never the trace being replayed).
+    #[arg(long)]
+    force: bool,
     /// Cap on requests in flight; later requests wait in trace order (logged with their
     /// wait, never dropped). Default: unbounded (open loop).
     #[arg(long)]
@@ -39,7 +46,7 @@ pub struct Args {
     /// Mark the first N requests as warmup (excluded from metrics by the analyzer).
     #[arg(long, default_value_t = 0)]
     warmup: u32,
-    /// Per-request timeout in seconds, from dispatch to the end of the response.
+    /// Per-request timeout in seconds (> 0), from dispatch to the end of the response.
     #[arg(long)]
     timeout: Option<f64>,
     /// Replay K times faster (arrival offsets divided by K).
@@ -103,7 +110,17 @@ fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
         .with_context(|| format!("{what} must be a non-negative number of seconds"))
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// A positive number of seconds.
+fn positive_seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
+    let d = seconds(what, s)?;
+    anyhow::ensure!(!d.is_zero(), "{what} must be greater than 0 seconds");
+    Ok(d)
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    OutputGuard::new(args.force)
+        .input(&args.trace, "the trace being replayed")
+        .check_file(&args.output)?;
     let api_key =
         match &args.api_key_env {
             Some(name) => Some(std::env::var(name).with_context(|| {
@@ -115,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
     let mut config = ReplayConfig::new(args.backend, args.endpoint.clone(), args.output.clone());
+    config.overwrite = args.force;
     config.model = args.model.clone();
     config.stream = !args.no_stream;
     config.fields = RequestFields {
@@ -132,7 +150,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     config.concurrency = args.concurrency;
     config.warmup = args.warmup;
-    config.timeout = args.timeout.map(|t| seconds("--timeout", t)).transpose()?;
+    config.timeout = args
+        .timeout
+        .map(|t| positive_seconds("--timeout", t))
+        .transpose()?;
     config.time_scale = args.time_scale;
     config.max_requests = args.max_requests;
     config.duration = args
@@ -153,23 +174,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .thread_name("llmib-replay")
         .build()
         .context("starting the async runtime")?;
+    let signals = super::on_signals(&runtime)?;
     let summary = runtime.block_on(async {
         if !args.no_check {
             replayer::check_endpoint(&args.endpoint, Duration::from_secs(5)).await?;
         }
-        let stop = StopHandle::new();
-        let s = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: no new requests; in-flight ones get the grace period (Ctrl-C again to cancel them)");
-                s.stop();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    s.abort();
-                }
-            }
-        });
-        anyhow::Ok(replayer::replay(&args.trace, config, stop).await?)
+        anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await?)
     })?;
     println!("{summary}");
-    Ok(())
+    if signals.interrupted() {
+        eprintln!(
+            "interrupted: the run log {} is complete up to the stop and valid",
+            summary.log.display()
+        );
+        return Ok(Exit::Interrupted);
+    }
+    if summary.count(Outcome::Ok) == 0 {
+        eprintln!(
+            "no request succeeded ({} records in {}): see their errors with `llmib analyze`",
+            summary.records,
+            summary.log.display()
+        );
+        return Ok(Exit::NothingSucceeded);
+    }
+    Ok(Exit::Success)
 }

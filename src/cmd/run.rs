@@ -6,6 +6,8 @@ use anyhow::Context;
 use llm_infer_bench::pipeline::{self, RunSettings, Target, TraceRun};
 use llm_infer_bench::suite::Suite;
 
+use super::Exit;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Suite files (TOML), e.g. benchmark_configs/vllm_latency.toml.
@@ -43,11 +45,12 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(k) = args.time_scale {
         anyhow::ensure!(
             k.is_finite() && k > 0.0,
-            "--time-scale must be > 0, got {k}"
+            "--time-scale must be > 0, got {}",
+            formats::readable(k)
         );
     }
     let suites = args
@@ -68,9 +71,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: !args.quiet,
     };
     let rt = super::runtime()?;
-    let stop = super::stop_on_ctrl_c(&rt);
+    let signals = super::on_signals(&rt)?;
+    let mut failed_runs = Vec::new();
     for suite in &suites {
-        let run = rt.block_on(pipeline::run_suite(suite, &settings, &stop))?;
+        let run = rt.block_on(pipeline::run_suite(suite, &settings, &signals.stop))?;
+        failed_runs.extend(pipeline::runs_without_success(&run));
         for (trace, r) in &run.runs {
             if let TraceRun::Skipped(log) = r {
                 eprintln!(
@@ -96,12 +101,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 results.display()
             );
         }
-        if run.interrupted {
-            anyhow::bail!(
+        if run.interrupted || signals.interrupted() {
+            eprintln!(
                 "suite {} interrupted: run it again to resume (complete runs are kept)",
                 suite.name
             );
+            return Ok(Exit::Interrupted);
         }
     }
-    Ok(())
+    Ok(super::exit_for_failed_runs(&failed_runs))
 }

@@ -1,4 +1,8 @@
-//! `llmib sim`: serve a simulated backend until Ctrl-C.
+//! `llmib sim`: serve a simulated backend until SIGINT (Ctrl-C) or SIGTERM.
+//!
+//! Either signal shuts the server down gracefully and completes the truth log (flushed
+//! and synced), then exits 0: a signal is how a server is meant to stop. A second signal
+//! during the shutdown exits at once with status 130.
 //!
 //! Prints the listening address (`http://HOST:PORT`) as the only line on stdout, so a
 //! script can start it with `--port 0` and read the port.
@@ -8,6 +12,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use formats::OutputGuard;
+
+use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,9 +32,13 @@ pub struct Args {
     port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
-    /// Write the ground-truth log (JSON Lines) to this file.
+    /// Write the ground-truth log (JSON Lines) to this file (must not exist, unless
+    /// --force).
     #[arg(long)]
     truth_log: Option<PathBuf>,
+    /// Replace an existing truth log.
+    #[arg(long)]
+    force: bool,
     /// Seed of fault decisions and early-EOS lengths.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -55,7 +66,15 @@ pub struct Args {
     slow_first_byte_ms: u64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    if let Some(truth) = &args.truth_log {
+        let mut guard = OutputGuard::new(args.force);
+        let profile = std::path::Path::new(&args.profile);
+        if profile.is_file() {
+            guard.add_input(profile, "the profile file");
+        }
+        guard.check_file(truth)?;
+    }
     let dialect: simulator::Dialect = args.dialect.parse()?;
     let profile = simulator::Profile::load(&args.profile)?;
     let mut config = simulator::SimConfig::new(dialect, profile);
@@ -79,16 +98,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
+        // Handlers first: a signal that arrives once the address is printed must find
+        // them installed.
+        let mut signals = super::Signals::new()?;
         let server = simulator::start(config).await?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", server.base_url())?;
             out.flush()?;
         }
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot wait for Ctrl-C")?;
+        let name = signals.next().await;
+        eprintln!("{name}: shutting down (the truth log is completed)");
+        tokio::spawn(async move {
+            let name = signals.next().await;
+            eprintln!("{name}: exiting at once");
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        });
         server.shutdown().await?;
-        Ok(())
+        Ok(Exit::Success)
     })
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::Exit;
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -22,11 +24,12 @@ enum TraceCommand {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.command {
         TraceCommand::Inspect { file, jsonl: false } => {
             let s = generator::TraceSummary::from_path(&file)?;
-            quiet_pipe(std::io::stdout().lock().write_all(s.to_string().as_bytes()))
+            quiet_pipe(std::io::stdout().lock().write_all(s.to_string().as_bytes()))?;
+            Ok(Exit::Success)
         }
         TraceCommand::Inspect { file, jsonl: true } => {
             let reader = formats::TraceReader::open(&file)?;
@@ -40,7 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 line.push(b'\n');
                 quiet_pipe(out.write_all(&line))?;
             }
-            quiet_pipe(out.flush())
+            quiet_pipe(out.flush())?;
+            Ok(Exit::Success)
         }
     }
 }

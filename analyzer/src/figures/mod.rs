@@ -76,14 +76,33 @@ pub(crate) fn fig_err(name: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// An RGB buffer of WIDTH x HEIGHT as PNG bytes.
+fn encode_png(pixels: &[u8]) -> std::result::Result<Vec<u8>, image::ImageError> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes).write_image(
+        pixels,
+        WIDTH,
+        HEIGHT,
+        image::ColorType::Rgb8,
+    )?;
+    Ok(bytes)
+}
+
 /// Draws one figure twice, PNG then SVG, with a generic drawing function.
 macro_rules! both {
     ($dir:expr, $name:expr, $out:expr, $draw:path, $($arg:expr),*) => {{
         let png = $dir.join(format!("{}.png", $name));
         {
-            let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
-            $draw(&root, $($arg),*).map_err(|e| fig_err(&$name, e))?;
-            root.present().map_err(|e| fig_err(&$name, e))?;
+            let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT))
+                    .into_drawing_area();
+                $draw(&root, $($arg),*).map_err(|e| fig_err(&$name, e))?;
+                root.present().map_err(|e| fig_err(&$name, e))?;
+            }
+            formats::write_atomic(&png, &encode_png(&pixels).map_err(|e| fig_err(&$name, e))?)
+                .map_err(|e| fig_err(&$name, e))?;
         }
         let svg_path = $dir.join(format!("{}.svg", $name));
         {
@@ -126,16 +145,16 @@ pub fn timeline_run<'a>(report: &'a Report, wanted: Option<&str>) -> Result<&'a 
     Ok(report.runs[0].run.as_str())
 }
 
-/// Writes every figure into `dir` (created if needed); returns the files written.
-/// `timeline`: the run id of the timeline figure (see [`timeline_run`]).
-pub fn write_figures(
-    report: &Report,
-    runs: &Runs,
-    dir: &Path,
-    timeline: Option<&str>,
-) -> Result<Vec<PathBuf>> {
-    font::register();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+/// One planned figure: its file stem and what it draws.
+enum Planned<'a> {
+    Throughput(&'a crate::report::Table<crate::report::ThroughputCell>),
+    Cdf(cdf::Group<'a>, cdf::Metric, Vec<(String, Vec<(f64, f64)>)>),
+    Timeline { run: &'a str, label: String },
+}
+
+/// Decides every figure (names and contents) without drawing: the checks that can fail
+/// (an unknown `--timeline` run) fail here, before any file is written.
+fn plan<'a>(report: &'a Report, timeline: Option<&str>) -> Result<Vec<(String, Planned<'a>)>> {
     let mut out = Vec::new();
     let multi_model = report.throughput_tables.len() > 1 || report.latency_tables.len() > 1;
     for t in &report.throughput_tables {
@@ -146,7 +165,7 @@ pub fn write_figures(
             (Some(m), true) => format!("throughput-{}", slug(m)),
             _ => "throughput".to_string(),
         };
-        both!(dir, name, out, throughput::draw, t);
+        out.push((name, Planned::Throughput(t)));
     }
     for (kind, what) in [
         (cdf::Metric::Request, "latency-cdf"),
@@ -162,21 +181,64 @@ pub fn write_figures(
             if let (Some(m), true) = (&group.model, multi_model) {
                 name = format!("{name}-{}", slug(m));
             }
-            both!(dir, name, out, cdf::draw, &group, kind, &curves);
+            out.push((name, Planned::Cdf(group, kind, curves)));
         }
     }
-    let id = timeline_run(report, timeline)?;
-    let info = runs
-        .find(id)
-        .ok_or_else(|| Error::Invalid(format!("run `{id}` not loaded")))?;
+    let run = timeline_run(report, timeline)?;
     let label = report
         .runs
         .iter()
-        .find(|r| r.run == id)
+        .find(|r| r.run == run)
         .map(|r| r.row_label())
         .unwrap_or_default();
-    let series = timeline::series(runs, info, label)?;
-    let name = format!("timeline-{}", slug(id));
-    both!(dir, name, out, timeline::draw, &series);
+    out.push((
+        format!("timeline-{}", slug(run)),
+        Planned::Timeline { run, label },
+    ));
+    Ok(out)
+}
+
+/// The files [`write_figures`] would write into `dir`, computed without writing
+/// anything (so a caller can check them all first); fails like `write_figures` on an
+/// unknown `timeline` run.
+pub fn figure_files(report: &Report, dir: &Path, timeline: Option<&str>) -> Result<Vec<PathBuf>> {
+    Ok(plan(report, timeline)?
+        .into_iter()
+        .flat_map(|(name, _)| {
+            [
+                dir.join(format!("{name}.png")),
+                dir.join(format!("{name}.svg")),
+            ]
+        })
+        .collect())
+}
+
+/// Writes every figure into `dir` (created if needed); returns the files written.
+/// `timeline`: the run id of the timeline figure (see [`timeline_run`]).
+pub fn write_figures(
+    report: &Report,
+    runs: &Runs,
+    dir: &Path,
+    timeline: Option<&str>,
+) -> Result<Vec<PathBuf>> {
+    let planned = plan(report, timeline)?;
+    font::register();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut out = Vec::new();
+    for (name, figure) in planned {
+        match figure {
+            Planned::Throughput(t) => both!(dir, name, out, throughput::draw, t),
+            Planned::Cdf(group, kind, curves) => {
+                both!(dir, name, out, cdf::draw, &group, kind, &curves)
+            }
+            Planned::Timeline { run, label } => {
+                let info = runs
+                    .find(run)
+                    .ok_or_else(|| Error::Invalid(format!("run `{run}` not loaded")))?;
+                let series = timeline::series(runs, info, label)?;
+                both!(dir, name, out, timeline::draw, &series)
+            }
+        }
+    }
     Ok(out)
 }
