@@ -229,8 +229,8 @@ impl<R: std::io::BufRead> TraceReader<R> {
         let index = self.objects.count();
         let all_read = index >= self.header.request_count;
         match self.objects.next()? {
-            Next::Record(_) if all_read => Err(FormatError::Corrupted(format!(
-                "another object follows the {} requests the header announces, where the trailer must be",
+            Next::Record(_) if all_read => Err(FormatError::DamagedTrailer(format!(
+                "the object after the {} requests the header announces is not a trailer",
                 self.header.request_count
             ))),
             Next::Record(bytes) => {
