@@ -49,10 +49,15 @@ use crate::plan::Plan;
 use crate::verify::Check;
 
 /// Most the client's RSS may grow from the first to the last tenth of the run, KiB.
-/// The replayer keeps O(requests) statistics (a few u64 per request for the lateness
-/// percentiles and the one-record bitmap): 200k requests need ~5 MiB. A leak of one
-/// record, body or connection buffer per request (hundreds of bytes each) exceeds it.
 const RSS_DRIFT_LIMIT_KIB: i64 = 16 * 1024;
+/// Most the client's RSS may grow per completed request, bytes. The replayer keeps
+/// 25 B per request by design (three u64 lateness/delay samples for exact percentiles
+/// and a one-record flag); a leaked record (~350 B), body or connection buffer
+/// (kilobytes) per request exceeds the limit.
+const RSS_SLOPE_LIMIT_BYTES: f64 = 64.0;
+/// Shorter runs are dominated by the allocator's warm-up (10k requests: ~170 B per
+/// request), so the per-request growth is judged only from this many requests on.
+const RSS_SLOPE_MIN_REQUESTS: u64 = 100_000;
 /// The promise: the log reaches the disk at least every second.
 const FLUSH_LIMIT: Duration = Duration::from_secs(1);
 
@@ -204,7 +209,7 @@ fn soak(args: Args) -> anyhow::Result<bool> {
         faults: &tally,
         records: observed.tailed.records.len() as u64,
         trailer: &trailer_text(&observed),
-        rss: measure::rss(&observed.samples),
+        rss: measure::rss(&observed.samples, plan.requests),
         flush: measure::flush(&observed.tailed.records),
         lateness: measure::lateness(&observed.tailed.records),
         checks: &checks,
@@ -263,22 +268,34 @@ fn evaluate(
         faults::no_unexplained_errors(records, &truth_ids),
         faults::clean_requests(truth, &ids),
     ];
-    checks.extend(resource_checks(o));
+    checks.extend(resource_checks(o, n));
     (checks, tally)
 }
 
 /// Flat memory and a log that reaches the disk at least every second.
-fn resource_checks(o: &Observed) -> [Check; 2] {
-    let rss = measure::rss(&o.samples);
+fn resource_checks(o: &Observed, n: u64) -> [Check; 2] {
+    let rss = measure::rss(&o.samples, n);
     let flush = measure::flush(&o.tailed.records);
     let limit = FLUSH_LIMIT.as_nanos() as u64;
+    let slope_judged = n >= RSS_SLOPE_MIN_REQUESTS;
     [
         Check::new(
             "client RSS flat",
-            rss.start > 0 && rss.drift <= RSS_DRIFT_LIMIT_KIB,
+            rss.start > 0
+                && rss.drift <= RSS_DRIFT_LIMIT_KIB
+                && (!slope_judged || rss.bytes_per_request <= RSS_SLOPE_LIMIT_BYTES),
             format!(
-                "start {} KiB, peak {} KiB, end {} KiB; drift {} KiB (limit {RSS_DRIFT_LIMIT_KIB})",
-                rss.start, rss.peak, rss.end, rss.drift
+                "start {} KiB, peak {} KiB, end {} KiB; drift {} KiB (limit {RSS_DRIFT_LIMIT_KIB}), {:.1} B per request ({})",
+                rss.start,
+                rss.peak,
+                rss.end,
+                rss.drift,
+                rss.bytes_per_request,
+                if slope_judged {
+                    format!("limit {RSS_SLOPE_LIMIT_BYTES}")
+                } else {
+                    format!("not judged below {RSS_SLOPE_MIN_REQUESTS} requests")
+                }
             ),
         ),
         Check::new(

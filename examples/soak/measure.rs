@@ -19,19 +19,26 @@ pub struct Sample {
     pub on_disk: u64,
 }
 
-/// Client RSS over the run, KiB. `start` is the first sample with a record on disk
-/// (the trace is loaded and the run under way), `end` the last sample.
+/// Client RSS over the run, KiB. The run is the samples while requests were
+/// completing (records on disk, fewer than all): `start` is its first sample (trace
+/// loaded, every body prepared), `end` its last, `peak` the highest of all samples.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rss {
     pub start: u64,
     pub peak: u64,
     pub end: u64,
-    /// Median of the last tenth of the run minus median of the first tenth.
+    /// Median of the last tenth of the run minus median of the first tenth, KiB.
     pub drift: i64,
+    /// Growth per completed request over the middle 80% of the run (least squares of
+    /// RSS against records on disk), bytes: what a per-request leak would show as.
+    pub bytes_per_request: f64,
 }
 
-pub fn rss(samples: &[Sample]) -> Rss {
-    let run: Vec<&Sample> = samples.iter().filter(|s| s.on_disk > 0).collect();
+pub fn rss(samples: &[Sample], n: u64) -> Rss {
+    let run: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.on_disk > 0 && s.on_disk < n)
+        .collect();
     let (Some(first), Some(last)) = (run.first(), run.last()) else {
         return Rss::default();
     };
@@ -41,12 +48,28 @@ pub fn rss(samples: &[Sample]) -> Rss {
         v.sort_unstable();
         v[v.len() / 2] as i64
     };
+    let middle: Vec<(f64, f64)> = run
+        .iter()
+        .filter(|s| s.on_disk >= n / 10 && s.on_disk <= n - n / 10)
+        .map(|s| (s.on_disk as f64, s.rss_kib as f64 * 1024.0))
+        .collect();
     Rss {
         start: first.rss_kib,
         peak: samples.iter().map(|s| s.rss_kib).max().unwrap_or(0),
         end: last.rss_kib,
         drift: median(&run[run.len() - tenth..]) - median(&run[..tenth]),
+        bytes_per_request: slope(&middle),
     }
+}
+
+/// Least-squares slope of y over x (0 with fewer than two distinct x).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let k = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / k;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx > 0.0 { sxy / sxx } else { 0.0 }
 }
 
 /// How promptly records reached the file.

@@ -64,11 +64,12 @@ fn print_measurements(r: &Report) {
     );
     println!("| records / trailer | {} / {} |", r.records, r.trailer);
     println!(
-        "| client RSS start / peak / end | {} / {} / {} (drift first to last tenth {}) |",
+        "| client RSS start / peak / end | {} / {} / {} (first to last tenth {}; {:.0} B per request) |",
         mib(r.rss.start),
         mib(r.rss.peak),
         mib(r.rss.end),
-        signed_mib(r.rss.drift)
+        signed_mib(r.rss.drift),
+        r.rss.bytes_per_request
     );
     println!(
         "| max flush gap; completion-to-disk p99 / max | {}; {} / {} |",
