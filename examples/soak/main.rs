@@ -274,38 +274,50 @@ fn evaluate(
 
 /// Flat memory and a log that reaches the disk at least every second.
 fn resource_checks(o: &Observed, n: u64) -> [Check; 2] {
-    let rss = measure::rss(&o.samples, n);
-    let flush = measure::flush(&o.tailed.records);
-    let limit = FLUSH_LIMIT.as_nanos() as u64;
-    let slope_judged = n >= RSS_SLOPE_MIN_REQUESTS;
     [
-        Check::new(
-            "client RSS flat",
-            rss.start > 0
-                && rss.drift <= RSS_DRIFT_LIMIT_KIB
-                && (!slope_judged || rss.bytes_per_request <= RSS_SLOPE_LIMIT_BYTES),
-            format!(
-                "start {} KiB, peak {} KiB, end {} KiB; drift {} KiB (limit {RSS_DRIFT_LIMIT_KIB}), {:.1} B per request ({})",
-                rss.start,
-                rss.peak,
-                rss.end,
-                rss.drift,
-                rss.bytes_per_request,
-                if slope_judged {
-                    format!("limit {RSS_SLOPE_LIMIT_BYTES}")
-                } else {
-                    format!("not judged below {RSS_SLOPE_MIN_REQUESTS} requests")
-                }
-            ),
-        ),
-        Check::new(
-            "log flushed at least every second",
-            flush.max_gap_ns <= limit && flush.max_delay_ns <= limit,
-            format!(
-                "longest on-disk standstill while requests completed {}, longest completion-to-disk {} (writer promise 500 ms)",
-                replayer::fmt_ns(flush.max_gap_ns),
-                replayer::fmt_ns(flush.max_delay_ns)
-            ),
-        ),
+        rss_check(&measure::rss(&o.samples, n), n),
+        flush_check(&measure::flush(&o.tailed.records)),
     ]
+}
+
+fn rss_check(rss: &measure::Rss, n: u64) -> Check {
+    if rss.start == 0 {
+        return Check::new(
+            "client RSS flat",
+            false,
+            "no RSS sample while requests were completing".into(),
+        );
+    }
+    let slope_judged = n >= RSS_SLOPE_MIN_REQUESTS;
+    Check::new(
+        "client RSS flat",
+        rss.drift <= RSS_DRIFT_LIMIT_KIB
+            && (!slope_judged || rss.bytes_per_request <= RSS_SLOPE_LIMIT_BYTES),
+        format!(
+            "start {} KiB, peak {} KiB, end {} KiB; drift {} KiB (limit {RSS_DRIFT_LIMIT_KIB}), {:.1} B per request ({})",
+            rss.start,
+            rss.peak,
+            rss.end,
+            rss.drift,
+            rss.bytes_per_request,
+            if slope_judged {
+                format!("limit {RSS_SLOPE_LIMIT_BYTES}")
+            } else {
+                format!("not judged below {RSS_SLOPE_MIN_REQUESTS} requests")
+            }
+        ),
+    )
+}
+
+fn flush_check(flush: &measure::Flush) -> Check {
+    let limit = FLUSH_LIMIT.as_nanos() as u64;
+    Check::new(
+        "log flushed at least every second",
+        flush.max_gap_ns <= limit && flush.max_delay_ns <= limit,
+        format!(
+            "longest on-disk standstill while requests completed {}, longest completion-to-disk {} (writer promise 500 ms)",
+            replayer::fmt_ns(flush.max_gap_ns),
+            replayer::fmt_ns(flush.max_delay_ns)
+        ),
+    )
 }

@@ -75,8 +75,8 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 /// How promptly records reached the file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flush {
-    /// Longest interval between two growths of the on-disk record count during which at
-    /// least one request completed, ns.
+    /// Longest interval between two growths of the on-disk record count (or from the
+    /// first completion to the first record) during which a request completed, ns.
     pub max_gap_ns: u64,
     /// Longest time from a request's completion to its record being readable, ns.
     pub max_delay_ns: u64,
@@ -87,7 +87,9 @@ pub struct Flush {
 pub fn flush(records: &[Seen]) -> Flush {
     let mut completions: Vec<u64> = records.iter().filter_map(|r| r.completed_unix_ns).collect();
     completions.sort_unstable();
-    let mut growths: Vec<u64> = records.iter().map(|r| r.readable_unix_ns).collect();
+    // The standstill before the first record counts too: from the first completion.
+    let mut growths: Vec<u64> = completions.first().copied().into_iter().collect();
+    growths.extend(records.iter().map(|r| r.readable_unix_ns));
     growths.dedup();
     let mut max_gap_ns = 0;
     for w in growths.windows(2) {
