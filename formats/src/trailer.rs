@@ -33,11 +33,11 @@ pub(crate) trait Sealed: Serialize {
 pub(crate) fn encode_sealed<T: Sealed>(trailer: &mut T, out: &mut Vec<u8>) -> Result<()> {
     trailer.set_trailer_crc32(0);
     encode_named("trailer", trailer, out)?;
-    let cut = seal_offset(out).map_err(|message| FormatError::Encode {
+    let seal = last_entry_seal(out).map_err(|message| FormatError::Encode {
         what: "trailer",
         message,
     })?;
-    let crc = crc32(&out[..cut]);
+    let crc = crc32(&out[..seal.start]);
     trailer.set_trailer_crc32(crc);
     encode_named("trailer", trailer, out)?;
     // The prefix does not depend on the value, so the seal stays valid.
@@ -45,34 +45,23 @@ pub(crate) fn encode_sealed<T: Sealed>(trailer: &mut T, out: &mut Vec<u8>) -> Re
     Ok(())
 }
 
-/// Offset of the `trailer_crc32` key in a complete trailer, which must be its last entry.
-fn seal_offset(raw: &[u8]) -> Result<usize, String> {
-    let entries = map_entries(raw).ok_or("not a map with string keys")?;
-    let last = entries.last().ok_or("empty map")?;
-    if &raw[last.name.clone()] == TRAILER_CRC_KEY.as_bytes() {
-        return Ok(last.start);
-    }
-    if entries
-        .iter()
-        .any(|e| &raw[e.name.clone()] == TRAILER_CRC_KEY.as_bytes())
-    {
-        Err(format!("{TRAILER_CRC_KEY} is not its last field"))
-    } else {
-        Err(format!("no {TRAILER_CRC_KEY} field"))
+/// The `trailer_crc32` entry of a complete trailer, which must be its last entry.
+fn last_entry_seal(raw: &[u8]) -> Result<Entry, String> {
+    let mut entries = map_entries(raw).ok_or("not a map with string keys")?;
+    let is_seal = |e: &Entry| &raw[e.name.clone()] == TRAILER_CRC_KEY.as_bytes();
+    match entries.pop() {
+        Some(last) if is_seal(&last) => Ok(last),
+        _ if entries.iter().any(is_seal) => Err(format!("{TRAILER_CRC_KEY} is not its last field")),
+        _ => Err(format!("no {TRAILER_CRC_KEY} field")),
     }
 }
 
 /// Checks a stored trailer's `trailer_crc32` against its own bytes.
 pub(crate) fn check_seal(raw: &[u8]) -> Result<(), String> {
-    let cut = seal_offset(raw)?;
-    let entries = map_entries(raw).ok_or("not a map with string keys")?;
-    let value = entries
-        .last()
-        .map(|e: &Entry| &raw[e.value.clone()])
-        .unwrap_or(&[]);
-    let stored: u32 = rmp_serde::from_slice(value)
+    let seal = last_entry_seal(raw)?;
+    let stored: u32 = rmp_serde::from_slice(&raw[seal.value])
         .map_err(|_| format!("{TRAILER_CRC_KEY} is not a 32-bit unsigned integer"))?;
-    let computed = crc32(&raw[..cut]);
+    let computed = crc32(&raw[..seal.start]);
     if stored != computed {
         return Err(format!(
             "its checksum is {computed:08x}, {TRAILER_CRC_KEY} says {stored:08x}"
