@@ -323,13 +323,18 @@ pub(crate) fn check_header(bytes: &[u8], expected: &'static str, supported: u32)
         ));
     };
     if format != expected {
+        // The value is the file's, any length and any characters: shown tidied (found by
+        // fuzzing: a newline in it split the error line).
         if format.starts_with("llmib-") {
             return Err(FormatError::WrongKind {
                 expected,
-                found: format,
+                found: tidy_message(&format),
             });
         }
-        return Err(FormatError::NotOurs(format!("unknown format {format:?}")));
+        return Err(FormatError::NotOurs(format!(
+            "unknown format {}",
+            tidy_message(&format!("{format:?}"))
+        )));
     }
     // From here on the file says it is of the expected kind: what is wrong is damage.
     let Some(version) = probe.version else {

@@ -72,9 +72,11 @@ impl SseParser {
         mut chunk: &[u8],
         on_event: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<bool, FrameError> {
-        if self.after_cr {
+        // An empty chunk keeps the pending `\r` pending (found by fuzzing: it made the
+        // next chunk's `\n` a blank line, dispatching an unfinished event).
+        if self.after_cr && !chunk.is_empty() {
             self.after_cr = false;
-            if chunk.first() == Some(&b'\n') {
+            if chunk[0] == b'\n' {
                 chunk = &chunk[1..];
             }
         }
@@ -323,6 +325,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sse_empty_chunk_between_cr_and_lf() {
+        // Fuzzing regression: `\r` | empty chunk | `\n` is one line end, not two.
+        let parts: [&[u8]; 4] = [b"data: x\r", b"", b"\ndata: y\n", b"\n"];
+        assert_eq!(sse_all(&parts), vec!["x\ny"]);
+        assert_eq!(sse_all(&[b"data: x\r\ndata: y\n\n"]), vec!["x\ny"]);
     }
 
     #[test]

@@ -219,3 +219,26 @@ fn sse_cr_lf_split_across_chunks() {
     assert_eq!(whole.output_tokens, Some(2));
     assert!(whole.complete);
 }
+
+/// Regression (found by the `stream_parsers` fuzz target): an empty chunk between a `\r`
+/// and its `\n` made the `\n` a blank line, dispatching an unfinished event.
+#[test]
+fn empty_chunk_between_cr_and_lf() {
+    let ctx = ReqCtx {
+        max_tokens: 8,
+        prompt_bytes: 0,
+        ignore_eos_sent: false,
+    };
+    let body: &[u8] = b"data:\xdc\r\n\x01";
+    let whole = decode_streamed(BackendKind::Tgi, &ctx, 1 << 10, &[body], false);
+    assert_eq!(whole.protocol_error, None);
+    for i in 0..=body.len() {
+        let parts: [&[u8]; 3] = [&body[..i], b"", &body[i..]];
+        let r = decode_streamed(BackendKind::Tgi, &ctx, 1 << 10, &parts, false);
+        assert_eq!(
+            Decoded::from(&r),
+            Decoded::from(&whole),
+            "empty chunk at {i}"
+        );
+    }
+}

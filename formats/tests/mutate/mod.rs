@@ -155,9 +155,16 @@ pub fn mutated(seeds: Vec<Vec<u8>>, max_edits: usize) -> impl Strategy<Value = I
     })
 }
 
-/// Cut points splitting a buffer into chunks (as a network would deliver it).
+/// Cut points splitting a buffer into chunks (as a network would deliver it); now and
+/// then a repeated cut, i.e. an empty chunk.
 pub fn cuts() -> impl Strategy<Value = Vec<Index>> {
-    proptest::collection::vec(any::<Index>(), 0..8)
+    let cuts = proptest::collection::vec(any::<Index>(), 0..8);
+    (cuts, any::<bool>()).prop_map(|(mut v, empty)| {
+        if let (true, Some(&first)) = (empty, v.first()) {
+            v.push(first);
+        }
+        v
+    })
 }
 
 /// `buf` split at `cuts` (sorted, duplicates give empty chunks).
