@@ -1,11 +1,15 @@
-//! What every backend adapter shares: the per-response accumulator, the decoder
-//! interface, token-count finalization and error-body reading.
+//! What every backend adapter shares: the [`Dialect`] interface each one implements,
+//! the per-response accumulator, token-count finalization and error-body reading.
 //!
 //! An adapter (one module per dialect: [`crate::tgi`], [`crate::vllm`],
-//! [`crate::lightllm`], [`crate::openai`]) knows three things: how to build the request
-//! body from a trace record, how to read one framed payload of its stream, and how to
-//! read a whole non-streamed answer. Everything it learns goes into an [`Accum`]; the
-//! request driver ([`crate::request`]) turns that into a log record.
+//! [`crate::lightllm`], [`crate::openai`]) knows four things, the methods of
+//! [`Dialect`]: its route, how to build the request body from a trace record, how to
+//! read one framed payload of its stream ([`Decoder`]), and how to read a whole
+//! non-streamed answer. Everything it learns goes into an [`Accum`]; the request driver
+//! ([`crate::request`]) turns that into a log record. The adapters depend on this module
+//! only (never on the request driver), and the one list that maps a backend name to its
+//! adapter is `BackendKind::dialect` (`config.rs`), so adding a backend means one new
+//! module and one line in that list.
 //!
 //! ## How output tokens are counted (`token_count_method`)
 //! * `per_event`: the protocol sends exactly one event per generated token (TGI,
@@ -129,6 +133,63 @@ pub struct ReqCtx {
     pub prompt_bytes: usize,
     /// `ignore_eos: true` was sent to an API that honours it.
     pub ignore_eos_sent: bool,
+}
+
+/// Request fields resolved for one request: what a dialect may put in its body.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyOptions {
+    pub stream: bool,
+    pub model: Option<String>,
+    pub ignore_eos: bool,
+    pub min_tokens: bool,
+    pub stream_usage: bool,
+    pub continuous_usage: bool,
+}
+
+/// How a dialect delimits the events of a streamed body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventFraming {
+    /// Server-Sent Events (`data:` lines).
+    Sse,
+    /// JSON objects each followed by a NUL byte (vLLM's legacy server).
+    Nul,
+}
+
+/// One wire dialect: everything the replayer needs to know about a backend's HTTP API.
+///
+/// Used as `&'static dyn Dialect` (see `BackendKind::dialect`): its methods run once per
+/// run (`path`), once per request before the clock starts (`body`), or once per request
+/// (`framing`, `stream_decoder`, `parse_answer`), never per streamed event, so an
+/// indirect call costs nothing measurable there. The per-event work is
+/// [`Decoder::payload`].
+pub(crate) trait Dialect: Sync {
+    /// URL path of the generation route (streamed or not).
+    fn path(&self, stream: bool) -> &'static str;
+    /// The JSON request body; `token_ids` is the prompt as ids when the user asked for
+    /// that (only dialects with [`Dialect::accepts_token_ids`] get them).
+    fn body(
+        &self,
+        prompt: &str,
+        token_ids: Option<&[u32]>,
+        max_tokens: u32,
+        opts: &BodyOptions,
+    ) -> serde_json::Value;
+    /// How streamed events are delimited.
+    fn framing(&self) -> EventFraming {
+        EventFraming::Sse
+    }
+    /// A decoder for one streamed response.
+    fn stream_decoder(&self, ctx: &ReqCtx) -> Box<dyn Decoder>;
+    /// Decodes a whole non-streamed answer received at `t_ns`.
+    fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum);
+    /// The API has an `ignore_eos` field at all.
+    fn has_ignore_eos(&self) -> bool {
+        true
+    }
+    /// The API accepts the prompt as a list of token ids.
+    fn accepts_token_ids(&self) -> bool {
+        false
+    }
 }
 
 /// Reads framed payloads of one streamed response.

@@ -1,7 +1,14 @@
 //! What a replay is told to do: backend, endpoint, request fields, run control.
+//!
+//! [`BackendKind`] is also the one list of dialects: [`BackendKind::dialect`] maps each
+//! name to the module that speaks it, so adding a backend means a new dialect module and
+//! a new variant here.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::adapter::Dialect;
+use crate::{lightllm, openai, tgi, vllm};
 
 /// The wire dialect spoken to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,14 +49,25 @@ impl BackendKind {
         matches!(self, BackendKind::Openai | BackendKind::OpenaiChat)
     }
 
+    /// The module that speaks this dialect.
+    pub(crate) fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            BackendKind::Tgi => &tgi::Tgi,
+            BackendKind::Vllm => &vllm::Vllm,
+            BackendKind::Lightllm => &lightllm::Lightllm,
+            BackendKind::Openai => &openai::OpenAi { chat: false },
+            BackendKind::OpenaiChat => &openai::OpenAi { chat: true },
+        }
+    }
+
     /// The API has an `ignore_eos` field at all (TGI hard-codes it off).
     pub fn has_ignore_eos(self) -> bool {
-        !matches!(self, BackendKind::Tgi)
+        self.dialect().has_ignore_eos()
     }
 
     /// The API accepts the prompt as a list of token ids.
     pub fn accepts_token_ids(self) -> bool {
-        matches!(self, BackendKind::Openai)
+        self.dialect().accepts_token_ids()
     }
 }
 

@@ -9,10 +9,9 @@
 //! server. Whatever the bytes, the outcome lands in the [`Accum`]: events and counts, or a
 //! one-line, bounded `protocol_error` / `server_error`; nothing panics.
 
-use crate::adapter::{Accum, Decoder, ReqCtx};
+use crate::adapter::{Accum, Decoder, EventFraming, ReqCtx};
 use crate::config::BackendKind;
 use crate::framing::{NulParser, SseParser};
-use crate::{lightllm, openai, tgi, vllm};
 
 enum Framing {
     Sse(SseParser),
@@ -30,21 +29,14 @@ impl StreamBody {
     /// A decoder for a streamed `backend` response; lines/objects longer than
     /// `max_event_bytes` are a protocol error.
     pub fn new(backend: BackendKind, ctx: &ReqCtx, max_event_bytes: usize) -> Self {
-        let sse = || Framing::Sse(SseParser::new(max_event_bytes));
-        let (decoder, framing): (Box<dyn Decoder>, Framing) = match backend {
-            BackendKind::Tgi => (Box::new(tgi::StreamDecoder), sse()),
-            BackendKind::Lightllm => (Box::new(lightllm::StreamDecoder), sse()),
-            BackendKind::Vllm => (
-                Box::new(vllm::StreamDecoder::new(ctx)),
-                Framing::Nul(NulParser::new(max_event_bytes)),
-            ),
-            BackendKind::Openai | BackendKind::OpenaiChat => {
-                (Box::new(openai::StreamDecoder::default()), sse())
-            }
+        let dialect = backend.dialect();
+        let framing = match dialect.framing() {
+            EventFraming::Sse => Framing::Sse(SseParser::new(max_event_bytes)),
+            EventFraming::Nul => Framing::Nul(NulParser::new(max_event_bytes)),
         };
         StreamBody {
             framing,
-            decoder,
+            decoder: dialect.stream_decoder(ctx),
             finished: false,
         }
     }
@@ -99,12 +91,7 @@ impl StreamBody {
 
 /// Decodes a whole non-streamed `backend` answer received at `t_ns`.
 pub fn parse_answer(backend: BackendKind, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
-    match backend {
-        BackendKind::Tgi => tgi::parse_answer(body, t_ns, ctx, acc),
-        BackendKind::Vllm => vllm::parse_answer(body, t_ns, ctx, acc),
-        BackendKind::Lightllm => lightllm::parse_answer(body, t_ns, ctx, acc),
-        BackendKind::Openai | BackendKind::OpenaiChat => openai::parse_answer(body, t_ns, ctx, acc),
-    }
+    backend.dialect().parse_answer(body, t_ns, ctx, acc)
 }
 
 /// The one-line, bounded message of an error response body of any shape.

@@ -51,7 +51,8 @@ pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
 pub use stats::fmt_ns;
 pub use tokio_util::sync::CancellationToken as Token;
 
-use request::{BodyOptions, Prepared, Shared};
+use adapter::BodyOptions;
+use request::{Prepared, Shared};
 use stats::{LiveStats, percentile};
 
 /// Everything that stops a replay before it could start or finish writing its log.
@@ -219,13 +220,7 @@ fn request_url(
     if backend.is_openai() && base.ends_with("/v1") {
         base.truncate(base.len() - 3);
     }
-    let path = match backend {
-        BackendKind::Tgi => tgi::path(stream),
-        BackendKind::Vllm => vllm::path(stream),
-        BackendKind::Lightllm => lightllm::path(stream),
-        BackendKind::Openai => openai::path(false),
-        BackendKind::OpenaiChat => openai::path(true),
-    };
+    let path = backend.dialect().path(stream);
     let url = reqwest::Url::parse(&format!("{base}{path}"))
         .map_err(|e| ReplayError::Config(format!("invalid endpoint `{endpoint}`: {e}")))?;
     if url.scheme() != "http" {
@@ -310,6 +305,7 @@ fn prepare(
     config: &ReplayConfig,
     requests: Vec<TraceRequest>,
 ) -> Result<(Vec<Prepared>, bool), ReplayError> {
+    let dialect = config.backend.dialect();
     let mut any_ignore_eos = false;
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.into_iter().enumerate() {
@@ -326,13 +322,7 @@ fn prepare(
         } else {
             None
         };
-        let body = match config.backend {
-            BackendKind::Tgi => tgi::body(&r.prompt, r.max_tokens, &opts),
-            BackendKind::Vllm => vllm::body(&r.prompt, r.max_tokens, &opts),
-            BackendKind::Lightllm => lightllm::body(&r.prompt, r.max_tokens, &opts),
-            BackendKind::Openai => openai::body(false, &r.prompt, ids, r.max_tokens, &opts),
-            BackendKind::OpenaiChat => openai::body(true, &r.prompt, None, r.max_tokens, &opts),
-        };
+        let body = dialect.body(&r.prompt, ids, r.max_tokens, &opts);
         let body = serde_json::to_vec(&body).map_err(|e| ReplayError::Internal(e.to_string()))?;
         let scheduled_ns = (r.arrival_ns as f64 / config.time_scale).round() as u64;
         out.push(Prepared {

@@ -16,17 +16,33 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::adapter::{Accum, Decoder, ReqCtx, to_u32};
-use crate::request::BodyOptions;
+use crate::adapter::{Accum, BodyOptions, Decoder, Dialect, ReqCtx, to_u32};
 use crate::tgi::{TokenEvent, apply_token_event};
 
-pub(crate) fn path(stream: bool) -> &'static str {
-    if stream {
-        "/generate_stream"
-    } else {
-        "/generate"
+/// The LightLLM dialect.
+pub(crate) struct Lightllm;
+
+impl Dialect for Lightllm {
+    fn path(&self, stream: bool) -> &'static str {
+        if stream {
+            "/generate_stream"
+        } else {
+            "/generate"
+        }
+    }
+
+    fn body(&self, prompt: &str, _: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
+        body(prompt, max, o)
+    }
+
+    fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {
+        Box::new(StreamDecoder)
+    }
+
+    fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+        parse_answer(body, t_ns, ctx, acc)
     }
 }
 

@@ -18,16 +18,42 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::adapter::{Accum, Decoder, ReqCtx, bounded, json_error_message, settle_counts, to_u32};
-use crate::request::BodyOptions;
+use crate::adapter::{
+    Accum, BodyOptions, Decoder, Dialect, ReqCtx, bounded, json_error_message, settle_counts,
+    to_u32,
+};
 
-pub(crate) fn path(chat: bool) -> &'static str {
-    if chat {
-        "/v1/chat/completions"
-    } else {
-        "/v1/completions"
+/// The OpenAI dialects: completions, or chat completions when `chat`.
+pub(crate) struct OpenAi {
+    pub chat: bool,
+}
+
+impl Dialect for OpenAi {
+    fn path(&self, _stream: bool) -> &'static str {
+        if self.chat {
+            "/v1/chat/completions"
+        } else {
+            "/v1/completions"
+        }
+    }
+
+    fn body(&self, prompt: &str, ids: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
+        body(self.chat, prompt, ids, max, o)
+    }
+
+    fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {
+        Box::new(StreamDecoder::default())
+    }
+
+    fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+        parse_answer(body, t_ns, ctx, acc)
+    }
+
+    /// Only completions take token ids (chat takes messages).
+    fn accepts_token_ids(&self) -> bool {
+        !self.chat
     }
 }
 

@@ -49,17 +49,6 @@ pub const TIMING_HEADERS: &[&str] = &[
     "server-timing",
 ];
 
-/// Request fields resolved for one request.
-#[derive(Debug, Clone)]
-pub(crate) struct BodyOptions {
-    pub stream: bool,
-    pub model: Option<String>,
-    pub ignore_eos: bool,
-    pub min_tokens: bool,
-    pub stream_usage: bool,
-    pub continuous_usage: bool,
-}
-
 /// A trace request made ready to send before the run starts: the body is serialized
 /// ahead of time so dispatching costs a task spawn and nothing else.
 #[derive(Debug)]

@@ -435,7 +435,7 @@ fn vllm_empty_completion_is_an_error() {
 
 #[test]
 fn request_bodies() {
-    use crate::request::BodyOptions;
+    use crate::adapter::BodyOptions;
     let opts = BodyOptions {
         stream: true,
         model: Some("m".into()),

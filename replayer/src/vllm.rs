@@ -14,13 +14,33 @@
 //! an `http_error` ("empty completion"), never as a success.
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::adapter::{Accum, Decoder, ReqCtx, settle_counts};
-use crate::request::BodyOptions;
+use crate::adapter::{Accum, BodyOptions, Decoder, Dialect, EventFraming, ReqCtx, settle_counts};
 
-pub(crate) fn path(_stream: bool) -> &'static str {
-    "/generate"
+/// The vLLM legacy `api_server` dialect.
+pub(crate) struct Vllm;
+
+impl Dialect for Vllm {
+    fn path(&self, _stream: bool) -> &'static str {
+        "/generate"
+    }
+
+    fn body(&self, prompt: &str, _: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
+        body(prompt, max, o)
+    }
+
+    fn framing(&self) -> EventFraming {
+        EventFraming::Nul
+    }
+
+    fn stream_decoder(&self, ctx: &ReqCtx) -> Box<dyn Decoder> {
+        Box::new(StreamDecoder::new(ctx))
+    }
+
+    fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
+        parse_answer(body, t_ns, ctx, acc)
+    }
 }
 
 pub(crate) fn body(prompt: &str, max_tokens: u32, opts: &BodyOptions) -> serde_json::Value {
