@@ -72,18 +72,37 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line. A cause that repeats what is already said
+/// is left out, and a context that only names what its cause names too (the path) is
+/// replaced by the cause.
 fn one_line(e: &anyhow::Error) -> String {
-    let mut s = String::new();
-    for (i, cause) in e.chain().enumerate() {
-        let text = cause.to_string();
-        if i > 0 {
-            if s.contains(&text) {
-                continue;
-            }
-            s.push_str(": ");
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().trim().to_string();
+        if parts.iter().any(|p| p.contains(&text)) {
+            continue;
         }
-        s.push_str(text.trim());
+        match parts.last_mut() {
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
     }
-    s.replace('\n', " ")
+    parts.join(": ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+    use anyhow::Context;
+
+    #[test]
+    fn one_line_says_each_thing_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "x.msgpack: not found");
+        let e = Err::<(), _>(io).context("x.msgpack").unwrap_err();
+        assert_eq!(one_line(&e), "x.msgpack: not found");
+        let e = Err::<(), _>(anyhow::anyhow!("bad\nvalue"))
+            .context("reading spec")
+            .unwrap_err();
+        assert_eq!(one_line(&e), "reading spec: bad value");
+    }
 }
