@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use formats::{LogRecord, Outcome};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -453,30 +453,4 @@ async fn drive(shared: &Shared, prep: &Prepared, st: &mut State) -> End {
             }
         }
     }
-}
-
-/// Builds the fixed request headers (user headers, API key).
-pub(crate) fn build_headers(
-    headers: &[(String, String)],
-    api_key: Option<&str>,
-) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    map.insert(
-        reqwest::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(key) = api_key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
-        v.set_sensitive(true);
-        map.insert(reqwest::header::AUTHORIZATION, v);
-    }
-    for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.trim().as_bytes())
-            .map_err(|_| format!("invalid header name `{k}`"))?;
-        let value = HeaderValue::from_str(v.trim())
-            .map_err(|_| format!("invalid value for header `{k}`"))?;
-        map.append(name, value);
-    }
-    Ok(map)
 }

@@ -1,0 +1,100 @@
+//! Turns trace requests into [`Prepared`] ones before the clock starts: the dialect's
+//! body serialized once, the scheduled time scaled, the options resolved per request,
+//! so that dispatching a request costs one task spawn and nothing else.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use formats::{TraceHeader, TraceRequest};
+
+use crate::adapter::BodyOptions;
+use crate::config::{IgnoreEos, ReplayConfig};
+use crate::error::ReplayError;
+use crate::request::Prepared;
+
+/// The trace, read, verified and made ready to send.
+pub(crate) struct Plan {
+    pub trace: TraceHeader,
+    pub sha256: String,
+    pub requests: Vec<Prepared>,
+    /// At least one request sends `ignore_eos` (recorded in the log header).
+    pub any_ignore_eos: bool,
+}
+
+/// Reads `path`, hashes it, keeps the first `max_requests` and prepares them (blocking:
+/// run it off the runtime).
+pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayError> {
+    let terr = |source| ReplayError::Trace {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (trace, mut requests) = formats::read_trace(path).map_err(terr)?;
+    let sha256 = formats::sha256_file(path).map_err(terr)?;
+    if let Some(m) = config.max_requests {
+        requests.truncate(m.min(usize::MAX as u64) as usize);
+    }
+    let (requests, any_ignore_eos) = prepare(config, requests)?;
+    Ok(Plan {
+        trace,
+        sha256,
+        requests,
+        any_ignore_eos,
+    })
+}
+
+fn body_options(config: &ReplayConfig, req: &TraceRequest) -> BodyOptions {
+    let ignore_eos = config.backend.has_ignore_eos()
+        && match config.fields.ignore_eos {
+            IgnoreEos::FromTrace => req.ignore_eos,
+            IgnoreEos::Always => true,
+            IgnoreEos::Never => false,
+        };
+    BodyOptions {
+        stream: config.stream,
+        model: config.model.clone(),
+        ignore_eos,
+        min_tokens: config.fields.min_tokens && config.backend.is_openai(),
+        stream_usage: config.fields.stream_usage && config.backend.is_openai(),
+        continuous_usage: config.fields.continuous_usage && config.backend.is_openai(),
+    }
+}
+
+/// The requests made ready to send, and whether any of them sends `ignore_eos`.
+fn prepare(
+    config: &ReplayConfig,
+    requests: Vec<TraceRequest>,
+) -> Result<(Vec<Prepared>, bool), ReplayError> {
+    let dialect = config.backend.dialect();
+    let mut any_ignore_eos = false;
+    let mut out = Vec::with_capacity(requests.len());
+    for (i, r) in requests.into_iter().enumerate() {
+        let opts = body_options(config, &r);
+        any_ignore_eos |= opts.ignore_eos;
+        let ids = if config.fields.prompt_token_ids {
+            Some(r.prompt_token_ids.as_deref().ok_or_else(|| {
+                ReplayError::Config(format!(
+                    "--prompt-token-ids: trace request {} has no token ids (the trace was \
+                     not made with a real tokenizer)",
+                    r.id
+                ))
+            })?)
+        } else {
+            None
+        };
+        let body = dialect.body(&r.prompt, ids, r.max_tokens, &opts);
+        let body = serde_json::to_vec(&body).map_err(|e| ReplayError::Internal(e.to_string()))?;
+        let scheduled_ns = (r.arrival_ns as f64 / config.time_scale).round() as u64;
+        out.push(Prepared {
+            id: r.id,
+            scheduled_ns,
+            body: Bytes::from(body),
+            prompt_tokens: r.prompt_tokens,
+            max_tokens: r.max_tokens,
+            prompt_bytes: r.prompt.len(),
+            handoff_ns: 0,
+            ignore_eos_sent: opts.ignore_eos,
+            warmup: (i as u64) < config.warmup as u64,
+        });
+    }
+    Ok((out, any_ignore_eos))
+}

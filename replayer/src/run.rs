@@ -1,0 +1,508 @@
+//! The phases of one replay, in the order they run: validate, prepare, connect, open the
+//! log, dispatch, drain, finish.
+//!
+//! [`crate::replay`], the public entry point, is [`replay`] here: a list of phase calls,
+//! each phase one function whose arguments and result say what it takes from the earlier
+//! ones. Whatever can fail on the user's input fails before anything is sent (validate,
+//! prepare, connect, open the log). The clock starts when the log is opened, 50 ms ahead,
+//! so the first deadline is not already past when the dispatcher gets to it. From then on
+//! every trace request ends as one record and the trailer is written, whatever happens;
+//! only a failing log (or a crashed thread) ends the run with an error.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use formats::{BackendInfo, LogHeader, LogWriter, ReplayOptions, TraceRef};
+use indicatif::ProgressBar;
+use reqwest::header::HeaderMap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::RunClock;
+use crate::config::ReplayConfig;
+use crate::dispatch::DispatchReport;
+use crate::error::ReplayError;
+use crate::http::{build_client, build_headers, detect_simulator, request_url};
+use crate::prepare::Plan;
+use crate::progress::spawn_progress;
+use crate::request::{Prepared, Shared};
+use crate::stats::{LiveStats, fmt_ns, percentile};
+use crate::stop::StopHandle;
+use crate::summary::ReplaySummary;
+use crate::sys;
+use crate::writer::{self, WriterMsg, WriterReport};
+
+/// Replays `trace` as `config` says (see [`crate::replay`]).
+pub(crate) async fn replay(
+    trace: &Path,
+    mut config: ReplayConfig,
+    stop: StopHandle,
+) -> Result<ReplaySummary, ReplayError> {
+    let target = validate(trace, &config)?;
+    let plan = prepare(trace, &config).await?;
+    let (client, warnings) = connect(&mut config, &target.url, plan.requests.len()).await?;
+    let log = open_log(&config, &plan)?;
+    let (running, dreport) = dispatch(&config, target, client, &log, plan.requests, &stop).await?;
+    let drained = drain(running, log, dreport, &stop, &config.output).await?;
+    Ok(finish(&config.output, drained, warnings))
+}
+
+/// Where requests go and the fixed headers they carry.
+struct Target {
+    url: reqwest::Url,
+    headers: HeaderMap,
+}
+
+/// Phase 1: everything that can be checked without reading the trace or the network:
+/// the options, the output path (never the trace, never an existing log unless
+/// `overwrite`), the URL and the headers.
+fn validate(trace: &Path, config: &ReplayConfig) -> Result<Target, ReplayError> {
+    validate_options(config)?;
+    let url = request_url(&config.endpoint, config.backend, config.stream)?;
+    formats::OutputGuard::new(config.overwrite)
+        .input(trace, "the trace being replayed")
+        .check_file(&config.output)
+        .map_err(|e| ReplayError::Config(e.to_string()))?;
+    let headers =
+        build_headers(&config.headers, config.api_key.as_deref()).map_err(ReplayError::Config)?;
+    Ok(Target { url, headers })
+}
+
+fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
+    if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
+        return Err(ReplayError::Config(format!(
+            "time scale must be a positive number, got {}",
+            formats::readable(config.time_scale)
+        )));
+    }
+    if config.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(ReplayError::Config(
+            "timeout must be greater than 0 (omit it for no timeout)".into(),
+        ));
+    }
+    if config.concurrency == Some(0) {
+        return Err(ReplayError::Config("concurrency must be at least 1".into()));
+    }
+    if config.fields.prompt_token_ids && !config.backend.accepts_token_ids() {
+        return Err(ReplayError::Config(format!(
+            "backend {} does not accept prompts as token ids (only openai completions does)",
+            config.backend
+        )));
+    }
+    Ok(())
+}
+
+/// Phase 2: reads and verifies the trace and serializes every request body, on a
+/// blocking thread, before the clock starts.
+async fn prepare(trace: &Path, config: &ReplayConfig) -> Result<Plan, ReplayError> {
+    let trace = trace.to_path_buf();
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || crate::prepare::plan(&trace, &config))
+        .await
+        .map_err(|e| ReplayError::Internal(e.to_string()))?
+}
+
+/// Phase 3: the open-file limit and the HTTP client, both sized for the peak of open
+/// connections, and whether the server is the simulator (recorded in `config`). Returns
+/// the warnings so far.
+async fn connect(
+    config: &mut ReplayConfig,
+    url: &reqwest::Url,
+    n: usize,
+) -> Result<(reqwest::Client, Vec<String>), ReplayError> {
+    let mut warnings = Vec::new();
+    let peak = config
+        .concurrency
+        .map_or(n as u64, |c| (c as u64).min(n as u64));
+    if let Some(w) = sys::raise_nofile(peak + 64) {
+        warnings.push(w);
+    }
+    let client = build_client(config, (peak as usize).clamp(1, 65536))?;
+    if config.simulated.is_none() {
+        config.simulated = detect_simulator(&client, url).await;
+    }
+    Ok((client, warnings))
+}
+
+/// The run clock and the log writer thread, with the channel records reach it by.
+struct LogSink {
+    clock: RunClock,
+    tx: Sender<WriterMsg>,
+    writer: JoinHandle<WriterReport>,
+}
+
+/// Phase 4: starts the clock, creates the run log with its header and starts the
+/// writer thread.
+fn open_log(config: &ReplayConfig, plan: &Plan) -> Result<LogSink, ReplayError> {
+    let options = replay_options(config, plan.any_ignore_eos);
+    let clock = RunClock::start_in(Duration::from_millis(50));
+    let header = log_header(config, plan, &clock, options);
+    let log = if config.overwrite {
+        LogWriter::create(&config.output, &header)
+    } else {
+        LogWriter::create_new(&config.output, &header)
+    };
+    let log = log.map_err(|e| ReplayError::Log {
+        path: config.output.clone(),
+        message: e.to_string(),
+    })?;
+    let expected: Vec<writer::Expected> = plan
+        .requests
+        .iter()
+        .map(|p| writer::Expected {
+            id: p.id,
+            scheduled_ns: p.scheduled_ns,
+            prompt_tokens: p.prompt_tokens,
+            max_tokens: p.max_tokens,
+            warmup: p.warmup,
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::Builder::new()
+        .name("llmib-log-writer".into())
+        .spawn(move || writer::run(rx, log, expected))
+        .map_err(|e| ReplayError::Internal(format!("starting the log writer: {e}")))?;
+    Ok(LogSink { clock, tx, writer })
+}
+
+/// The options recorded in the log header (never header values or API keys).
+fn replay_options(config: &ReplayConfig, any_ignore_eos: bool) -> ReplayOptions {
+    let openai = config.backend.is_openai();
+    ReplayOptions {
+        stream: config.stream,
+        concurrency: config.concurrency,
+        warmup: config.warmup,
+        timeout_ms: config.timeout.map(|t| t.as_millis() as u64),
+        time_scale: config.time_scale,
+        max_requests: config.max_requests,
+        duration_ms: config.duration.map(|d| d.as_millis() as u64),
+        send_ignore_eos: any_ignore_eos,
+        send_min_tokens: config.fields.min_tokens && openai,
+        send_include_usage: config.fields.stream_usage && openai && config.stream,
+        send_continuous_usage: config.fields.continuous_usage && openai && config.stream,
+        prompt_as_token_ids: config.fields.prompt_token_ids,
+        header_names: config
+            .headers
+            .iter()
+            .map(|(k, _)| k.trim().to_string())
+            .collect(),
+    }
+}
+
+fn log_header(
+    config: &ReplayConfig,
+    plan: &Plan,
+    clock: &RunClock,
+    options: ReplayOptions,
+) -> LogHeader {
+    LogHeader::new(
+        TraceRef {
+            name: plan.trace.name.clone(),
+            sha256: plan.sha256.clone(),
+            request_count: plan.trace.request_count,
+            spec: Some(plan.trace.spec.clone()),
+        },
+        BackendInfo {
+            kind: config.backend.as_str().to_string(),
+            endpoint: config.endpoint.clone(),
+            model: config.model.clone(),
+            simulated: config.simulated.clone(),
+        },
+        clock.started_unix_ns,
+        env!("CARGO_PKG_VERSION"),
+        sys::hostname(),
+        options,
+    )
+}
+
+/// A run whose requests have been handed over: what the drain phase needs to end it.
+struct Running {
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    /// Cancelled once every request task ended: stops the grace timer and the progress.
+    finished: CancellationToken,
+    progress: Option<ProgressBar>,
+    cpu_before: Duration,
+    wall_start: Instant,
+}
+
+/// Phase 5: the state request tasks share, the grace timer and the progress bar, then
+/// the dispatcher thread; returns once it has handed over (or logged `not_sent`) every
+/// request.
+async fn dispatch(
+    config: &ReplayConfig,
+    target: Target,
+    client: reqwest::Client,
+    log: &LogSink,
+    requests: Vec<Prepared>,
+    stop: &StopHandle,
+) -> Result<(Running, DispatchReport), ReplayError> {
+    let n = requests.len() as u64;
+    let shared = share(config, target, client, log, stop);
+    let finished = CancellationToken::new();
+    spawn_grace(&shared, &finished, config.grace);
+    let progress = (config.progress && std::io::stderr().is_terminal())
+        .then(|| spawn_progress(n, shared.live.clone(), finished.clone()));
+    let cpu_before = sys::cpu_time(false);
+    let wall_start = Instant::now();
+    let tracker = TaskTracker::new();
+    let duration_ns = config.duration.map(|d| d.as_nanos() as u64);
+    let report = run_dispatcher(requests, &shared, &tracker, duration_ns).await?;
+    let running = Running {
+        shared,
+        tracker,
+        finished,
+        progress,
+        cpu_before,
+        wall_start,
+    };
+    Ok((running, report))
+}
+
+/// What every request task shares. Its stop and abort tokens are children of the
+/// caller's: the run can stop itself (`--duration`) without touching the caller's.
+fn share(
+    config: &ReplayConfig,
+    target: Target,
+    client: reqwest::Client,
+    log: &LogSink,
+    stop: &StopHandle,
+) -> Arc<Shared> {
+    Arc::new(Shared {
+        client,
+        url: target.url,
+        headers: target.headers,
+        backend: config.backend,
+        stream: config.stream,
+        timeout: config.timeout,
+        clock: log.clock,
+        slots: config
+            .concurrency
+            .map(|c| Arc::new(tokio::sync::Semaphore::new(c as usize))),
+        stop: stop.stop.child_token(),
+        abort: stop.abort.child_token(),
+        tx: log.tx.clone(),
+        live: Arc::new(LiveStats::new()),
+    })
+}
+
+/// Grace period: once dispatching stops early, in-flight requests get `grace`, then the
+/// run's abort token cancels them.
+fn spawn_grace(shared: &Shared, finished: &CancellationToken, grace: Duration) {
+    let (stop, abort, finished) = (shared.stop.clone(), shared.abort.clone(), finished.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = finished.cancelled() => {}
+            _ = stop.cancelled() => {
+                tokio::select! {
+                    _ = finished.cancelled() => {}
+                    _ = tokio::time::sleep(grace) => abort.cancel(),
+                }
+            }
+        }
+    });
+}
+
+/// Runs the dispatcher on its own OS thread and waits for its report.
+async fn run_dispatcher(
+    requests: Vec<Prepared>,
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    duration_ns: Option<u64>,
+) -> Result<DispatchReport, ReplayError> {
+    let (dtx, drx) = tokio::sync::oneshot::channel();
+    let shared = shared.clone();
+    let tracker = tracker.clone();
+    let handle = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("llmib-dispatch".into())
+        .spawn(move || {
+            let r = crate::dispatch::run(requests, shared, handle, tracker, duration_ns);
+            let _ = dtx.send(r);
+        })
+        .map_err(|e| ReplayError::Internal(format!("starting the dispatcher: {e}")))?;
+    drx.await
+        .map_err(|_| ReplayError::Internal("the dispatcher thread died".into()))
+}
+
+/// The run once every request task ended and the trailer is written.
+struct Drained {
+    dispatch: DispatchReport,
+    writer: WriterReport,
+    wall: Duration,
+    cpu_before: Duration,
+    interrupted: bool,
+}
+
+/// Phase 6: waits for every request task, then has the writer write the trailer and
+/// waits for it.
+async fn drain(
+    running: Running,
+    log: LogSink,
+    dreport: DispatchReport,
+    stop: &StopHandle,
+    output: &Path,
+) -> Result<Drained, ReplayError> {
+    let Running {
+        shared,
+        tracker,
+        finished,
+        progress,
+        cpu_before,
+        wall_start,
+    } = running;
+    tracker.close();
+    tracker.wait().await;
+    let ended_ns = shared.clock.now_ns();
+    let wall = wall_start.elapsed();
+    finished.cancel();
+    let aborted = shared.abort.clone();
+    drop(shared);
+
+    let interrupted = dreport.cut_short || stop.is_stopped();
+    let complete = dreport.not_sent == 0 && !aborted.is_cancelled() && !interrupted;
+    let LogSink { tx, writer, .. } = log;
+    let _ = tx.send(WriterMsg::Finish { complete, ended_ns });
+    drop(tx);
+    let mut wreport = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .map_err(|e| ReplayError::Internal(e.to_string()))?
+        .map_err(|_| ReplayError::Internal("the log writer panicked".into()))?;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    if let Some(e) = wreport.error.take() {
+        return Err(ReplayError::Log {
+            path: output.to_path_buf(),
+            message: e,
+        });
+    }
+    Ok(Drained {
+        dispatch: dreport,
+        writer: wreport,
+        wall,
+        cpu_before,
+        interrupted,
+    })
+}
+
+/// Phase 7: the summary, with the client's health check and the run's warnings.
+fn finish(output: &Path, d: Drained, mut warnings: Vec<String>) -> ReplaySummary {
+    let cpu = CpuUse::measure(d.cpu_before, d.dispatch.cpu, d.wall);
+    let mut w = d.writer;
+    let handoff = sorted(std::mem::take(&mut w.handoff_lateness_ns));
+    let lat = sorted(std::mem::take(&mut w.lateness_ns));
+    let p99 = percentile(&lat, 0.99);
+    warn_client_health(
+        &mut warnings,
+        p99,
+        &handoff,
+        d.dispatch.realtime,
+        &cpu,
+        d.wall,
+    );
+    let anomalies = w.duplicates_dropped + w.missing_filled;
+    warn_run(&mut warnings, &d.dispatch, &w);
+    ReplaySummary {
+        log: output.to_path_buf(),
+        records: w.records,
+        by_outcome: w.by_outcome,
+        complete: w.trailer.as_ref().is_some_and(|t| t.complete),
+        interrupted: d.interrupted,
+        wall: d.wall,
+        lateness_p50_ns: percentile(&lat, 0.5),
+        lateness_p99_ns: p99,
+        lateness_max_ns: lat.last().copied().unwrap_or(0),
+        handoff_p99_ns: percentile(&handoff, 0.99),
+        handoff_max_ns: handoff.last().copied().unwrap_or(0),
+        dispatch_delay_max_ns: w.dispatch_delay_ns.iter().copied().max().unwrap_or(0),
+        output_tokens: w.output_tokens,
+        cpu_time: cpu.time,
+        cpu_bound: cpu.bound,
+        internal_anomalies: anomalies,
+        warnings,
+    }
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
+/// The process's CPU time over the run, without the dispatcher thread's spinning.
+struct CpuUse {
+    time: Duration,
+    cores: f64,
+    /// Nearly all the machine's CPU was used: timings may include client delay.
+    bound: bool,
+}
+
+impl CpuUse {
+    fn measure(before: Duration, dispatcher: Duration, wall: Duration) -> Self {
+        let time = sys::cpu_time(false)
+            .saturating_sub(before)
+            .saturating_sub(dispatcher);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let bound = wall > Duration::from_millis(500)
+            && time.as_secs_f64() > 0.85 * cores * wall.as_secs_f64();
+        CpuUse { time, cores, bound }
+    }
+}
+
+/// Warnings about the client itself: late dispatch, no real-time dispatcher, CPU-bound.
+fn warn_client_health(
+    warnings: &mut Vec<String>,
+    lateness_p99: u64,
+    handoff_sorted: &[u64],
+    realtime: bool,
+    cpu: &CpuUse,
+    wall: Duration,
+) {
+    if lateness_p99 > 1_000_000 {
+        warnings.push(format!(
+            "dispatch lateness p99 is {} (> 1 ms): the client fell behind the trace; \
+             arrival times in this run are not what the trace asked for",
+            fmt_ns(lateness_p99)
+        ));
+    }
+    if !realtime && percentile(handoff_sorted, 0.99) > 100_000 {
+        warnings.push(
+            "the dispatcher thread could not get real-time priority (needs CAP_SYS_NICE or \
+             RLIMIT_RTPRIO): its wake-ups were delayed by other processes"
+                .to_string(),
+        );
+    }
+    if cpu.bound {
+        warnings.push(format!(
+            "the client was CPU-bound ({:.0}% of {} cores): latencies include client delay; \
+             run the client on its own machine or lower the load",
+            100.0 * cpu.time.as_secs_f64() / wall.as_secs_f64(),
+            cpu.cores
+        ));
+    }
+}
+
+/// Warnings about the run: requests not sent, records the writer had to fix.
+fn warn_run(warnings: &mut Vec<String>, dreport: &DispatchReport, w: &WriterReport) {
+    if dreport.by_duration {
+        warnings.push(format!(
+            "--duration reached: {} requests were not sent",
+            dreport.not_sent
+        ));
+    } else if dreport.not_sent > 0 {
+        warnings.push(format!(
+            "interrupted: {} requests were not sent",
+            dreport.not_sent
+        ));
+    }
+    if w.duplicates_dropped + w.missing_filled > 0 {
+        warnings.push(format!(
+            "internal error: {} duplicate and {} missing records were fixed by the writer",
+            w.duplicates_dropped, w.missing_filled
+        ));
+    }
+}
