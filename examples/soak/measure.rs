@@ -29,8 +29,7 @@ pub struct Rss {
     pub end: u64,
     /// Median of the last tenth of the run minus median of the first tenth, KiB.
     pub drift: i64,
-    /// Growth per completed request over the middle 80% of the run (least squares of
-    /// RSS against records on disk), bytes: what a per-request leak would show as.
+    /// Steady growth per completed request, bytes: see [`steady_growth`].
     pub bytes_per_request: f64,
 }
 
@@ -48,28 +47,38 @@ pub fn rss(samples: &[Sample], n: u64) -> Rss {
         v.sort_unstable();
         v[v.len() / 2] as i64
     };
-    let middle: Vec<(f64, f64)> = run
-        .iter()
-        .filter(|s| s.on_disk >= n / 10 && s.on_disk <= n - n / 10)
-        .map(|s| (s.on_disk as f64, s.rss_kib as f64 * 1024.0))
-        .collect();
     Rss {
         start: first.rss_kib,
         peak: samples.iter().map(|s| s.rss_kib).max().unwrap_or(0),
         end: last.rss_kib,
         drift: median(&run[run.len() - tenth..]) - median(&run[..tenth]),
-        bytes_per_request: slope(&middle),
+        bytes_per_request: steady_growth(&run, n),
     }
 }
 
-/// Least-squares slope of y over x (0 with fewer than two distinct x).
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let k = points.len() as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / k;
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+/// RSS growth per completed request in the middle 80% of the run, bytes: the median
+/// over windows of 5% of the requests each. A leak grows RSS in every window; a burst of
+/// concurrency after a client stall raises the allocator's high-water mark once, in one
+/// window, and does not move the median.
+fn steady_growth(run: &[&Sample], n: u64) -> f64 {
+    let window = (n / 20).max(1);
+    let mut slopes: Vec<f64> = Vec::new();
+    let mut lo = n / 10;
+    while lo + window <= n - n / 10 {
+        let inside: Vec<&&Sample> = run
+            .iter()
+            .filter(|s| (lo..lo + window).contains(&s.on_disk))
+            .collect();
+        if let (Some(a), Some(b)) = (inside.first(), inside.last())
+            && b.on_disk > a.on_disk
+        {
+            let grown = (b.rss_kib as f64 - a.rss_kib as f64) * 1024.0;
+            slopes.push(grown / (b.on_disk - a.on_disk) as f64);
+        }
+        lo += window;
+    }
+    slopes.sort_by(f64::total_cmp);
+    slopes.get(slopes.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// How promptly records reached the file.

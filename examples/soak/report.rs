@@ -64,7 +64,7 @@ fn print_measurements(r: &Report) {
     );
     println!("| records / trailer | {} / {} |", r.records, r.trailer);
     println!(
-        "| client RSS start / peak / end | {} / {} / {} (first to last tenth {}; {:.0} B per request) |",
+        "| client RSS start / peak / end | {} / {} / {} (first to last tenth {}; steady growth {:.0} B per request) |",
         mib(r.rss.start),
         mib(r.rss.peak),
         mib(r.rss.end),
