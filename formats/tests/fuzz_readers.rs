@@ -25,7 +25,7 @@ use proptest::prelude::*;
 use serde::Serialize;
 
 /// Cases per property: a case reads one file of a few kilobytes.
-const CASES: u32 = 2048;
+const CASES: u32 = 4096;
 
 /// Longest acceptable error line.
 const MAX_ERROR: usize = 300;

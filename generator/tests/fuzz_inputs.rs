@@ -19,9 +19,9 @@ use generator::{AzureOptions, PromptSource, import_azure, parse_spec, spec_to_to
 use proptest::prelude::*;
 
 /// Spec cases are cheap (a TOML parse); import cases write two small files.
-const SPEC_CASES: u32 = 2048;
-const CSV_CASES: u32 = 1024;
-const IMPORT_CASES: u32 = 256;
+const SPEC_CASES: u32 = 8192;
+const CSV_CASES: u32 = 4096;
+const IMPORT_CASES: u32 = 512;
 
 /// Longest acceptable error line: the path, a line number and a short reason.
 const MAX_ERROR: usize = 300;

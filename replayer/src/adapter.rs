@@ -263,8 +263,13 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     bounded(&text)
 }
 
-/// The message of a JSON error object, when it looks like one.
+/// The message of a JSON error object, when it looks like one and says something (a
+/// blank message is none: found by fuzzing, `{"message":""}` gave an empty error text).
 pub(crate) fn json_error_message(v: &serde_json::Value) -> Option<String> {
+    error_field(v).filter(|m| !m.trim().is_empty())
+}
+
+fn error_field(v: &serde_json::Value) -> Option<String> {
     let as_text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -355,6 +360,15 @@ mod tests {
             "Internal Server Error"
         );
         assert_eq!(error_message(b""), "(empty body)");
+        // Fuzzing regression: a blank message is no message; the body is shown instead.
+        assert_eq!(
+            error_message(br#"{"message":"","code":1}"#),
+            r#"{"message":"","code":1}"#
+        );
+        assert_eq!(
+            json_error_message(&serde_json::json!({"error": {"message": " "}})),
+            None
+        );
         let long = "é".repeat(1000);
         let m = error_message(long.as_bytes());
         assert!(m.len() <= ERROR_LIMIT + 3);

@@ -95,7 +95,8 @@ pub(crate) struct TokenEvent<'a> {
 /// Applies one TGI/LightLLM token event; `false` for an error event.
 pub(crate) fn apply_token_event(ev: TokenEvent<'_>, t_ns: u64, acc: &mut Accum) -> bool {
     if let Some(err) = ev.error.filter(|e| !e.is_null()) {
-        let msg = json_error_message(&json!({ "error": err })).unwrap_or_default();
+        let msg =
+            json_error_message(&json!({ "error": err })).unwrap_or_else(|| "error event".into());
         acc.server_error = Some(crate::adapter::bounded(&msg));
         return false;
     }

@@ -19,7 +19,7 @@ use replayer::decode::{StreamBody, error_body_message, parse_answer};
 
 /// Cases per property (each decodes one body 2 to 3 times): the whole file runs in a few
 /// seconds in the debug test profile.
-const CASES: u32 = 768;
+const CASES: u32 = 8192;
 
 /// `bounded()` appends an ellipsis (3 bytes) to a message cut at [`ERROR_LIMIT`].
 const MAX_ERROR: usize = ERROR_LIMIT + 3;
@@ -240,5 +240,32 @@ fn empty_chunk_between_cr_and_lf() {
             Decoded::from(&whole),
             "empty chunk at {i}"
         );
+    }
+}
+
+/// Regression (found by the `stream_parsers` fuzz target): a blank `message` was taken
+/// for the error text, leaving records with an empty error.
+#[test]
+fn blank_error_messages_are_not_empty_errors() {
+    let ctx = ReqCtx {
+        max_tokens: 4,
+        prompt_bytes: 0,
+        ignore_eos_sent: false,
+    };
+    let m = error_body_message(br#"{"ob":"or","message":"","c]":399}"#);
+    assert_eq!(m, r#"{"ob":"or","message":"","c]":399}"#);
+    for (backend, body) in [
+        (
+            BackendKind::Tgi,
+            &b"data:{\"error\":{\"message\":\"\"}}\n\n"[..],
+        ),
+        (
+            BackendKind::Openai,
+            b"data: {\"error\":{\"message\":\" \"}}\n\n",
+        ),
+    ] {
+        let acc = decode_streamed(backend, &ctx, 1 << 10, &[body], true);
+        let e = acc.server_error.expect("an error event");
+        mutate::assert_one_line(&e, MAX_ERROR);
     }
 }
