@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use formats::{LogRecord, Outcome};
 use reqwest::header::HeaderMap;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapter::{Accum, ReqCtx, bounded, error_message};
@@ -144,25 +144,13 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         armed: true,
         dispatched_ns: None,
     };
-
-    // Concurrency cap: wait in trace order (tokio's semaphore is fair).
-    let _permit = match &shared.slots {
-        None => None,
-        Some(sem) => {
-            tokio::select! {
-                biased;
-                _ = shared.stop.cancelled() => None,
-                p = sem.clone().acquire_owned() => p.ok(),
-            }
-        }
-    };
-    if shared.slots.is_some() && _permit.is_none() {
+    let Some(_permit) = wait_for_slot(&shared).await else {
         guard.armed = false;
         let mut rec = prep.not_sent();
         rec.error = Some("stopped while waiting for a concurrency slot".into());
         send(&shared, rec, Some(lateness_ns));
         return;
-    }
+    };
 
     let dispatched_ns = shared.clock.now_ns();
     guard.dispatched_ns = Some(dispatched_ns);
@@ -183,20 +171,36 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         biased;
         _ = shared.abort.cancelled() => End::Cancelled,
         _ = tokio::time::sleep_until(deadline) => End::Timeout,
-        e = drive(&shared, &prep, &mut st) => e,
+        e = drive(&shared, &prep, &ctx, &mut st) => e,
     };
     let end_ns = shared.clock.now_ns();
     let rec = st.into_record(&prep, &ctx, dispatched_ns, end_ns, ended);
-    shared
-        .live
-        .tokens
-        .fetch_add(rec.output_tokens.unwrap_or(0) as u64, Ordering::Relaxed);
-    if rec.outcome != Outcome::Ok {
-        shared.live.errors.fetch_add(1, Ordering::Relaxed);
-    }
-    shared.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    count_done(&shared.live, &rec);
     guard.armed = false;
     send(&shared, rec, Some(lateness_ns));
+}
+
+/// Waits for a concurrency slot when there is a cap, in trace order (tokio's semaphore
+/// is fair). `None` when the run stopped first; `Some(None)` when there is no cap.
+async fn wait_for_slot(shared: &Shared) -> Option<Option<OwnedSemaphorePermit>> {
+    let Some(sem) = &shared.slots else {
+        return Some(None);
+    };
+    tokio::select! {
+        biased;
+        _ = shared.stop.cancelled() => None,
+        p = sem.clone().acquire_owned() => p.ok().map(Some),
+    }
+}
+
+/// Updates the live counters for a request that was sent and has its record.
+fn count_done(live: &LiveStats, rec: &LogRecord) {
+    live.tokens
+        .fetch_add(rec.output_tokens.unwrap_or(0) as u64, Ordering::Relaxed);
+    if rec.outcome != Outcome::Ok {
+        live.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    live.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
 
 fn far_future() -> tokio::time::Instant {
@@ -270,6 +274,18 @@ impl State {
         }
     }
 
+    /// Keeps the response headers listed in [`TIMING_HEADERS`], verbatim but bounded.
+    fn record_timing_headers(&mut self, headers: &HeaderMap) {
+        for name in TIMING_HEADERS {
+            if let Some(v) = headers.get(*name) {
+                self.server_timing.insert(
+                    (*name).to_string(),
+                    bounded(&String::from_utf8_lossy(v.as_bytes())),
+                );
+            }
+        }
+    }
+
     fn into_record(
         mut self,
         prep: &Prepared,
@@ -282,34 +298,8 @@ impl State {
         if self.body.as_ref().is_some_and(|b| !b.is_finished()) {
             self.finish_stream(end_ns, false, ctx);
         }
+        let (outcome, error) = outcome(end, &mut self.acc, &mut self.error);
         let acc = &mut self.acc;
-        let (outcome, error) = match end {
-            End::Cancelled => (
-                Outcome::Cancelled,
-                Some("cancelled (run interrupted)".into()),
-            ),
-            End::Timeout => (Outcome::Timeout, Some("per-request timeout expired".into())),
-            End::ConnectFailed => (Outcome::ConnectError, self.error.take()),
-            End::Status => (Outcome::HttpError, self.error.take()),
-            End::Broken => (
-                Outcome::StreamError,
-                acc.protocol_error.take().or(self.error.take()),
-            ),
-            End::Body => {
-                if let Some(e) = acc.protocol_error.take() {
-                    (Outcome::StreamError, Some(e))
-                } else if let Some(e) = acc.server_error.take() {
-                    (Outcome::HttpError, Some(e))
-                } else if !acc.complete {
-                    (
-                        Outcome::StreamError,
-                        Some("response ended before its final event".into()),
-                    )
-                } else {
-                    (Outcome::Ok, None)
-                }
-            }
-        };
         let output_tokens = if acc.method.is_some() {
             acc.output_tokens
         } else {
@@ -338,6 +328,38 @@ impl State {
     }
 }
 
+/// The record's outcome and error text, from how the request ended and what the
+/// response said (`acc`) or the transport reported (`error`).
+fn outcome(end: End, acc: &mut Accum, error: &mut Option<String>) -> (Outcome, Option<String>) {
+    match end {
+        End::Cancelled => (
+            Outcome::Cancelled,
+            Some("cancelled (run interrupted)".into()),
+        ),
+        End::Timeout => (Outcome::Timeout, Some("per-request timeout expired".into())),
+        End::ConnectFailed => (Outcome::ConnectError, error.take()),
+        End::Status => (Outcome::HttpError, error.take()),
+        End::Broken => (
+            Outcome::StreamError,
+            acc.protocol_error.take().or(error.take()),
+        ),
+        End::Body => {
+            if let Some(e) = acc.protocol_error.take() {
+                (Outcome::StreamError, Some(e))
+            } else if let Some(e) = acc.server_error.take() {
+                (Outcome::HttpError, Some(e))
+            } else if !acc.complete {
+                (
+                    Outcome::StreamError,
+                    Some("response ended before its final event".into()),
+                )
+            } else {
+                (Outcome::Ok, None)
+            }
+        }
+    }
+}
+
 /// Describes a transport error with its causes, on one bounded line.
 fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
@@ -353,12 +375,8 @@ fn describe(e: &reqwest::Error) -> String {
     bounded(&s)
 }
 
-async fn drive(shared: &Shared, prep: &Prepared, st: &mut State) -> End {
-    let ctx = ReqCtx {
-        max_tokens: prep.max_tokens,
-        prompt_bytes: prep.prompt_bytes,
-        ignore_eos_sent: prep.ignore_eos_sent,
-    };
+/// Sends the request and reads its response into `st`.
+async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -> End {
     let request = shared
         .client
         .post(shared.url.clone())
@@ -379,76 +397,92 @@ async fn drive(shared: &Shared, prep: &Prepared, st: &mut State) -> End {
     st.first_byte_ns = Some(shared.clock.now_ns());
     let status = resp.status();
     st.status = Some(status.as_u16());
-    for name in TIMING_HEADERS {
-        if let Some(v) = resp.headers().get(*name) {
-            st.server_timing.insert(
-                (*name).to_string(),
-                bounded(&String::from_utf8_lossy(v.as_bytes())),
-            );
-        }
-    }
-
+    st.record_timing_headers(resp.headers());
     if !status.is_success() {
-        let mut body = Vec::new();
-        while body.len() < MAX_ERROR_BODY {
-            match resp.chunk().await {
-                Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY)]),
-                _ => break,
-            }
-        }
-        let msg = error_message(&body);
+        let msg = read_error_body(&mut resp).await;
         st.error = Some(bounded(&format!("HTTP {}: {msg}", status.as_u16())));
         return End::Status;
     }
+    if shared.stream {
+        read_stream(shared, &mut resp, ctx, st).await
+    } else {
+        read_answer(shared, &mut resp, ctx, st).await
+    }
+}
 
-    if !shared.stream {
-        let mut body: Vec<u8> = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
-                    if body.len() + c.len() > MAX_BODY_BYTES {
-                        st.acc.fail_protocol(format_args!(
-                            "answer larger than {MAX_BODY_BYTES} bytes"
-                        ));
-                        return End::Broken;
-                    }
-                    body.extend_from_slice(&c);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    st.error = Some(describe(&e));
+/// The message of an error response, from at most [`MAX_ERROR_BODY`] bytes of it.
+async fn read_error_body(resp: &mut reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY)]),
+            _ => break,
+        }
+    }
+    error_message(&body)
+}
+
+/// Reads a whole non-streamed answer (at most [`MAX_BODY_BYTES`]) and decodes it.
+async fn read_answer(
+    shared: &Shared,
+    resp: &mut reqwest::Response,
+    ctx: &ReqCtx,
+    st: &mut State,
+) -> End {
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if body.len() + c.len() > MAX_BODY_BYTES {
+                    st.acc
+                        .fail_protocol(format_args!("answer larger than {MAX_BODY_BYTES} bytes"));
                     return End::Broken;
                 }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                st.error = Some(describe(&e));
+                return End::Broken;
             }
         }
-        let t = shared.clock.now_ns();
-        parse_answer(shared.backend, &body, t, &ctx, &mut st.acc);
-        return End::Body;
     }
+    let t = shared.clock.now_ns();
+    parse_answer(shared.backend, &body, t, ctx, &mut st.acc);
+    End::Body
+}
 
+/// Reads a streamed body chunk by chunk, each timestamped as it arrives and decoded at
+/// once (the per-event path).
+async fn read_stream(
+    shared: &Shared,
+    resp: &mut reqwest::Response,
+    ctx: &ReqCtx,
+    st: &mut State,
+) -> End {
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 let t = shared.clock.now_ns();
                 if !st.feed(&chunk, t) {
                     if st.acc.protocol_error.is_some() {
-                        st.finish_stream(t, false, &ctx);
+                        st.finish_stream(t, false, ctx);
                         return End::Broken;
                     }
                     // End marker or server error event: the response is over.
-                    st.finish_inner(t, false, true, &ctx);
+                    st.finish_inner(t, false, true, ctx);
                     return End::Body;
                 }
             }
             Ok(None) => {
                 let t = shared.clock.now_ns();
-                st.finish_stream(t, true, &ctx);
+                st.finish_stream(t, true, ctx);
                 return End::Body;
             }
             Err(e) => {
                 st.error = Some(describe(&e));
                 let t = shared.clock.now_ns();
-                st.finish_stream(t, false, &ctx);
+                st.finish_stream(t, false, ctx);
                 return End::Broken;
             }
         }
