@@ -61,24 +61,85 @@ pub(crate) struct WriterReport {
 
 pub(crate) fn run(
     rx: Receiver<WriterMsg>,
-    mut log: LogWriter,
+    log: LogWriter,
     expected: Vec<Expected>,
 ) -> WriterReport {
-    let n = expected.len();
-    let first_id = expected.first().map_or(0, |e| e.id);
-    let mut seen = vec![false; n];
-    let mut report = WriterReport {
-        lateness_ns: Vec::with_capacity(n),
-        dispatch_delay_ns: Vec::with_capacity(n),
-        ..WriterReport::default()
-    };
-    let mut last_flush = Instant::now();
+    let mut w = Writer::new(log, expected);
     let mut finish = None;
-    let write = |log: &mut LogWriter, report: &mut WriterReport, rec: &LogRecord| {
+    loop {
+        let wait = FLUSH_EVERY.saturating_sub(w.last_flush.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok(WriterMsg::Record {
+                record,
+                lateness_ns,
+            }) => {
+                if !w.accept(&record, lateness_ns) {
+                    continue;
+                }
+            }
+            Ok(WriterMsg::Finish { complete, ended_ns }) => {
+                finish = Some((complete, ended_ns));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        w.flush_if_due();
+    }
+    w.fill_missing();
+    let (complete, ended_ns) = finish.unwrap_or((false, 0));
+    w.finish(complete, ended_ns)
+}
+
+/// The writer's state: the log, which trace requests have their record, the report.
+struct Writer {
+    log: LogWriter,
+    expected: Vec<Expected>,
+    first_id: u64,
+    seen: Vec<bool>,
+    report: WriterReport,
+    last_flush: Instant,
+}
+
+impl Writer {
+    fn new(log: LogWriter, expected: Vec<Expected>) -> Self {
+        let n = expected.len();
+        Writer {
+            log,
+            first_id: expected.first().map_or(0, |e| e.id),
+            seen: vec![false; n],
+            expected,
+            report: WriterReport {
+                lateness_ns: Vec::with_capacity(n),
+                dispatch_delay_ns: Vec::with_capacity(n),
+                ..WriterReport::default()
+            },
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// Writes a request's record unless its id already has one (or is not in the run):
+    /// `false` then, and the duplicate is counted.
+    fn accept(&mut self, record: &LogRecord, lateness_ns: Option<Lateness>) -> bool {
+        let idx = record.id.wrapping_sub(self.first_id) as usize;
+        if idx >= self.seen.len() || self.seen[idx] {
+            self.report.duplicates_dropped += 1;
+            return false;
+        }
+        self.seen[idx] = true;
+        if let Some(l) = lateness_ns {
+            self.report.lateness_ns.push(l.start_ns);
+            self.report.handoff_lateness_ns.push(l.handoff_ns);
+        }
+        self.write(record);
+        true
+    }
+
+    fn write(&mut self, rec: &LogRecord) {
+        let report = &mut self.report;
         if report.error.is_some() {
             return;
         }
-        if let Err(e) = log.write(rec) {
+        if let Err(e) = self.log.write(rec) {
             report.error = Some(format!("writing the run log: {e}"));
             return;
         }
@@ -90,61 +151,51 @@ pub(crate) fn run(
                 .dispatch_delay_ns
                 .push(d.saturating_sub(rec.scheduled_ns));
         }
-    };
-    loop {
-        let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(WriterMsg::Record {
-                record,
-                lateness_ns,
-            }) => {
-                let idx = record.id.wrapping_sub(first_id) as usize;
-                if idx >= n || seen[idx] {
-                    report.duplicates_dropped += 1;
-                    continue;
-                }
-                seen[idx] = true;
-                if let Some(l) = lateness_ns {
-                    report.lateness_ns.push(l.start_ns);
-                    report.handoff_lateness_ns.push(l.handoff_ns);
-                }
-                write(&mut log, &mut report, &record);
-            }
-            Ok(WriterMsg::Finish { complete, ended_ns }) => {
-                finish = Some((complete, ended_ns));
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            if report.error.is_none()
-                && let Err(e) = log.flush()
+    }
+
+    fn flush_if_due(&mut self) {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            if self.report.error.is_none()
+                && let Err(e) = self.log.flush()
             {
-                report.error = Some(format!("flushing the run log: {e}"));
+                self.report.error = Some(format!("flushing the run log: {e}"));
             }
-            last_flush = Instant::now();
+            self.last_flush = Instant::now();
         }
     }
-    for (e, seen) in expected.iter().zip(&seen) {
-        if !seen {
-            report.missing_filled += 1;
-            let mut rec = LogRecord::not_sent(
-                e.id,
-                e.scheduled_ns,
-                e.prompt_tokens,
-                e.max_tokens,
-                e.warmup,
-            );
-            rec.error = Some("internal error: no record was produced for this request".into());
-            write(&mut log, &mut report, &rec);
+
+    /// Writes a record for every request that never got one (counted: always 0 unless a
+    /// bug).
+    fn fill_missing(&mut self) {
+        let expected = std::mem::take(&mut self.expected);
+        for (e, seen) in expected.iter().zip(std::mem::take(&mut self.seen)) {
+            if !seen {
+                self.report.missing_filled += 1;
+                let mut rec = LogRecord::not_sent(
+                    e.id,
+                    e.scheduled_ns,
+                    e.prompt_tokens,
+                    e.max_tokens,
+                    e.warmup,
+                );
+                rec.error = Some("internal error: no record was produced for this request".into());
+                self.write(&rec);
+            }
         }
     }
-    let (complete, ended_ns) = finish.unwrap_or((false, 0));
-    if report.error.is_none() {
-        match log.finish(complete && report.missing_filled == 0, ended_ns) {
-            Ok(t) => report.trailer = Some(t),
-            Err(e) => report.error = Some(format!("finishing the run log: {e}")),
+
+    /// Writes the trailer (complete only if no record had to be made up).
+    fn finish(mut self, complete: bool, ended_ns: u64) -> WriterReport {
+        let report = &mut self.report;
+        if report.error.is_none() {
+            match self
+                .log
+                .finish(complete && report.missing_filled == 0, ended_ns)
+            {
+                Ok(t) => report.trailer = Some(t),
+                Err(e) => report.error = Some(format!("finishing the run log: {e}")),
+            }
         }
+        self.report
     }
-    report
 }
