@@ -1,15 +1,15 @@
-//! What every backend adapter shares: the [`Dialect`] interface each one implements,
+//! What every backend adapter shares: the `Dialect` interface each one implements,
 //! the per-response accumulator, token-count finalization and error-body reading.
 //!
-//! An adapter (one module per dialect: [`crate::tgi`], [`crate::vllm`],
-//! [`crate::lightllm`], [`crate::openai`]) knows four things, the methods of
-//! [`Dialect`]: its route, how to build the request body from a trace record, how to
-//! read one framed payload of its stream ([`Decoder`]), and how to read a whole
-//! non-streamed answer. Everything it learns goes into an [`Accum`]; the request driver
-//! ([`crate::request`]) turns that into a log record. The adapters depend on this module
+//! An adapter (one module per dialect: `crate::tgi`, `crate::vllm`,
+//! `crate::lightllm`, `crate::openai`) knows four things, the methods of
+//! `Dialect`: its route, how to build the request body from a trace record, how to
+//! read one framed payload of its stream (`Decoder`), and how to read a whole
+//! non-streamed answer. Everything it learns goes into an `Accum`; the request driver
+//! (`crate::request`) turns that into a log record. The adapters depend on this module
 //! only (never on the request driver), and the one list that maps a backend name to its
 //! adapter is `BackendKind::dialect` (`config.rs`), so adding a backend means one new
-//! module and one line in that list.
+//! module, plus a `BackendKind` variant and its line in that list.
 //!
 //! ## How output tokens are counted (`token_count_method`)
 //! * `per_event`: the protocol sends exactly one event per generated token (TGI,

@@ -3,7 +3,7 @@
 //!
 //! The instrument must never be the bottleneck and never lie:
 //! * every request is sent at its absolute trace time by a dedicated dispatcher thread
-//!   ([`dispatch`](crate::dispatch)), each as its own task, and how late the client was
+//!   (`dispatch.rs`), each as its own task, and how late the client was
 //!   is recorded per request and summarized;
 //! * every trace request ends as exactly one log record, whatever happens (errors,
 //!   broken streams, malformed data, timeouts, interruption);
