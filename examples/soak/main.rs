@@ -51,7 +51,7 @@ use crate::verify::Check;
 /// Most the client's steady RSS growth per completed request, bytes (see
 /// `measure::steady_growth`). The replayer keeps 25 B per request by design (three u64
 /// lateness/delay samples for exact percentiles and a one-record flag); a leaked record
-/// (~350 B), body or connection buffer (kilobytes) per request exceeds the limit.
+/// (~450 B on disk), body or connection buffer (kilobytes) per request exceeds the limit.
 const RSS_SLOPE_LIMIT_BYTES: f64 = 64.0;
 /// Shorter runs are dominated by the allocator's warm-up (10k requests: 80-170 B per
 /// request), so the growth per request is judged only from this many requests on.
