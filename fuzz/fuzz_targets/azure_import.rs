@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(rows) => rows,
         Err(e) => return assert_one_line(&e.to_string(), MAX_ERROR),
     };
-    assert!(rows.windows(2).all(|w| (w[0].timestamp_ns, w[0].line) < (w[1].timestamp_ns, w[1].line)));
+    assert!(
+        rows.windows(2)
+            .all(|w| (w[0].timestamp_ns, w[0].line) < (w[1].timestamp_ns, w[1].line))
+    );
 
     let csv: PathBuf = workdir().join("in.csv");
     let out = workdir().join("out.msgpack");
@@ -51,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
             let (header, requests) = read_trace(&out).expect("imported trace reads back");
             assert_eq!(header.request_count, report.requests);
             assert_eq!(requests.len() as u64, report.requests);
-            assert!(requests.windows(2).all(|w| w[0].arrival_ns <= w[1].arrival_ns));
+            assert!(
+                requests
+                    .windows(2)
+                    .all(|w| w[0].arrival_ns <= w[1].arrival_ns)
+            );
         }
     }
 });

@@ -4,7 +4,7 @@
 
 use formats::{LogEnd, LogReader};
 use libfuzzer_sys::fuzz_target;
-use llmib_fuzz::{MAX_ERROR, assert_one_line};
+use llmib_fuzz::{FORMATS_MAX_ERROR as MAX_ERROR, assert_one_line};
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = match LogReader::new(data) {
@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // `read_log` relies on this: a reader exhausted without error knows how it ended.
-    match reader.end().expect("exhausted without error, so the end is known") {
+    match reader
+        .end()
+        .expect("exhausted without error, so the end is known")
+    {
         LogEnd::Trailer(t) => assert_eq!(t.record_count, n),
         LogEnd::Truncated { records, .. } => assert_eq!(*records, n),
     }

@@ -25,7 +25,11 @@ fuzz_target!(|data: &[u8]| {
         }
         parts.push(&body[prev..]);
         let chunked = decode_streamed(&case, &parts);
-        assert_eq!(summary(&chunked), summary(&whole), "result depends on chunking");
+        assert_eq!(
+            summary(&chunked),
+            summary(&whole),
+            "result depends on chunking"
+        );
     } else {
         let mut acc = Accum::default();
         parse_answer(case.backend, body, 7, &case.ctx, &mut acc);

@@ -4,7 +4,7 @@
 
 use formats::TraceReader;
 use libfuzzer_sys::fuzz_target;
-use llmib_fuzz::{MAX_ERROR, assert_one_line};
+use llmib_fuzz::{FORMATS_MAX_ERROR as MAX_ERROR, assert_one_line};
 
 fuzz_target!(|data: &[u8]| {
     let reader = match TraceReader::new(data) {
@@ -22,5 +22,8 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => return assert_one_line(&e.to_string(), MAX_ERROR),
         }
     }
-    assert_eq!(n, expected, "a trace that reads whole has its header's count");
+    assert_eq!(
+        n, expected,
+        "a trace that reads whole has its header's count"
+    );
 });

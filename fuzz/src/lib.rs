@@ -9,14 +9,30 @@ use replayer::BackendKind;
 use replayer::adapter::{Accum, ReqCtx};
 use replayer::decode::StreamBody;
 
-/// Error lines of the file readers and of the generator's inputs stay under this.
+/// Error lines of the generator's inputs stay under this many bytes.
 pub const MAX_ERROR: usize = 300;
+
+/// Error lines of the file readers: the file's own values (a damaged field name, an
+/// unknown format) are shown tidied to 200 characters, up to 4 bytes each in UTF-8.
+pub const FORMATS_MAX_ERROR: usize = 1024;
 
 /// Panics unless `msg` is fit to show a user: one non-empty line of at most `max` bytes.
 pub fn assert_one_line(msg: &str, max: usize) {
     assert!(!msg.trim().is_empty(), "empty error message");
-    assert!(!msg.contains(['\n', '\r']), "error message on several lines: {msg:?}");
-    assert!(msg.len() <= max, "error message of {} bytes (limit {max})", msg.len());
+    assert!(
+        !msg.contains(['\n', '\r']),
+        "error message on several lines: {msg:?}"
+    );
+    let mut head = msg.len().min(300);
+    while !msg.is_char_boundary(head) {
+        head -= 1;
+    }
+    assert!(
+        msg.len() <= max,
+        "error message of {} bytes (limit {max}): {:?}...",
+        msg.len(),
+        &msg[..head]
+    );
 }
 
 /// Control bytes in front of a `stream_parsers` input; the rest is the response body.
@@ -104,7 +120,13 @@ pub fn decode_streamed(case: &StreamCase, parts: &[&[u8]]) -> Accum {
             return acc;
         }
     }
-    body.finish(&mut acc, parts.len() as u64, case.clean_end, case.clean_end, ctx);
+    body.finish(
+        &mut acc,
+        parts.len() as u64,
+        case.clean_end,
+        case.clean_end,
+        ctx,
+    );
     acc
 }
 
@@ -113,7 +135,11 @@ pub fn summary(a: &Accum) -> impl PartialEq + std::fmt::Debug + use<> {
     (
         a.events.tokens.clone(),
         a.text_bytes.clone(),
-        (a.output_tokens, a.server_output_tokens, a.server_prompt_tokens),
+        (
+            a.output_tokens,
+            a.server_output_tokens,
+            a.server_prompt_tokens,
+        ),
         (a.finish_reason.clone(), a.method, a.complete),
         (a.server_error.clone(), a.protocol_error.clone()),
     )
@@ -125,7 +151,10 @@ pub fn check_accum(acc: &Accum, streamed: bool) {
     assert_eq!(ev.t_ns.len(), ev.tokens.len());
     assert_eq!(ev.tokens.len(), acc.text_bytes.len());
     assert!(ev.t_ns.windows(2).all(|w| w[0] <= w[1]), "times go back");
-    for msg in [&acc.server_error, &acc.protocol_error].into_iter().flatten() {
+    for msg in [&acc.server_error, &acc.protocol_error]
+        .into_iter()
+        .flatten()
+    {
         assert_one_line(msg, replayer::adapter::ERROR_LIMIT + 3);
     }
     let sum = ev.total_tokens().min(u64::from(u32::MAX)) as u32;
