@@ -214,6 +214,7 @@ fn soak(args: Args) -> anyhow::Result<bool> {
         rss: measure::rss(&observed.samples, plan.requests),
         flush: measure::flush(&observed.tailed.records),
         lateness: measure::lateness(&observed.tailed.records),
+        major_faults: measure::major_faults(&observed.samples, plan.requests),
         checks: &checks,
     });
     if args.dir.is_some() {

@@ -15,6 +15,8 @@ pub struct Sample {
     /// Seconds since the replay process started.
     pub t_s: f64,
     pub rss_kib: u64,
+    /// Major page faults of the client so far.
+    pub major_faults: u64,
     /// Complete records readable from the log file at that moment.
     pub on_disk: u64,
 }
@@ -146,11 +148,26 @@ pub fn percentile(v: &mut [u64], q: f64) -> u64 {
     v[rank - 1]
 }
 
-/// The samples as CSV (`t_s,rss_kib,records_on_disk`), for plotting.
+/// Major page faults of the client while requests were completing.
+pub fn major_faults(samples: &[Sample], n: u64) -> u64 {
+    let run: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.on_disk > 0 && s.on_disk < n)
+        .collect();
+    match (run.first(), run.last()) {
+        (Some(a), Some(b)) => b.major_faults.saturating_sub(a.major_faults),
+        _ => 0,
+    }
+}
+
+/// The samples as CSV (`t_s,rss_kib,records_on_disk,major_faults`), for plotting.
 pub fn samples_csv(samples: &[Sample]) -> String {
-    let mut s = String::from("t_s,rss_kib,records_on_disk\n");
+    let mut s = String::from("t_s,rss_kib,records_on_disk,major_faults\n");
     for x in samples {
-        s.push_str(&format!("{:.3},{},{}\n", x.t_s, x.rss_kib, x.on_disk));
+        s.push_str(&format!(
+            "{:.3},{},{},{}\n",
+            x.t_s, x.rss_kib, x.on_disk, x.major_faults
+        ));
     }
     s
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Sample;
 use crate::plan::Plan;
-use crate::procs::{Proc, rss_kib, start_replay};
+use crate::procs::{Proc, major_faults, rss_kib, start_replay};
 use crate::tail::{Tail, Tailed};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -52,6 +52,7 @@ pub fn observe(llmib: &Path, plan: &Plan, args: &[String], log: &Path) -> anyhow
             samples.push(Sample {
                 t_s: started.elapsed().as_secs_f64(),
                 rss_kib,
+                major_faults: major_faults(child.pid()).unwrap_or(0),
                 on_disk: tail.on_disk.load(Ordering::Acquire),
             });
         }

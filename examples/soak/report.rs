@@ -23,6 +23,7 @@ pub struct Report<'a> {
     pub rss: Rss,
     pub flush: Flush,
     pub lateness: Lateness,
+    pub major_faults: u64,
     pub checks: &'a [Check],
 }
 
@@ -82,6 +83,10 @@ fn print_measurements(r: &Report) {
         fmt_ns(r.lateness.p50),
         fmt_ns(r.lateness.p99),
         fmt_ns(r.lateness.max)
+    );
+    println!(
+        "| client major page faults during the run | {} |",
+        r.major_faults
     );
 }
 
