@@ -145,20 +145,28 @@ impl Files {
     }
 }
 
-fn soak(args: Args) -> anyhow::Result<bool> {
+fn plan(args: &Args) -> anyhow::Result<Plan> {
     let plan = Plan {
         requests: args
             .requests
             .unwrap_or(if args.quick { 10_000 } else { 200_000 }),
         rate: args.rate,
-        arrival: args.arrival,
-        dialect: args.dialect,
+        arrival: args.arrival.clone(),
+        dialect: args.dialect.clone(),
         fault_rate: args.faults,
         seed: args.seed,
     };
     if plan.requests == 0 || !(plan.rate > 0.0 && plan.rate.is_finite()) {
         bail!("--requests and --rate must be positive");
     }
+    if !(0.0..=1.0).contains(&plan.fault_rate) {
+        bail!("--faults is a share of requests, from 0 to 1");
+    }
+    Ok(plan)
+}
+
+fn soak(args: Args) -> anyhow::Result<bool> {
+    let plan = plan(&args)?;
     let llmib = procs::find_llmib(args.llmib)?;
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let files = Files::new(args.dir.as_deref().unwrap_or(temp.path()))?;
@@ -172,20 +180,7 @@ fn soak(args: Args) -> anyhow::Result<bool> {
         100.0 * plan.fault_rate,
         llmib.display()
     );
-    std::fs::write(&files.spec, plan.spec()).context("writing the spec")?;
-    procs::run_llmib(
-        &llmib,
-        &[
-            "generate",
-            &files.spec.display().to_string(),
-            "-o",
-            &files.trace.display().to_string(),
-        ],
-    )?;
-    let (sim, url) = procs::start_sim(&llmib, &plan.sim_args(&files.truth))?;
-    let replay_args = plan.replay_args(&files.trace, &url, &files.log);
-    let observed = monitor::observe(&llmib, &plan, &replay_args, &files.log)?;
-    let sim_status = sim.stop(libc::SIGINT, Duration::from_secs(30))?;
+    let (observed, sim_ok) = run(&llmib, &plan, &files)?;
     let load_after = procs::load_average();
     std::fs::write(&files.samples, measure::samples_csv(&observed.samples))
         .context("writing samples.csv")?;
@@ -195,7 +190,7 @@ fn soak(args: Args) -> anyhow::Result<bool> {
         faults: plan.faults(),
         seed: plan.seed,
     };
-    let (checks, tally) = evaluate(&plan, &observed, &truth, &injected, sim_status.success());
+    let (checks, tally) = evaluate(&plan, &observed, &truth, &injected, sim_ok);
     report::print(&report::Report {
         title: format!(
             "soak: llmib replay vs llmib sim --profile null ({} dialect, streamed)",
@@ -217,13 +212,26 @@ fn soak(args: Args) -> anyhow::Result<bool> {
         major_faults: measure::major_faults(&observed.samples, plan.requests),
         checks: &checks,
     });
-    if args.dir.is_some() {
-        eprintln!(
-            "soak: files kept in {}",
-            files.log.parent().unwrap_or(Path::new(".")).display()
-        );
+    if let Some(dir) = &args.dir {
+        eprintln!("soak: files kept in {}", dir.display());
     }
     Ok(checks.iter().all(|c| c.ok))
+}
+
+/// Generates the trace, serves it with faults and replays it; true if the simulator
+/// stopped cleanly (its truth log complete).
+fn run(llmib: &Path, plan: &Plan, files: &Files) -> anyhow::Result<(Observed, bool)> {
+    std::fs::write(&files.spec, plan.spec()).context("writing the spec")?;
+    let (spec, trace) = (files.spec.display(), files.trace.display());
+    procs::run_llmib(
+        llmib,
+        &["generate", &spec.to_string(), "-o", &trace.to_string()],
+    )?;
+    let (sim, url) = procs::start_sim(llmib, &plan.sim_args(&files.truth))?;
+    let replay_args = plan.replay_args(&files.trace, &url, &files.log);
+    let observed = monitor::observe(llmib, plan, &replay_args, &files.log)?;
+    let sim_status = sim.stop(libc::SIGINT, Duration::from_secs(30))?;
+    Ok((observed, sim_status.success()))
 }
 
 fn trailer_text(o: &Observed) -> String {
@@ -267,7 +275,7 @@ fn evaluate(
         verify::trailer(&o.tailed.end, n),
         verify::truth_covers_trace(truth, n),
         verify::truth_faults_are_the_draws(truth, inj),
-        faults::faults_accounted(truth, &tally),
+        faults::faults_accounted(truth, &tally, plan.fault_rate > 0.0),
         faults::no_unexplained_errors(records, &truth_ids),
         faults::clean_requests(truth, &ids),
     ];
