@@ -11,7 +11,6 @@ use formats::LogEnd;
 use simulator::truth::TruthRecord;
 
 use crate::faults::Injected;
-
 use crate::tail::Seen;
 
 /// One pass/fail line of the results.
