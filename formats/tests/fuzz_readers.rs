@@ -28,7 +28,8 @@ use serde::Serialize;
 const CASES: u32 = 4096;
 
 /// Longest acceptable error line, in bytes: the file's own values (a damaged field name,
-/// an unknown format) are shown tidied to 200 characters, up to 4 bytes each in UTF-8.
+/// an unknown format) are shown tidied to 200 characters, up to 4 bytes each in UTF-8
+/// (the same bound as in `fuzz/src/lib.rs`).
 const MAX_ERROR: usize = 1024;
 
 /// Requests kept from the committed trace.

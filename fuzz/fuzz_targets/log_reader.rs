@@ -4,7 +4,7 @@
 
 use formats::{LogEnd, LogReader};
 use libfuzzer_sys::fuzz_target;
-use llmib_fuzz::{FORMATS_MAX_ERROR as MAX_ERROR, assert_one_line};
+use llmib_fuzz::{MAX_ERROR, assert_one_line};
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = match LogReader::new(data) {

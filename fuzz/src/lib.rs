@@ -9,12 +9,10 @@ use replayer::BackendKind;
 use replayer::adapter::{Accum, ReqCtx};
 use replayer::decode::StreamBody;
 
-/// Error lines of the generator's inputs stay under this many bytes.
-pub const MAX_ERROR: usize = 300;
-
-/// Error lines of the file readers: the file's own values (a damaged field name, an
-/// unknown format) are shown tidied to 200 characters, up to 4 bytes each in UTF-8.
-pub const FORMATS_MAX_ERROR: usize = 1024;
+/// Longest acceptable error line, in bytes. Errors quote the input's own values (a
+/// damaged field name, an unknown variant, a CSV cell) tidied and cut to at most 200
+/// characters, up to 4 bytes each in UTF-8; anything longer is an unbounded echo.
+pub const MAX_ERROR: usize = 1024;
 
 /// Panics unless `msg` is fit to show a user: one non-empty line of at most `max` bytes.
 pub fn assert_one_line(msg: &str, max: usize) {

@@ -200,7 +200,8 @@ pub fn parse_azure_csv(input: impl BufRead, path: &Path) -> Result<Vec<AzureRow>
                 return Err(bad(
                     n,
                     format!(
-                        "expected the header TIMESTAMP,ContextTokens,GeneratedTokens, found {line:?}"
+                        "expected the header TIMESTAMP,ContextTokens,GeneratedTokens, found {}",
+                        clip(line)
                     ),
                 ));
             }

@@ -34,9 +34,27 @@ pub fn parse_spec(text: &str, path: &Path) -> Result<SyntheticSpec> {
         GenError::SpecSyntax {
             path: path.to_path_buf(),
             line,
-            message: e.message().replace('\n', " ").trim().to_string(),
+            message: one_line(e.message()),
         }
     })
+}
+
+/// A parser message made fit for one error line: control characters (newlines
+/// included) become spaces, and it is cut to 200 characters. The TOML parser quotes the
+/// file's own values (an unknown variant, a wrong-typed string), which may be any
+/// length: found by fuzzing, a garbage `process` value made a multi-line, unbounded error.
+fn one_line(message: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let mut out: String = message
+        .trim()
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if message.trim().chars().nth(MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Serialises a spec as TOML (what `--suite` writes next to each trace).
