@@ -279,5 +279,8 @@ fn logs_without_a_successful_request_exit_1_after_reporting_them() {
         "{}",
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("down"), "the report still lists the run");
+    assert!(
+        text(&out.stdout).contains("down"),
+        "the report still lists the run"
+    );
 }
