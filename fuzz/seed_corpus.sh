@@ -29,4 +29,4 @@ done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llm-infer-bench/target}"
 LLMIB_FUZZ_CORPUS="$corpus" cargo test -q --manifest-path "$root/Cargo.toml" \
     -p llmib-formats --test fuzz_readers seeds_read_back_whole
-ls "$corpus" | while read -r t; do echo "$t: $(ls "$corpus/$t" | wc -l) seeds"; done
+ls "$corpus" | while read -r t; do echo "$t: $(ls "$corpus/$t" | wc -l) files"; done
