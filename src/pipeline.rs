@@ -196,7 +196,7 @@ pub async fn run_suite(
             return Err(PipelineError::File {
                 path: t.clone(),
                 message:
-                    "trace not found (regenerate with `llmib generate --suite seed -o traces`)"
+                    "trace not found (regenerate with `llmib generate --suite seed -o traces --force`)"
                         .into(),
             });
         }
