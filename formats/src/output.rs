@@ -179,6 +179,15 @@ impl OutputGuard {
         self.force
     }
 
+    /// The same guard (same inputs) with `--force` set: for outputs a command
+    /// regenerates in place by design (`--readme` figures).
+    pub fn forced(&self) -> OutputGuard {
+        OutputGuard {
+            force: true,
+            inputs: self.inputs.clone(),
+        }
+    }
+
     /// Checks a file output path: parent directory exists; nothing there, or a regular
     /// file that is not an input and `--force` was given.
     pub fn check_file(&self, path: &Path) -> Result<(), OutputError> {

@@ -124,10 +124,11 @@ fn validate_outputs(
     if let Some(readme) = &args.readme {
         analyzer::check_readme(readme).with_context(|| format!("--readme {}", readme.display()))?;
     }
-    let mut guard = OutputGuard::new(args.force);
-    for log in runs.log_paths() {
-        guard.add_input(log, "a run log being analysed");
-    }
+    let guard = runs
+        .log_paths()
+        .fold(OutputGuard::new(args.force), |g, log| {
+            g.input(log, "a run log being analysed")
+        });
     if let Some(dir) = &args.output {
         guard.check_dir(dir)?;
         let files = analyzer::output_files(dir, formats);
@@ -138,13 +139,10 @@ fn validate_outputs(
         guard.check_dir(&dir)?;
         // --readme regenerates its figures in place; other figure outputs obey --force.
         let figure_guard = if args.readme.is_some() {
-            OutputGuard::new(true)
+            guard.forced()
         } else {
-            guard.clone()
+            guard
         };
-        let figure_guard = runs.log_paths().fold(figure_guard, |g, log| {
-            g.input(log, "a run log being analysed")
-        });
         figure_guard.check_files(files.iter().map(|p| p.as_path()))?;
     }
     Ok(())

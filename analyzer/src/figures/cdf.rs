@@ -89,18 +89,32 @@ pub(crate) fn groups(report: &Report) -> Vec<Group<'_>> {
 /// At most this many points per curve: enough for a smooth line at 700 px.
 const POINTS: usize = 600;
 
+/// One run's samples of `metric`, seconds.
+fn samples(r: &RunReport, metric: Metric) -> &[f64] {
+    let s = &r.samples;
+    match metric {
+        Metric::Request => &s.e2e_s,
+        Metric::Ttft => &s.ttft_s,
+        Metric::Itl => &s.itl_s,
+    }
+}
+
+/// True when [`curves`] would draw at least one curve (cheap: no sorting).
+pub(crate) fn has_data(group: &Group, metric: Metric) -> bool {
+    group
+        .members
+        .iter()
+        .flat_map(|(_, runs)| runs)
+        .any(|r| !samples(r, metric).is_empty())
+}
+
 /// (legend, points (x seconds, cumulative fraction)) per member with data.
 pub(crate) fn curves(group: &Group, metric: Metric) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out = Vec::new();
     for (label, runs) in &group.members {
         let mut v: Vec<f64> = Vec::new();
         for r in runs {
-            let s = &r.samples;
-            v.extend_from_slice(match metric {
-                Metric::Request => &s.e2e_s,
-                Metric::Ttft => &s.ttft_s,
-                Metric::Itl => &s.itl_s,
-            });
+            v.extend_from_slice(samples(r, metric));
         }
         if v.is_empty() {
             continue;

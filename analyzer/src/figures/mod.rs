@@ -148,7 +148,7 @@ pub fn timeline_run<'a>(report: &'a Report, wanted: Option<&str>) -> Result<&'a 
 /// One planned figure: its file stem and what it draws.
 enum Planned<'a> {
     Throughput(&'a crate::report::Table<crate::report::ThroughputCell>),
-    Cdf(cdf::Group<'a>, cdf::Metric, Vec<(String, Vec<(f64, f64)>)>),
+    Cdf(cdf::Group<'a>, cdf::Metric),
     Timeline { run: &'a str, label: String },
 }
 
@@ -173,15 +173,16 @@ fn plan<'a>(report: &'a Report, timeline: Option<&str>) -> Result<Vec<(String, P
         (cdf::Metric::Itl, "itl-cdf"),
     ] {
         for group in cdf::groups(report) {
-            let curves = cdf::curves(&group, kind);
-            if curves.is_empty() {
+            // Curves (a sort of every sample) are computed when drawn, not here:
+            // planning runs before writing and again inside `write_figures`.
+            if !cdf::has_data(&group, kind) {
                 continue;
             }
             let mut name = format!("{what}-{}", slug(&group.label));
             if let (Some(m), true) = (&group.model, multi_model) {
                 name = format!("{name}-{}", slug(m));
             }
-            out.push((name, Planned::Cdf(group, kind, curves)));
+            out.push((name, Planned::Cdf(group, kind)));
         }
     }
     let run = timeline_run(report, timeline)?;
@@ -228,7 +229,8 @@ pub fn write_figures(
     for (name, figure) in planned {
         match figure {
             Planned::Throughput(t) => both!(dir, name, out, throughput::draw, t),
-            Planned::Cdf(group, kind, curves) => {
+            Planned::Cdf(group, kind) => {
+                let curves = cdf::curves(&group, kind);
                 both!(dir, name, out, cdf::draw, &group, kind, &curves)
             }
             Planned::Timeline { run, label } => {
