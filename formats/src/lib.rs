@@ -33,7 +33,7 @@ pub use hash::{sha256_bytes, sha256_file};
 pub use log::{
     BackendInfo, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader, LogRecord,
     LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SIMULATOR_HEADER, SimulatedInfo,
-    TraceRef, read_log,
+    TraceRef, WarmConnections, read_log,
 };
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,

@@ -160,6 +160,38 @@ pub struct ReplayOptions {
     pub prompt_as_token_ids: bool,
     /// Names of extra request headers (values are not recorded).
     pub header_names: Vec<String>,
+    /// Keep-alive connections opened before the clock started (`--connections`);
+    /// `None` in logs written before the warm-up existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_connections: Option<WarmConnections>,
+}
+
+/// The connection warm-up done before the run's clock started (`--connections N`):
+/// N concurrent cheap requests (`GET /health`, `/v1/models` for OpenAI dialects), each
+/// answer held until all had answered, so that N distinct connections were opened and
+/// left idle in the client's pool. Those requests are in no record and no statistic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmConnections {
+    /// Connections asked for; 0 when the warm-up was disabled (`--connections 0`).
+    pub requested: u32,
+    /// Why that many: `flag` (given with `--connections`), `concurrency` (the
+    /// concurrency cap), `trace_peak` (the most requests due within any one second at
+    /// the run's time scale), `disabled`. The defaults are bounded (1024, and the
+    /// open-file limit); `bounded` says when that lowered the count.
+    pub basis: String,
+    /// The default was lowered by the bound of 1024 or by the open-file limit.
+    #[serde(default)]
+    pub bounded: bool,
+    /// Warm-up requests answered while all were held at once: that many distinct
+    /// connections were idle in the pool when the clock started (unless the server
+    /// closed some).
+    pub ready: u32,
+    /// New connections the client opened for them (counted where connections are
+    /// made); lower than `ready` when a connection opened earlier (the simulator probe)
+    /// was reused.
+    pub opened: u32,
+    /// Wall time the warm-up took, ns (before the clock started).
+    pub elapsed_ns: u64,
 }
 
 impl Default for ReplayOptions {
@@ -178,6 +210,7 @@ impl Default for ReplayOptions {
             send_continuous_usage: false,
             prompt_as_token_ids: false,
             header_names: Vec::new(),
+            warm_connections: None,
         }
     }
 }
@@ -267,8 +300,27 @@ pub struct LogRecord {
     pub id: u64,
     /// When the request was due: trace `arrival_ns / time_scale`, ns since run start.
     pub scheduled_ns: u64,
-    /// When the request was handed to the connection (after any concurrency wait).
+    /// When the request task set off to send it (after any concurrency wait): the
+    /// origin of what a user waits. Connection checkout, any new connection and the
+    /// request's encoding come after it (see `connect_ns`, `sent_ns`).
     pub dispatched_ns: Option<u64>,
+    /// When this request started a new connection because it found no idle one in the
+    /// client's pool; absent when it reused a kept-alive connection. See
+    /// `formats/README.md` for the one race in which the request may still have been
+    /// sent on an idle connection that freed up meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_start_ns: Option<u64>,
+    /// When that new connection was established (TCP connected); absent when the
+    /// request reused a connection, or its connection attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ns: Option<u64>,
+    /// When the request's bytes were handed to its connection: the HTTP stack had
+    /// written the request head into the connection's buffer and took the body (the
+    /// socket write follows in the same step). The origin of what the server took
+    /// (`llmib analyze --from sent`). Absent in logs written before it existed, and for
+    /// requests that never reached a connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ns: Option<u64>,
     /// When the response status line and headers arrived.
     pub first_byte_ns: Option<u64>,
     /// Streamed events (one entry per answer for non-streamed requests).
@@ -321,6 +373,9 @@ impl LogRecord {
             id,
             scheduled_ns,
             dispatched_ns: None,
+            connect_start_ns: None,
+            connect_ns: None,
+            sent_ns: None,
             first_byte_ns: None,
             events: Events::default(),
             end_ns: None,

@@ -275,6 +275,49 @@ fn killed_log_is_readable_up_to_the_last_whole_record() {
     );
 }
 
+/// The connection and send times are optional fields: absent from the bytes when not
+/// known, so logs written before they existed (which lack the keys) read the same.
+#[test]
+fn connection_times_are_optional_and_round_trip() {
+    let plain = record(1);
+    let bytes = rmp_serde::to_vec_named(&plain).unwrap();
+    for key in [&b"connect_start_ns"[..], b"connect_ns", b"sent_ns"] {
+        assert!(!bytes.windows(key.len()).any(|w| w == key));
+    }
+    let back: LogRecord = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, plain);
+    assert_eq!((back.connect_ns, back.sent_ns), (None, None));
+
+    let mut timed = record(2);
+    timed.connect_start_ns = Some(21);
+    timed.connect_ns = Some(22);
+    timed.sent_ns = Some(23);
+    let bytes = rmp_serde::to_vec_named(&timed).unwrap();
+    let back: LogRecord = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, timed);
+}
+
+/// A header written before the warm-up existed has no `warm_connections`; one with it
+/// round-trips.
+#[test]
+fn warm_connections_in_the_header_are_optional() {
+    let old = log_header();
+    let bytes = rmp_serde::to_vec_named(&old).unwrap();
+    assert!(!bytes.windows(16).any(|w| w == b"warm_connections"));
+    let mut new = log_header();
+    new.options.warm_connections = Some(WarmConnections {
+        requested: 8,
+        basis: "concurrency".into(),
+        bounded: false,
+        ready: 8,
+        opened: 7,
+        elapsed_ns: 1_234_567,
+    });
+    let bytes = rmp_serde::to_vec_named(&new).unwrap();
+    let back: LogHeader = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, new);
+}
+
 #[test]
 fn corrupted_log_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
