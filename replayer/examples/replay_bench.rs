@@ -72,7 +72,7 @@ fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
 }
 
 /// Child mode: serve the null profile with the given inter-token interval.
-fn serve(inter_token_us: u64, truth: &str) {
+fn serve(inter_token_us: u64, truth: &str, dialect: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,7 +83,11 @@ fn serve(inter_token_us: u64, truth: &str) {
              max_total_tokens = 2097152\neos_probability = 0.0\n[null]\ninter_token_us = {inter_token_us}\n"
         );
         let profile = simulator::Profile::parse(&text, "bench").unwrap();
-        let mut cfg = simulator::SimConfig::new(simulator::Dialect::Tgi, profile);
+        let dialect = match dialect {
+            "openai" => simulator::Dialect::Openai,
+            _ => simulator::Dialect::Tgi,
+        };
+        let mut cfg = simulator::SimConfig::new(dialect, profile);
         if !truth.is_empty() {
             cfg.truth_log = Some(truth.into());
         }
@@ -107,9 +111,18 @@ struct Sim {
 
 impl Sim {
     fn start(inter_token_us: u64, truth: &Path) -> Sim {
+        Sim::start_dialect(inter_token_us, truth, "tgi")
+    }
+
+    fn start_dialect(inter_token_us: u64, truth: &Path, dialect: &str) -> Sim {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
-            .args(["sim", &inter_token_us.to_string(), truth.to_str().unwrap()])
+            .args([
+                "sim",
+                &inter_token_us.to_string(),
+                truth.to_str().unwrap(),
+                dialect,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -153,21 +166,98 @@ fn main() {
         serve(
             args[2].parse().unwrap(),
             args.get(3).map_or("", |s| s.as_str()),
+            args.get(4).map_or("tgi", |s| s.as_str()),
         );
         return;
     }
-    let quick = args.get(1).map(String::as_str) == Some("quick");
-    let secs = if quick { 2.0 } else { 5.0 };
+    let quick = args.iter().any(|a| a == "quick");
+    let chosen: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "quick")
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("t.msgpack");
-    let out = dir.path().join("run.msgpack");
-    let truth = dir.path().join("truth.jsonl");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let b = Bench {
+        quick,
+        secs: if quick { 2.0 } else { 5.0 },
+        trace: dir.path().join("t.msgpack"),
+        out: dir.path().join("run.msgpack"),
+        truth: dir.path().join("truth.jsonl"),
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
+    let sections: [Section; 5] = [
+        ("bulk", bulk_streaming),
+        ("lateness", lateness),
+        ("ttft", ttft_error),
+        ("events", events_one_thread),
+        ("memory", memory_per_stream),
+    ];
+    for (name, f) in sections {
+        if chosen.is_empty() || chosen.contains(&name) {
+            f(&b);
+        }
+    }
+}
 
-    // 1. Dispatch lateness.
+/// A named part of the benchmark.
+type Section = (&'static str, fn(&Bench));
+
+/// What every section shares.
+struct Bench {
+    quick: bool,
+    secs: f64,
+    trace: std::path::PathBuf,
+    out: std::path::PathBuf,
+    truth: std::path::PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Bulk streaming, OpenAI chat (the heaviest per-event JSON): 400 requests x 1,000
+/// tokens, concurrency 100, the server as fast as it can; client CPU per streamed event.
+fn bulk_streaming(b: &Bench) {
+    let (n, tokens) = if b.quick { (100, 1000) } else { (400, 1000) };
+    println!("## bulk streaming (openai-chat, {n} requests x {tokens} tokens, concurrency 100)");
+    println!("| run | events | wall | client cpu | cpu per event | output tokens per cpu-second |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for run in 1..=3 {
+        let sim = Sim::start_dialect(0, Path::new(""), "openai");
+        write_trace(&b.trace, n, 0.0, tokens);
+        let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
+        cfg.overwrite = true;
+        cfg.concurrency = Some(100);
+        let s =
+            b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+                .unwrap();
+        sim.stop();
+        let log = read_log(&b.out).unwrap();
+        let events: usize = log.records.iter().map(|r| r.events.len()).sum();
+        let tokens_out: u64 = log
+            .records
+            .iter()
+            .filter_map(|r| r.output_tokens)
+            .map(u64::from)
+            .sum();
+        let cpu = s.cpu_time.as_secs_f64();
+        println!(
+            "| {run} | {events} | {:.2} s | {cpu:.2} s | {:.2} us | {:.0} |{}",
+            s.wall.as_secs_f64(),
+            cpu * 1e6 / events.max(1) as f64,
+            tokens_out as f64 / cpu.max(1e-9),
+            if s.count(formats::Outcome::Ok) == n {
+                ""
+            } else {
+                " (errors!)"
+            }
+        );
+    }
+}
+
+/// Dispatch lateness at 100, 1,000 and 5,000 req/s.
+fn lateness(b: &Bench) {
+    let (secs, trace, out, rt) = (b.secs, &b.trace, &b.out, &b.rt);
     println!("## dispatch lateness (null profile, 4 tokens per request, streamed)");
     println!(
         "| rate (req/s) | requests | p50 | p99 | max | dispatcher alone p99 / max | client cpu |"
@@ -176,10 +266,10 @@ fn main() {
     for rate in [100.0, 1000.0, 5000.0] {
         let sim = Sim::start(0, Path::new(""));
         let n = (rate * secs) as u64;
-        write_trace(&trace, n, rate, 4);
+        write_trace(trace, n, rate, 4);
         let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         cfg.overwrite = true;
-        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        let s = rt.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         println!(
             "| {rate} | {n} | {} | {} | {} | {} / {} | {:.0}% |{}",
@@ -196,21 +286,24 @@ fn main() {
             }
         );
     }
+}
 
-    // 2. TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 25 tokens
-    // 40 ms apart (about 1 s each; 25 tokens/s per stream, 25k events/s in all).
+/// TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 25 tokens
+/// 40 ms apart (about 1 s each; 25 tokens/s per stream, 25k events/s in all).
+fn ttft_error(b: &Bench) {
+    let (secs, trace, out, truth, rt) = (b.secs, &b.trace, &b.out, &b.truth, &b.rt);
     {
-        let _ = std::fs::remove_file(&truth);
-        let sim = Sim::start(40_000, &truth);
+        let _ = std::fs::remove_file(truth);
+        let sim = Sim::start(40_000, truth);
         let n = (1000.0 * secs.max(3.0)) as u64;
-        write_trace(&trace, n, 1000.0, 25);
+        write_trace(trace, n, 1000.0, 25);
         let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         cfg.overwrite = true;
-        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        let s = rt.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
-        let log = read_log(&out).unwrap();
+        let log = read_log(out).unwrap();
         let truth: HashMap<u64, simulator::truth::TruthRecord> =
-            simulator::truth::read_truth_log(&truth)
+            simulator::truth::read_truth_log(truth)
                 .unwrap()
                 .into_iter()
                 .filter_map(|t| Some((t.request_id.as_ref()?.parse().ok()?, t)))
@@ -247,12 +340,15 @@ fn main() {
             fmt_ns(s.lateness_p99_ns),
         );
     }
+}
 
-    // 3. Events/s on one runtime worker thread.
+/// Events/s on one runtime worker thread.
+fn events_one_thread(b: &Bench) {
+    let (quick, trace, out) = (b.quick, &b.trace, &b.out);
     {
         let sim = Sim::start(0, Path::new(""));
         let n = if quick { 100 } else { 200 };
-        write_trace(&trace, n, 0.0, 5000);
+        write_trace(trace, n, 0.0, 5000);
         let one = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -261,10 +357,10 @@ fn main() {
         let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         cfg.overwrite = true;
         let s = one
-            .block_on(replay(&trace, cfg, StopHandle::new()))
+            .block_on(replay(trace, cfg, StopHandle::new()))
             .unwrap();
         sim.stop();
-        let log = read_log(&out).unwrap();
+        let log = read_log(out).unwrap();
         let events: usize = log.records.iter().map(|r| r.events.len()).sum();
         println!("\n## token events on one runtime thread ({n} streams x 5,000 tokens, burst)");
         println!(
@@ -275,12 +371,15 @@ fn main() {
             events as f64 / s.cpu_time.as_secs_f64().max(1e-9),
         );
     }
+}
 
-    // 4. Memory per open stream: 2,000 streams, 1 token/s, held ~3 s.
+/// Memory per open stream: 2,000 streams, 1 token/s, held ~3 s.
+fn memory_per_stream(b: &Bench) {
+    let (trace, out, rt) = (&b.trace, &b.out, &b.rt);
     {
         let sim = Sim::start(1_000_000, Path::new(""));
         let n = 2000;
-        write_trace(&trace, n, 0.0, 4);
+        write_trace(trace, n, 0.0, 4);
         let base = rss_kb();
         let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(base));
         let p2 = peak.clone();
@@ -294,7 +393,7 @@ fn main() {
         });
         let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         cfg.overwrite = true;
-        let s = rt.block_on(replay(&trace, cfg, StopHandle::new())).unwrap();
+        let s = rt.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         sampler.join().unwrap();
         sim.stop();

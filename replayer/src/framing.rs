@@ -53,6 +53,28 @@ pub struct SseParser {
     pub comments: u64,
 }
 
+/// The common event, found whole in one chunk: `chunk[..eol]` is a lone `data:` line and
+/// the blank line that ends its event follows at once (`\n\n` or `\r\n\r\n`). Returns
+/// the data and the bytes the event takes, so it is handed over without being copied;
+/// anything else goes through the general line-by-line path, which gives the same result.
+fn lone_data_event(chunk: &[u8], eol: usize, max_len: usize) -> Option<(&[u8], usize)> {
+    let line = &chunk[..eol];
+    if line.len() > max_len {
+        return None;
+    }
+    let value = line.strip_prefix(b"data:")?;
+    let value = value.strip_prefix(b" ").unwrap_or(value);
+    let rest = &chunk[eol..];
+    let end = if rest.starts_with(b"\n\n") {
+        2
+    } else if rest.starts_with(b"\r\n\r\n") {
+        4
+    } else {
+        return None;
+    };
+    Some((value, eol + end))
+}
+
 impl SseParser {
     pub fn new(max_len: usize) -> Self {
         SseParser {
@@ -81,8 +103,18 @@ impl SseParser {
             }
         }
         while !chunk.is_empty() {
-            match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', chunk) {
                 Some(pos) => {
+                    if self.line.is_empty()
+                        && !self.has_data
+                        && let Some((value, used)) = lone_data_event(chunk, pos, self.max_len)
+                    {
+                        chunk = &chunk[used..];
+                        if !on_event(value) {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
                     let eol = chunk[pos];
                     let rest_start = if eol == b'\r' {
                         if pos + 1 < chunk.len() {

@@ -30,6 +30,7 @@ mod prepare;
 mod progress;
 mod request;
 mod run;
+mod scan;
 mod stats;
 mod stop;
 mod summary;

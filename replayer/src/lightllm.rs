@@ -62,7 +62,7 @@ pub(crate) struct StreamDecoder;
 
 impl Decoder for StreamDecoder {
     fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
-        match serde_json::from_slice::<TokenEvent>(data) {
+        match TokenEvent::decode(data) {
             Ok(ev) => apply_token_event(ev, t_ns, acc),
             Err(e) => {
                 acc.fail_protocol(format_args!("malformed LightLLM event: {e}"));

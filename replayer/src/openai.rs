@@ -24,6 +24,7 @@ use crate::adapter::{
     Accum, BodyOptions, Decoder, Dialect, ReqCtx, bounded, json_error_message, settle_counts,
     to_u32,
 };
+use crate::scan::{Miss, Scan, Scanner, first_time};
 
 /// The OpenAI dialects: completions, or chat completions when `chat`.
 pub(crate) struct OpenAi {
@@ -181,6 +182,153 @@ fn choice_text_len(c: &Choice<'_>) -> usize {
     n
 }
 
+/// What one stream chunk says: the few values the decoder uses.
+#[derive(Default)]
+struct Facts<'a> {
+    /// Decoded bytes of new text (all choices; content and reasoning).
+    text: usize,
+    /// The last choice's finish reason, when any choice has one.
+    finish_reason: Option<Cow<'a, str>>,
+    usage: Option<Usage>,
+}
+
+/// Why the slow path could not give [`Facts`].
+enum NoFacts {
+    /// Not a chunk at all (the serde error, for the protocol error).
+    Malformed(serde_json::Error),
+    /// An error event, with its message.
+    ServerError(String),
+}
+
+/// The exact decoding of a chunk with serde_json (the reference; used whenever the fast
+/// scanner misses).
+fn facts_serde(data: &[u8]) -> Result<Facts<'_>, NoFacts> {
+    let chunk: Chunk = serde_json::from_slice(data).map_err(NoFacts::Malformed)?;
+    if let Some(msg) = chunk.error() {
+        return Err(NoFacts::ServerError(msg));
+    }
+    let mut f = Facts {
+        usage: chunk.usage,
+        ..Facts::default()
+    };
+    for c in chunk.choices.into_iter().flatten() {
+        f.text += choice_text_len(&c);
+        if let Some(r) = c.finish_reason {
+            f.finish_reason = Some(r);
+        }
+    }
+    Ok(f)
+}
+
+/// The same facts from the allocation-free scanner, or a miss for anything outside the
+/// common shape (error events included): see [`crate::scan`].
+fn facts_fast(data: &[u8]) -> Scan<Facts<'_>> {
+    let mut s = Scanner::new(data)?;
+    let mut f = Facts::default();
+    let mut seen = 0;
+    s.object(|s, key| match key {
+        b"choices" => {
+            first_time(&mut seen, 1)?;
+            if s.null()? {
+                return Ok(());
+            }
+            s.array(|s| choice_fast(s, &mut f))
+        }
+        b"usage" => {
+            first_time(&mut seen, 2)?;
+            if !s.null()? {
+                f.usage = Some(usage_fast(s)?);
+            }
+            Ok(())
+        }
+        b"error" => {
+            first_time(&mut seen, 4)?;
+            if s.null()? { Ok(()) } else { Err(Miss) }
+        }
+        b"object" => {
+            first_time(&mut seen, 8)?;
+            match s.opt_string()? {
+                Some(o) if o.escaped || o.raw == b"error" => Err(Miss),
+                _ => Ok(()),
+            }
+        }
+        b"message" => {
+            first_time(&mut seen, 16)?;
+            s.skip()
+        }
+        _ => s.skip(),
+    })?;
+    s.end()?;
+    Ok(f)
+}
+
+fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
+    let mut seen = 0;
+    let mut finish = None;
+    s.object(|s, key| match key {
+        b"text" => {
+            first_time(&mut seen, 1)?;
+            f.text += s.opt_string()?.map_or(0, |t| t.decoded_len);
+            Ok(())
+        }
+        b"delta" | b"message" => {
+            first_time(&mut seen, if key == b"delta" { 2 } else { 4 })?;
+            if !s.null()? {
+                f.text += message_fast(s)?;
+            }
+            Ok(())
+        }
+        b"finish_reason" => {
+            first_time(&mut seen, 8)?;
+            if let Some(r) = s.opt_string()? {
+                finish = Some(r.plain()?);
+            }
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    if let Some(r) = finish {
+        f.finish_reason = Some(Cow::Borrowed(r));
+    }
+    Ok(())
+}
+
+/// Text bytes of a `delta` or `message` object.
+fn message_fast(s: &mut Scanner<'_>) -> Scan<usize> {
+    let (mut seen, mut n) = (0, 0);
+    s.object(|s, key| match key {
+        b"content" | b"reasoning_content" => {
+            first_time(&mut seen, if key == b"content" { 1 } else { 2 })?;
+            n += s.opt_string()?.map_or(0, |t| t.decoded_len);
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    Ok(n)
+}
+
+fn usage_fast(s: &mut Scanner<'_>) -> Scan<Usage> {
+    let mut seen = 0;
+    let mut u = Usage {
+        prompt_tokens: None,
+        completion_tokens: None,
+    };
+    s.object(|s, key| match key {
+        b"prompt_tokens" => {
+            first_time(&mut seen, 1)?;
+            u.prompt_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        b"completion_tokens" => {
+            first_time(&mut seen, 2)?;
+            u.completion_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    Ok(u)
+}
+
 #[derive(Default)]
 pub(crate) struct StreamDecoder {
     done: bool,
@@ -188,39 +336,14 @@ pub(crate) struct StreamDecoder {
     usage_so_far: u64,
 }
 
-impl Decoder for StreamDecoder {
-    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
-        if self.done {
-            return false;
-        }
-        if data.trim_ascii() == b"[DONE]" {
-            self.done = true;
+impl StreamDecoder {
+    fn apply(&mut self, f: Facts<'_>, t_ns: u64, acc: &mut Accum) {
+        if let Some(r) = f.finish_reason {
+            acc.finish_reason = Some(r.into_owned());
             acc.complete = true;
-            return false;
-        }
-        let chunk: Chunk = match serde_json::from_slice(data) {
-            Ok(c) => c,
-            Err(e) => {
-                acc.fail_protocol(format_args!("malformed event: {e}"));
-                return false;
-            }
-        };
-        if let Some(msg) = chunk.error() {
-            acc.server_error = Some(msg);
-            return false;
-        }
-        let mut text = 0;
-        if let Some(choices) = &chunk.choices {
-            for c in choices {
-                text += choice_text_len(c);
-                if let Some(r) = &c.finish_reason {
-                    acc.finish_reason = Some(r.to_string());
-                    acc.complete = true;
-                }
-            }
         }
         let mut delta = None;
-        if let Some(u) = chunk.usage {
+        if let Some(u) = f.usage {
             if let Some(p) = u.prompt_tokens {
                 acc.server_prompt_tokens = to_u32(Some(p));
             }
@@ -234,12 +357,40 @@ impl Decoder for StreamDecoder {
         // A usage increase without text is an event only in continuous-usage streams
         // (every earlier event counted); otherwise it is the final usage-only chunk.
         let continuous = !acc.events.is_empty() && acc.counted_events == acc.events.len();
-        if text > 0 || (d > 0 && continuous) {
-            acc.push(t_ns, d.min(u32::MAX as u64) as u32, text);
+        if f.text > 0 || (d > 0 && continuous) {
+            acc.push(t_ns, d.min(u32::MAX as u64) as u32, f.text);
             if delta.is_some() {
                 acc.counted_events += 1;
             }
         }
+    }
+}
+
+impl Decoder for StreamDecoder {
+    fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
+        if self.done {
+            return false;
+        }
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            acc.complete = true;
+            return false;
+        }
+        let facts = match facts_fast(data) {
+            Ok(f) => f,
+            Err(Miss) => match facts_serde(data) {
+                Ok(f) => f,
+                Err(NoFacts::Malformed(e)) => {
+                    acc.fail_protocol(format_args!("malformed event: {e}"));
+                    return false;
+                }
+                Err(NoFacts::ServerError(msg)) => {
+                    acc.server_error = Some(msg);
+                    return false;
+                }
+            },
+        };
+        self.apply(facts, t_ns, acc);
         true
     }
 
@@ -287,3 +438,7 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
     };
     crate::adapter::settle_single(acc, &ctx, t_ns);
 }
+
+#[cfg(test)]
+#[path = "openai_fast_tests.rs"]
+mod fast_tests;

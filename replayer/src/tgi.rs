@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::adapter::{
     Accum, BodyOptions, Decoder, Dialect, Present, ReqCtx, json_error_message, to_u32,
 };
+use crate::scan::{Miss, Scan, Scanner, first_time};
 
 /// The TGI dialect.
 pub(crate) struct Tgi;
@@ -64,16 +65,16 @@ pub(crate) struct Details<'a> {
     pub generated_tokens: Option<u64>,
 }
 
-/// The `token` object of an event (only its shape is checked).
+/// The `token` object of an event: only its shape is checked (an object whose `text`,
+/// when present, is a string or null); nothing in it is kept.
 #[derive(Deserialize)]
 pub(crate) struct Token<'a> {
-    #[serde(borrow, default)]
-    #[allow(dead_code)]
-    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "text")]
+    _text: Option<Cow<'a, str>>,
 }
 
 /// One stream event (TGI and LightLLM share this shape).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(crate) struct TokenEvent<'a> {
     #[serde(borrow, default)]
     pub token: Option<Token<'a>>,
@@ -90,6 +91,108 @@ pub(crate) struct TokenEvent<'a> {
     pub count_output_tokens: Option<u64>,
     #[serde(default)]
     pub prompt_tokens: Option<u64>,
+}
+
+impl<'a> TokenEvent<'a> {
+    /// Decodes one event: the allocation-free scanner for the common shape, serde_json
+    /// (the reference) for anything else, including error events (see [`crate::scan`]).
+    pub fn decode(data: &'a [u8]) -> Result<Self, serde_json::Error> {
+        match token_event_fast(data) {
+            Ok(ev) => Ok(ev),
+            Err(Miss) => serde_json::from_slice(data),
+        }
+    }
+}
+
+/// [`TokenEvent`] from the scanner, or a miss.
+fn token_event_fast(data: &[u8]) -> Scan<TokenEvent<'_>> {
+    let mut s = Scanner::new(data)?;
+    let mut ev = TokenEvent::default();
+    let mut seen = 0;
+    s.object(|s, key| match key {
+        b"token" => {
+            first_time(&mut seen, 1)?;
+            if !s.null()? {
+                let mut text_seen = 0;
+                s.object(|s, key| match key {
+                    b"text" => {
+                        first_time(&mut text_seen, 1)?;
+                        s.opt_string().map(drop)
+                    }
+                    _ => s.skip(),
+                })?;
+                ev.token = Some(Token { _text: None });
+            }
+            Ok(())
+        }
+        b"generated_text" => {
+            first_time(&mut seen, 2)?;
+            if !s.null()? {
+                s.skip()?;
+                ev.generated_text = Present(Some(serde::de::IgnoredAny));
+            }
+            Ok(())
+        }
+        b"details" => {
+            first_time(&mut seen, 4)?;
+            if !s.null()? {
+                ev.details = Some(details_fast(s)?);
+            }
+            Ok(())
+        }
+        b"error" => {
+            first_time(&mut seen, 8)?;
+            if s.null()? { Ok(()) } else { Err(Miss) }
+        }
+        b"finish_reason" => {
+            first_time(&mut seen, 16)?;
+            ev.finish_reason = opt_plain(s)?;
+            Ok(())
+        }
+        b"count_output_tokens" => {
+            first_time(&mut seen, 32)?;
+            ev.count_output_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        b"prompt_tokens" => {
+            first_time(&mut seen, 64)?;
+            ev.prompt_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    s.end()?;
+    Ok(ev)
+}
+
+fn details_fast<'a>(s: &mut Scanner<'a>) -> Scan<Details<'a>> {
+    let mut seen = 0;
+    let mut d = Details {
+        finish_reason: None,
+        generated_tokens: None,
+    };
+    s.object(|s, key| match key {
+        b"finish_reason" => {
+            first_time(&mut seen, 1)?;
+            d.finish_reason = opt_plain(s)?;
+            Ok(())
+        }
+        b"generated_tokens" => {
+            first_time(&mut seen, 2)?;
+            d.generated_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    Ok(d)
+}
+
+/// A string without escapes, or null.
+fn opt_plain<'a>(s: &mut Scanner<'a>) -> Scan<Option<Cow<'a, str>>> {
+    match s.opt_string()? {
+        Some(t) => Ok(Some(Cow::Borrowed(t.plain()?))),
+        None => Ok(None),
+    }
 }
 
 /// Applies one TGI/LightLLM token event; `false` for an error event.
@@ -132,7 +235,7 @@ impl Decoder for StreamDecoder {
             acc.fail_protocol("data after the final event");
             return false;
         }
-        match serde_json::from_slice::<TokenEvent>(data) {
+        match TokenEvent::decode(data) {
             Ok(ev) => {
                 let last = ev.generated_text.is_some();
                 if !apply_token_event(ev, t_ns, acc) {
@@ -185,3 +288,7 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         Err(e) => acc.fail_protocol(format_args!("malformed TGI answer: {e}")),
     }
 }
+
+#[cfg(test)]
+#[path = "tgi_fast_tests.rs"]
+mod fast_tests;

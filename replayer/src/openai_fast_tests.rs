@@ -1,0 +1,162 @@
+//! Differential tests: the fast scanner ([`facts_fast`]) against serde_json
+//! ([`facts_serde`]) on generated OpenAI chunks and byte-level mutations of them. Whenever
+//! the fast path answers, serde must give the same facts; the fast path must answer for
+//! the common shapes (else it would be no fast path at all).
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::scan::strategies::{json_string, mutate, object, opt_str, scalar, ws};
+
+/// Text bytes, finish reason, usage (prompt, completion).
+type Key = (usize, Option<String>, Option<(Option<u64>, Option<u64>)>);
+
+/// The facts as comparable plain values.
+fn key(f: &Facts<'_>) -> Key {
+    (
+        f.text,
+        f.finish_reason.as_deref().map(str::to_string),
+        f.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+    )
+}
+
+fn check(data: &[u8]) -> Result<bool, TestCaseError> {
+    let Ok(fast) = facts_fast(data) else {
+        return Ok(false);
+    };
+    match facts_serde(data) {
+        Ok(slow) => prop_assert_eq!(key(&fast), key(&slow), "{}", String::from_utf8_lossy(data)),
+        Err(NoFacts::Malformed(e)) => {
+            return Err(TestCaseError::fail(format!(
+                "fast path accepted what serde rejects ({e}): {}",
+                String::from_utf8_lossy(data)
+            )));
+        }
+        Err(NoFacts::ServerError(m)) => {
+            return Err(TestCaseError::fail(format!(
+                "fast path accepted an error event ({m}): {}",
+                String::from_utf8_lossy(data)
+            )));
+        }
+    }
+    Ok(true)
+}
+
+fn chunk() -> impl Strategy<Value = String> {
+    let delta = object(vec![
+        ("role".into(), Just("\"assistant\"".to_string()).boxed()),
+        ("content".into(), opt_str()),
+        ("reasoning_content".into(), opt_str()),
+        (
+            "tool_calls".into(),
+            Just("[{\"id\":\"x\",\"n\":[1,{}]}]".to_string()).boxed(),
+        ),
+    ]);
+    let finish = prop_oneof![
+        Just("null".to_string()),
+        Just("\"length\"".to_string()),
+        Just("\"stop\"".to_string()),
+        Just("\"st\\u006fp\"".to_string()),
+        scalar(),
+    ]
+    .boxed();
+    let choice = object(vec![
+        ("index".into(), Just("0".to_string()).boxed()),
+        ("text".into(), opt_str()),
+        (
+            "delta".into(),
+            prop_oneof![delta.clone(), Just("null".to_string())].boxed(),
+        ),
+        ("message".into(), delta),
+        ("logprobs".into(), scalar().boxed()),
+        ("finish_reason".into(), finish),
+    ]);
+    let choices = prop_oneof![
+        prop::collection::vec(choice, 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+        Just("null".to_string()),
+    ]
+    .boxed();
+    let usage = prop_oneof![
+        object(vec![
+            ("prompt_tokens".into(), scalar().boxed()),
+            ("completion_tokens".into(), scalar().boxed()),
+            ("total_tokens".into(), scalar().boxed()),
+        ]),
+        Just("null".to_string()),
+    ]
+    .boxed();
+    let top = object(vec![
+        ("id".into(), json_string().boxed()),
+        (
+            "object".into(),
+            prop_oneof![
+                Just("\"chat.completion.chunk\"".to_string()),
+                Just("\"error\"".to_string()),
+                scalar()
+            ]
+            .boxed(),
+        ),
+        ("created".into(), Just("1700000000".to_string()).boxed()),
+        ("choices".into(), choices),
+        ("usage".into(), usage),
+        (
+            "error".into(),
+            prop_oneof![
+                Just("null".to_string()),
+                Just("{\"message\":\"boom\"}".to_string())
+            ]
+            .boxed(),
+        ),
+        ("message".into(), scalar().boxed()),
+    ]);
+    (ws(), top, ws()).prop_map(|(a, t, b)| format!("{a}{t}{b}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_path_agrees_with_serde(c in chunk()) {
+        check(c.as_bytes())?;
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde_on_mutations(
+        c in chunk(),
+        edits in crate::scan::strategies::edits(),
+    ) {
+        check(&mutate(c.into_bytes(), edits))?;
+    }
+}
+
+/// The shapes servers send take the fast path (a scanner that always missed would pass
+/// the properties above).
+#[test]
+fn common_chunks_take_the_fast_path() {
+    for c in [
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" hello\n"},"logprobs":null,"finish_reason":null}]}"#,
+        r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" w","logprobs":null,"finish_reason":"length","stop_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":3}}}"#,
+        r#"{"choices":[{"delta":{"reasoning_content":"think \u00e9"}}]}"#,
+    ] {
+        assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
+    }
+    let f = facts_fast(br#"{"choices":[{"delta":{"content":"a\nb\u20ac"},"finish_reason":"stop"}],"usage":{"completion_tokens":3}}"#).unwrap();
+    assert_eq!(key(&f), (6, Some("stop".into()), Some((None, Some(3)))));
+}
+
+#[test]
+fn error_events_and_odd_shapes_go_to_serde() {
+    for c in [
+        r#"{"error":{"message":"boom"}}"#,
+        r#"{"object":"error","message":"boom"}"#,
+        r#"{"choices":[{"delta":{"content":"a"},"delta":{"content":"b"}}]}"#,
+        r#"{"choices":[{"text":"\ud83d\ude00"}]}"#,
+        r#"{"\u0063hoices":[]}"#,
+        r#"[]"#,
+        r#"{"choices":[]} x"#,
+    ] {
+        assert!(facts_fast(c.as_bytes()).is_err(), "{c}");
+    }
+}
