@@ -178,6 +178,10 @@ pub struct NullParams {
     /// client reads.
     #[serde(default)]
     pub inter_token_us: u64,
+    /// Time to the first token in microseconds, from when the response starts; absent:
+    /// `inter_token_us` (the first token comes one interval after the start).
+    #[serde(default)]
+    pub first_token_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -42,6 +42,7 @@ pub(crate) struct AppState {
     seed: u64,
     next_seq: AtomicU64,
     null_interval: Duration,
+    null_first: Duration,
 }
 
 impl AppState {
@@ -59,6 +60,12 @@ impl AppState {
                 .map(|n| n.inter_token_us)
                 .unwrap_or(0),
         );
+        let null_first = config
+            .profile
+            .null
+            .as_ref()
+            .and_then(|n| n.first_token_us)
+            .map_or(null_interval, Duration::from_micros);
         AppState {
             dialect: config.dialect,
             profile: config.profile.clone(),
@@ -69,6 +76,7 @@ impl AppState {
             seed: config.seed,
             next_seq: AtomicU64::new(0),
             null_interval,
+            null_first,
         }
     }
 
@@ -240,6 +248,9 @@ enum Source {
     Null {
         next_index: u32,
         next_at: Option<Instant>,
+        /// Before the first token.
+        first: Duration,
+        /// Between two tokens.
         interval: Duration,
     },
     Closed,
@@ -301,6 +312,7 @@ impl Job {
                 Source::Null {
                     next_index: 0,
                     next_at: None,
+                    first: ctx.state.null_first,
                     interval: ctx.state.null_interval,
                 }
             }
@@ -340,14 +352,16 @@ impl Job {
             Source::Null {
                 next_index,
                 next_at,
+                first,
                 interval,
             } => {
                 if *next_index >= self.plan.target {
                     return None;
                 }
-                if !interval.is_zero() {
-                    let at = next_at.unwrap_or_else(Instant::now) + *interval;
-                    *next_at = Some(at);
+                let wait = if next_at.is_none() { *first } else { *interval };
+                let at = next_at.unwrap_or_else(Instant::now) + wait;
+                *next_at = Some(at);
+                if !wait.is_zero() {
                     tokio::time::sleep_until(at).await;
                 }
                 let index = *next_index;
@@ -373,9 +387,10 @@ impl Job {
             },
             Source::Null {
                 next_index,
+                next_at,
                 interval,
                 ..
-            } if interval.is_zero() => {
+            } if interval.is_zero() && next_at.is_some() => {
                 if *next_index >= self.plan.target {
                     return None;
                 }

@@ -185,3 +185,32 @@ async fn null_profile_paces_tokens_at_its_interval() {
     assert_eq!(sse_data(&r.text()).len(), 5);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn null_profile_waits_first_token_us_before_the_first_token_only() {
+    let text = include_str!("../profiles/null.toml").replace(
+        "inter_token_us = 0",
+        "inter_token_us = 0\nfirst_token_us = 30000",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let mut cfg = SimConfig::new(Dialect::Tgi, Profile::parse(&text, "t").unwrap());
+    cfg.truth_log = Some(truth.clone());
+    let s = simulator::start(cfg).await.unwrap();
+    let r = post(
+        &s,
+        "/generate_stream",
+        r#"{"inputs":"a","parameters":{"max_new_tokens":50}}"#,
+    )
+    .await;
+    assert_eq!(sse_data(&r.text()).len(), 50);
+    s.shutdown().await.unwrap();
+    let recs = simulator::truth::read_truth_log(&truth).unwrap();
+    let t = &recs[0];
+    let ttft = t.first_token_ns.unwrap() - t.received_ns;
+    assert!(ttft >= 30_000_000, "TTFT {ttft} ns");
+    // The other 49 tokens come without any wait: the whole stream takes less than the
+    // first wait again (a per-token wait of 30 ms would take 1.5 s).
+    let rest = t.token_ns[49] - t.token_ns[0];
+    assert!(rest < 1_470_000_000, "rest {rest} ns");
+}
