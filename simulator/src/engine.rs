@@ -459,12 +459,21 @@ pub struct Submission {
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: Instant,
+    /// Wall-clock time of `start`, ns since the Unix epoch (ties truth-log times to a run
+    /// log's `started_unix_ns` on the same machine).
+    pub started_unix_ns: u64,
 }
 
 impl Clock {
     pub fn new() -> Clock {
+        let start = Instant::now();
+        let started_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
         Clock {
-            start: Instant::now(),
+            start,
+            started_unix_ns,
         }
     }
     pub fn now_ns(&self) -> u64 {

@@ -173,6 +173,7 @@ impl SimConfig {
 /// A running simulated server.
 pub struct SimServer {
     addr: SocketAddr,
+    started_unix_ns: u64,
     shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
@@ -253,6 +254,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
     });
     Ok(SimServer {
         addr,
+        started_unix_ns: clock.started_unix_ns,
         shutdown_tx: Some(shutdown_tx),
         serve_task,
         engine_task,
@@ -280,6 +282,13 @@ fn identify(
 impl SimServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Wall-clock time (ns since the Unix epoch) of the instant the truth log's times count
+    /// from: truth time + this - a run log's `started_unix_ns` is that time on the run's
+    /// clock (same machine; wall-clock precision).
+    pub fn started_unix_ns(&self) -> u64 {
+        self.started_unix_ns
     }
 
     /// `http://HOST:PORT` (IPv6 hosts in brackets).
