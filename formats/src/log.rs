@@ -167,9 +167,10 @@ pub struct ReplayOptions {
 }
 
 /// The connection warm-up done before the run's clock started (`--connections N`):
-/// N concurrent cheap requests (`GET /health`, `/v1/models` for OpenAI dialects), each
-/// answer held until all had answered, so that N distinct connections were opened and
-/// left idle in the client's pool. Those requests are in no record and no statistic.
+/// N concurrent cheap requests (`GET /health`, `/v1/models` for OpenAI dialects) sent
+/// while the client's pool was empty, so each started a connection of its own, and
+/// every one of those connects waited for; the connections are then idle in the pool.
+/// Those requests are in no record and no statistic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WarmConnections {
     /// Connections asked for; 0 when the warm-up was disabled (`--connections 0`).
@@ -182,13 +183,9 @@ pub struct WarmConnections {
     /// The default was lowered by the bound of 1024 or by the open-file limit.
     #[serde(default)]
     pub bounded: bool,
-    /// Warm-up requests answered while all were held at once: that many distinct
-    /// connections were idle in the pool when the clock started (unless the server
-    /// closed some).
-    pub ready: u32,
-    /// New connections the client opened for them (counted where connections are
-    /// made); lower than `ready` when a connection opened earlier (the simulator probe)
-    /// was reused.
+    /// Connections the client established for the warm-up (counted where connections
+    /// are made, every connect it started waited for): normally `requested`, fewer
+    /// when connects failed or timed out.
     pub opened: u32,
     /// Wall time the warm-up took, ns (before the clock started).
     pub elapsed_ns: u64,

@@ -309,8 +309,7 @@ fn warm_connections_in_the_header_are_optional() {
         requested: 8,
         basis: "concurrency".into(),
         bounded: false,
-        ready: 8,
-        opened: 7,
+        opened: 8,
         elapsed_ns: 1_234_567,
     });
     let bytes = rmp_serde::to_vec_named(&new).unwrap();

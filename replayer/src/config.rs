@@ -146,6 +146,11 @@ pub struct ReplayConfig {
     /// Cap on requests in flight; later requests wait (in trace order) and are logged
     /// with their wait. `None`: unbounded, true open loop.
     pub concurrency: Option<u32>,
+    /// Keep-alive connections to open before the clock starts (`--connections`), so no
+    /// request pays for connection setup inside its timings. `None`: what the
+    /// concurrency cap needs, or without a cap the most requests due within one second
+    /// (bounded by 1024 and the open-file limit); `Some(0)`: no warm-up.
+    pub connections: Option<u32>,
     /// The first `warmup` requests (trace order) are marked `warmup` in the log.
     pub warmup: u32,
     /// Per-request timeout, from dispatch to the end of the response.
@@ -179,6 +184,7 @@ impl ReplayConfig {
             output,
             overwrite: false,
             concurrency: None,
+            connections: None,
             warmup: 0,
             timeout: None,
             time_scale: 1.0,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{BackendKind, ReplayConfig};
+use crate::connect::{ConnCount, ConnectLayer};
 use crate::error::ReplayError;
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted
@@ -58,11 +59,16 @@ pub(crate) fn build_headers(
     Ok(map)
 }
 
+/// The run's HTTP client, its idle pool sized for `pool` connections, every connection
+/// it opens counted in `count` (and stamped on the request that opened it, see
+/// [`crate::connect`]).
 pub(crate) fn build_client(
     config: &ReplayConfig,
     pool: usize,
+    count: &ConnCount,
 ) -> Result<reqwest::Client, ReplayError> {
     let mut b = reqwest::Client::builder()
+        .connector_layer(ConnectLayer::new(count.clone()))
         .no_proxy()
         .http1_only()
         .tcp_nodelay(true)
@@ -76,6 +82,23 @@ pub(crate) fn build_client(
     }
     b.build()
         .map_err(|e| ReplayError::Internal(format!("building the HTTP client: {e}")))
+}
+
+/// A cheap `GET` on the server, for the connection warm-up: `/v1/models` for the
+/// OpenAI dialects (every OpenAI-compatible server has it), `/health` for the others
+/// (TGI, vLLM, LightLLM). Any answer, even an error status, opens a connection.
+pub(crate) fn probe_url(
+    request_url: &reqwest::Url,
+    backend: BackendKind,
+) -> Result<reqwest::Url, ReplayError> {
+    let path = if backend.is_openai() {
+        "/v1/models"
+    } else {
+        "/health"
+    };
+    request_url
+        .join(path)
+        .map_err(|e| ReplayError::Config(format!("probe URL: {e}")))
 }
 
 /// Asks the server's `/health` whether it is llm-infer-bench's simulator (its

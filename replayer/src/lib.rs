@@ -19,6 +19,7 @@
 pub mod adapter;
 mod clock;
 mod config;
+mod connect;
 pub mod decode;
 mod dispatch;
 mod error;
@@ -35,8 +36,11 @@ mod stats;
 mod stop;
 mod summary;
 mod sys;
+#[cfg(test)]
+mod test_server;
 mod tgi;
 mod vllm;
+mod warm;
 mod writer;
 
 use std::path::Path;
@@ -48,7 +52,7 @@ pub use http::check_endpoint;
 pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
 pub use stats::fmt_ns;
 pub use stop::StopHandle;
-pub use summary::ReplaySummary;
+pub use summary::{Connections, ReplaySummary};
 pub use tokio_util::sync::CancellationToken as Token;
 
 /// Replays `trace` as `config` says, writing the run log to `config.output`.

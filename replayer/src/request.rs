@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::{Accum, ReqCtx, bounded, error_message};
 use crate::clock::RunClock;
 use crate::config::BackendKind;
+use crate::connect::{SentBody, Stamps, timed};
 use crate::decode::{StreamBody, parse_answer};
 use crate::stats::LiveStats;
 use crate::writer::{Lateness, WriterMsg};
@@ -162,7 +163,7 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         prompt_bytes: prep.prompt_bytes,
         ignore_eos_sent: prep.ignore_eos_sent,
     };
-    let mut st = State::new(&shared, &ctx);
+    let mut st = State::new(&shared, &ctx, Stamps::new(shared.clock));
     let deadline = shared
         .timeout
         .map(|t| tokio::time::Instant::now() + t)
@@ -237,10 +238,12 @@ struct State {
     /// The streamed body's decoder (`None` for non-streamed requests).
     body: Option<StreamBody>,
     server_timing: BTreeMap<String, String>,
+    /// Connection and send times, stamped on the wire (see [`crate::connect`]).
+    stamps: Arc<Stamps>,
 }
 
 impl State {
-    fn new(shared: &Shared, ctx: &ReqCtx) -> Self {
+    fn new(shared: &Shared, ctx: &ReqCtx, stamps: Arc<Stamps>) -> Self {
         let body = shared
             .stream
             .then(|| StreamBody::new(shared.backend, ctx, MAX_EVENT_BYTES));
@@ -251,6 +254,7 @@ impl State {
             acc: Accum::with_capacity(ctx.max_tokens as usize + 1),
             body,
             server_timing: BTreeMap::new(),
+            stamps,
         }
     }
 
@@ -309,6 +313,9 @@ impl State {
             id: prep.id,
             scheduled_ns: prep.scheduled_ns,
             dispatched_ns: Some(dispatched_ns),
+            connect_start_ns: self.stamps.connect_start_ns(),
+            connect_ns: self.stamps.connect_ns(),
+            sent_ns: self.stamps.sent_ns(),
             first_byte_ns: self.first_byte_ns,
             events: std::mem::take(&mut acc.events),
             end_ns: Some(end_ns),
@@ -361,7 +368,7 @@ fn outcome(end: End, acc: &mut Accum, error: &mut Option<String>) -> (Outcome, O
 }
 
 /// Describes a transport error with its causes, on one bounded line.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {
@@ -375,15 +382,17 @@ fn describe(e: &reqwest::Error) -> String {
     bounded(&s)
 }
 
-/// Sends the request and reads its response into `st`.
+/// Sends the request and reads its response into `st`. The body and the send are
+/// wrapped so that `st.stamps` get the request's connection and send times.
 async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -> End {
+    let body = SentBody::new(prep.body.clone(), st.stamps.clone());
     let request = shared
         .client
         .post(shared.url.clone())
         .headers(shared.headers.clone())
         .header("x-request-id", prep.id)
-        .body(prep.body.clone());
-    let mut resp = match request.send().await {
+        .body(reqwest::Body::wrap(body));
+    let mut resp = match timed(st.stamps.clone(), request.send()).await {
         Ok(r) => r,
         Err(e) => {
             st.error = Some(describe(&e));

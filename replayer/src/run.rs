@@ -1,5 +1,5 @@
-//! The phases of one replay, in the order they run: validate, prepare, connect, open the
-//! log, dispatch, drain, finish.
+//! The phases of one replay, in the order they run: validate, prepare, connect (and warm
+//! up connections), open the log, dispatch, drain, finish.
 //!
 //! [`crate::replay`], the public entry point, is [`replay`] here: a list of phase calls,
 //! each phase one function whose arguments and result say what it takes from the earlier
@@ -16,7 +16,7 @@ use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use formats::{BackendInfo, LogHeader, LogWriter, ReplayOptions, TraceRef};
+use formats::{BackendInfo, LogHeader, LogWriter, ReplayOptions, TraceRef, WarmConnections};
 use indicatif::ProgressBar;
 use reqwest::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
@@ -24,16 +24,18 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::RunClock;
 use crate::config::ReplayConfig;
+use crate::connect::ConnCount;
 use crate::dispatch::DispatchReport;
 use crate::error::ReplayError;
-use crate::http::{build_client, build_headers, detect_simulator, request_url};
+use crate::http::{build_client, build_headers, detect_simulator, probe_url, request_url};
 use crate::prepare::Plan;
 use crate::progress::spawn_progress;
 use crate::request::{Prepared, Shared};
 use crate::stats::{LiveStats, fmt_ns, percentile};
 use crate::stop::StopHandle;
-use crate::summary::ReplaySummary;
+use crate::summary::{Connections, ReplaySummary};
 use crate::sys;
+use crate::warm;
 use crate::writer::{self, WriterMsg, WriterReport};
 
 /// Replays `trace` as `config` says (see [`crate::replay`]).
@@ -44,11 +46,12 @@ pub(crate) async fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let target = validate(trace, &config)?;
     let plan = prepare(trace, &config).await?;
-    let (client, warnings) = connect(&mut config, &target.url, plan.requests.len()).await?;
-    let log = open_log(&config, &plan)?;
+    let conn = connect(&mut config, &target, &plan).await?;
+    let log = open_log(&config, &plan, &conn.warm)?;
+    let client = conn.client.clone();
     let (running, dreport) = dispatch(&config, target, client, &log, plan.requests, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
-    Ok(finish(&config.output, drained, warnings))
+    Ok(finish(&config.output, drained, conn))
 }
 
 /// Where requests go and the fixed headers they carry.
@@ -106,26 +109,59 @@ async fn prepare(trace: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErro
         .map_err(|e| ReplayError::Internal(e.to_string()))?
 }
 
+/// What the connect phase leaves for the run.
+struct Connected {
+    client: reqwest::Client,
+    /// Every connection the client established (see [`crate::connect`]).
+    count: ConnCount,
+    /// Connections established before the clock started.
+    opened_before: u64,
+    warm: WarmConnections,
+    /// The warnings so far.
+    warnings: Vec<String>,
+}
+
 /// Phase 3: the open-file limit and the HTTP client, both sized for the peak of open
-/// connections, and whether the server is the simulator (recorded in `config`). Returns
-/// the warnings so far.
+/// connections; the connection warm-up (`--connections`), which leaves keep-alive
+/// connections idle in the client's pool before the clock starts; whether the server
+/// is the simulator (recorded in `config`).
 async fn connect(
     config: &mut ReplayConfig,
-    url: &reqwest::Url,
-    n: usize,
-) -> Result<(reqwest::Client, Vec<String>), ReplayError> {
+    target: &Target,
+    plan: &Plan,
+) -> Result<Connected, ReplayError> {
     let mut warnings = Vec::new();
-    let peak = config
-        .concurrency
-        .map_or(n as u64, |c| (c as u64).min(n as u64));
-    if let Some(w) = sys::raise_nofile(peak + 64) {
+    let n = plan.requests.len() as u64;
+    let peak = config.concurrency.map_or(n, |c| (c as u64).min(n));
+    let asked = config.connections.unwrap_or(0) as u64;
+    if let Some(w) = sys::raise_nofile(peak.max(asked) + warm::FD_RESERVE) {
         warnings.push(w);
     }
-    let client = build_client(config, (peak as usize).clamp(1, 65536))?;
+    let scheduled: Vec<u64> = plan.requests.iter().map(|p| p.scheduled_ns).collect();
+    let goal = warm::goal(
+        config.connections,
+        config.concurrency,
+        &scheduled,
+        sys::open_file_limit(),
+    );
+    let pool = peak.max(goal.count as u64).clamp(1, 65536) as usize;
+    let count = ConnCount::default();
+    let client = build_client(config, pool, &count)?;
+    // Warm-up first, on the empty pool it needs; the probe then reuses a connection.
+    let probe = probe_url(&target.url, config.backend)?;
+    let limit = config.timeout.map_or(warm::LIMIT, |t| t.min(warm::LIMIT));
+    let (warm, note) = warm::warm_up(&client, &probe, &target.headers, goal, &count, limit).await;
+    warnings.extend(note);
     if config.simulated.is_none() {
-        config.simulated = detect_simulator(&client, url).await;
+        config.simulated = detect_simulator(&client, &target.url).await;
     }
-    Ok((client, warnings))
+    Ok(Connected {
+        client,
+        opened_before: count.opened(),
+        count,
+        warm,
+        warnings,
+    })
 }
 
 /// The run clock and the log writer thread, with the channel records reach it by.
@@ -137,8 +173,12 @@ struct LogSink {
 
 /// Phase 4: starts the clock, creates the run log with its header and starts the
 /// writer thread.
-fn open_log(config: &ReplayConfig, plan: &Plan) -> Result<LogSink, ReplayError> {
-    let options = replay_options(config, plan.any_ignore_eos);
+fn open_log(
+    config: &ReplayConfig,
+    plan: &Plan,
+    warm: &WarmConnections,
+) -> Result<LogSink, ReplayError> {
+    let options = replay_options(config, plan.any_ignore_eos, warm);
     let clock = RunClock::start_in(Duration::from_millis(50));
     let header = log_header(config, plan, &clock, options);
     let log = if config.overwrite {
@@ -170,7 +210,11 @@ fn open_log(config: &ReplayConfig, plan: &Plan) -> Result<LogSink, ReplayError> 
 }
 
 /// The options recorded in the log header (never header values or API keys).
-fn replay_options(config: &ReplayConfig, any_ignore_eos: bool) -> ReplayOptions {
+fn replay_options(
+    config: &ReplayConfig,
+    any_ignore_eos: bool,
+    warm: &WarmConnections,
+) -> ReplayOptions {
     let openai = config.backend.is_openai();
     ReplayOptions {
         stream: config.stream,
@@ -190,6 +234,7 @@ fn replay_options(config: &ReplayConfig, any_ignore_eos: bool) -> ReplayOptions 
             .iter()
             .map(|(k, _)| k.trim().to_string())
             .collect(),
+        warm_connections: Some(warm.clone()),
     }
 }
 
@@ -390,8 +435,14 @@ async fn drain(
     })
 }
 
-/// Phase 7: the summary, with the client's health check and the run's warnings.
-fn finish(output: &Path, d: Drained, mut warnings: Vec<String>) -> ReplaySummary {
+/// Phase 7: the summary, with the client's health check, the connections and the
+/// run's warnings.
+fn finish(output: &Path, d: Drained, conn: Connected) -> ReplaySummary {
+    let connections = Connections {
+        opened_during_run: conn.count.opened().saturating_sub(conn.opened_before),
+        warm: conn.warm,
+    };
+    let mut warnings = conn.warnings;
     let cpu = CpuUse::measure(d.cpu_before, d.dispatch.cpu, d.wall);
     let mut w = d.writer;
     let handoff = sorted(std::mem::take(&mut w.handoff_lateness_ns));
@@ -424,6 +475,7 @@ fn finish(output: &Path, d: Drained, mut warnings: Vec<String>) -> ReplaySummary
         cpu_time: cpu.time,
         cpu_bound: cpu.bound,
         internal_anomalies: anomalies,
+        connections,
         warnings,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use formats::Outcome;
+use formats::{Outcome, WarmConnections};
 
 use crate::stats::fmt_ns;
 
@@ -40,7 +40,45 @@ pub struct ReplaySummary {
     pub cpu_bound: bool,
     /// Duplicate or missing records the writer had to fix (always 0 unless a bug).
     pub internal_anomalies: u64,
+    /// The connection warm-up and the connections opened during the run.
+    pub connections: Connections,
     pub warnings: Vec<String>,
+}
+
+/// The run's connections: those opened before the clock started (`--connections`) and
+/// those opened by requests during the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connections {
+    /// The warm-up, as recorded in the log header.
+    pub warm: WarmConnections,
+    /// New connections while the clock ran (requests that found no idle connection,
+    /// and connections the server closed and requests reopened).
+    pub opened_during_run: u64,
+}
+
+impl std::fmt::Display for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = &self.warm;
+        if w.requested == 0 {
+            f.write_str("connections: no warm-up")?;
+        } else {
+            let why = match w.basis.as_str() {
+                "flag" => "--connections",
+                "concurrency" => "the concurrency cap",
+                "trace_peak" => "the trace's busiest second",
+                other => other,
+            };
+            write!(
+                f,
+                "connections: {} of {} opened before the clock in {} ({why}{})",
+                w.opened,
+                w.requested,
+                fmt_ns(w.elapsed_ns),
+                if w.bounded { ", bounded" } else { "" },
+            )?;
+        }
+        write!(f, "; {} opened during the run", self.opened_during_run)
+    }
 }
 
 impl ReplaySummary {
@@ -81,6 +119,7 @@ impl std::fmt::Display for ReplaySummary {
             self.output_tokens as f64 / secs,
             self.log.display()
         )?;
+        writeln!(f, "{}", self.connections)?;
         write!(
             f,
             "client health: dispatch lateness p50 {} p99 {} max {} (dispatcher alone p99 {} max {}); cpu {:.0}% of one core",

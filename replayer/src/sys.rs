@@ -36,6 +36,21 @@ pub(crate) fn raise_nofile(wanted: u64) -> Option<String> {
     None
 }
 
+/// The soft open-file limit (after [`raise_nofile`], the most sockets this process can
+/// hold), or `None` when it cannot be read or is unlimited.
+pub(crate) fn open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid pointer to a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Some(lim.rlim_cur as u64).filter(|&l| lim.rlim_cur != libc::RLIM_INFINITY && l > 0)
+}
+
 /// User + system CPU time of this process, or of the calling thread.
 pub(crate) fn cpu_time(thread: bool) -> Duration {
     // SAFETY: getrusage fills a local struct.

@@ -140,8 +140,9 @@ pub fn events_of(body: &[u8]) -> Vec<&[u8]> {
 pub type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// Serves `reply(n)` to the n-th request (one request per connection), on 127.0.0.1
-/// port 0. Returns the base URL and the received requests. The replayer's `GET /health`
-/// probe (is this the simulator?) gets a 404 and is neither counted nor recorded.
+/// port 0. Returns the base URL and the received requests. The replayer's `GET`s
+/// before the run (the connection warm-up, the simulator probe) get a 404 and are
+/// neither counted nor recorded.
 pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -185,7 +186,7 @@ pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) 
                         Ok(r) => buf.extend_from_slice(&tmp[..r]),
                     }
                 }
-                if head.starts_with("GET /health ") {
+                if head.starts_with("GET ") {
                     let _ = sock
                         .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
                         .await;

@@ -1,0 +1,397 @@
+//! Request timing on the wire: when a request had to open a new connection, when that
+//! connection was up, and when the request's bytes were handed to its connection.
+//!
+//! Why: a request that opens a connection carries the TCP handshake (and, in a burst,
+//! the server's accept backlog) inside its time to first token. Recording these times
+//! keeps connection setup visible instead of hidden in TTFT, and gives the analyzer a
+//! second origin (`sent_ns`: what the server took) beside `dispatched_ns` (what a user
+//! waits).
+//!
+//! How, since reqwest exposes neither event:
+//! * [`ConnectLayer`], a tower layer over reqwest's connector service
+//!   (`ClientBuilder::connector_layer`). hyper-util's pool calls the connector from
+//!   within the request's own `send()` future when it has no idle connection (it races
+//!   the pool checkout against a new connect). The request task runs `send()` inside
+//!   [`timed`], which makes its [`Stamps`] reachable through a task-local; the layer's
+//!   service picks them up when it is called and stamps the connect's start and end.
+//!   Connects made outside any request (the warm-up, the simulator probe) are only
+//!   counted ([`ConnCount`]).
+//! * [`SentBody`], the request body: its first `poll_frame` stamps `sent`. hyper polls
+//!   the body right after it has encoded the request head into the connection's write
+//!   buffer, and writes head and body to the socket in that same step. Its size hint is
+//!   exact, so the request still goes out with `Content-Length`, never chunked.
+//!
+//! Caveat (also in `formats/README.md`): hyper returns a connection to its idle pool
+//! from a task of its own, woken when the previous response ended, some microseconds
+//! after the request task saw that end. A request sent in that gap (the next request
+//! on a freed concurrency slot, or back-to-back requests) finds the pool empty and
+//! starts a connect; hyper then uses whichever is ready first, the connection coming
+//! back or the new one, and keeps the other idle in the pool as a spare. Such a record
+//! has `connect_start_ns` (and usually `connect_ns`) although it may have been sent on
+//! the returned connection; when its `connect_ns` is later than its `sent_ns`, it
+//! certainly was. The spares make this rarer as a run goes on.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::clock::RunClock;
+
+/// Not stamped yet (run-clock times are far below it).
+const UNSET: u64 = u64::MAX;
+
+tokio::task_local! {
+    /// The stamps of the request whose `send()` is being polled on this task.
+    static STAMPS: Arc<Stamps>;
+}
+
+/// One request's wire times, run-clock ns, each stamped at most once (the first time).
+/// Shared between the request task, the connector layer and the request body, which
+/// hyper polls on the connection's own task.
+#[derive(Debug)]
+pub(crate) struct Stamps {
+    clock: RunClock,
+    connect_start: AtomicU64,
+    connected: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Stamps {
+    pub fn new(clock: RunClock) -> Arc<Self> {
+        Arc::new(Stamps {
+            clock,
+            connect_start: AtomicU64::new(UNSET),
+            connected: AtomicU64::new(UNSET),
+            sent: AtomicU64::new(UNSET),
+        })
+    }
+
+    fn stamp(&self, cell: &AtomicU64) {
+        let now = self.clock.now_ns();
+        let _ = cell.compare_exchange(UNSET, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn read(cell: &AtomicU64) -> Option<u64> {
+        Some(cell.load(Ordering::Relaxed)).filter(|&t| t != UNSET)
+    }
+
+    /// When the request started a new connection (it found no idle one).
+    pub fn connect_start_ns(&self) -> Option<u64> {
+        Self::read(&self.connect_start)
+    }
+
+    /// When that connection was established.
+    pub fn connect_ns(&self) -> Option<u64> {
+        Self::read(&self.connected)
+    }
+
+    /// When the request's bytes were handed to its connection.
+    pub fn sent_ns(&self) -> Option<u64> {
+        Self::read(&self.sent)
+    }
+}
+
+/// Runs `send` (a request's `send()` future) with `stamps` reachable by the connector
+/// layer, so a connection it opens is stamped on it.
+pub(crate) async fn timed<F: Future>(stamps: Arc<Stamps>, send: F) -> F::Output {
+    STAMPS.scope(stamps, send).await
+}
+
+/// The client's connects, counted where they are made: started, established, and
+/// settled (established, failed or abandoned), so the warm-up can wait for every
+/// connect it caused.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnCount(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    started: AtomicU64,
+    opened: AtomicU64,
+    settled: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl ConnCount {
+    /// Connections established so far.
+    pub fn opened(&self) -> u64 {
+        self.0.opened.load(Ordering::Relaxed)
+    }
+
+    /// Returns once every connect started so far has settled.
+    pub async fn settled(&self) {
+        loop {
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let settled = self.0.settled.load(Ordering::Acquire);
+            if settled >= self.0.started.load(Ordering::Acquire) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn start(&self) -> Connect {
+        self.0.started.fetch_add(1, Ordering::AcqRel);
+        Connect(self.clone())
+    }
+}
+
+/// One connect in progress: settles when dropped (done, failed, or its future
+/// dropped before it finished).
+struct Connect(ConnCount);
+
+impl Connect {
+    fn opened(&self) {
+        (self.0).0.opened.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Connect {
+    fn drop(&mut self) {
+        let c = &(self.0).0;
+        c.settled.fetch_add(1, Ordering::AcqRel);
+        c.changed.notify_waiters();
+    }
+}
+
+/// The connector layer: stamps connects on the request that caused them and counts
+/// every established connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectLayer {
+    count: ConnCount,
+}
+
+impl ConnectLayer {
+    pub fn new(count: ConnCount) -> Self {
+        ConnectLayer { count }
+    }
+}
+
+impl<S> Layer<S> for ConnectLayer {
+    type Service = ConnectService<S>;
+
+    fn layer(&self, inner: S) -> ConnectService<S> {
+        ConnectService {
+            inner,
+            count: self.count.clone(),
+        }
+    }
+}
+
+/// [`ConnectLayer`]'s service around reqwest's connector.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectService<S> {
+    inner: S,
+    count: ConnCount,
+}
+
+type Connecting<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, R> Service<R> for ConnectService<S>
+where
+    S: Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Connecting<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: R) -> Self::Future {
+        // Taken now, within the request's poll: the connect future itself may go on in
+        // another task (hyper spawns it when an idle connection wins the race).
+        let stamps = STAMPS.try_with(Arc::clone).ok();
+        if let Some(s) = &stamps {
+            s.stamp(&s.connect_start);
+        }
+        let connect = self.count.start();
+        let connecting = self.inner.call(dst);
+        Box::pin(async move {
+            let conn = connecting.await;
+            if conn.is_ok() {
+                connect.opened();
+                if let Some(s) = stamps {
+                    s.stamp(&s.connected);
+                }
+            }
+            drop(connect);
+            conn
+        })
+    }
+}
+
+/// A request body of known bytes that stamps `sent` when hyper first takes it.
+#[derive(Debug)]
+pub(crate) struct SentBody {
+    data: Option<Bytes>,
+    stamps: Arc<Stamps>,
+}
+
+impl SentBody {
+    pub fn new(data: Bytes, stamps: Arc<Stamps>) -> Self {
+        SentBody {
+            data: Some(data),
+            stamps,
+        }
+    }
+}
+
+impl http_body::Body for SentBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.stamps.stamp(&self.stamps.sent);
+        let data = self.data.take().filter(|d| !d.is_empty());
+        Poll::Ready(data.map(|d| Ok(Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{BackendKind, ReplayConfig};
+    use crate::test_server::raw_server;
+
+    fn client(count: &ConnCount) -> reqwest::Client {
+        let config = ReplayConfig::new(BackendKind::Tgi, "http://x", "unused".into());
+        crate::http::build_client(&config, 4, count).unwrap()
+    }
+
+    /// Sends one POST the way request tasks do; returns its stamps.
+    async fn post(client: &reqwest::Client, url: &str, body: &'static [u8]) -> Arc<Stamps> {
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        let body = reqwest::Body::wrap(SentBody::new(Bytes::from_static(body), stamps.clone()));
+        let send = client.post(format!("{url}/generate")).body(body).send();
+        let resp = timed(stamps.clone(), send).await.unwrap();
+        assert_eq!(resp.bytes().await.unwrap(), "ok");
+        stamps
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_connection_is_stamped_on_its_request_and_a_reused_one_is_not() {
+        let (url, _seen, _) = raw_server(0).await;
+        let count = ConnCount::default();
+        let client = client(&count);
+        // The pool is empty: the connector runs within the first request's send().
+        let first = post(&client, &url, b"{\"a\":1}").await;
+        let (start, up, sent) = (
+            first
+                .connect_start_ns()
+                .expect("the first request opened a connection"),
+            first.connect_ns().expect("and it was established"),
+            first.sent_ns().expect("its bytes were handed over"),
+        );
+        assert!(start <= up && up <= sent, "{start} {up} {sent}");
+        assert_eq!(count.opened(), 1);
+        // Sequential requests on the kept-alive connection. Each answer is read to its
+        // end, but hyper puts the connection back in the pool from another task a few
+        // microseconds later, so a request sent at once may still start a connect (the
+        // module's caveat; about 1 in 10 here). Most reuse the connection, and those
+        // must carry no connect stamps.
+        let mut reused = 0;
+        for _ in 0..20 {
+            let next = post(&client, &url, b"{\"b\":2}").await;
+            assert!(next.sent_ns().is_some());
+            if next.connect_start_ns().is_none() {
+                assert_eq!(next.connect_ns(), None);
+                reused += 1;
+            }
+        }
+        assert!(reused > 0, "no request reused the kept-alive connection");
+        assert!(
+            count.opened() <= 21 - reused as u64,
+            "{} connections",
+            count.opened()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_in_flight_together_each_stamp_their_own_connection() {
+        // No answer before all three requests are in: each holds its own connection.
+        let (url, _seen, _) = raw_server(3).await;
+        let count = ConnCount::default();
+        let client = client(&count);
+        let stamps: Vec<_> = (0..3)
+            .map(|_| Stamps::new(RunClock::start_in(Duration::ZERO)))
+            .collect();
+        // Three sends at once: three connections, one per request.
+        let sends = stamps.iter().map(|s| {
+            let body = reqwest::Body::wrap(SentBody::new(Bytes::from_static(b"{}"), s.clone()));
+            timed(
+                s.clone(),
+                client.post(format!("{url}/generate")).body(body).send(),
+            )
+        });
+        let answers = futures_util::future::join_all(sends).await;
+        assert!(answers.iter().all(|a| a.is_ok()));
+        count.settled().await;
+        assert_eq!(count.opened(), 3);
+        for s in &stamps {
+            let (up, sent) = (s.connect_ns().unwrap(), s.sent_ns().unwrap());
+            assert!(s.connect_start_ns().unwrap() <= up && up <= sent);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_body_goes_out_with_content_length_not_chunked() {
+        let (url, mut seen, _) = raw_server(0).await;
+        let client = client(&ConnCount::default());
+        post(&client, &url, b"{\"prompt\":\"hello\"}").await;
+        let raw = String::from_utf8(seen.recv().await.unwrap()).unwrap();
+        let lower = raw.to_ascii_lowercase();
+        assert!(lower.contains("\r\ncontent-length: 18\r\n"), "{raw}");
+        assert!(!lower.contains("transfer-encoding"), "{raw}");
+        assert!(raw.ends_with("\r\n\r\n{\"prompt\":\"hello\"}"), "{raw}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connects_outside_a_request_are_only_counted() {
+        let (url, _seen, _) = raw_server(0).await;
+        let count = ConnCount::default();
+        let client = client(&count);
+        let resp = client.get(format!("{url}/health")).send().await.unwrap();
+        assert_eq!(resp.bytes().await.unwrap(), "ok");
+        assert_eq!(count.opened(), 1);
+    }
+
+    #[test]
+    fn an_empty_body_is_stamped_and_ends_at_once() {
+        use http_body::Body;
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        let mut body = SentBody::new(Bytes::new(), stamps.clone());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(!body.is_end_stream(), "hyper must poll it once to stamp it");
+        let waker = std::task::Waker::noop();
+        let polled = Pin::new(&mut body).poll_frame(&mut Context::from_waker(waker));
+        assert!(matches!(polled, Poll::Ready(None)));
+        assert!(stamps.sent_ns().is_some() && body.is_end_stream());
+    }
+}
