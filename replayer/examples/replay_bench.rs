@@ -72,7 +72,7 @@ fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
 }
 
 /// Child mode: serve the null profile with the given inter-token interval.
-fn serve(inter_token_us: u64, truth: &str, dialect: &str) {
+fn serve(inter_token_us: u64, truth: &str, dialect: &str, first_token_us: u64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,7 +80,7 @@ fn serve(inter_token_us: u64, truth: &str, dialect: &str) {
     rt.block_on(async {
         let text = format!(
             "name = \"null\"\ndescription = \"bench\"\nmodel = \"m\"\nmax_input_length = 1048576\n\
-             max_total_tokens = 2097152\neos_probability = 0.0\n[null]\ninter_token_us = {inter_token_us}\n"
+             max_total_tokens = 2097152\neos_probability = 0.0\n[null]\ninter_token_us = {inter_token_us}\nfirst_token_us = {first_token_us}\n"
         );
         let profile = simulator::Profile::parse(&text, "bench").unwrap();
         let dialect = match dialect {
@@ -104,6 +104,14 @@ fn serve(inter_token_us: u64, truth: &str, dialect: &str) {
     });
 }
 
+/// How the simulator child serves (null profile).
+struct SimArgs<'a> {
+    inter_token_us: u64,
+    first_token_us: u64,
+    truth: &'a Path,
+    dialect: &'a str,
+}
+
 struct Sim {
     child: std::process::Child,
     url: String,
@@ -115,13 +123,23 @@ impl Sim {
     }
 
     fn start_dialect(inter_token_us: u64, truth: &Path, dialect: &str) -> Sim {
+        Sim::start_with(SimArgs {
+            inter_token_us,
+            first_token_us: inter_token_us,
+            truth,
+            dialect,
+        })
+    }
+
+    fn start_with(a: SimArgs<'_>) -> Sim {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
             .args([
                 "sim",
-                &inter_token_us.to_string(),
-                truth.to_str().unwrap(),
-                dialect,
+                &a.inter_token_us.to_string(),
+                a.truth.to_str().unwrap(),
+                a.dialect,
+                &a.first_token_us.to_string(),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -167,6 +185,7 @@ fn main() {
             args[2].parse().unwrap(),
             args.get(3).map_or("", |s| s.as_str()),
             args.get(4).map_or("tgi", |s| s.as_str()),
+            args[5].parse().unwrap(),
         );
         return;
     }
@@ -288,58 +307,112 @@ fn lateness(b: &Bench) {
     }
 }
 
-/// TTFT error at ~1,000 concurrent streams: 1,000 req/s, each streaming 25 tokens
-/// 40 ms apart (about 1 s each; 25 tokens/s per stream, 25k events/s in all).
+/// TTFT error at 1,000 concurrent streams, as issue 10 measures it: 2,000 requests,
+/// concurrency 1,000, 64 tokens each after a 50 ms TTFT, 10 ms or 50 ms apart; OpenAI
+/// chat. Error = client TTFT (first event - dispatch) - the simulator's truth TTFT (first
+/// token written - request received), paired by request id.
 fn ttft_error(b: &Bench) {
-    let (secs, trace, out, truth, rt) = (b.secs, &b.trace, &b.out, &b.truth, &b.rt);
-    {
-        let _ = std::fs::remove_file(truth);
-        let sim = Sim::start(40_000, truth);
-        let n = (1000.0 * secs.max(3.0)) as u64;
-        write_trace(trace, n, 1000.0, 25);
-        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
-        cfg.overwrite = true;
-        let s = rt.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
-        sim.stop();
-        let log = read_log(out).unwrap();
-        let truth: HashMap<u64, simulator::truth::TruthRecord> =
-            simulator::truth::read_truth_log(truth)
-                .unwrap()
-                .into_iter()
-                .filter_map(|t| Some((t.request_id.as_ref()?.parse().ok()?, t)))
-                .collect();
-        let mut err: Vec<i64> = Vec::new();
-        let mut gap_err: Vec<i64> = Vec::new();
-        for r in &log.records {
-            let (Some(t), Some(d)) = (truth.get(&r.id), r.dispatched_ns) else {
-                continue;
-            };
-            let (Some(ft), Some(&fe)) = (t.first_token_ns, r.events.t_ns.first()) else {
-                continue;
-            };
-            err.push((fe - d) as i64 - (ft - t.received_ns) as i64);
-            // Inter-token gaps: client vs truth, token by token.
-            for i in 1..r.events.t_ns.len().min(t.token_ns.len()) {
-                let c = (r.events.t_ns[i] - r.events.t_ns[i - 1]) as i64;
-                let s = (t.token_ns[i] - t.token_ns[i - 1]) as i64;
-                gap_err.push(c - s);
-            }
-        }
-        let peak = s.records; // for the record count line
-        println!(
-            "\n## TTFT error at ~1,000 concurrent streams ({peak} requests, 1,000 req/s, 25 tokens 40 ms apart)"
-        );
-        println!(
-            "client TTFT - truth TTFT: p50 {} p99 {} max {} (n={}); inter-token gap error p50 {} p99 {}; lateness p99 {}",
-            fmt_ns(pct(&mut err, 0.5).max(0) as u64),
-            fmt_ns(pct(&mut err, 0.99).max(0) as u64),
-            fmt_ns(*err.iter().max().unwrap_or(&0) as u64),
-            err.len(),
-            pct(&mut gap_err, 0.5),
-            fmt_ns(pct(&mut gap_err, 0.99).max(0) as u64),
-            fmt_ns(s.lateness_p99_ns),
-        );
+    println!(
+        "\n## TTFT error at 1,000 concurrent streams (2,000 requests, concurrency 1,000, 64 tokens, TTFT 50 ms, openai-chat)"
+    );
+    println!(
+        "| token gap | requests | client cpu | error mean / p50 / p99 / max | first 1,000 mean / p99 | last 1,000 mean / p99 | gap error p50 / p99 | lateness p99 |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for gap_us in [10_000, 50_000] {
+        ttft_case(b, gap_us);
     }
+}
+
+fn ttft_case(b: &Bench, gap_us: u64) {
+    let n = if b.quick { 1000 } else { 2000 };
+    let _ = std::fs::remove_file(&b.truth);
+    let sim = Sim::start_with(SimArgs {
+        inter_token_us: gap_us,
+        first_token_us: 50_000,
+        truth: &b.truth,
+        dialect: "openai",
+    });
+    write_trace(&b.trace, n, 0.0, 64);
+    let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
+    cfg.overwrite = true;
+    cfg.concurrency = Some(1000);
+    let s =
+        b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+            .unwrap();
+    sim.stop();
+    let log = read_log(&b.out).unwrap();
+    let truth: HashMap<u64, simulator::truth::TruthRecord> =
+        simulator::truth::read_truth_log(&b.truth)
+            .unwrap()
+            .into_iter()
+            .filter_map(|t| Some((t.request_id.as_ref()?.parse().ok()?, t)))
+            .collect();
+    let (mut all, mut first, mut last, mut gaps) = (vec![], vec![], vec![], vec![]);
+    for r in &log.records {
+        let (Some(t), Some(d)) = (truth.get(&r.id), r.dispatched_ns) else {
+            continue;
+        };
+        let (Some(ft), Some(&fe)) = (t.first_token_ns, r.events.t_ns.first()) else {
+            continue;
+        };
+        let e = (fe - d) as i64 - (ft - t.received_ns) as i64;
+        all.push(e);
+        if r.id < n / 2 {
+            first.push(e)
+        } else {
+            last.push(e)
+        }
+        for i in 1..r.events.t_ns.len().min(t.token_ns.len()) {
+            let c = (r.events.t_ns[i] - r.events.t_ns[i - 1]) as i64;
+            let s = (t.token_ns[i] - t.token_ns[i - 1]) as i64;
+            gaps.push(c - s);
+        }
+    }
+    println!(
+        "| {} ms | {} ({} ok) | {:.2} s | {} | {} | {} | {} / {} | {} |",
+        gap_us / 1000,
+        log.records.len(),
+        s.count(formats::Outcome::Ok),
+        s.cpu_time.as_secs_f64(),
+        spread(&mut all),
+        mean_p99(&mut first),
+        mean_p99(&mut last),
+        signed(pct(&mut gaps, 0.5)),
+        signed(pct(&mut gaps, 0.99)),
+        fmt_ns(s.lateness_p99_ns),
+    );
+}
+
+fn signed(v: i64) -> String {
+    if v < 0 {
+        format!("-{}", fmt_ns(v.unsigned_abs()))
+    } else {
+        fmt_ns(v as u64)
+    }
+}
+
+fn mean(v: &[i64]) -> i64 {
+    if v.is_empty() {
+        0
+    } else {
+        v.iter().sum::<i64>() / v.len() as i64
+    }
+}
+
+/// `mean / p50 / p99 / max` of signed nanoseconds.
+fn spread(v: &mut [i64]) -> String {
+    format!(
+        "{} / {} / {} / {}",
+        signed(mean(v)),
+        signed(pct(v, 0.5)),
+        signed(pct(v, 0.99)),
+        signed(pct(v, 1.0))
+    )
+}
+
+fn mean_p99(v: &mut [i64]) -> String {
+    format!("{} / {}", signed(mean(v)), signed(pct(v, 0.99)))
 }
 
 /// Events/s on one runtime worker thread.
@@ -356,9 +429,7 @@ fn events_one_thread(b: &Bench) {
             .unwrap();
         let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), out.clone());
         cfg.overwrite = true;
-        let s = one
-            .block_on(replay(trace, cfg, StopHandle::new()))
-            .unwrap();
+        let s = one.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         let log = read_log(out).unwrap();
         let events: usize = log.records.iter().map(|r| r.events.len()).sum();

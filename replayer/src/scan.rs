@@ -25,6 +25,20 @@ pub(crate) type Scan<T> = Result<T, Miss>;
 /// Deeper nesting is left to serde_json (whose own limit is 128).
 pub(crate) const MAX_DEPTH: u32 = 64;
 
+/// Bytes that end a plain run inside a string: the quote, the backslash, and the
+/// control characters JSON forbids unescaped.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A JSON string as found in the input: its raw bytes between the quotes and the length
 /// of its decoded UTF-8 text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,24 +193,30 @@ impl<'a> Scanner<'a> {
         let mut decoded_len = 0;
         let mut escaped = false;
         loop {
-            let rest = &self.b[self.i..];
-            let n = memchr::memchr2(b'"', b'\\', rest).ok_or(Miss)?;
-            if rest[..n].iter().any(|&c| c < 0x20) {
-                return Err(Miss);
+            // One pass over the plain run up to the next quote, backslash or control
+            // character (LLM tokens are short: a table beats a vectorised search here).
+            let run = self.b[self.i..]
+                .iter()
+                .position(|&c| STRING_STOP[c as usize])
+                .ok_or(Miss)?;
+            decoded_len += run;
+            self.i += run;
+            match self.b[self.i] {
+                b'"' => {
+                    let raw = &self.b[start..self.i];
+                    self.i += 1;
+                    return Ok(Str {
+                        raw,
+                        decoded_len,
+                        escaped,
+                    });
+                }
+                b'\\' => {
+                    escaped = true;
+                    decoded_len += self.escape()?;
+                }
+                _ => return Err(Miss),
             }
-            decoded_len += n;
-            self.i += n;
-            if rest[n] == b'"' {
-                let raw = &self.b[start..self.i];
-                self.i += 1;
-                return Ok(Str {
-                    raw,
-                    decoded_len,
-                    escaped,
-                });
-            }
-            escaped = true;
-            decoded_len += self.escape()?;
         }
     }
 
