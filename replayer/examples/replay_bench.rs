@@ -93,6 +93,7 @@ fn serve(inter_token_us: u64, truth: &str, dialect: &str, first_token_us: u64) {
         }
         let sim = simulator::start(cfg).await.unwrap();
         println!("{}", sim.base_url());
+        println!("{}", sim.started_unix_ns());
         std::io::stdout().flush().unwrap();
         // Serve until stdin closes (the parent exits or says so).
         let _ = tokio::task::spawn_blocking(|| {
@@ -115,6 +116,8 @@ struct SimArgs<'a> {
 struct Sim {
     child: std::process::Child,
     url: String,
+    /// The simulator clock's wall-clock anchor (see `SimServer::started_unix_ns`).
+    started_unix_ns: u64,
 }
 
 impl Sim {
@@ -145,13 +148,14 @@ impl Sim {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut url, mut anchor) = (String::new(), String::new());
+        out.read_line(&mut url).unwrap();
+        out.read_line(&mut anchor).unwrap();
         Sim {
             child,
-            url: line.trim().to_string(),
+            url: url.trim().to_string(),
+            started_unix_ns: anchor.trim().parse().unwrap(),
         }
     }
 
@@ -310,21 +314,52 @@ fn lateness(b: &Bench) {
 /// TTFT error at 1,000 concurrent streams, as issue 10 measures it: 2,000 requests,
 /// concurrency 1,000, 64 tokens each after a 50 ms TTFT, 10 ms or 50 ms apart; OpenAI
 /// chat. Error = client TTFT (first event - dispatch) - the simulator's truth TTFT (first
-/// token written - request received), paired by request id.
+/// token written - request received), paired by request id. Each case runs without and
+/// with the connection warm-up; the second table splits the error on the two processes'
+/// clocks (aligned through their wall-clock anchors, same machine): dispatch to request
+/// written (`sent_ns`), written to received by the server, first token written to seen
+/// by the client.
 fn ttft_error(b: &Bench) {
     println!(
         "\n## TTFT error at 1,000 concurrent streams (2,000 requests, concurrency 1,000, 64 tokens, TTFT 50 ms, openai-chat)"
     );
     println!(
-        "| token gap | requests | client cpu | error mean / p50 / p99 / max | first 1,000 mean / p99 | last 1,000 mean / p99 | gap error p50 / p99 | lateness p99 |"
+        "| token gap | warm-up | ok | client cpu | error mean / p50 / p99 / max | first 1,000 mean / p99 | last 1,000 mean / p99 | gap error p50 / p99 | lateness p99 |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut parts = Vec::new();
     for gap_us in [10_000, 50_000] {
-        ttft_case(b, gap_us);
+        for warm in [false, true] {
+            parts.push((gap_us, warm, ttft_case(b, gap_us, warm)));
+        }
+    }
+    println!(
+        "\n| token gap | warm-up | dispatch to sent mean / p99 | sent to server mean / p99 | server first token to client mean / p99 | requests that opened a connection |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (gap_us, warm, mut p) in parts {
+        println!(
+            "| {} ms | {} | {} | {} | {} | {} |",
+            gap_us / 1000,
+            if warm { "yes" } else { "no" },
+            mean_p99(&mut p.to_sent),
+            mean_p99(&mut p.to_server),
+            mean_p99(&mut p.delivery),
+            p.connects,
+        );
     }
 }
 
-fn ttft_case(b: &Bench, gap_us: u64) {
+/// Where one case's TTFT error lies, per request (ns).
+#[derive(Default)]
+struct ErrorParts {
+    to_sent: Vec<i64>,
+    to_server: Vec<i64>,
+    delivery: Vec<i64>,
+    connects: usize,
+}
+
+fn ttft_case(b: &Bench, gap_us: u64, warm: bool) -> ErrorParts {
     let n = if b.quick { 1000 } else { 2000 };
     let _ = std::fs::remove_file(&b.truth);
     let sim = Sim::start_with(SimArgs {
@@ -337,11 +372,15 @@ fn ttft_case(b: &Bench, gap_us: u64) {
     let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
     cfg.overwrite = true;
     cfg.concurrency = Some(1000);
+    cfg.connections = if warm { None } else { Some(0) };
     let s =
         b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
             .unwrap();
+    let sim_start = sim.started_unix_ns;
     sim.stop();
     let log = read_log(&b.out).unwrap();
+    // Sim time + offset = run-clock time.
+    let offset = sim_start as i64 - log.header.started_unix_ns as i64;
     let truth: HashMap<u64, simulator::truth::TruthRecord> =
         simulator::truth::read_truth_log(&b.truth)
             .unwrap()
@@ -349,6 +388,7 @@ fn ttft_case(b: &Bench, gap_us: u64) {
             .filter_map(|t| Some((t.request_id.as_ref()?.parse().ok()?, t)))
             .collect();
     let (mut all, mut first, mut last, mut gaps) = (vec![], vec![], vec![], vec![]);
+    let mut parts = ErrorParts::default();
     for r in &log.records {
         let (Some(t), Some(d)) = (truth.get(&r.id), r.dispatched_ns) else {
             continue;
@@ -368,12 +408,22 @@ fn ttft_case(b: &Bench, gap_us: u64) {
             let s = (t.token_ns[i] - t.token_ns[i - 1]) as i64;
             gaps.push(c - s);
         }
+        let sent = r.sent_ns.unwrap_or(d) as i64;
+        parts.to_sent.push(sent - d as i64);
+        parts.to_server.push(t.received_ns as i64 + offset - sent);
+        parts.delivery.push(fe as i64 - (ft as i64 + offset));
+        parts.connects += usize::from(r.connect_ns.is_some());
     }
     println!(
-        "| {} ms | {} ({} ok) | {:.2} s | {} | {} | {} | {} / {} | {} |",
+        "| {} ms | {} | {} / {} | {:.2} s | {} | {} | {} | {} / {} | {} |",
         gap_us / 1000,
-        log.records.len(),
+        if warm {
+            format!("{} connections", s.connections.warm.opened)
+        } else {
+            "no".into()
+        },
         s.count(formats::Outcome::Ok),
+        log.records.len(),
         s.cpu_time.as_secs_f64(),
         spread(&mut all),
         mean_p99(&mut first),
@@ -382,6 +432,7 @@ fn ttft_case(b: &Bench, gap_us: u64) {
         signed(pct(&mut gaps, 0.99)),
         fmt_ns(s.lateness_p99_ns),
     );
+    parts
 }
 
 fn signed(v: i64) -> String {

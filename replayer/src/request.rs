@@ -179,6 +179,13 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     count_done(&shared.live, &rec);
     guard.armed = false;
     send(&shared, rec, Some(lateness_ns));
+    if shared.slots.is_some() {
+        // hyper returns the connection to the pool from a task of its own, woken when
+        // the body ended; let it run before the slot goes to the next request, which
+        // would otherwise find no idle connection and open a new one (measured: 40% of
+        // the requests of a 1,000-stream run opened connections that way).
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Waits for a concurrency slot when there is a cap, in trace order (tokio's semaphore
