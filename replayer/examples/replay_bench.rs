@@ -211,8 +211,9 @@ fn main() {
             .build()
             .unwrap(),
     };
-    let sections: [Section; 5] = [
+    let sections: [Section; 6] = [
         ("bulk", bulk_streaming),
+        ("short", short_requests),
         ("lateness", lateness),
         ("ttft", ttft_error),
         ("events", events_one_thread),
@@ -278,14 +279,47 @@ fn bulk_streaming(b: &Bench) {
     }
 }
 
+/// Many short requests, the server as fast as it can: 20,000 requests of 4 tokens,
+/// concurrency 100, OpenAI chat streamed; client CPU per request (everything: dispatch,
+/// HTTP, decoding, record, log).
+fn short_requests(b: &Bench) {
+    let n = if b.quick { 5_000 } else { 20_000 };
+    println!("\n## many short requests (openai-chat, {n} requests x 4 tokens, concurrency 100)");
+    println!("| run | wall | requests/s | client cpu | cpu per request |");
+    println!("| --- | --- | --- | --- | --- |");
+    for run in 1..=3 {
+        let sim = Sim::start_dialect(0, Path::new(""), "openai");
+        write_trace(&b.trace, n, 0.0, 4);
+        let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
+        cfg.overwrite = true;
+        cfg.concurrency = Some(100);
+        let s =
+            b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+                .unwrap();
+        sim.stop();
+        let cpu = s.cpu_time.as_secs_f64();
+        println!(
+            "| {run} | {:.2} s | {:.0} | {cpu:.2} s | {:.1} us |{}",
+            s.wall.as_secs_f64(),
+            n as f64 / s.wall.as_secs_f64(),
+            cpu * 1e6 / n as f64,
+            if s.count(formats::Outcome::Ok) == n {
+                ""
+            } else {
+                " (errors!)"
+            }
+        );
+    }
+}
+
 /// Dispatch lateness at 100, 1,000 and 5,000 req/s.
 fn lateness(b: &Bench) {
     let (secs, trace, out, rt) = (b.secs, &b.trace, &b.out, &b.rt);
     println!("## dispatch lateness (null profile, 4 tokens per request, streamed)");
     println!(
-        "| rate (req/s) | requests | p50 | p99 | max | dispatcher alone p99 / max | client cpu |"
+        "| rate (req/s) | requests | p50 | p99 | max | dispatcher alone p99 / max | client cpu | cpu per request |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for rate in [100.0, 1000.0, 5000.0] {
         let sim = Sim::start(0, Path::new(""));
         let n = (rate * secs) as u64;
@@ -295,13 +329,14 @@ fn lateness(b: &Bench) {
         let s = rt.block_on(replay(trace, cfg, StopHandle::new())).unwrap();
         sim.stop();
         println!(
-            "| {rate} | {n} | {} | {} | {} | {} / {} | {:.0}% |{}",
+            "| {rate} | {n} | {} | {} | {} | {} / {} | {:.0}% | {:.1} us |{}",
             fmt_ns(s.lateness_p50_ns),
             fmt_ns(s.lateness_p99_ns),
             fmt_ns(s.lateness_max_ns),
             fmt_ns(s.handoff_p99_ns),
             fmt_ns(s.handoff_max_ns),
             100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
+            s.cpu_time.as_secs_f64() * 1e6 / n as f64,
             if s.count(formats::Outcome::Ok) == n {
                 ""
             } else {

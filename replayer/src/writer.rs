@@ -9,12 +9,19 @@
 //! counters must stay zero; tests check them.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use formats::{LogRecord, LogTrailer, LogWriter, Outcome};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// How long the writer sleeps when it finds no record waiting. It polls instead of
+/// blocking on the channel because a blocked receiver makes every sender wake it: a
+/// futex call and a context switch per record, paid on the runtime's threads (10% of the
+/// client's CPU in a profile of 20,000 short requests). Records reach the file at most
+/// this much later; the writer costs ~500 wake-ups per second when idle.
+const IDLE_POLL: Duration = Duration::from_millis(2);
 
 pub(crate) enum WriterMsg {
     Record {
@@ -67,8 +74,7 @@ pub(crate) fn run(
     let mut w = Writer::new(log, expected);
     let mut finish = None;
     loop {
-        let wait = FLUSH_EVERY.saturating_sub(w.last_flush.elapsed());
-        match rx.recv_timeout(wait) {
+        match rx.try_recv() {
             Ok(WriterMsg::Record {
                 record,
                 lateness_ns,
@@ -80,8 +86,12 @@ pub(crate) fn run(
             Ok(WriterMsg::Finish { complete, ended_ns }) => {
                 finish = Some((complete, ended_ns));
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                w.flush_if_due();
+                std::thread::sleep(IDLE_POLL);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
         }
         w.flush_if_due();
     }
