@@ -131,6 +131,7 @@ async fn connect(
     plan: &Plan,
 ) -> Result<Connected, ReplayError> {
     let mut warnings = Vec::new();
+    sys::keep_freed_memory();
     let n = plan.requests.len() as u64;
     let peak = config.concurrency.map_or(n, |c| (c as u64).min(n));
     let asked = config.connections.unwrap_or(0) as u64;

@@ -1,6 +1,26 @@
-//! Operating-system helpers: open-file limit, CPU time, timer slack, host name.
+//! Operating-system helpers: open-file limit, allocator settings, CPU time, timer slack,
+//! host name.
 
 use std::time::Duration;
+
+/// Keeps the C allocator from handing memory back to the kernel and taking it again.
+///
+/// hyper grows each connection's read buffer up to ~400 KB while a stream is fast and
+/// allocates a new one when the old is still referenced; with glibc's defaults such
+/// blocks are `mmap`ed and unmapped each time, and every first touch of a fresh page is a
+/// page fault: 16% of the client's samples in a profile of bulk streaming. Serving
+/// blocks up to 32 MiB from the heap and trimming it only above 256 MiB of free top
+/// keeps those pages mapped and reused (measured: 0.74-0.81 -> 0.56-0.74 us of client CPU
+/// per streamed event). Process-wide, like the open-file limit; glibc only (other C
+/// libraries keep their defaults).
+pub(crate) fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; any value is valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
 
 /// Raises the soft open-file limit to the hard limit. Returns a note for the user when
 /// the limit stays below `wanted` (each in-flight request holds one socket).
