@@ -15,7 +15,7 @@
 //!   [`timed`], which makes its [`Stamps`] reachable through a task-local; the layer's
 //!   service picks them up when it is called and stamps the connect's start and end.
 //!   Connects made outside any request (the warm-up, the simulator probe) are only
-//!   counted ([`ConnCount`]).
+//!   counted ([`ConnCount`], which also holds the warm-up's connects at its gate).
 //! * [`SentBody`], the request body: its first `poll_frame` stamps `sent`. hyper polls
 //!   the body right after it has encoded the request head into the connection's write
 //!   buffer, and writes head and body to the socket in that same step. Its size hint is
@@ -44,6 +44,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::RunClock;
+use crate::conn_count::ConnCount;
 
 /// Not stamped yet (run-clock times are far below it).
 const UNSET: u64 = u64::MAX;
@@ -105,64 +106,6 @@ pub(crate) async fn timed<F: Future>(stamps: Arc<Stamps>, send: F) -> F::Output 
     STAMPS.scope(stamps, send).await
 }
 
-/// The client's connects, counted where they are made: started, established, and
-/// settled (established, failed or abandoned), so the warm-up can wait for every
-/// connect it caused.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ConnCount(Arc<Counts>);
-
-#[derive(Debug, Default)]
-struct Counts {
-    started: AtomicU64,
-    opened: AtomicU64,
-    settled: AtomicU64,
-    changed: tokio::sync::Notify,
-}
-
-impl ConnCount {
-    /// Connections established so far.
-    pub fn opened(&self) -> u64 {
-        self.0.opened.load(Ordering::Relaxed)
-    }
-
-    /// Returns once every connect started so far has settled.
-    pub async fn settled(&self) {
-        loop {
-            let changed = self.0.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let settled = self.0.settled.load(Ordering::Acquire);
-            if settled >= self.0.started.load(Ordering::Acquire) {
-                return;
-            }
-            changed.await;
-        }
-    }
-
-    fn start(&self) -> Connect {
-        self.0.started.fetch_add(1, Ordering::AcqRel);
-        Connect(self.clone())
-    }
-}
-
-/// One connect in progress: settles when dropped (done, failed, or its future
-/// dropped before it finished).
-struct Connect(ConnCount);
-
-impl Connect {
-    fn opened(&self) {
-        (self.0).0.opened.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Connect {
-    fn drop(&mut self) {
-        let c = &(self.0).0;
-        c.settled.fetch_add(1, Ordering::AcqRel);
-        c.changed.notify_waiters();
-    }
-}
-
 /// The connector layer: stamps connects on the request that caused them and counts
 /// every established connection.
 #[derive(Debug, Clone)]
@@ -221,6 +164,7 @@ where
         let connect = self.count.start();
         let connecting = self.inner.call(dst);
         Box::pin(async move {
+            connect.pass_gate().await;
             let conn = connecting.await;
             if conn.is_ok() {
                 connect.opened();

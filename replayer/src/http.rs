@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{BackendKind, ReplayConfig};
-use crate::connect::{ConnCount, ConnectLayer};
+use crate::conn_count::ConnCount;
+use crate::connect::ConnectLayer;
 use crate::error::ReplayError;
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted

@@ -19,6 +19,7 @@
 pub mod adapter;
 mod clock;
 mod config;
+mod conn_count;
 mod connect;
 pub mod decode;
 mod dispatch;

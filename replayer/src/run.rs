@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::RunClock;
 use crate::config::ReplayConfig;
-use crate::connect::ConnCount;
+use crate::conn_count::ConnCount;
 use crate::dispatch::DispatchReport;
 use crate::error::ReplayError;
 use crate::http::{build_client, build_headers, detect_simulator, probe_url, request_url};

@@ -18,7 +18,7 @@ use formats::WarmConnections;
 use futures_util::future::join_all;
 use reqwest::header::{CONNECTION, HeaderMap};
 
-use crate::connect::ConnCount;
+use crate::conn_count::ConnCount;
 
 /// Bound of the default count (an explicit `--connections` is bounded only by the
 /// open-file limit).
@@ -92,9 +92,9 @@ pub(crate) fn peak_per_second(scheduled_ns: &[u64]) -> u64 {
 
 /// Opens `goal.count` connections with concurrent `GET url`s and leaves them idle in
 /// the client's pool, which must be empty: each request then starts a connect of its
-/// own in its first poll (before any answer can free a connection), and every one of
-/// those connects is waited for. Returns what was done and, when fewer connections
-/// than asked are open, why.
+/// own, held at the counter's gate until all have started (see `conn_count.rs`), and
+/// every one of those connects is waited for. Returns what was done and, when fewer
+/// connections than asked are open, why.
 pub(crate) async fn warm_up(
     client: &reqwest::Client,
     url: &reqwest::Url,
@@ -115,10 +115,14 @@ pub(crate) async fn warm_up(
     }
     let (before, started) = (count.opened(), std::time::Instant::now());
     let deadline = tokio::time::Instant::now() + limit;
+    // No connect may open before all have started: no request can reuse another's.
+    count.close_gate_for(goal.count as u64);
     let sends = (0..goal.count).map(|_| get(client, url, headers, deadline));
+    let answers = join_all(sends).await;
+    count.open_gate();
     let mut failure = None;
     let mut closed = 0;
-    for answer in join_all(sends).await {
+    for answer in answers {
         match answer {
             Ok(true) => {}
             Ok(false) => closed += 1,
