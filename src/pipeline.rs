@@ -308,6 +308,7 @@ fn replay_config(
     c.fields.stream_usage = r.stream_usage;
     c.fields.continuous_usage = r.continuous_usage;
     c.concurrency = r.concurrency;
+    c.connections = r.connections;
     c.warmup = r.warmup;
     c.timeout = r.timeout_s.map(Duration::from_secs_f64);
     c.time_scale = settings.time_scale.unwrap_or(r.time_scale);

@@ -40,6 +40,10 @@ pub struct Suite {
 pub struct SuiteReplay {
     pub stream: bool,
     pub concurrency: Option<u32>,
+    /// Keep-alive connections opened before each replay's clock starts (`--connections`);
+    /// unset: the replayer's default (the concurrency cap, else the trace's busiest
+    /// second, bounded); 0: no warm-up.
+    pub connections: Option<u32>,
     pub warmup: u32,
     /// Per-request timeout, seconds.
     pub timeout_s: Option<f64>,
@@ -55,6 +59,7 @@ impl Default for SuiteReplay {
         SuiteReplay {
             stream: true,
             concurrency: None,
+            connections: None,
             warmup: 0,
             timeout_s: Some(3600.0),
             time_scale: 1.0,

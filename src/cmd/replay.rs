@@ -43,6 +43,12 @@ pub struct Args {
     /// wait, never dropped). Default: unbounded (open loop).
     #[arg(long)]
     concurrency: Option<u32>,
+    /// Keep-alive connections to open before the clock starts, so that no request pays
+    /// for connection setup inside its timings. Default: the --concurrency cap, or
+    /// without one the most requests due within any one second (at most 1024, and
+    /// within the open-file limit). 0 disables the warm-up.
+    #[arg(long, value_name = "N")]
+    connections: Option<u32>,
     /// Mark the first N requests as warmup (excluded from metrics by the analyzer).
     #[arg(long, default_value_t = 0)]
     warmup: u32,
@@ -149,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         prompt_token_ids: args.prompt_token_ids,
     };
     config.concurrency = args.concurrency;
+    config.connections = args.connections;
     config.warmup = args.warmup;
     config.timeout = args
         .timeout
