@@ -139,6 +139,7 @@ pub fn requests_table(runs: &Runs) -> Result<DataFrame> {
     let get = |n: &str| -> Result<Vec<Option<u64>>> { Ok(df.column(n)?.u64()?.iter().collect()) };
     let sched = get(req::SCHEDULED_NS)?;
     let disp = get(req::DISPATCHED_NS)?;
+    let sent = get(req::SENT_NS)?;
     let first = get(req::FIRST_TOKEN_NS)?;
     let end = get(req::END_NS)?;
     let max: Vec<Option<u32>> = df.column(req::MAX_TOKENS)?.u32()?.iter().collect();
@@ -163,6 +164,8 @@ pub fn requests_table(runs: &Runs) -> Result<DataFrame> {
         Column::new("ttft_s".into(), diff_s(&first, &disp)),
         Column::new("e2e_s".into(), diff_s(&end, &disp)),
         Column::new("e2e_from_scheduled_s".into(), diff_s(&end, &sched)),
+        Column::new("ttft_from_sent_s".into(), diff_s(&first, &sent)),
+        Column::new("send_delay_s".into(), diff_s(&sent, &disp)),
         Column::new("early_stop".into(), early),
     ];
     let mut cols: Vec<Column> = df.columns().to_vec();

@@ -30,6 +30,9 @@ pub mod req {
     pub const ERROR: &str = "error";
     pub const SCHEDULED_NS: &str = "scheduled_ns";
     pub const DISPATCHED_NS: &str = "dispatched_ns";
+    pub const CONNECT_START_NS: &str = "connect_start_ns";
+    pub const CONNECT_NS: &str = "connect_ns";
+    pub const SENT_NS: &str = "sent_ns";
     pub const FIRST_BYTE_NS: &str = "first_byte_ns";
     pub const FIRST_TOKEN_NS: &str = "first_token_ns";
     pub const END_NS: &str = "end_ns";
@@ -110,6 +113,9 @@ struct Cols {
     error: Vec<Option<String>>,
     scheduled_ns: Vec<u64>,
     dispatched_ns: Vec<Option<u64>>,
+    connect_start_ns: Vec<Option<u64>>,
+    connect_ns: Vec<Option<u64>>,
+    sent_ns: Vec<Option<u64>>,
     first_byte_ns: Vec<Option<u64>>,
     first_token_ns: Vec<Option<u64>>,
     end_ns: Vec<Option<u64>>,
@@ -156,6 +162,9 @@ fn load_one(path: &Path) -> Result<Loaded> {
         c.error.push(r.error);
         c.scheduled_ns.push(r.scheduled_ns);
         c.dispatched_ns.push(r.dispatched_ns);
+        c.connect_start_ns.push(r.connect_start_ns);
+        c.connect_ns.push(r.connect_ns);
+        c.sent_ns.push(r.sent_ns);
         c.first_byte_ns.push(r.first_byte_ns);
         // First event carrying at least one token (a role-only or usage-only chunk
         // is not a token).
@@ -440,6 +449,9 @@ fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
             Column::new(req::ERROR.into(), c.error),
             Column::new(req::SCHEDULED_NS.into(), c.scheduled_ns),
             Column::new(req::DISPATCHED_NS.into(), c.dispatched_ns),
+            Column::new(req::CONNECT_START_NS.into(), c.connect_start_ns),
+            Column::new(req::CONNECT_NS.into(), c.connect_ns),
+            Column::new(req::SENT_NS.into(), c.sent_ns),
             Column::new(req::FIRST_BYTE_NS.into(), c.first_byte_ns),
             Column::new(req::FIRST_TOKEN_NS.into(), c.first_token_ns),
             Column::new(req::END_NS.into(), c.end_ns),

@@ -54,9 +54,14 @@ impl TokenSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LatencyFrom {
-    /// From the moment the request was sent (the original benchmark's measure).
+    /// From the moment the client set off to send the request (`dispatched_ns`): what
+    /// a user waits, connection setup included (the original benchmark's measure).
     #[default]
     Dispatch,
+    /// From the moment the request's bytes were handed to its connection
+    /// (`sent_ns`): what the server took. Records without `sent_ns` (logs written
+    /// before it existed) fall back to dispatch (`sent_missing`, warned).
+    Sent,
     /// From the moment the trace scheduled it: includes client lateness
     /// (coordinated-omission corrected).
     Scheduled,
@@ -66,6 +71,7 @@ impl LatencyFrom {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "dispatch" | "dispatched" => LatencyFrom::Dispatch,
+            "sent" | "send" => LatencyFrom::Sent,
             "scheduled" | "schedule" => LatencyFrom::Scheduled,
             _ => return None,
         })
@@ -73,6 +79,7 @@ impl LatencyFrom {
     pub fn name(self) -> &'static str {
         match self {
             LatencyFrom::Dispatch => "dispatch",
+            LatencyFrom::Sent => "sent",
             LatencyFrom::Scheduled => "scheduled",
         }
     }
@@ -193,6 +200,8 @@ pub struct RunMetrics {
     pub ttft_s: Stats,
     /// First token minus scheduled time.
     pub ttft_from_scheduled_s: Stats,
+    /// First token minus send time (dispatch where the record has no `sent_ns`).
+    pub ttft_from_sent_s: Stats,
     /// (E2E - TTFT) / (output tokens - 1), requests with at least 2 output tokens.
     pub tpot_s: Stats,
     /// Gaps between consecutive token-carrying events.
@@ -203,13 +212,53 @@ pub struct RunMetrics {
     pub e2e_s: Stats,
     /// End minus scheduled time.
     pub e2e_from_scheduled_s: Stats,
+    /// End minus send time (dispatch where the record has no `sent_ns`).
+    pub e2e_from_sent_s: Stats,
     /// E2E / output tokens (the original's "per-token latency").
     pub per_token_latency_s: Stats,
     /// E2E from scheduled / output tokens.
     pub per_token_latency_from_scheduled_s: Stats,
+    /// E2E from send / output tokens.
+    pub per_token_latency_from_sent_s: Stats,
     /// Dispatch minus scheduled time, every dispatched measured request.
     pub lateness_s: Stats,
+    /// Send minus dispatch of `ok` requests with `sent_ns`: waiting for a connection,
+    /// opening one when none was idle, encoding the request.
+    pub send_delay_s: Stats,
+    /// Dispatched measured requests that started a new connection (`connect_start_ns`).
+    pub new_connections: u64,
+    /// `ok` requests without `sent_ns`: their latencies from send are from dispatch.
+    pub sent_missing: u64,
     pub goodput: Option<Goodput>,
+}
+
+impl RunMetrics {
+    /// TTFT measured from `from`.
+    pub fn ttft_from(&self, from: LatencyFrom) -> &Stats {
+        match from {
+            LatencyFrom::Dispatch => &self.ttft_s,
+            LatencyFrom::Sent => &self.ttft_from_sent_s,
+            LatencyFrom::Scheduled => &self.ttft_from_scheduled_s,
+        }
+    }
+
+    /// E2E measured from `from`.
+    pub fn e2e_from(&self, from: LatencyFrom) -> &Stats {
+        match from {
+            LatencyFrom::Dispatch => &self.e2e_s,
+            LatencyFrom::Sent => &self.e2e_from_sent_s,
+            LatencyFrom::Scheduled => &self.e2e_from_scheduled_s,
+        }
+    }
+
+    /// Per-token latency measured from `from`.
+    pub fn per_token_latency_from(&self, from: LatencyFrom) -> &Stats {
+        match from {
+            LatencyFrom::Dispatch => &self.per_token_latency_s,
+            LatencyFrom::Sent => &self.per_token_latency_from_sent_s,
+            LatencyFrom::Scheduled => &self.per_token_latency_from_scheduled_s,
+        }
+    }
 }
 
 /// Per-request samples kept for tables that pool runs and for figures, under the
@@ -239,6 +288,8 @@ pub(crate) struct ReqCols<'a> {
     pub outcome: Vec<&'a str>,
     pub scheduled: &'a [u64],
     pub dispatched: Vec<Option<u64>>,
+    pub connect_start: Vec<Option<u64>>,
+    pub sent: Vec<Option<u64>>,
     pub first_token: Vec<Option<u64>>,
     pub end: Vec<Option<u64>>,
     pub prompt: &'a [u32],
@@ -266,6 +317,8 @@ impl<'a> ReqCols<'a> {
                 .collect(),
             scheduled: df.column(req::SCHEDULED_NS)?.u64()?.cont_slice()?,
             dispatched: opt_u64(df, req::DISPATCHED_NS)?,
+            connect_start: opt_u64(df, req::CONNECT_START_NS)?,
+            sent: opt_u64(df, req::SENT_NS)?,
             first_token: opt_u64(df, req::FIRST_TOKEN_NS)?,
             end: opt_u64(df, req::END_NS)?,
             prompt: df.column(req::PROMPT_TOKENS)?.u32()?.cont_slice()?,
@@ -301,6 +354,50 @@ fn per_s(x: f64, d: Option<f64>) -> Option<f64> {
     d.filter(|d| *d > 0.0).map(|d| x / d)
 }
 
+/// The instants a request's latencies can be measured from.
+#[derive(Debug, Clone, Copy)]
+struct Origins {
+    scheduled: u64,
+    dispatched: u64,
+    /// `sent_ns`, or the dispatch time when the record has none.
+    sent: u64,
+}
+
+impl Origins {
+    fn of(&self, from: LatencyFrom) -> u64 {
+        match from {
+            LatencyFrom::Dispatch => self.dispatched,
+            LatencyFrom::Sent => self.sent,
+            LatencyFrom::Scheduled => self.scheduled,
+        }
+    }
+}
+
+/// One latency's samples measured from each origin.
+#[derive(Debug, Default)]
+struct ByOrigin {
+    dispatch: Vec<f64>,
+    sent: Vec<f64>,
+    scheduled: Vec<f64>,
+}
+
+impl ByOrigin {
+    /// Adds `(t - origin) / per` for each origin.
+    fn push(&mut self, t: u64, o: Origins, per: f64) {
+        self.dispatch.push(secs(t, o.dispatched) / per);
+        self.sent.push(secs(t, o.sent) / per);
+        self.scheduled.push(secs(t, o.scheduled) / per);
+    }
+
+    fn chosen(&self, from: LatencyFrom) -> Vec<f64> {
+        match from {
+            LatencyFrom::Dispatch => self.dispatch.clone(),
+            LatencyFrom::Sent => self.sent.clone(),
+            LatencyFrom::Scheduled => self.scheduled.clone(),
+        }
+    }
+}
+
 /// Computes the metrics of every run.
 pub fn compute_all(runs: &Runs, opts: &MetricOptions) -> Result<Vec<(RunMetrics, Samples)>> {
     let rc = ReqCols::new(&runs.requests)?;
@@ -326,9 +423,12 @@ pub(crate) fn compute(
     let mut tokens = TokenTotals::default();
     let (mut first_dispatch, mut last_end): (Option<u64>, Option<u64>) = (None, None);
     let mut lateness = Vec::new();
-    let (mut ttft_d, mut ttft_s) = (Vec::new(), Vec::new());
-    let (mut e2e_d, mut e2e_s) = (Vec::new(), Vec::new());
-    let (mut ptl_d, mut ptl_s) = (Vec::new(), Vec::new());
+    let (mut ttft, mut e2e, mut ptl) = (
+        ByOrigin::default(),
+        ByOrigin::default(),
+        ByOrigin::default(),
+    );
+    let (mut send_delay, mut new_connections, mut sent_missing) = (Vec::new(), 0u64, 0u64);
     let mut tpot = Vec::new();
     let total_events = run.events.len();
     let mut itl = Vec::with_capacity(if streamed { total_events } else { 0 });
@@ -345,6 +445,7 @@ pub(crate) fn compute(
         let sched = rc.scheduled[i];
         if let Some(d) = rc.dispatched[i] {
             lateness.push(secs(d, sched));
+            new_connections += u64::from(rc.connect_start[i].is_some());
             first_dispatch = Some(first_dispatch.map_or(d, |f| f.min(d)));
             if let Some(e) = rc.end[i] {
                 last_end = Some(last_end.map_or(e, |l| l.max(e)));
@@ -390,24 +491,25 @@ pub(crate) fn compute(
         let (Some(d), Some(e)) = (rc.dispatched[i], rc.end[i]) else {
             continue;
         };
-        let e2e_from_d = secs(e, d);
-        let e2e_from_s = secs(e, sched);
-        e2e_d.push(e2e_from_d);
-        e2e_s.push(e2e_from_s);
+        match rc.sent[i] {
+            Some(s) => send_delay.push(secs(s, d)),
+            None => sent_missing += 1,
+        }
+        let o = Origins {
+            scheduled: sched,
+            dispatched: d,
+            sent: rc.sent[i].unwrap_or(d),
+        };
+        e2e.push(e, o, 1.0);
         if used > 0 {
-            ptl_d.push(e2e_from_d / used as f64);
-            ptl_s.push(e2e_from_s / used as f64);
+            ptl.push(e, o, used as f64);
         }
         let mut ttft_here = None;
         let mut tpot_here = None;
         if streamed {
             if let Some(ft) = rc.first_token[i] {
-                ttft_d.push(secs(ft, d));
-                ttft_s.push(secs(ft, sched));
-                ttft_here = Some(match opts.latency_from {
-                    LatencyFrom::Dispatch => secs(ft, d),
-                    LatencyFrom::Scheduled => secs(ft, sched),
-                });
+                ttft.push(ft, o, 1.0);
+                ttft_here = Some(secs(ft, o.of(opts.latency_from)));
                 if used >= 2 {
                     // E2E - TTFT = end - first token, whatever the origin.
                     let t = secs(e, ft) / (used - 1) as f64;
@@ -433,10 +535,7 @@ pub(crate) fn compute(
             }
         }
         if let Some(slo) = &opts.slo {
-            let e2e_here = match opts.latency_from {
-                LatencyFrom::Dispatch => e2e_from_d,
-                LatencyFrom::Scheduled => e2e_from_s,
-            };
+            let e2e_here = secs(e, o.of(opts.latency_from));
             let pass = slo.e2e_s.is_none_or(|l| e2e_here <= l)
                 && slo.ttft_s.is_none_or(|l| ttft_here.is_some_and(|t| t <= l))
                 && slo.tpot_s.is_none_or(|l| tpot_here.is_none_or(|t| t <= l));
@@ -464,10 +563,9 @@ pub(crate) fn compute(
             request_s: per_s(good as f64, duration_s),
         })
     });
-    let (sample_e2e, sample_ptl, sample_ttft) = match opts.latency_from {
-        LatencyFrom::Dispatch => (e2e_d.clone(), ptl_d.clone(), ttft_d.clone()),
-        LatencyFrom::Scheduled => (e2e_s.clone(), ptl_s.clone(), ttft_s.clone()),
-    };
+    let from = opts.latency_from;
+    let (sample_e2e, sample_ptl, sample_ttft) =
+        (e2e.chosen(from), ptl.chosen(from), ttft.chosen(from));
     let metrics = RunMetrics {
         requests,
         ok,
@@ -482,15 +580,21 @@ pub(crate) fn compute(
         request_s: per_s(ok as f64, duration_s),
         output_tokens_source: opts.output_tokens,
         streamed,
-        ttft_s: summarize(&mut ttft_d),
-        ttft_from_scheduled_s: summarize(&mut ttft_s),
+        ttft_s: summarize(&mut ttft.dispatch),
+        ttft_from_scheduled_s: summarize(&mut ttft.scheduled),
+        ttft_from_sent_s: summarize(&mut ttft.sent),
         tpot_s: summarize(&mut tpot),
         itl_per_token_s: summarize(&mut itl_tok),
-        e2e_s: summarize(&mut e2e_d),
-        e2e_from_scheduled_s: summarize(&mut e2e_s),
-        per_token_latency_s: summarize(&mut ptl_d),
-        per_token_latency_from_scheduled_s: summarize(&mut ptl_s),
+        e2e_s: summarize(&mut e2e.dispatch),
+        e2e_from_scheduled_s: summarize(&mut e2e.scheduled),
+        e2e_from_sent_s: summarize(&mut e2e.sent),
+        per_token_latency_s: summarize(&mut ptl.dispatch),
+        per_token_latency_from_scheduled_s: summarize(&mut ptl.scheduled),
+        per_token_latency_from_sent_s: summarize(&mut ptl.sent),
         lateness_s: summarize(&mut lateness),
+        send_delay_s: summarize(&mut send_delay),
+        new_connections,
+        sent_missing,
         itl_s: summarize(&mut itl),
         goodput,
         tokens: tokens.clone(),

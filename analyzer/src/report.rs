@@ -196,6 +196,7 @@ pub const THROUGHPUT_CORNER: &str = "Throughput (token/s) vs. variance in length
 pub fn latency_corner(stat: Stat, from: crate::metrics::LatencyFrom) -> String {
     let from = match from {
         crate::metrics::LatencyFrom::Dispatch => "",
+        crate::metrics::LatencyFrom::Sent => ", from send time",
         crate::metrics::LatencyFrom::Scheduled => ", from scheduled time",
     };
     format!(
@@ -264,6 +265,13 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
         w.push(format!(
             "run {id}: {} requests produced more tokens than max_tokens",
             m.over_length
+        ));
+    }
+    if opts.metrics.latency_from == crate::metrics::LatencyFrom::Sent && m.sent_missing > 0 {
+        w.push(format!(
+            "run {id}: {} of {} ok requests have no sent_ns (a log from before it was \
+             recorded): their latencies are measured from dispatch",
+            m.sent_missing, m.ok
         ));
     }
     if m.tokens.server_fallbacks > 0 {

@@ -23,8 +23,10 @@ pub struct Args {
     /// Statistic of the latency table's cells: median, mean, p90, p95, p99.
     #[arg(long, default_value = "median")]
     pub stat: String,
-    /// Latencies in tables and SLOs measured from: dispatch or scheduled (includes
-    /// client lateness: coordinated-omission corrected).
+    /// Latencies in tables and SLOs measured from: dispatch (what a user waits,
+    /// connection setup included), sent (when the request's bytes went to its
+    /// connection: what the server took) or scheduled (includes client lateness:
+    /// coordinated-omission corrected).
     #[arg(long, default_value = "dispatch", value_name = "ORIGIN")]
     pub from: String,
     /// Output-token count: client (counted in the stream), server (reported usage) or
@@ -64,7 +66,7 @@ fn options(a: &Args) -> anyhow::Result<AnalyzeOptions> {
         ..AnalyzeOptions::default()
     };
     o.metrics.latency_from = LatencyFrom::parse(&a.from)
-        .ok_or_else(|| anyhow!("unknown --from `{}` (dispatch or scheduled)", a.from))?;
+        .ok_or_else(|| anyhow!("unknown --from `{}` (dispatch, sent or scheduled)", a.from))?;
     o.metrics.output_tokens = TokenSource::parse(&a.output_tokens).ok_or_else(|| {
         anyhow!(
             "unknown --output-tokens `{}` (client, server or requested)",

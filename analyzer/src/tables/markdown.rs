@@ -70,6 +70,15 @@ pub fn latency(report: &Report) -> String {
 
 /// One row of key metrics per run (the full set is in the JSON and CSV outputs).
 pub fn runs(report: &Report) -> String {
+    let from = report.options.metrics.latency_from;
+    // Latency columns follow `--from`; their headers say so unless it is dispatch.
+    let origin = match from {
+        crate::metrics::LatencyFrom::Dispatch => String::new(),
+        other => format!(" (from {})", other.name()),
+    };
+    let (ttft50, ttft99) = (format!("TTFT p50 s{origin}"), format!("TTFT p99 s{origin}"));
+    let (e2e50, e2e99) = (format!("E2E p50 s{origin}"), format!("E2E p99 s{origin}"));
+    let ptl50 = format!("per-token p50 s{origin}");
     let head = [
         "run",
         "backend",
@@ -82,15 +91,15 @@ pub fn runs(report: &Report) -> String {
         "token/s",
         "output token/s",
         "req/s",
-        "TTFT p50 s",
-        "TTFT p99 s",
+        &ttft50,
+        &ttft99,
         "TPOT p50 s",
         "TPOT p99 s",
         "ITL p50 s",
         "ITL p99 s",
-        "E2E p50 s",
-        "E2E p99 s",
-        "per-token p50 s",
+        &e2e50,
+        &e2e99,
+        &ptl50,
         "lateness p99 s",
         "goodput req/s",
     ];
@@ -124,15 +133,15 @@ pub fn runs(report: &Report) -> String {
             fmt_opt(m.throughput_tok_s, 2),
             fmt_opt(m.output_tok_s, 2),
             fmt_opt(m.request_s, 3),
-            fmt_opt(m.ttft_s.p50, 4),
-            fmt_opt(m.ttft_s.p99, 4),
+            fmt_opt(m.ttft_from(from).p50, 4),
+            fmt_opt(m.ttft_from(from).p99, 4),
             fmt_opt(m.tpot_s.p50, 4),
             fmt_opt(m.tpot_s.p99, 4),
             fmt_opt(m.itl_s.p50, 4),
             fmt_opt(m.itl_s.p99, 4),
-            fmt_opt(m.e2e_s.p50, 4),
-            fmt_opt(m.e2e_s.p99, 4),
-            fmt_opt(m.per_token_latency_s.p50, 4),
+            fmt_opt(m.e2e_from(from).p50, 4),
+            fmt_opt(m.e2e_from(from).p99, 4),
+            fmt_opt(m.per_token_latency_from(from).p50, 4),
             fmt_opt(m.lateness_s.p99, 4),
             fmt_opt(m.goodput.as_ref().and_then(|g| g.request_s), 3),
         ];
