@@ -5,9 +5,9 @@
 //! Why the gate: the warm-up sends N requests at once on an empty pool, so that each
 //! starts a connect of its own. But the requests are first polled one after the other,
 //! and on a loaded machine the first answers come back before the last requests are
-//! polled (measured: first polls spread over 1-3 ms, answers within 0.1-1 ms, in a
-//! debug build on two busy cores); those last requests then reuse a returned
-//! connection and fewer than N are opened. With the gate closed for N connects, no
+//! polled (measured in a debug build on two busy cores: first polls spread over up to
+//! 2 ms, answers 0.1 to 3 ms after a request's first poll); those last requests then
+//! reuse a returned connection and fewer than N are opened (as few as 1 for 4). With the gate closed for N connects, no
 //! connection exists until every request has started its connect, so none can be
 //! reused, and exactly N are opened.
 
