@@ -29,7 +29,8 @@
 //! back or the new one, and keeps the other idle in the pool as a spare. Such a record
 //! has `connect_start_ns` (and usually `connect_ns`) although it may have been sent on
 //! the returned connection; when its `connect_ns` is later than its `sent_ns`, it
-//! certainly was. The spares make this rarer as a run goes on.
+//! certainly was. The run's idle pool keeps such spares (`run.rs`), so the race fades
+//! instead of recurring.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -109,6 +109,9 @@ async fn prepare(trace: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErro
         .map_err(|e| ReplayError::Internal(e.to_string()))?
 }
 
+/// Idle connections kept beyond the peak in flight (see [`connect`]).
+const POOL_SPARES: u64 = 16;
+
 /// What the connect phase leaves for the run.
 struct Connected {
     client: reqwest::Client,
@@ -145,7 +148,10 @@ async fn connect(
         &scheduled,
         sys::open_file_limit(),
     );
-    let pool = peak.max(goal.count as u64).clamp(1, 65536) as usize;
+    // Room for spares: a request that takes a slot just freed can start a connect
+    // before the freed connection is back in the pool (see `connect.rs`); the idle pool
+    // keeps the spare it leaves, so the race fades instead of recurring.
+    let pool = (peak.max(goal.count as u64) + POOL_SPARES).min(65536) as usize;
     let count = ConnCount::default();
     let client = build_client(config, pool, &count)?;
     // Warm-up first, on the empty pool it needs; the probe then reuses a connection.
