@@ -209,6 +209,7 @@ endpoint = "http://127.0.0.1:18080"
 traces = ["../traces/latency-qps1.msgpack", "/abs/x.msgpack"]
 [replay]
 time_scale = 2.0
+connections = 0
 "#,
         );
         let s = Suite::load(&p).unwrap();
@@ -218,6 +219,7 @@ time_scale = 2.0
         );
         assert_eq!(s.traces[1], PathBuf::from("/abs/x.msgpack"));
         assert_eq!(s.replay.time_scale, 2.0);
+        assert_eq!(s.replay.connections, Some(0));
         assert!(s.replay.stream);
         assert_eq!(s.simulator.profile, "a800-llama2-13b");
         assert_eq!(s.sim_dialect(), "tgi");
