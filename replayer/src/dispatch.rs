@@ -4,8 +4,10 @@
 //! the previous send, so timing errors cannot accumulate. A tokio timer has 1 ms
 //! granularity and fires on a busy runtime whenever a worker gets to it; instead this
 //! thread (with its timer slack set to 1 ns) sleeps coarsely until [`SPIN_NS`] before the
-//! deadline and spins for the rest, then hands the request to the runtime as its own task
-//! and goes straight on to the next one. It never waits for a response, so a slow server
+//! hand-off time and spins for the rest, then hands the request to the runtime as its own
+//! task and goes straight on to the next one. The hand-off is a little ahead of the
+//! deadline ([`handoff_lead`]): the task wakes a parked runtime worker, which takes tens
+//! of microseconds, and then waits out the rest of the lead awake, so it starts on time. It never waits for a response, so a slow server
 //! cannot slow the arrivals down (open loop). When it is behind schedule it sends at once,
 //! in trace order, and the lateness (`dispatched_ns - scheduled_ns`) shows in the log and
 //! in the summary. A burst (all deadlines 0) becomes a tight loop of task spawns: requests
@@ -32,6 +34,20 @@ use crate::writer::WriterMsg;
 /// timer slack usually wakes within ~10-60 us on Linux; the spin absorbs that.
 /// CPU cost: `SPIN_NS x rate` (10% of a core at 1,000 req/s).
 pub const SPIN_NS: u64 = 100_000;
+/// A request task is handed to the runtime up to this long before its deadline and waits
+/// out the rest awake (`request::wait_for_deadline`): waking a parked runtime worker is
+/// the largest part of dispatch lateness (the dispatcher itself is within a microsecond),
+/// and the lead hides it.
+pub const HANDOFF_LEAD_NS: u64 = 200_000;
+
+/// The lead of one request: [`HANDOFF_LEAD_NS`], but at most a quarter of the gap since
+/// the previous deadline. Waiting awake costs CPU (looks at the clock between the
+/// worker's other tasks) for the whole lead, so this bounds it to a quarter of a core at
+/// any rate; at high rates the workers are awake anyway and a short lead suffices.
+pub(crate) fn handoff_lead(gap_ns: u64) -> u64 {
+    HANDOFF_LEAD_NS.min(gap_ns / 4)
+}
+
 /// Longest single sleep, so a stop request is noticed promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
@@ -62,7 +78,8 @@ pub(crate) fn run(
         ..DispatchReport::default()
     };
     let mut iter = prepared.into_iter();
-    while let Some(p) = iter.next() {
+    let mut previous_ns = 0;
+    while let Some(mut p) = iter.next() {
         let cut = if duration_ns.is_some_and(|d| p.scheduled_ns >= d) {
             // Wait until the duration is over (requests already in flight run meanwhile),
             // unless stopped first.
@@ -72,8 +89,10 @@ pub(crate) fn run(
             report.by_duration = !shared.stop.is_cancelled();
             true
         } else {
-            !wait_until(&shared, p.scheduled_ns)
+            p.lead_ns = handoff_lead(p.scheduled_ns.saturating_sub(previous_ns));
+            !wait_until(&shared, p.scheduled_ns.saturating_sub(p.lead_ns))
         };
+        previous_ns = p.scheduled_ns;
         if cut {
             report.cut_short = true;
             shared.stop.cancel();
@@ -90,7 +109,6 @@ pub(crate) fn run(
             }
             break;
         }
-        let mut p = p;
         p.handoff_ns = shared.clock.now_ns();
         tracker.spawn_on(crate::request::run(shared.clone(), p), &handle);
         report.dispatched += 1;

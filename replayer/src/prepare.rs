@@ -92,6 +92,7 @@ fn prepare(
             max_tokens: r.max_tokens,
             prompt_bytes: r.prompt.len(),
             handoff_ns: 0,
+            lead_ns: 0,
             ignore_eos_sent: opts.ignore_eos,
             warmup: (i as u64) < config.warmup as u64,
         });

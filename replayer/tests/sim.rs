@@ -296,6 +296,34 @@ async fn warmup_time_scale_and_max_requests() {
     }
 }
 
+/// Requests are handed to the runtime ahead of their deadlines (the dispatcher's lead),
+/// yet none may start before it: every dispatch time is at or after its scheduled time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_handoff_never_sends_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(&dir.path().join("t.msgpack"), 60, 2_000_000, 8, 2);
+    let r = run_sim(
+        dir.path(),
+        BackendKind::Tgi,
+        &trace,
+        Faults::default(),
+        |_| {},
+        StopHandle::new(),
+    )
+    .await;
+    assert_eq!(r.records.len(), 60);
+    for rec in &r.records {
+        let d = rec.dispatched_ns.unwrap();
+        assert!(
+            d >= rec.scheduled_ns,
+            "id {} sent {} ns early",
+            rec.id,
+            rec.scheduled_ns - d
+        );
+        assert_eq!(rec.outcome, Outcome::Ok);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_stops_dispatching() {
     let dir = tempfile::tempdir().unwrap();
