@@ -239,6 +239,21 @@ struct Bench {
     rt: tokio::runtime::Runtime,
 }
 
+/// Replays a burst of `n` OpenAI chat requests of `tokens` tokens each at concurrency 100
+/// against a fresh simulator (as fast as it can) into `b.out`.
+fn chat_burst(b: &Bench, n: u64, tokens: u32) -> replayer::ReplaySummary {
+    let sim = Sim::start_dialect(0, Path::new(""), "openai");
+    write_trace(&b.trace, n, 0.0, tokens);
+    let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
+    cfg.overwrite = true;
+    cfg.concurrency = Some(100);
+    let s =
+        b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+            .unwrap();
+    sim.stop();
+    s
+}
+
 /// Bulk streaming, OpenAI chat (the heaviest per-event JSON): 400 requests x 1,000
 /// tokens, concurrency 100, the server as fast as it can; client CPU per streamed event.
 fn bulk_streaming(b: &Bench) {
@@ -247,15 +262,7 @@ fn bulk_streaming(b: &Bench) {
     println!("| run | events | wall | client cpu | cpu per event | output tokens per cpu-second |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for run in 1..=3 {
-        let sim = Sim::start_dialect(0, Path::new(""), "openai");
-        write_trace(&b.trace, n, 0.0, tokens);
-        let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
-        cfg.overwrite = true;
-        cfg.concurrency = Some(100);
-        let s =
-            b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
-                .unwrap();
-        sim.stop();
+        let s = chat_burst(b, n, tokens);
         let log = read_log(&b.out).unwrap();
         let events: usize = log.records.iter().map(|r| r.events.len()).sum();
         let tokens_out: u64 = log
@@ -288,15 +295,7 @@ fn short_requests(b: &Bench) {
     println!("| run | wall | requests/s | client cpu | cpu per request |");
     println!("| --- | --- | --- | --- | --- |");
     for run in 1..=3 {
-        let sim = Sim::start_dialect(0, Path::new(""), "openai");
-        write_trace(&b.trace, n, 0.0, 4);
-        let mut cfg = ReplayConfig::new(BackendKind::OpenaiChat, sim.url.clone(), b.out.clone());
-        cfg.overwrite = true;
-        cfg.concurrency = Some(100);
-        let s =
-            b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
-                .unwrap();
-        sim.stop();
+        let s = chat_burst(b, n, 4);
         let cpu = s.cpu_time.as_secs_f64();
         println!(
             "| {run} | {:.2} s | {:.0} | {cpu:.2} s | {:.1} us |{}",
