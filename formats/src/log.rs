@@ -340,6 +340,28 @@ pub struct LogRecord {
     /// Prompt tokens the server reported, when it did.
     #[serde(default)]
     pub server_prompt_tokens: Option<u32>,
+    /// Reasoning models (OpenAI chat streams with `delta.reasoning` or
+    /// `delta.reasoning_content`): receive time of the first event carrying reasoning
+    /// text. Absent when no reasoning was streamed, and in logs written before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_reasoning_ns: Option<u64>,
+    /// Receive time of the first event carrying answer text (`delta.content`, or a
+    /// completion's `text`): the end of time to first *answer* token. Recorded by the
+    /// dialects that tell answer from reasoning (the OpenAI ones); absent for the others,
+    /// for non-streamed answers, for answers that never came (the length limit hit while
+    /// reasoning), and in logs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_ns: Option<u64>,
+    /// Output tokens of the reasoning text, counted by the client: the tokens of the
+    /// events that carried reasoning (an event carrying both is split by text bytes).
+    /// Part of `output_tokens`. Absent when the response had no reasoning text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+    /// Reasoning tokens the server reported (`usage.completion_tokens_details.reasoning_tokens`,
+    /// or SGLang's `usage.reasoning_tokens`), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_reasoning_tokens: Option<u32>,
     /// How `events.tokens` were counted: `per_event` (one token per event: TGI and
     /// LightLLM streams), `usage_delta` (OpenAI continuous usage), `final_usage` (a
     /// server-reported total, split across events by their new text), `assumed_max_tokens`
@@ -384,6 +406,10 @@ impl LogRecord {
             output_tokens: None,
             server_output_tokens: None,
             server_prompt_tokens: None,
+            first_reasoning_ns: None,
+            first_answer_ns: None,
+            reasoning_tokens: None,
+            server_reasoning_tokens: None,
             token_count_method: None,
             finish_reason: None,
             warmup,

@@ -297,6 +297,33 @@ fn connection_times_are_optional_and_round_trip() {
     assert_eq!(back, timed);
 }
 
+/// The reasoning fields are optional too: a record without reasoning carries none of
+/// their keys (so logs written before they existed read the same), and a record of a
+/// reasoning stream round-trips.
+#[test]
+fn reasoning_fields_are_optional_and_round_trip() {
+    let plain = record(1);
+    let bytes = rmp_serde::to_vec_named(&plain).unwrap();
+    for key in [
+        &b"first_reasoning_ns"[..],
+        b"first_answer_ns",
+        b"reasoning_tokens",
+    ] {
+        assert!(!bytes.windows(key.len()).any(|w| w == key));
+    }
+    let back: LogRecord = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, plain);
+
+    let mut thinking = record(2);
+    thinking.first_reasoning_ns = Some(23);
+    thinking.first_answer_ns = Some(5_000_000_000);
+    thinking.reasoning_tokens = Some(1);
+    thinking.server_reasoning_tokens = Some(1);
+    let bytes = rmp_serde::to_vec_named(&thinking).unwrap();
+    let back: LogRecord = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, thinking);
+}
+
 /// A header written before the warm-up existed has no `warm_connections`; one with it
 /// round-trips.
 #[test]
