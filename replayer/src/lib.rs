@@ -33,10 +33,13 @@ mod progress;
 mod request;
 mod run;
 mod scan;
+// Wired into the OpenAI decoder once its reasoning fields land (issue 11).
 mod stats;
 mod stop;
 mod summary;
 mod sys;
+#[allow(dead_code)]
+mod template;
 #[cfg(test)]
 mod test_server;
 mod tgi;

@@ -245,6 +245,34 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// `body` as the inside of a JSON string (quotes excluded): valid UTF-8, no unescaped
+    /// quote or control character, valid escapes (surrogates are a miss, as in
+    /// [`Scanner::string`]).
+    #[allow(dead_code)]
+    pub fn string_body(body: &'a [u8]) -> Scan<Str<'a>> {
+        let mut s = Scanner::new(body)?;
+        let mut decoded_len = 0;
+        let mut escaped = false;
+        while s.i < body.len() {
+            let Some(run) = plain_run(&body[s.i..]) else {
+                decoded_len += body.len() - s.i;
+                break;
+            };
+            decoded_len += run;
+            s.i += run;
+            if body[s.i] != b'\\' {
+                return Err(Miss);
+            }
+            escaped = true;
+            decoded_len += s.escape()?;
+        }
+        Ok(Str {
+            raw: body,
+            decoded_len,
+            escaped,
+        })
+    }
+
     /// One escape sequence at `self.i` (the backslash); returns its decoded UTF-8 length.
     /// Surrogates (even valid pairs) are a miss: rare, and serde_json knows them best.
     fn escape(&mut self) -> Scan<usize> {
