@@ -55,6 +55,8 @@ pub struct Accum {
     pub method: Option<&'static str>,
     /// Output tokens counted by the client, once finalized.
     pub output_tokens: Option<u32>,
+    /// Reasoning text and answer text told apart (OpenAI chat; see `crate::reasoning`).
+    pub reasoning: crate::reasoning::Reasoning,
 }
 
 impl Accum {

@@ -30,6 +30,7 @@ mod lightllm;
 mod openai;
 mod prepare;
 mod progress;
+mod reasoning;
 mod request;
 mod run;
 mod scan;

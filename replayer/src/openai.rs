@@ -9,11 +9,19 @@
 //! Stream: `data: {json}` events, `data: [DONE]` at the end (some servers, e.g.
 //! transformers serve, end the body without it: a seen `finish_reason` then marks the
 //! response complete). Content events are those with text (`choices[0].text`,
-//! `delta.content` or `delta.reasoning_content`) or with a usage increase; role-only and
-//! usage-only chunks are not events. Counts: `usage_delta` when every content event
-//! carried cumulative usage, else the final `usage` (`final_usage`), else `max_tokens`
-//! when `finish_reason = length` (`assumed_max_tokens`), else `event_count`. Errors
-//! mid-stream arrive as `data: {"error": {...}}` (or `{"object":"error",..}`).
+//! `delta.content`, or reasoning: `delta.reasoning` / `delta.reasoning_content`) or with
+//! a usage increase; role-only and usage-only chunks are not events. Counts:
+//! `usage_delta` when every content event carried cumulative usage, else the final
+//! `usage` (`final_usage`), else `max_tokens` when `finish_reason = length`
+//! (`assumed_max_tokens`), else `event_count`. Errors mid-stream arrive as
+//! `data: {"error": {...}}` (or `{"object":"error",..}`).
+//!
+//! Reasoning (see `crate::reasoning`): vLLM >= 0.11 streams it in `reasoning` (and, in
+//! later versions, the same text again in `reasoning_content`, kept for older clients);
+//! SGLang, llama.cpp and older vLLM in `reasoning_content`. A delta's reasoning text is
+//! the longer of the two fields, so a copy is counted once. The server's reasoning-token
+//! count is `usage.completion_tokens_details.reasoning_tokens` (OpenAI), else
+//! `usage.reasoning_tokens` (SGLang).
 
 use std::borrow::Cow;
 
@@ -99,20 +107,27 @@ pub(crate) fn body(
     serde_json::Value::Object(b)
 }
 
+/// A stream chunk's `delta`, or a whole answer's `message`.
 #[derive(Deserialize, Default)]
 struct Delta<'a> {
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize, Default)]
-struct Message<'a> {
-    #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<Cow<'a, str>>,
+impl Delta<'_> {
+    /// (answer, reasoning) text bytes; reasoning is the longer of its two fields (vLLM
+    /// sends the same text in both).
+    fn text_len(&self) -> (usize, usize) {
+        let len = |t: &Option<Cow<'_, str>>| t.as_ref().map_or(0, |t| t.len());
+        (
+            len(&self.content),
+            len(&self.reasoning).max(len(&self.reasoning_content)),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,7 +137,7 @@ struct Choice<'a> {
     #[serde(borrow, default)]
     delta: Option<Delta<'a>>,
     #[serde(borrow, default)]
-    message: Option<Message<'a>>,
+    message: Option<Delta<'a>>,
     #[serde(borrow, default)]
     finish_reason: Option<Cow<'a, str>>,
 }
@@ -133,6 +148,40 @@ struct Usage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    /// SGLang's place for it.
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+    /// OpenAI's place for it.
+    #[serde(default)]
+    completion_tokens_details: Option<UsageDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct UsageDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+/// The counts of a `usage` object the decoder uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens`, else `reasoning_tokens`.
+    reasoning: Option<u64>,
+}
+
+impl From<Usage> for Counts {
+    fn from(u: Usage) -> Self {
+        Counts {
+            prompt: u.prompt_tokens,
+            completion: u.completion_tokens,
+            reasoning: u
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .or(u.reasoning_tokens),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -169,15 +218,12 @@ impl Chunk<'_> {
     }
 }
 
-fn choice_text_len(c: &Choice<'_>) -> usize {
-    let mut n = c.text.as_ref().map_or(0, |t| t.len());
-    if let Some(d) = &c.delta {
-        n += d.content.as_ref().map_or(0, |t| t.len());
-        n += d.reasoning_content.as_ref().map_or(0, |t| t.len());
-    }
-    if let Some(m) = &c.message {
-        n += m.content.as_ref().map_or(0, |t| t.len());
-        n += m.reasoning_content.as_ref().map_or(0, |t| t.len());
+/// (answer, reasoning) text bytes of a choice: `text`, `delta`, `message`.
+fn choice_text_len(c: &Choice<'_>) -> (usize, usize) {
+    let mut n = (c.text.as_ref().map_or(0, |t| t.len()), 0);
+    for d in [&c.delta, &c.message].into_iter().flatten() {
+        let (a, r) = d.text_len();
+        n = (n.0 + a, n.1 + r);
     }
     n
 }
@@ -185,11 +231,13 @@ fn choice_text_len(c: &Choice<'_>) -> usize {
 /// What one stream chunk says: the few values the decoder uses.
 #[derive(Default)]
 struct Facts<'a> {
-    /// Decoded bytes of new text (all choices; content and reasoning).
-    text: usize,
+    /// Decoded bytes of new answer text (all choices: `text`, `content`).
+    answer: usize,
+    /// Decoded bytes of new reasoning text (all choices).
+    reasoning: usize,
     /// The last choice's finish reason, when any choice has one.
     finish_reason: Option<Cow<'a, str>>,
-    usage: Option<Usage>,
+    usage: Option<Counts>,
 }
 
 /// Why the slow path could not give [`Facts`].
@@ -208,11 +256,13 @@ fn facts_serde(data: &[u8]) -> Result<Facts<'_>, NoFacts> {
         return Err(NoFacts::ServerError(msg));
     }
     let mut f = Facts {
-        usage: chunk.usage,
+        usage: chunk.usage.map(Counts::from),
         ..Facts::default()
     };
     for c in chunk.choices.into_iter().flatten() {
-        f.text += choice_text_len(&c);
+        let (a, r) = choice_text_len(&c);
+        f.answer += a;
+        f.reasoning += r;
         if let Some(r) = c.finish_reason {
             f.finish_reason = Some(r);
         }
@@ -268,13 +318,15 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
     s.object(|s, key| match key {
         b"text" => {
             first_time(&mut seen, 1)?;
-            f.text += s.opt_string()?.map_or(0, |t| t.decoded_len);
+            f.answer += s.opt_string()?.map_or(0, |t| t.decoded_len);
             Ok(())
         }
         b"delta" | b"message" => {
             first_time(&mut seen, if key == b"delta" { 2 } else { 4 })?;
             if !s.null()? {
-                f.text += message_fast(s)?;
+                let (a, r) = message_fast(s)?;
+                f.answer += a;
+                f.reasoning += r;
             }
             Ok(())
         }
@@ -293,40 +345,76 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
     Ok(())
 }
 
-/// Text bytes of a `delta` or `message` object.
-fn message_fast(s: &mut Scanner<'_>) -> Scan<usize> {
-    let (mut seen, mut n) = (0, 0);
+/// (answer, reasoning) text bytes of a `delta` or `message` object, as
+/// [`Delta::text_len`] counts them.
+fn message_fast(s: &mut Scanner<'_>) -> Scan<(usize, usize)> {
+    let (mut seen, mut answer, mut reasoning, mut copy) = (0, 0, 0, 0);
+    let len = |s: &mut Scanner<'_>| s.opt_string().map(|t| t.map_or(0, |t| t.decoded_len));
     s.object(|s, key| match key {
-        b"content" | b"reasoning_content" => {
-            first_time(&mut seen, if key == b"content" { 1 } else { 2 })?;
-            n += s.opt_string()?.map_or(0, |t| t.decoded_len);
+        b"content" => {
+            first_time(&mut seen, 1)?;
+            answer = len(s)?;
+            Ok(())
+        }
+        b"reasoning" => {
+            first_time(&mut seen, 2)?;
+            reasoning = len(s)?;
+            Ok(())
+        }
+        b"reasoning_content" => {
+            first_time(&mut seen, 4)?;
+            copy = len(s)?;
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    Ok((answer, reasoning.max(copy)))
+}
+
+fn usage_fast(s: &mut Scanner<'_>) -> Scan<Counts> {
+    let mut seen = 0;
+    let (mut u, mut details, mut top) = (Counts::default(), None, None);
+    s.object(|s, key| match key {
+        b"prompt_tokens" => {
+            first_time(&mut seen, 1)?;
+            u.prompt = s.opt_u64()?;
+            Ok(())
+        }
+        b"completion_tokens" => {
+            first_time(&mut seen, 2)?;
+            u.completion = s.opt_u64()?;
+            Ok(())
+        }
+        b"reasoning_tokens" => {
+            first_time(&mut seen, 4)?;
+            top = s.opt_u64()?;
+            Ok(())
+        }
+        b"completion_tokens_details" => {
+            first_time(&mut seen, 8)?;
+            if !s.null()? {
+                details = details_fast(s)?;
+            }
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    u.reasoning = details.or(top);
+    Ok(u)
+}
+
+/// `reasoning_tokens` of a `completion_tokens_details` object.
+fn details_fast(s: &mut Scanner<'_>) -> Scan<Option<u64>> {
+    let (mut seen, mut n) = (0, None);
+    s.object(|s, key| match key {
+        b"reasoning_tokens" => {
+            first_time(&mut seen, 1)?;
+            n = s.opt_u64()?;
             Ok(())
         }
         _ => s.skip(),
     })?;
     Ok(n)
-}
-
-fn usage_fast(s: &mut Scanner<'_>) -> Scan<Usage> {
-    let mut seen = 0;
-    let mut u = Usage {
-        prompt_tokens: None,
-        completion_tokens: None,
-    };
-    s.object(|s, key| match key {
-        b"prompt_tokens" => {
-            first_time(&mut seen, 1)?;
-            u.prompt_tokens = s.opt_u64()?;
-            Ok(())
-        }
-        b"completion_tokens" => {
-            first_time(&mut seen, 2)?;
-            u.completion_tokens = s.opt_u64()?;
-            Ok(())
-        }
-        _ => s.skip(),
-    })?;
-    Ok(u)
 }
 
 #[derive(Default)]
@@ -344,21 +432,27 @@ impl StreamDecoder {
         }
         let mut delta = None;
         if let Some(u) = f.usage {
-            if let Some(p) = u.prompt_tokens {
+            if let Some(p) = u.prompt {
                 acc.server_prompt_tokens = to_u32(Some(p));
             }
-            if let Some(c) = u.completion_tokens {
+            if let Some(c) = u.completion {
                 acc.server_output_tokens = to_u32(Some(c));
                 delta = Some(c.saturating_sub(self.usage_so_far));
                 self.usage_so_far = self.usage_so_far.max(c);
+            }
+            if let Some(r) = u.reasoning {
+                acc.reasoning.server_tokens = to_u32(Some(r));
             }
         }
         let d = delta.unwrap_or(0);
         // A usage increase without text is an event only in continuous-usage streams
         // (every earlier event counted); otherwise it is the final usage-only chunk.
         let continuous = !acc.events.is_empty() && acc.counted_events == acc.events.len();
-        if f.text > 0 || (d > 0 && continuous) {
-            acc.push(t_ns, d.min(u32::MAX as u64) as u32, f.text);
+        let text = f.answer + f.reasoning;
+        if text > 0 || (d > 0 && continuous) {
+            acc.reasoning
+                .event(acc.events.len(), t_ns, f.reasoning, f.answer);
+            acc.push(t_ns, d.min(u32::MAX as u64) as u32, text);
             if delta.is_some() {
                 acc.counted_events += 1;
             }
@@ -427,9 +521,10 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         return;
     };
     acc.finish_reason = choice.finish_reason.as_ref().map(|r| r.to_string());
-    if let Some(u) = chunk.usage {
-        acc.server_output_tokens = to_u32(u.completion_tokens);
-        acc.server_prompt_tokens = to_u32(u.prompt_tokens);
+    if let Some(u) = chunk.usage.map(Counts::from) {
+        acc.server_output_tokens = to_u32(u.completion);
+        acc.server_prompt_tokens = to_u32(u.prompt);
+        acc.reasoning.server_tokens = to_u32(u.reasoning);
     }
     acc.complete = true;
     let ctx = ReqCtx {
@@ -437,8 +532,14 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         ..*ctx
     };
     crate::adapter::settle_single(acc, &ctx, t_ns);
+    let (answer, reasoning) = choice_text_len(choice);
+    acc.reasoning.whole_answer(reasoning, answer);
 }
 
 #[cfg(test)]
 #[path = "openai_fast_tests.rs"]
 mod fast_tests;
+
+#[cfg(test)]
+#[path = "openai_reasoning_tests.rs"]
+mod reasoning_tests;

@@ -8,15 +8,16 @@ use proptest::prelude::*;
 use super::*;
 use crate::scan::strategies::{json_string, mutate, object, opt_str, scalar, ws};
 
-/// Text bytes, finish reason, usage (prompt, completion).
-type Key = (usize, Option<String>, Option<(Option<u64>, Option<u64>)>);
+/// Answer and reasoning text bytes, finish reason, usage counts.
+type Key = (usize, usize, Option<String>, Option<Counts>);
 
 /// The facts as comparable plain values.
 fn key(f: &Facts<'_>) -> Key {
     (
-        f.text,
+        f.answer,
+        f.reasoning,
         f.finish_reason.as_deref().map(str::to_string),
-        f.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        f.usage,
     )
 }
 
@@ -46,6 +47,7 @@ fn chunk() -> impl Strategy<Value = String> {
     let delta = object(vec![
         ("role".into(), Just("\"assistant\"".to_string()).boxed()),
         ("content".into(), opt_str()),
+        ("reasoning".into(), opt_str()),
         ("reasoning_content".into(), opt_str()),
         (
             "tool_calls".into(),
@@ -76,11 +78,22 @@ fn chunk() -> impl Strategy<Value = String> {
         Just("null".to_string()),
     ]
     .boxed();
+    let details = prop_oneof![
+        object(vec![
+            ("reasoning_tokens".into(), scalar().boxed()),
+            ("audio_tokens".into(), scalar().boxed()),
+        ]),
+        Just("null".to_string()),
+        scalar(),
+    ]
+    .boxed();
     let usage = prop_oneof![
         object(vec![
             ("prompt_tokens".into(), scalar().boxed()),
             ("completion_tokens".into(), scalar().boxed()),
             ("total_tokens".into(), scalar().boxed()),
+            ("reasoning_tokens".into(), scalar().boxed()),
+            ("completion_tokens_details".into(), details),
         ]),
         Just("null".to_string()),
     ]
@@ -139,11 +152,56 @@ fn common_chunks_take_the_fast_path() {
         r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" w","logprobs":null,"finish_reason":"length","stop_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
         r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":3}}}"#,
         r#"{"choices":[{"delta":{"reasoning_content":"think \u00e9"}}]}"#,
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning":" Okay","reasoning_content":" Okay"},"logprobs":null,"finish_reason":null}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"total_tokens":12,"completion_tokens":7,"prompt_tokens_details":null,"reasoning_tokens":4}}"#,
     ] {
         assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
     }
     let f = facts_fast(br#"{"choices":[{"delta":{"content":"a\nb\u20ac"},"finish_reason":"stop"}],"usage":{"completion_tokens":3}}"#).unwrap();
-    assert_eq!(key(&f), (6, Some("stop".into()), Some((None, Some(3)))));
+    let usage = Counts {
+        completion: Some(3),
+        ..Counts::default()
+    };
+    assert_eq!(key(&f), (6, 0, Some("stop".into()), Some(usage)));
+}
+
+/// Reasoning is the longer of `reasoning` and `reasoning_content` (vLLM sends the same
+/// text in both); the server's count is the OpenAI field, else SGLang's.
+#[test]
+fn reasoning_fields_on_both_paths() {
+    let cases: [(&str, (usize, usize), Option<u64>); 5] = [
+        (
+            r#"{"choices":[{"delta":{"reasoning":"abc","reasoning_content":"abc"}}]}"#,
+            (0, 3),
+            None,
+        ),
+        (
+            r#"{"choices":[{"delta":{"reasoning":null,"reasoning_content":"ab","content":"x"}}]}"#,
+            (1, 2),
+            None,
+        ),
+        (
+            r#"{"choices":[{"message":{"reasoning":"abcd","content":"xy"}}]}"#,
+            (2, 4),
+            None,
+        ),
+        (
+            r#"{"choices":[],"usage":{"completion_tokens":9,"reasoning_tokens":2,"completion_tokens_details":{"reasoning_tokens":5}}}"#,
+            (0, 0),
+            Some(5),
+        ),
+        (
+            r#"{"choices":[],"usage":{"completion_tokens":9,"reasoning_tokens":2,"completion_tokens_details":null}}"#,
+            (0, 0),
+            Some(2),
+        ),
+    ];
+    for (c, (answer, reasoning), server) in cases {
+        assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
+        let f = facts_serde(c.as_bytes()).ok().unwrap();
+        assert_eq!((f.answer, f.reasoning), (answer, reasoning), "{c}");
+        assert_eq!(f.usage.and_then(|u| u.reasoning), server, "{c}");
+    }
 }
 
 #[test]

@@ -335,6 +335,7 @@ impl State {
         } else {
             None
         };
+        let reasoning = acc.reasoning.fields(&acc.events, output_tokens.is_some());
         LogRecord {
             id: prep.id,
             scheduled_ns: prep.scheduled_ns,
@@ -353,10 +354,10 @@ impl State {
             output_tokens,
             server_output_tokens: acc.server_output_tokens,
             server_prompt_tokens: acc.server_prompt_tokens,
-            first_reasoning_ns: None,
-            first_answer_ns: None,
-            reasoning_tokens: None,
-            server_reasoning_tokens: None,
+            first_reasoning_ns: reasoning.first_reasoning_ns,
+            first_answer_ns: reasoning.first_answer_ns,
+            reasoning_tokens: reasoning.reasoning_tokens,
+            server_reasoning_tokens: reasoning.server_reasoning_tokens,
             token_count_method: acc.method.map(str::to_string),
             finish_reason: acc.finish_reason.take(),
             warmup: prep.warmup,
