@@ -164,6 +164,20 @@ pub struct ReplayOptions {
     /// `None` in logs written before the warm-up existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_connections: Option<WarmConnections>,
+    /// `--insecure`: the server's TLS certificate was not verified.
+    pub tls_insecure: bool,
+    /// `--cacert FILE`: the PEM file whose certificates were trusted besides the
+    /// built-in and system roots, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cacert: Option<String>,
+    /// Idle connections older than this were dropped from the client's pool, never
+    /// reused (`--pool-idle-timeout`), milliseconds; `None` in logs written before it
+    /// was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_idle_timeout_ms: Option<u64>,
+    /// `backend.model` was not given but discovered: the only model the server listed
+    /// at `GET /v1/models` (OpenAI dialects).
+    pub model_discovered: bool,
 }
 
 /// The connection warm-up done before the run's clock started (`--connections N`):
@@ -208,6 +222,10 @@ impl Default for ReplayOptions {
             prompt_as_token_ids: false,
             header_names: Vec::new(),
             warm_connections: None,
+            tls_insecure: false,
+            tls_cacert: None,
+            pool_idle_timeout_ms: None,
+            model_discovered: false,
         }
     }
 }

@@ -165,8 +165,14 @@ pub struct ReplayConfig {
     pub grace: Duration,
     /// Extra request headers (values are never logged).
     pub headers: Vec<(String, String)>,
-    /// Sent as `Authorization: Bearer ...`; never logged.
+    /// Sent as `Authorization: Bearer ...` to every backend; never logged.
     pub api_key: Option<String>,
+    /// Certificate verification for `https://` endpoints (`--cacert`, `--insecure`).
+    pub tls: crate::tls::TlsOptions,
+    /// Idle connections older than this are dropped from the pool, never reused
+    /// (`--pool-idle-timeout`; default [`crate::http::DEFAULT_POOL_IDLE`], below common
+    /// servers' keep-alive timeouts).
+    pub pool_idle_timeout: Duration,
     /// Set when the server is llm-infer-bench's simulator (recorded in the header).
     pub simulated: Option<formats::SimulatedInfo>,
     /// Show a progress bar on stderr (only when it is a terminal).
@@ -193,6 +199,8 @@ impl ReplayConfig {
             grace: Duration::from_secs(5),
             headers: Vec::new(),
             api_key: None,
+            tls: crate::tls::TlsOptions::default(),
+            pool_idle_timeout: crate::http::DEFAULT_POOL_IDLE,
             simulated: None,
             progress: false,
         }

@@ -227,7 +227,7 @@ mod tests {
 
     fn client(count: &ConnCount) -> reqwest::Client {
         let config = ReplayConfig::new(BackendKind::Tgi, "http://x", "unused".into());
-        crate::http::build_client(&config, 4, count).unwrap()
+        crate::http::build_client(&config, &crate::tls::plain(), 4, count).unwrap()
     }
 
     /// Sends one POST the way request tasks do; returns its stamps.

@@ -1,7 +1,8 @@
 //! The HTTP side of a run before its first request: the request URL, the fixed request
 //! headers, the client (HTTP/1.1, `TCP_NODELAY`, no proxy, no retries, no redirects, an
-//! idle pool sized for the peak), the simulator probe, and the endpoint check. Apart
-//! from [`crate::request`] because none of it runs per request.
+//! idle pool sized for the peak, TLS as [`crate::tls`] sets it up), the simulator probe,
+//! and the endpoint check. Apart from [`crate::request`] because none of it runs per
+//! request.
 
 use std::time::Duration;
 
@@ -11,6 +12,14 @@ use crate::config::{BackendKind, ReplayConfig};
 use crate::conn_count::ConnCount;
 use crate::connect::ConnectLayer;
 use crate::error::ReplayError;
+use crate::tls::{TlsOptions, describe_tls, tls_cause};
+
+/// How long a connection may stay idle in the pool before the client drops it, by
+/// default: below the keep-alive timeouts of common servers (5 s for uvicorn, behind
+/// vLLM's and SGLang's OpenAI servers and `transformers serve`, and for cpp-httplib,
+/// behind llama.cpp's `llama-server`), so that the client never sends a request on a
+/// connection the server is closing as idle.
+pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted
 /// for the OpenAI dialects).
@@ -26,9 +35,9 @@ pub(crate) fn request_url(
     let path = backend.dialect().path(stream);
     let url = reqwest::Url::parse(&format!("{base}{path}"))
         .map_err(|e| ReplayError::Config(format!("invalid endpoint `{endpoint}`: {e}")))?;
-    if url.scheme() != "http" {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(ReplayError::Config(format!(
-            "endpoint `{endpoint}`: only plain http:// endpoints are supported"
+            "endpoint `{endpoint}`: expected an http:// or https:// URL"
         )));
     }
     Ok(url)
@@ -60,24 +69,32 @@ pub(crate) fn build_headers(
     Ok(map)
 }
 
-/// The run's HTTP client, its idle pool sized for `pool` connections, every connection
-/// it opens counted in `count` (and stamped on the request that opened it, see
-/// [`crate::connect`]).
-pub(crate) fn build_client(
-    config: &ReplayConfig,
-    pool: usize,
-    count: &ConnCount,
-) -> Result<reqwest::Client, ReplayError> {
-    let mut b = reqwest::Client::builder()
-        .connector_layer(ConnectLayer::new(count.clone()))
+/// What every client of a run shares: TLS (`tls`, see [`crate::tls`]), HTTP/1.1 only, no
+/// proxy, no retries, no redirects, `TCP_NODELAY`.
+pub(crate) fn client_builder(tls: &rustls::ClientConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
         .no_proxy()
         .http1_only()
         .tcp_nodelay(true)
         .retry(reqwest::retry::never())
         .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("llm-infer-bench/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The run's HTTP client, its idle pool sized for `pool` connections, every connection
+/// it opens (TCP connect and TLS handshake) counted in `count` and stamped on the
+/// request that opened it (see [`crate::connect`]).
+pub(crate) fn build_client(
+    config: &ReplayConfig,
+    tls: &rustls::ClientConfig,
+    pool: usize,
+    count: &ConnCount,
+) -> Result<reqwest::Client, ReplayError> {
+    let mut b = client_builder(tls)
+        .connector_layer(ConnectLayer::new(count.clone()))
         .pool_max_idle_per_host(pool)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("llm-infer-bench/", env!("CARGO_PKG_VERSION")));
+        .pool_idle_timeout(config.pool_idle_timeout);
     if let Some(t) = config.timeout {
         b = b.connect_timeout(t);
     }
@@ -123,14 +140,25 @@ pub(crate) async fn detect_simulator(
 }
 
 /// Fails fast, naming the endpoint, when nothing answers HTTP there. Any HTTP answer
-/// (even 404) counts as up.
+/// (even 404) counts as up. `https://` endpoints are verified with the default roots;
+/// see [`check_endpoint_with`] for `--cacert` and `--insecure`.
 pub async fn check_endpoint(endpoint: &str, timeout: Duration) -> Result<(), ReplayError> {
+    check_endpoint_with(endpoint, &TlsOptions::default(), timeout).await
+}
+
+/// [`check_endpoint`] with the run's TLS options. A certificate the client does not
+/// trust fails here, on one line that names the flags that address it.
+pub async fn check_endpoint_with(
+    endpoint: &str,
+    tls: &TlsOptions,
+    timeout: Duration,
+) -> Result<(), ReplayError> {
     let url = request_url(endpoint, BackendKind::Tgi, false)?;
     let base = url
         .join("/")
         .map_err(|e| ReplayError::Config(e.to_string()))?;
-    let client = reqwest::Client::builder()
-        .no_proxy()
+    let tls = crate::tls::client_config(tls, url.scheme() == "https")?;
+    let client = client_builder(&tls)
         .timeout(timeout)
         .build()
         .map_err(|e| ReplayError::Internal(e.to_string()))?;
@@ -138,19 +166,27 @@ pub async fn check_endpoint(endpoint: &str, timeout: Duration) -> Result<(), Rep
         Ok(_) => Ok(()),
         Err(e) => Err(ReplayError::Endpoint {
             endpoint: endpoint.to_string(),
-            message: if e.is_timeout() {
-                format!("no answer within {:.1} s", timeout.as_secs_f64())
-            } else if e.is_connect() {
-                let mut m = String::from("connection failed");
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    m = format!("connection failed: {s}");
-                    src = s.source();
-                }
-                m
-            } else {
-                e.to_string()
-            },
+            message: unreachable_why(&e, timeout),
         }),
     }
+}
+
+/// Why a request before the run got no answer, on one line.
+pub(crate) fn unreachable_why(e: &reqwest::Error, timeout: Duration) -> String {
+    if let Some(t) = tls_cause(e) {
+        return describe_tls(t);
+    }
+    if e.is_timeout() {
+        return format!("no answer within {:.1} s", timeout.as_secs_f64());
+    }
+    if e.is_connect() {
+        let mut m = String::from("connection failed");
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            m = format!("connection failed: {s}");
+            src = s.source();
+        }
+        return m;
+    }
+    crate::request::describe(e)
 }

@@ -27,6 +27,7 @@ mod error;
 pub mod framing;
 mod http;
 mod lightllm;
+mod models;
 mod openai;
 mod prepare;
 mod progress;
@@ -44,6 +45,7 @@ mod template;
 #[cfg(test)]
 mod test_server;
 mod tgi;
+mod tls;
 mod vllm;
 mod warm;
 mod writer;
@@ -53,11 +55,12 @@ use std::path::Path;
 pub use config::{BackendKind, IgnoreEos, ReplayConfig, RequestFields};
 pub use dispatch::SPIN_NS;
 pub use error::ReplayError;
-pub use http::check_endpoint;
+pub use http::{DEFAULT_POOL_IDLE, check_endpoint, check_endpoint_with};
 pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
 pub use stats::fmt_ns;
 pub use stop::StopHandle;
 pub use summary::{Connections, ReplaySummary};
+pub use tls::TlsOptions;
 pub use tokio_util::sync::CancellationToken as Token;
 
 /// Replays `trace` as `config` says, writing the run log to `config.output`.

@@ -398,8 +398,12 @@ fn outcome(end: End, acc: &mut Accum, error: &mut Option<String>) -> (Outcome, O
     }
 }
 
-/// Describes a transport error with its causes, on one bounded line.
+/// Describes a transport error with its causes, on one bounded line (a TLS failure
+/// by its TLS reason, see [`crate::tls::describe_tls`]).
 pub(crate) fn describe(e: &reqwest::Error) -> String {
+    if let Some(t) = crate::tls::tls_cause(e) {
+        return bounded(&crate::tls::describe_tls(t));
+    }
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {

@@ -45,24 +45,26 @@ pub(crate) async fn replay(
     stop: StopHandle,
 ) -> Result<ReplaySummary, ReplayError> {
     let target = validate(trace, &config)?;
+    let discovered = discover_model(&mut config, &target).await?;
     let plan = prepare(trace, &config).await?;
     let conn = connect(&mut config, &target, &plan).await?;
-    let log = open_log(&config, &plan, &conn.warm)?;
+    let log = open_log(&config, &plan, &conn.warm, discovered)?;
     let client = conn.client.clone();
     let (running, dreport) = dispatch(&config, target, client, &log, plan.requests, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
     Ok(finish(&config.output, drained, conn))
 }
 
-/// Where requests go and the fixed headers they carry.
+/// Where requests go, the fixed headers they carry and the TLS they use.
 struct Target {
     url: reqwest::Url,
     headers: HeaderMap,
+    tls: rustls::ClientConfig,
 }
 
 /// Phase 1: everything that can be checked without reading the trace or the network:
 /// the options, the output path (never the trace, never an existing log unless
-/// `overwrite`), the URL and the headers.
+/// `overwrite`), the URL, the headers and the TLS setup (`--cacert` is read here).
 fn validate(trace: &Path, config: &ReplayConfig) -> Result<Target, ReplayError> {
     validate_options(config)?;
     let url = request_url(&config.endpoint, config.backend, config.stream)?;
@@ -72,7 +74,25 @@ fn validate(trace: &Path, config: &ReplayConfig) -> Result<Target, ReplayError> 
         .map_err(|e| ReplayError::Config(e.to_string()))?;
     let headers =
         build_headers(&config.headers, config.api_key.as_deref()).map_err(ReplayError::Config)?;
-    Ok(Target { url, headers })
+    let tls = crate::tls::client_config(&config.tls, url.scheme() == "https")?;
+    Ok(Target { url, headers, tls })
+}
+
+/// Phase 1b: an OpenAI dialect without `--model` asks the server for its only model
+/// (see [`crate::models`]), before the bodies are serialized. Returns whether the
+/// model was discovered.
+async fn discover_model(config: &mut ReplayConfig, target: &Target) -> Result<bool, ReplayError> {
+    if !config.backend.is_openai() || config.model.is_some() {
+        return Ok(false);
+    }
+    let limit = config.timeout.map_or(warm::LIMIT, |t| t.min(warm::LIMIT));
+    let client = crate::http::client_builder(&target.tls)
+        .build()
+        .map_err(|e| ReplayError::Internal(format!("building the HTTP client: {e}")))?;
+    let url = probe_url(&target.url, config.backend)?;
+    let model = crate::models::discover(&client, &url, &target.headers, limit).await?;
+    config.model = Some(model);
+    Ok(true)
 }
 
 fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
@@ -85,6 +105,11 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     if config.timeout.is_some_and(|t| t.is_zero()) {
         return Err(ReplayError::Config(
             "timeout must be greater than 0 (omit it for no timeout)".into(),
+        ));
+    }
+    if config.pool_idle_timeout.is_zero() {
+        return Err(ReplayError::Config(
+            "the pool idle timeout must be greater than 0".into(),
         ));
     }
     if config.concurrency == Some(0) {
@@ -153,7 +178,7 @@ async fn connect(
     // keeps the spare it leaves, so the race fades instead of recurring.
     let pool = (peak.max(goal.count as u64) + POOL_SPARES).min(65536) as usize;
     let count = ConnCount::default();
-    let client = build_client(config, pool, &count)?;
+    let client = build_client(config, &target.tls, pool, &count)?;
     // Warm-up first, on the empty pool it needs; the probe then reuses a connection.
     let probe = probe_url(&target.url, config.backend)?;
     let limit = config.timeout.map_or(warm::LIMIT, |t| t.min(warm::LIMIT));
@@ -184,8 +209,10 @@ fn open_log(
     config: &ReplayConfig,
     plan: &Plan,
     warm: &WarmConnections,
+    model_discovered: bool,
 ) -> Result<LogSink, ReplayError> {
-    let options = replay_options(config, plan.any_ignore_eos, warm);
+    let mut options = replay_options(config, plan.any_ignore_eos, warm);
+    options.model_discovered = model_discovered;
     let clock = RunClock::start_in(Duration::from_millis(50));
     let header = log_header(config, plan, &clock, options);
     let log = if config.overwrite {
@@ -242,6 +269,10 @@ fn replay_options(
             .map(|(k, _)| k.trim().to_string())
             .collect(),
         warm_connections: Some(warm.clone()),
+        tls_insecure: config.tls.insecure,
+        tls_cacert: config.tls.cacert.as_ref().map(|p| p.display().to_string()),
+        pool_idle_timeout_ms: Some(config.pool_idle_timeout.as_millis() as u64),
+        model_discovered: false,
     }
 }
 

@@ -209,7 +209,7 @@ mod tests {
         let (url, mut seen, accepted) = raw_server(0).await;
         let count = ConnCount::default();
         let config = ReplayConfig::new(BackendKind::Tgi, url.as_str(), "unused".into());
-        let client = crate::http::build_client(&config, 16, &count).unwrap();
+        let client = crate::http::build_client(&config, &crate::tls::plain(), 16, &count).unwrap();
         let probe = reqwest::Url::parse(&format!("{url}/health")).unwrap();
         let goal = goal(Some(12), None, &[], None);
         let (warm, note) = warm_up(&client, &probe, &HeaderMap::new(), goal, &count, LIMIT).await;
@@ -241,7 +241,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}");
         let count = ConnCount::default();
         let config = ReplayConfig::new(BackendKind::Tgi, url.as_str(), "unused".into());
-        let client = crate::http::build_client(&config, 4, &count).unwrap();
+        let client = crate::http::build_client(&config, &crate::tls::plain(), 4, &count).unwrap();
         let probe = reqwest::Url::parse(&format!("{url}/health")).unwrap();
         let goal = goal(None, Some(3), &[0; 5], None);
         let (warm, note) = warm_up(&client, &probe, &HeaderMap::new(), goal, &count, LIMIT).await;
