@@ -20,7 +20,7 @@
 //! Layout: [`engine`] (scheduler core, real-time and virtual-time drivers), [`profile`]
 //! (TOML speed profiles), [`truth`] (the ground-truth log), [`faults`], `server` (what the
 //! dialects share: request life cycle, token sources, streaming) and one module per
-//! dialect (`tgi`, `vllm`, `lightllm`, `openai`).
+//! dialect (`tgi`, `vllm`, `lightllm`, `openai`, `sglang`, `llamacpp`).
 
 // Handlers return `Result<_, Response>` once per request: boxing the error answer would
 // only add an allocation on the error path.
@@ -40,7 +40,9 @@ pub mod truth;
 pub mod words;
 
 mod lightllm;
+mod llamacpp;
 mod openai;
+mod sglang;
 mod tgi;
 mod vllm;
 
@@ -86,14 +88,20 @@ pub enum Dialect {
     Lightllm,
     /// OpenAI-compatible (as vLLM serves it): `/v1/completions`, `/v1/chat/completions`.
     Openai,
+    /// SGLang's native `/generate` (cumulative text and counts, `[DONE]`).
+    Sglang,
+    /// llama.cpp `llama-server`'s native `/completion`.
+    Llamacpp,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 4] = [
+    pub const ALL: [Dialect; 6] = [
         Dialect::Tgi,
         Dialect::Vllm,
         Dialect::Lightllm,
         Dialect::Openai,
+        Dialect::Sglang,
+        Dialect::Llamacpp,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -102,15 +110,18 @@ impl Dialect {
             Dialect::Vllm => "vllm",
             Dialect::Lightllm => "lightllm",
             Dialect::Openai => "openai",
+            Dialect::Sglang => "sglang",
+            Dialect::Llamacpp => "llamacpp",
         }
     }
 
     /// The scheduling policy a server of this dialect uses unless overridden (OpenAI:
-    /// vLLM's, the most common server of that API).
+    /// vLLM's, the most common server of that API; SGLang and llama.cpp: vLLM's too,
+    /// the closest of the three: admission while the KV cache has room).
     pub fn default_policy(&self) -> Policy {
         match self {
             Dialect::Tgi => Policy::Tgi,
-            Dialect::Vllm | Dialect::Openai => Policy::Vllm,
+            Dialect::Vllm | Dialect::Openai | Dialect::Sglang | Dialect::Llamacpp => Policy::Vllm,
             Dialect::Lightllm => Policy::Lightllm,
         }
     }
@@ -124,8 +135,11 @@ impl std::str::FromStr for Dialect {
             "vllm" => Ok(Dialect::Vllm),
             "lightllm" => Ok(Dialect::Lightllm),
             "openai" => Ok(Dialect::Openai),
+            "sglang" => Ok(Dialect::Sglang),
+            "llamacpp" => Ok(Dialect::Llamacpp),
             other => Err(SimError::Config(format!(
-                "unknown dialect `{other}` (expected tgi, vllm, lightllm or openai)"
+                "unknown dialect `{other}` (expected tgi, vllm, lightllm, openai, sglang or \
+                 llamacpp)"
             ))),
         }
     }
@@ -233,6 +247,8 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         Dialect::Vllm => vllm::routes(),
         Dialect::Lightllm => lightllm::routes(),
         Dialect::Openai => openai::routes(),
+        Dialect::Sglang => sglang::routes(),
+        Dialect::Llamacpp => llamacpp::routes(),
     }
     .route("/health", axum::routing::get(server::health))
     .with_state(state.clone())

@@ -18,7 +18,7 @@ use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Wire format: tgi, vllm, lightllm or openai.
+    /// Wire format: tgi, vllm, lightllm, openai, sglang or llamacpp.
     #[arg(long)]
     dialect: String,
     /// Speed profile: a built-in name (tiny, null, a800-llama2-13b) or a TOML file.
