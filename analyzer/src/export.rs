@@ -4,8 +4,10 @@
 //! * `runs`: one row per log: `run` (index), `run_id`, `log`, backend, model,
 //!   simulated profile, trace name and sha256, output cap, arrival rate, log end.
 //! * `requests`: one row per request with the raw times (ns since run start), token
-//!   counts and outcome of [`crate::load::req`], plus derived seconds `lateness_s`,
-//!   `ttft_s`, `e2e_s` (from dispatch) and the `early_stop` flag.
+//!   counts and outcome of [`crate::load::req`] (with the reasoning fields
+//!   `first_reasoning_ns`, `first_answer_ns`, `reasoning_tokens`,
+//!   `server_reasoning_tokens`), plus derived seconds `lateness_s`, `ttft_s`, `ttfat_s`
+//!   (time to first answer token), `e2e_s` (from dispatch) and the `early_stop` flag.
 //! * `events`: one row per streamed event: `run`, `request_id`, `seq`, `t_ns`, `tokens`.
 //!
 //! Every row carries `run`; join on (`run`, `request_id`). Warmup requests are kept and
@@ -141,6 +143,7 @@ pub fn requests_table(runs: &Runs) -> Result<DataFrame> {
     let disp = get(req::DISPATCHED_NS)?;
     let sent = get(req::SENT_NS)?;
     let first = get(req::FIRST_TOKEN_NS)?;
+    let first_answer = get(req::FIRST_ANSWER_NS)?;
     let end = get(req::END_NS)?;
     let max: Vec<Option<u32>> = df.column(req::MAX_TOKENS)?.u32()?.iter().collect();
     let out: Vec<Option<u32>> = df.column(req::OUTPUT_TOKENS)?.u32()?.iter().collect();
@@ -166,6 +169,7 @@ pub fn requests_table(runs: &Runs) -> Result<DataFrame> {
         Column::new("e2e_from_scheduled_s".into(), diff_s(&end, &sched)),
         Column::new("ttft_from_sent_s".into(), diff_s(&first, &sent)),
         Column::new("send_delay_s".into(), diff_s(&sent, &disp)),
+        Column::new("ttfat_s".into(), diff_s(&first_answer, &disp)),
         Column::new("early_stop".into(), early),
     ];
     let mut cols: Vec<Column> = df.columns().to_vec();

@@ -41,6 +41,10 @@ pub mod req {
     pub const OUTPUT_TOKENS: &str = "output_tokens";
     pub const SERVER_OUTPUT_TOKENS: &str = "server_output_tokens";
     pub const SERVER_PROMPT_TOKENS: &str = "server_prompt_tokens";
+    pub const FIRST_REASONING_NS: &str = "first_reasoning_ns";
+    pub const FIRST_ANSWER_NS: &str = "first_answer_ns";
+    pub const REASONING_TOKENS: &str = "reasoning_tokens";
+    pub const SERVER_REASONING_TOKENS: &str = "server_reasoning_tokens";
     pub const TOKEN_COUNT_METHOD: &str = "token_count_method";
     pub const FINISH_REASON: &str = "finish_reason";
     pub const EVENT_OFFSET: &str = "event_offset";
@@ -124,6 +128,10 @@ struct Cols {
     output_tokens: Vec<Option<u32>>,
     server_output_tokens: Vec<Option<u32>>,
     server_prompt_tokens: Vec<Option<u32>>,
+    first_reasoning_ns: Vec<Option<u64>>,
+    first_answer_ns: Vec<Option<u64>>,
+    reasoning_tokens: Vec<Option<u32>>,
+    server_reasoning_tokens: Vec<Option<u32>>,
     token_count_method: Vec<Option<String>>,
     finish_reason: Vec<Option<String>>,
     event_offset: Vec<u64>,
@@ -186,6 +194,10 @@ fn load_one(path: &Path) -> Result<Loaded> {
         c.output_tokens.push(client);
         c.server_output_tokens.push(r.server_output_tokens);
         c.server_prompt_tokens.push(r.server_prompt_tokens);
+        c.first_reasoning_ns.push(r.first_reasoning_ns);
+        c.first_answer_ns.push(r.first_answer_ns);
+        c.reasoning_tokens.push(r.reasoning_tokens);
+        c.server_reasoning_tokens.push(r.server_reasoning_tokens);
         c.token_count_method.push(r.token_count_method);
         c.finish_reason.push(r.finish_reason);
         c.event_offset.push(offset);
@@ -460,6 +472,13 @@ fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
             Column::new(req::OUTPUT_TOKENS.into(), c.output_tokens),
             Column::new(req::SERVER_OUTPUT_TOKENS.into(), c.server_output_tokens),
             Column::new(req::SERVER_PROMPT_TOKENS.into(), c.server_prompt_tokens),
+            Column::new(req::FIRST_REASONING_NS.into(), c.first_reasoning_ns),
+            Column::new(req::FIRST_ANSWER_NS.into(), c.first_answer_ns),
+            Column::new(req::REASONING_TOKENS.into(), c.reasoning_tokens),
+            Column::new(
+                req::SERVER_REASONING_TOKENS.into(),
+                c.server_reasoning_tokens,
+            ),
             Column::new(req::TOKEN_COUNT_METHOD.into(), c.token_count_method),
             Column::new(req::FINISH_REASON.into(), c.finish_reason),
             Column::new(req::EVENT_OFFSET.into(), c.event_offset),

@@ -157,6 +157,23 @@ pub struct TokenTotals {
     pub server_fallbacks: u64,
 }
 
+/// Reasoning models: what the `ok` requests' responses said about reasoning (records of
+/// streams that told reasoning text from answer text, see `formats/README.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReasoningTotals {
+    /// `ok` requests whose response carried reasoning text.
+    pub requests: u64,
+    /// Of those, requests whose answer never came (no answer text: typically the
+    /// length limit hit while reasoning); they have no time to first answer token.
+    pub without_answer: u64,
+    /// Reasoning tokens counted by the client (part of the output tokens).
+    pub tokens_client: u64,
+    /// Reasoning tokens the server reported, over the requests where it reported any.
+    pub tokens_server: u64,
+    /// `ok` requests with a server-reported reasoning count.
+    pub server_reported: u64,
+}
+
 /// Goodput: `ok` requests that met every SLO.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Goodput {
@@ -202,6 +219,16 @@ pub struct RunMetrics {
     pub ttft_from_scheduled_s: Stats,
     /// First token minus send time (dispatch where the record has no `sent_ns`).
     pub ttft_from_sent_s: Stats,
+    /// Time to first answer token: first answer text minus dispatch, over the `ok`
+    /// requests whose record has `first_answer_ns` (reasoning models: after the
+    /// reasoning; otherwise the same as TTFT).
+    pub ttfat_s: Stats,
+    /// First answer token minus scheduled time.
+    pub ttfat_from_scheduled_s: Stats,
+    /// First answer token minus send time.
+    pub ttfat_from_sent_s: Stats,
+    /// Reasoning requests and tokens.
+    pub reasoning: ReasoningTotals,
     /// (E2E - TTFT) / (output tokens - 1), requests with at least 2 output tokens.
     pub tpot_s: Stats,
     /// Gaps between consecutive token-carrying events.
@@ -251,6 +278,15 @@ impl RunMetrics {
         }
     }
 
+    /// TTFAT measured from `from`.
+    pub fn ttfat_from(&self, from: LatencyFrom) -> &Stats {
+        match from {
+            LatencyFrom::Dispatch => &self.ttfat_s,
+            LatencyFrom::Sent => &self.ttfat_from_sent_s,
+            LatencyFrom::Scheduled => &self.ttfat_from_scheduled_s,
+        }
+    }
+
     /// Per-token latency measured from `from`.
     pub fn per_token_latency_from(&self, from: LatencyFrom) -> &Stats {
         match from {
@@ -296,6 +332,10 @@ pub(crate) struct ReqCols<'a> {
     pub max_tokens: &'a [u32],
     pub client: Vec<Option<u32>>,
     pub server: Vec<Option<u32>>,
+    pub first_reasoning: Vec<Option<u64>>,
+    pub first_answer: Vec<Option<u64>>,
+    pub reasoning_client: Vec<Option<u32>>,
+    pub reasoning_server: Vec<Option<u32>>,
     pub ev_offset: &'a [u64],
     pub ev_count: &'a [u32],
 }
@@ -325,6 +365,10 @@ impl<'a> ReqCols<'a> {
             max_tokens: df.column(req::MAX_TOKENS)?.u32()?.cont_slice()?,
             client: opt_u32(df, req::OUTPUT_TOKENS)?,
             server: opt_u32(df, req::SERVER_OUTPUT_TOKENS)?,
+            first_reasoning: opt_u64(df, req::FIRST_REASONING_NS)?,
+            first_answer: opt_u64(df, req::FIRST_ANSWER_NS)?,
+            reasoning_client: opt_u32(df, req::REASONING_TOKENS)?,
+            reasoning_server: opt_u32(df, req::SERVER_REASONING_TOKENS)?,
             ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
             ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
         })
@@ -398,6 +442,34 @@ impl ByOrigin {
     }
 }
 
+/// What the `ok` requests of a run said about reasoning, as they are counted.
+#[derive(Debug, Default)]
+struct Reasoning {
+    ttfat: ByOrigin,
+    totals: ReasoningTotals,
+}
+
+impl Reasoning {
+    /// Request `i`, `ok`; `o` its origins when it was dispatched and ended, `streamed`
+    /// whether times to first tokens are measured at all.
+    fn add(&mut self, rc: &ReqCols, i: usize, o: Option<Origins>, streamed: bool) {
+        let t = &mut self.totals;
+        let reasoned = rc.first_reasoning[i].is_some() || rc.reasoning_client[i].is_some();
+        if reasoned {
+            t.requests += 1;
+            t.without_answer += u64::from(rc.first_answer[i].is_none() && streamed);
+        }
+        t.tokens_client += rc.reasoning_client[i].unwrap_or(0) as u64;
+        if let Some(r) = rc.reasoning_server[i] {
+            t.tokens_server += r as u64;
+            t.server_reported += 1;
+        }
+        if let (true, Some(o), Some(fa)) = (streamed, o, rc.first_answer[i]) {
+            self.ttfat.push(fa, o, 1.0);
+        }
+    }
+}
+
 /// Computes the metrics of every run.
 pub fn compute_all(runs: &Runs, opts: &MetricOptions) -> Result<Vec<(RunMetrics, Samples)>> {
     let rc = ReqCols::new(&runs.requests)?;
@@ -434,6 +506,7 @@ pub(crate) fn compute(
     let mut itl = Vec::with_capacity(if streamed { total_events } else { 0 });
     let mut itl_tok = Vec::with_capacity(if streamed { total_events } else { 0 });
     let mut good = 0u64;
+    let mut reasoning = Reasoning::default();
 
     for i in run.requests.clone() {
         if rc.warmup[i] && !opts.include_warmup {
@@ -489,6 +562,7 @@ pub(crate) fn compute(
         }
 
         let (Some(d), Some(e)) = (rc.dispatched[i], rc.end[i]) else {
+            reasoning.add(rc, i, None, streamed);
             continue;
         };
         match rc.sent[i] {
@@ -500,6 +574,7 @@ pub(crate) fn compute(
             dispatched: d,
             sent: rc.sent[i].unwrap_or(d),
         };
+        reasoning.add(rc, i, Some(o), streamed);
         e2e.push(e, o, 1.0);
         if used > 0 {
             ptl.push(e, o, used as f64);
@@ -583,6 +658,10 @@ pub(crate) fn compute(
         ttft_s: summarize(&mut ttft.dispatch),
         ttft_from_scheduled_s: summarize(&mut ttft.scheduled),
         ttft_from_sent_s: summarize(&mut ttft.sent),
+        ttfat_s: summarize(&mut reasoning.ttfat.dispatch),
+        ttfat_from_scheduled_s: summarize(&mut reasoning.ttfat.scheduled),
+        ttfat_from_sent_s: summarize(&mut reasoning.ttfat.sent),
+        reasoning: reasoning.totals,
         tpot_s: summarize(&mut tpot),
         itl_per_token_s: summarize(&mut itl_tok),
         e2e_s: summarize(&mut e2e.dispatch),

@@ -274,6 +274,13 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
             m.sent_missing, m.ok
         ));
     }
+    if m.reasoning.without_answer > 0 {
+        w.push(format!(
+            "run {id}: {} of {} reasoning requests ended before any answer text (the length \
+             limit hit while reasoning?): they have no time to first answer token",
+            m.reasoning.without_answer, m.reasoning.requests
+        ));
+    }
     if m.tokens.server_fallbacks > 0 {
         w.push(format!(
             "run {id}: {} requests had no server token count; their client count was used",

@@ -77,9 +77,16 @@ pub fn runs(report: &Report) -> String {
         other => format!(" (from {})", other.name()),
     };
     let (ttft50, ttft99) = (format!("TTFT p50 s{origin}"), format!("TTFT p99 s{origin}"));
+    let (ttfat50, ttfat99) = (
+        format!("TTFAT p50 s{origin}"),
+        format!("TTFAT p99 s{origin}"),
+    );
+    // Time to first answer token differs from TTFT only for reasoning models: its
+    // columns (and the reasoning tokens) appear when a run streamed reasoning.
+    let reasoning = report.runs.iter().any(|r| r.metrics.reasoning.requests > 0);
     let (e2e50, e2e99) = (format!("E2E p50 s{origin}"), format!("E2E p99 s{origin}"));
     let ptl50 = format!("per-token p50 s{origin}");
-    let head = [
+    let mut head = vec![
         "run",
         "backend",
         "trace",
@@ -103,8 +110,11 @@ pub fn runs(report: &Report) -> String {
         "lateness p99 s",
         "goodput req/s",
     ];
+    if reasoning {
+        head.splice(13..13, [ttfat50.as_str(), &ttfat99, "reasoning tokens"]);
+    }
     let mut s = format!("| {} |\n|", head.join(" | "));
-    for _ in head {
+    for _ in &head {
         s.push_str(":--|");
     }
     s.push('\n');
@@ -121,7 +131,7 @@ pub fn runs(report: &Report) -> String {
         if r.log_end == "truncated" {
             run.push_str(" (interrupted)");
         }
-        let cells = [
+        let mut cells = vec![
             run,
             r.row_label(),
             r.trace_name.clone(),
@@ -145,9 +155,28 @@ pub fn runs(report: &Report) -> String {
             fmt_opt(m.lateness_s.p99, 4),
             fmt_opt(m.goodput.as_ref().and_then(|g| g.request_s), 3),
         ];
+        if reasoning {
+            let ttfat = m.ttfat_from(from);
+            let tokens = reasoning_tokens(&m.reasoning);
+            cells.splice(
+                13..13,
+                [fmt_opt(ttfat.p50, 4), fmt_opt(ttfat.p99, 4), tokens],
+            );
+        }
         s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     s
+}
+
+/// A run's reasoning tokens: the client's count, and the server's when it reported one.
+fn reasoning_tokens(r: &crate::metrics::ReasoningTotals) -> String {
+    if r.requests == 0 && r.server_reported == 0 {
+        return "-".into();
+    }
+    match r.server_reported {
+        0 => r.tokens_client.to_string(),
+        _ => format!("{} (server {})", r.tokens_client, r.tokens_server),
+    }
 }
 
 /// Everything: both tables, the per-run table and the warnings.
