@@ -37,12 +37,14 @@ pub fn assert_one_line(msg: &str, max: usize) {
 pub const STREAM_HEADER: usize = 8;
 
 /// The backends in the order the control byte selects them.
-pub const BACKENDS: [BackendKind; 5] = [
+pub const BACKENDS: [BackendKind; 7] = [
     BackendKind::Tgi,
     BackendKind::Vllm,
     BackendKind::Lightllm,
     BackendKind::Openai,
     BackendKind::OpenaiChat,
+    BackendKind::Sglang,
+    BackendKind::Llamacpp,
 ];
 
 /// How a `stream_parsers` input is decoded, from its control bytes:

@@ -217,6 +217,46 @@ pub(crate) fn settle_counts(acc: &mut Accum, ctx: &ReqCtx) {
     }
 }
 
+/// Per-event counts from a cumulative output-token counter the server puts in every
+/// event (SGLang `meta_info.completion_tokens`, llama.cpp `tokens_predicted`): each
+/// event's count is the counter's increase, exact whatever the server coalesced.
+#[derive(Debug, Default)]
+pub(crate) struct Cumulative {
+    so_far: u64,
+}
+
+impl Cumulative {
+    /// One event received at `t_ns` with `text` new text bytes and the counter `count`
+    /// (when sent). An event is recorded when tokens or text arrived; it is counted
+    /// when the counter came with it.
+    pub fn apply(&mut self, acc: &mut Accum, t_ns: u64, count: Option<u64>, text: usize) {
+        match count {
+            Some(c) => {
+                acc.server_output_tokens = to_u32(Some(c));
+                let delta = c.saturating_sub(self.so_far);
+                self.so_far = self.so_far.max(c);
+                if delta > 0 || text > 0 {
+                    acc.push(t_ns, delta.min(u32::MAX as u64) as u32, text);
+                    acc.counted_events += 1;
+                }
+            }
+            None if text > 0 => acc.push(t_ns, 0, text),
+            None => {}
+        }
+    }
+
+    /// Settles the counts: `usage_delta` when every event was counted, else as
+    /// [`settle_counts`] (the last counter seen as the server's total first).
+    pub fn settle(acc: &mut Accum, ctx: &ReqCtx) {
+        let n = acc.events.len();
+        if n > 0 && acc.counted_events == n {
+            acc.keep_counts("usage_delta");
+        } else {
+            settle_counts(acc, ctx);
+        }
+    }
+}
+
 /// Same for a non-streamed answer: one event holding the total, or `none`.
 pub(crate) fn settle_single(acc: &mut Accum, ctx: &ReqCtx, t_ns: u64) {
     acc.push(t_ns, 0, 0);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapter::Dialect;
-use crate::{lightllm, openai, tgi, vllm};
+use crate::{lightllm, llamacpp, openai, sglang, tgi, vllm};
 
 /// The wire dialect spoken to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,15 +23,21 @@ pub enum BackendKind {
     Openai,
     /// OpenAI-compatible `/v1/chat/completions`.
     OpenaiChat,
+    /// SGLang's native `/generate` (SSE, cumulative text and counts, `[DONE]`).
+    Sglang,
+    /// llama.cpp `llama-server`'s native `/completion` (SSE, one event per token).
+    Llamacpp,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 5] = [
+    pub const ALL: [BackendKind; 7] = [
         BackendKind::Tgi,
         BackendKind::Vllm,
         BackendKind::Lightllm,
         BackendKind::Openai,
         BackendKind::OpenaiChat,
+        BackendKind::Sglang,
+        BackendKind::Llamacpp,
     ];
 
     /// The name used on the command line and in run-log headers.
@@ -42,6 +48,8 @@ impl BackendKind {
             BackendKind::Lightllm => "lightllm",
             BackendKind::Openai => "openai",
             BackendKind::OpenaiChat => "openai-chat",
+            BackendKind::Sglang => "sglang",
+            BackendKind::Llamacpp => "llamacpp",
         }
     }
 
@@ -57,6 +65,8 @@ impl BackendKind {
             BackendKind::Lightllm => &lightllm::Lightllm,
             BackendKind::Openai => &openai::OpenAi { chat: false },
             BackendKind::OpenaiChat => &openai::OpenAi { chat: true },
+            BackendKind::Sglang => &sglang::Sglang,
+            BackendKind::Llamacpp => &llamacpp::Llamacpp,
         }
     }
 
@@ -80,7 +90,8 @@ impl std::str::FromStr for BackendKind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown backend `{s}` (expected tgi, vllm, lightllm, openai or openai-chat)"
+                    "unknown backend `{s}` (expected tgi, vllm, lightllm, openai, openai-chat, \
+                     sglang or llamacpp)"
                 )
             })
     }

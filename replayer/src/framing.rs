@@ -75,6 +75,25 @@ fn lone_data_event(chunk: &[u8], eol: usize, max_len: usize) -> Option<(&[u8], u
     Some((value, eol + end))
 }
 
+/// The payload an `error:` field line stands for: `{"error": <value>}`, the value kept
+/// as JSON when it looks like an object or a string, else quoted as text.
+fn error_field_event(value: &[u8]) -> Vec<u8> {
+    let v = value.trim_ascii();
+    let mut out = b"{\"error\":".to_vec();
+    if v.starts_with(b"{") || v.starts_with(b"\"") {
+        out.extend_from_slice(v);
+    } else {
+        let text = String::from_utf8_lossy(v);
+        out.extend_from_slice(
+            serde_json::to_string(&text)
+                .expect("strings serialize")
+                .as_bytes(),
+        );
+    }
+    out.push(b'}');
+    out
+}
+
 impl SseParser {
     pub fn new(max_len: usize) -> Self {
         SseParser {
@@ -191,18 +210,30 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         if field == b"data" {
-            if self.has_data {
-                if self.data.len() + 1 + value.len() > self.max_len {
-                    return Err(FrameError::TooLong {
-                        limit: self.max_len,
-                    });
-                }
-                self.data.push(b'\n');
-            }
-            self.data.extend_from_slice(value);
-            self.has_data = true;
+            self.push_data(value)?;
+        } else if field == b"error" {
+            // llama.cpp's server before its split into modules (2025) sent stream errors
+            // as an `error:` field, not `data:`; handed over as `{"error": <value>}`,
+            // the error event every dialect's decoder reads.
+            let event = error_field_event(value);
+            self.push_data(&event)?;
         }
         Ok(true)
+    }
+
+    /// Appends one data line's value to the current event.
+    fn push_data(&mut self, value: &[u8]) -> Result<(), FrameError> {
+        if self.has_data {
+            if self.data.len() + 1 + value.len() > self.max_len {
+                return Err(FrameError::TooLong {
+                    limit: self.max_len,
+                });
+            }
+            self.data.push(b'\n');
+        }
+        self.data.extend_from_slice(value);
+        self.has_data = true;
+        Ok(())
     }
 
     fn dispatch(&mut self, on_event: &mut dyn FnMut(&[u8]) -> bool) -> bool {
@@ -335,6 +366,23 @@ mod tests {
     fn sse_space_optional_comments_and_multiline() {
         let body = b": keep-alive\n\ndata:{\"a\":1}\n\ndata: {\"b\":2}\r\n\r\nevent: x\ndata: l1\ndata:l2\n\n";
         assert_eq!(sse_all(&[body]), vec!["{\"a\":1}", "{\"b\":2}", "l1\nl2"]);
+    }
+
+    #[test]
+    fn sse_error_field_is_an_error_event() {
+        assert_eq!(
+            sse_all(&[b"data: {\"a\":1}\n\nerror: {\"code\":500,\"message\":\"m\"}\n\n"]),
+            vec!["{\"a\":1}", "{\"error\":{\"code\":500,\"message\":\"m\"}}"]
+        );
+        assert_eq!(
+            sse_all(&[b"error: model crashed\r\n\r\n"]),
+            vec!["{\"error\":\"model crashed\"}"]
+        );
+        // Other fields are still ignored.
+        assert_eq!(
+            sse_all(&[b"event: x\nid: 1\nretry: 5\n\n"]),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

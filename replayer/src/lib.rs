@@ -28,6 +28,7 @@ pub mod framing;
 mod http;
 mod lightllm;
 mod models;
+mod llamacpp;
 mod openai;
 mod prepare;
 mod progress;
@@ -35,6 +36,7 @@ mod reasoning;
 mod request;
 mod run;
 mod scan;
+mod sglang;
 // Wired into the OpenAI decoder once its reasoning fields land (issue 11).
 mod stats;
 mod stop;
@@ -79,3 +81,5 @@ pub async fn replay(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod fixture_tests;

@@ -117,7 +117,7 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     }
     if config.fields.prompt_token_ids && !config.backend.accepts_token_ids() {
         return Err(ReplayError::Config(format!(
-            "backend {} does not accept prompts as token ids (only openai completions does)",
+            "backend {} does not accept prompts as token ids (openai, sglang and llamacpp do)",
             config.backend
         )));
     }

@@ -6,28 +6,34 @@ use crate::adapter::{Accum, Decoder, ReqCtx};
 use crate::framing::{NulParser, SseParser};
 use crate::{lightllm, openai, tgi, vllm};
 
-const CTX: ReqCtx = ReqCtx {
+pub(crate) const CTX: ReqCtx = ReqCtx {
     max_tokens: 8,
     prompt_bytes: 0,
     ignore_eos_sent: true,
 };
 
 #[derive(Debug, PartialEq)]
-struct Result {
-    tokens: Vec<u32>,
-    times: Vec<u64>,
-    output: Option<u32>,
-    server_output: Option<u32>,
-    server_prompt: Option<u32>,
-    finish: Option<String>,
-    method: Option<&'static str>,
-    complete: bool,
-    server_error: Option<String>,
-    protocol_error: bool,
+pub(crate) struct Result {
+    pub tokens: Vec<u32>,
+    pub times: Vec<u64>,
+    pub output: Option<u32>,
+    pub server_output: Option<u32>,
+    pub server_prompt: Option<u32>,
+    pub finish: Option<String>,
+    pub method: Option<&'static str>,
+    pub complete: bool,
+    pub server_error: Option<String>,
+    pub protocol_error: bool,
 }
 
 /// Feeds `parts` (each received at its index as time) through SSE or NUL framing.
-fn run(parts: &[&[u8]], nul: bool, mut dec: Box<dyn Decoder>, ctx: &ReqCtx, eof: bool) -> Result {
+pub(crate) fn run(
+    parts: &[&[u8]],
+    nul: bool,
+    mut dec: Box<dyn Decoder>,
+    ctx: &ReqCtx,
+    eof: bool,
+) -> Result {
     let mut acc = Accum::with_capacity(16);
     let mut sse = SseParser::new(1 << 16);
     let mut nulp = NulParser::new(1 << 16);
@@ -78,7 +84,7 @@ fn run(parts: &[&[u8]], nul: bool, mut dec: Box<dyn Decoder>, ctx: &ReqCtx, eof:
 }
 
 /// Whole-body result; asserts every 2- and 3-way split gives the same (times aside).
-fn check_splits(
+pub(crate) fn check_splits(
     body: &[u8],
     nul: bool,
     make: &dyn Fn() -> Box<dyn Decoder>,

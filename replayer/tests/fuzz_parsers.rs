@@ -24,12 +24,14 @@ const CASES: u32 = 8192;
 /// `bounded()` appends an ellipsis (3 bytes) to a message cut at [`ERROR_LIMIT`].
 const MAX_ERROR: usize = ERROR_LIMIT + 3;
 
-const BACKENDS: [BackendKind; 5] = [
+const BACKENDS: [BackendKind; 7] = [
     BackendKind::Tgi,
     BackendKind::Vllm,
     BackendKind::Lightllm,
     BackendKind::Openai,
     BackendKind::OpenaiChat,
+    BackendKind::Sglang,
+    BackendKind::Llamacpp,
 ];
 
 /// Every body under `tests/fixtures/` (real-server captures and the synthetic dialect

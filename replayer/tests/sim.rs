@@ -21,6 +21,8 @@ fn dialect(b: BackendKind) -> Dialect {
         BackendKind::Vllm => Dialect::Vllm,
         BackendKind::Lightllm => Dialect::Lightllm,
         BackendKind::Openai | BackendKind::OpenaiChat => Dialect::Openai,
+        BackendKind::Sglang => Dialect::Sglang,
+        BackendKind::Llamacpp => Dialect::Llamacpp,
     }
 }
 
@@ -151,6 +153,8 @@ async fn faults_match_truth_request_by_request() {
         BackendKind::Vllm,
         BackendKind::Lightllm,
         BackendKind::Openai,
+        BackendKind::Sglang,
+        BackendKind::Llamacpp,
     ] {
         for stream in [true, false] {
             let r = run_sim(

@@ -18,7 +18,7 @@ use super::Exit;
 pub struct Args {
     /// Trace file to replay.
     trace: PathBuf,
-    /// Wire format: tgi, vllm, lightllm, openai or openai-chat.
+    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
     #[arg(long)]
     backend: BackendKind,
     /// Server base URL, e.g. http://127.0.0.1:8080.
@@ -93,7 +93,8 @@ pub struct Args {
     /// the exact way to count tokens per event.
     #[arg(long)]
     continuous_usage: bool,
-    /// Send prompts as token ids (openai completions; the trace must hold them).
+    /// Send prompts as token ids (openai completions, sglang, llamacpp; the trace must
+    /// hold them).
     #[arg(long)]
     prompt_token_ids: bool,
     /// Skip the connectivity check before the run.
