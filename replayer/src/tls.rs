@@ -188,6 +188,9 @@ pub(crate) fn describe_tls(e: &rustls::Error) -> String {
             "TLS: the server's certificate was refused: {e} (trust its CA with --cacert FILE, \
              or skip verification with --insecure)"
         ),
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => format!(
+            "TLS handshake failed: {e} (the server does not speak TLS there: http:// instead?)"
+        ),
         _ => format!("TLS handshake failed: {e}"),
     }
 }

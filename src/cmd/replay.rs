@@ -21,10 +21,11 @@ pub struct Args {
     /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
     #[arg(long)]
     backend: BackendKind,
-    /// Server base URL, e.g. http://127.0.0.1:8080.
+    /// Server base URL, e.g. http://127.0.0.1:8080 or https://llm.example.com (TLS).
     #[arg(long)]
     endpoint: String,
-    /// Model name sent to OpenAI-style servers.
+    /// Model name sent to OpenAI-style servers (default: the only model the server
+    /// lists at GET /v1/models; several are an error naming them).
     #[arg(long)]
     model: Option<String>,
     /// Stream responses (the default).
@@ -70,10 +71,23 @@ pub struct Args {
     /// Extra request header `K:V` (repeatable; values are never logged).
     #[arg(long = "header", value_name = "K:V")]
     headers: Vec<String>,
-    /// Environment variable holding an API key, sent as `Authorization: Bearer`
-    /// (default: OPENAI_API_KEY for the openai backends, when set). Never logged.
+    /// Environment variable holding an API key, sent as `Authorization: Bearer` to any
+    /// backend (default: OPENAI_API_KEY for the openai backends, when set). Never logged.
     #[arg(long)]
     api_key_env: Option<String>,
+    /// PEM file of certificates to trust for an https:// endpoint besides the built-in
+    /// (Mozilla) and system roots: a private CA or a self-signed server certificate.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (prints a warning; recorded in the
+    /// run log's header).
+    #[arg(long)]
+    insecure: bool,
+    /// Seconds a kept-alive connection may stay idle in the pool before it is dropped,
+    /// never reused after (default 4: below the 5 s keep-alive timeout of uvicorn and
+    /// llama.cpp's server, so no request goes out on a connection being closed).
+    #[arg(long, value_name = "S")]
+    pool_idle_timeout: Option<f64>,
     /// Always send ignore_eos (default: as each trace request says).
     #[arg(long, conflicts_with = "no_ignore_eos")]
     ignore_eos: bool,
@@ -175,6 +189,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .map(|h| parse_header(h))
         .collect::<anyhow::Result<_>>()?;
     config.api_key = api_key;
+    config.tls = replayer::TlsOptions {
+        cacert: args.cacert.clone(),
+        insecure: args.insecure,
+    };
+    if let Some(s) = args.pool_idle_timeout {
+        config.pool_idle_timeout = positive_seconds("--pool-idle-timeout", s)?;
+    }
+    if args.insecure {
+        eprintln!(
+            "warning: --insecure: the server's TLS certificate is not verified (recorded in the run log)"
+        );
+    }
     config.progress = !args.quiet;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -183,9 +209,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .build()
         .context("starting the async runtime")?;
     let signals = super::on_signals(&runtime)?;
+    let tls = config.tls.clone();
     let summary = runtime.block_on(async {
         if !args.no_check {
-            replayer::check_endpoint(&args.endpoint, Duration::from_secs(5)).await?;
+            replayer::check_endpoint_with(&args.endpoint, &tls, Duration::from_secs(5)).await?;
         }
         anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await?)
     })?;
