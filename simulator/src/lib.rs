@@ -35,6 +35,7 @@ pub mod calibration;
 pub mod engine;
 pub mod faults;
 pub mod profile;
+pub mod reasoning;
 mod server;
 pub mod truth;
 pub mod words;
@@ -49,6 +50,7 @@ mod vllm;
 pub use engine::{VirtualRequest, VirtualResult, simulate};
 pub use faults::Faults;
 pub use profile::{EngineParams, Policy, Profile};
+pub use reasoning::{Reasoning, ReasoningField};
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Scheduling policy; `None` = the dialect's own ([`Dialect::default_policy`]).
     pub policy: Option<Policy>,
+    /// OpenAI chat completions stream this many reasoning tokens before the answer
+    /// (see [`reasoning`]); `None`: no reasoning.
+    pub reasoning: Option<Reasoning>,
 }
 
 impl SimConfig {
@@ -180,6 +185,7 @@ impl SimConfig {
             faults: Faults::default(),
             seed: 0,
             policy: None,
+            reasoning: None,
         }
     }
 }

@@ -14,6 +14,11 @@
 //!   `data: [DONE]\n\n`. Chat streams start with a `{"role":"assistant","content":""}` delta.
 //! - errors: `{"error":{"message":..,"type":..,"param":null,"code":N}}` with 400
 //!   (validation, bad JSON, wrong types), 404 (unknown model), and injected 429/500/503.
+//! - reasoning (`SimConfig::reasoning`, see `crate::reasoning`): chat deltas
+//!   `{"reasoning":".."}` (or `reasoning_content`, or both) for the first tokens, then
+//!   `{"content":".."}`; the whole answer's `message` carries both texts; usage objects
+//!   add `completion_tokens_details.reasoning_tokens`. `chat_template_kwargs` with
+//!   `enable_thinking` or `thinking` false turns it off for the request.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -103,6 +108,8 @@ struct Parsed {
     min_tokens: u32,
     /// The prompt text, for `echo` (completions).
     echo: Option<String>,
+    /// The request lets the model think (`chat_template_kwargs` does not turn it off).
+    thinking: bool,
 }
 
 fn opt_u32(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
@@ -256,7 +263,20 @@ fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
         ignore_eos: opt_bool(&obj, "ignore_eos").map_err(bad)?,
         min_tokens: opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0),
         echo,
+        thinking: thinking(&obj).map_err(bad)?,
     })
+}
+
+/// False when `chat_template_kwargs.enable_thinking` (Qwen3) or `.thinking`
+/// (DeepSeek-V3.1) is false: the request asks the model not to reason.
+fn thinking(obj: &serde_json::Map<String, Value>) -> Result<bool, String> {
+    match obj.get("chat_template_kwargs") {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Object(k)) => Ok(["enable_thinking", "thinking"]
+            .iter()
+            .all(|key| k.get(*key) != Some(&Value::Bool(false)))),
+        Some(_) => Err("chat_template_kwargs: Input should be a valid dictionary".into()),
+    }
 }
 
 /// vLLM's context-length checks; returns the resolved max_tokens.
@@ -295,14 +315,30 @@ fn finish_reason(eos: bool) -> &'static str {
     if eos { "stop" } else { "length" }
 }
 
-fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32) {
+/// A usage object; `reasoning`: the reasoning tokens among `completion`, when the
+/// server reasons (then reported as OpenAI does).
+fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32, reasoning: Option<u32>) {
     out.extend_from_slice(
         format!(
-            "{{\"prompt_tokens\":{prompt},\"total_tokens\":{},\"completion_tokens\":{completion}}}",
+            "{{\"prompt_tokens\":{prompt},\"total_tokens\":{},\"completion_tokens\":{completion}",
             prompt + completion
         )
         .as_bytes(),
     );
+    if let Some(r) = reasoning {
+        out.extend_from_slice(
+            format!(",\"completion_tokens_details\":{{\"reasoning_tokens\":{r}}}").as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"}");
+}
+
+fn usage_json(prompt: u32, completion: u32, reasoning: Option<u32>) -> Value {
+    let mut u = json!({"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion});
+    if let Some(r) = reasoning {
+        u["completion_tokens_details"] = json!({"reasoning_tokens": r});
+    }
+    u
 }
 
 struct OpenAiFramer {
@@ -312,10 +348,42 @@ struct OpenAiFramer {
     prompt_tokens: u32,
     include_usage: bool,
     continuous_usage: bool,
+    thought: Thought,
+}
+
+/// How a request reasons: its first `planned` tokens, under `field`; `report`: usage
+/// objects say how many (the server reasons, even if this request does not).
+#[derive(Clone, Copy, Default)]
+struct Thought {
+    planned: u32,
+    field: crate::ReasoningField,
+    report: bool,
+}
+
+impl Thought {
+    fn of(st: &AppState, kind: Kind, p: &Parsed, plan: &crate::server::Plan) -> Thought {
+        match st.reasoning {
+            Some(r) if kind == Kind::Chat => Thought {
+                planned: if p.thinking {
+                    r.planned(plan.target, plan.eos)
+                } else {
+                    0
+                },
+                field: r.field,
+                report: true,
+            },
+            _ => Thought::default(),
+        }
+    }
+
+    /// Reasoning tokens among the first `completion` ones, when reported.
+    fn count(&self, completion: u32) -> Option<u32> {
+        self.report.then(|| completion.min(self.planned))
+    }
 }
 
 impl OpenAiFramer {
-    fn new(kind: Kind, id: &str, model: &str, p: &Parsed) -> OpenAiFramer {
+    fn new(kind: Kind, id: &str, model: &str, p: &Parsed, thought: Thought) -> OpenAiFramer {
         let object = match kind {
             Kind::Completion => "text_completion",
             Kind::Chat => "chat.completion.chunk",
@@ -337,20 +405,42 @@ impl OpenAiFramer {
             prompt_tokens: p.prompt_tokens,
             include_usage: p.include_usage,
             continuous_usage: p.continuous_usage,
+            thought,
         }
     }
 
+    fn usage(&self, out: &mut BytesMut, completion: u32) {
+        let reasoning = self.thought.count(completion);
+        push_usage(out, self.prompt_tokens, completion, reasoning);
+    }
+
     fn chunk_end(&self, out: &mut BytesMut, completion: u32) {
-        if self.include_usage && self.continuous_usage {
+        if self.continuous_usage {
             out.extend_from_slice(b",\"usage\":");
-            push_usage(out, self.prompt_tokens, completion);
+            self.usage(out, completion);
         } else if self.include_usage {
             out.extend_from_slice(b",\"usage\":null");
-        } else if self.continuous_usage {
-            out.extend_from_slice(b",\"usage\":");
-            push_usage(out, self.prompt_tokens, completion);
         }
         out.extend_from_slice(b"}\n\n");
+    }
+
+    /// A chat delta carrying `text` as reasoning (under the configured field or fields)
+    /// or as answer.
+    fn delta(&self, out: &mut BytesMut, text: &str, reasoning: bool) {
+        out.extend_from_slice(b"{");
+        let keys: &[&str] = if reasoning {
+            self.thought.field.keys()
+        } else {
+            &["content"]
+        };
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",");
+            }
+            out.extend_from_slice(format!("\"{key}\":").as_bytes());
+            push_json_str(out, text);
+        }
+        out.extend_from_slice(b"}");
     }
 
     fn role_chunk(&self) -> Bytes {
@@ -377,9 +467,9 @@ impl Framer for OpenAiFramer {
                 out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
             }
             Kind::Chat => {
-                out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-                push_json_str(out, text);
-                out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":");
+                out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":");
+                self.delta(out, text, tok.index < self.thought.planned);
+                out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
             }
         }
         if tok.last {
@@ -394,7 +484,7 @@ impl Framer for OpenAiFramer {
             out.extend_from_slice(b"data: ");
             out.extend_from_slice(&self.head);
             out.extend_from_slice(b",\"choices\":[],\"usage\":");
-            push_usage(out, self.prompt_tokens, tok.index + 1);
+            self.usage(out, tok.index + 1);
             out.extend_from_slice(b"}\n\n");
         }
     }
@@ -402,6 +492,31 @@ impl Framer for OpenAiFramer {
     fn end(&mut self, out: &mut BytesMut) {
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
+}
+
+/// The whole answer's `message`: the reasoning text under the configured field(s), the
+/// answer in `content` (null when the answer never came, as vLLM's reasoning parsers
+/// leave it).
+fn chat_message(toks: &[Tok], thought: &Thought) -> Value {
+    let (mut reasoning, mut answer) = (String::new(), String::new());
+    for t in toks {
+        let text = if t.index < thought.planned {
+            &mut reasoning
+        } else {
+            &mut answer
+        };
+        text.push_str(t.text().1);
+    }
+    let mut m = json!({"role": "assistant", "content": answer});
+    if thought.planned > 0 {
+        for key in thought.field.keys() {
+            m[*key] = json!(reasoning);
+        }
+        if toks.len() as u32 <= thought.planned {
+            m["content"] = Value::Null;
+        }
+    }
+    m
 }
 
 async fn completions(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -436,10 +551,12 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         ignore_eos: p.ignore_eos,
         min_tokens: p.min_tokens,
     };
-    let plan = st.plan(&mut ctx, &g);
+    let mut plan = st.plan(&mut ctx, &g);
     if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
         return ctx.reject(outcome, injected_error(status));
     }
+    let thought = Thought::of(&st, kind, &p, &plan);
+    plan.reasoning = thought.planned;
     let id = format!(
         "{}-{:016x}",
         if kind == Kind::Chat {
@@ -452,7 +569,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
     let mut job = Job::start(ctx, plan);
     if p.stream {
         job.before_headers().await;
-        let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p);
+        let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p, thought);
         let prefix = (kind == Kind::Chat).then(|| framer.role_chunk());
         let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, prefix));
         resp.headers_mut().insert(
@@ -469,22 +586,22 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         ));
     };
     job.before_headers().await;
-    let mut text = p.echo.clone().unwrap_or_default();
-    for t in &toks {
-        text.push_str(t.text().1);
-    }
     let last = toks.last().expect("at least one token");
     let n = toks.len() as u32;
-    let usage = json!({"prompt_tokens": p.prompt_tokens, "total_tokens": p.prompt_tokens + n, "completion_tokens": n});
+    let usage = usage_json(p.prompt_tokens, n, thought.count(n));
     let body = match kind {
-        Kind::Completion => json!({
-            "id": id, "object": "text_completion", "created": unix_now(), "model": st.profile.model,
-            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
-            "usage": usage,
-        }),
+        Kind::Completion => {
+            let mut text = p.echo.clone().unwrap_or_default();
+            toks.iter().for_each(|t| text.push_str(t.text().1));
+            json!({
+                "id": id, "object": "text_completion", "created": unix_now(), "model": st.profile.model,
+                "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
+                "usage": usage,
+            })
+        }
         Kind::Chat => json!({
             "id": id, "object": "chat.completion", "created": unix_now(), "model": st.profile.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
+            "choices": [{"index": 0, "message": chat_message(&toks, &thought), "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
             "usage": usage,
         }),
     };

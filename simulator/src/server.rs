@@ -35,6 +35,8 @@ pub(crate) struct EngineHandle {
 pub(crate) struct AppState {
     pub dialect: Dialect,
     pub profile: Profile,
+    /// Reasoning-model behaviour (OpenAI chat).
+    pub reasoning: Option<crate::Reasoning>,
     pub clock: Clock,
     engine: Option<EngineHandle>,
     truth: Option<std::sync::Mutex<std::sync::mpsc::Sender<Msg>>>,
@@ -69,6 +71,7 @@ impl AppState {
         AppState {
             dialect: config.dialect,
             profile: config.profile.clone(),
+            reasoning: config.reasoning,
             clock,
             engine,
             truth: truth.map(std::sync::Mutex::new),
@@ -115,6 +118,7 @@ impl AppState {
             max_tokens: max,
             target,
             eos,
+            reasoning: 0,
             fault,
         }
     }
@@ -143,6 +147,8 @@ pub(crate) struct Plan {
     pub target: u32,
     /// It ends on an EOS token (the last one) rather than at max_tokens.
     pub eos: bool,
+    /// Its first `reasoning` tokens are reasoning (set by the OpenAI dialect).
+    pub reasoning: u32,
     pub fault: Option<Fault>,
 }
 
@@ -191,9 +197,14 @@ impl Ctx {
         self.state.clock.now_ns()
     }
 
-    fn push_token(&mut self, at_ns: u64) {
+    fn push_token(&mut self, at_ns: u64, reasoning: bool) {
         if self.rec.first_token_ns.is_none() {
             self.rec.first_token_ns = Some(at_ns);
+        }
+        if reasoning {
+            self.rec.reasoning_tokens += 1;
+        } else if self.rec.first_answer_ns.is_none() {
+            self.rec.first_answer_ns = Some(at_ns);
         }
         if self.record_tokens {
             self.rec.token_ns.push(at_ns);
@@ -416,7 +427,7 @@ impl Job {
             {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            self.ctx.push_token(t.at_ns);
+            self.ctx.push_token(t.at_ns, t.index < self.plan.reasoning);
             toks.push(t);
             if t.last {
                 self.ctx.rec.finish_reason = Some(if t.eos { "eos" } else { "length" }.into());
@@ -507,7 +518,8 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             }
             st.framer.token(&tok, &mut out);
             let now = st.job.ctx.now_ns();
-            st.job.ctx.push_token(now);
+            let reasoning = tok.index < st.job.plan.reasoning;
+            st.job.ctx.push_token(now, reasoning);
             st.written += 1;
             n += 1;
             if tok.last {

@@ -79,6 +79,10 @@ pub struct TruthRecord {
     pub admitted_ns: Option<u64>,
     /// First token written to the response body, ns.
     pub first_token_ns: Option<u64>,
+    /// First answer token (not reasoning) written, ns: the first token's time unless the
+    /// request reasoned (`reasoning_tokens`); null when its answer never came.
+    #[serde(default)]
+    pub first_answer_ns: Option<u64>,
     /// Every token's time, ns: streamed, when its event was handed to the connection;
     /// not streamed, when the engine produced it.
     pub token_ns: Vec<u64>,
@@ -89,6 +93,9 @@ pub struct TruthRecord {
     pub max_tokens: u32,
     /// Tokens written.
     pub output_tokens: u32,
+    /// Of those, reasoning tokens (OpenAI chat with `--reasoning-tokens`).
+    #[serde(default)]
+    pub reasoning_tokens: u32,
     /// HTTP status sent (0 when none was sent).
     pub http_status: u16,
     pub outcome: Option<Outcome>,

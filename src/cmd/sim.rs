@@ -24,6 +24,17 @@ pub struct Args {
     /// Speed profile: a built-in name (tiny, null, a800-llama2-13b) or a TOML file.
     #[arg(long, default_value = "tiny")]
     profile: String,
+    /// Reasoning model (openai dialect, chat): the first N output tokens of every chat
+    /// completion stream as reasoning (`delta.reasoning`) before the answer
+    /// (`delta.content`); a request turns it off with
+    /// `"chat_template_kwargs": {"enable_thinking": false}`.
+    #[arg(long, value_name = "N")]
+    reasoning_tokens: Option<u32>,
+    /// Field of the reasoning text: reasoning (vLLM today; the default),
+    /// reasoning_content (SGLang, llama.cpp, older vLLM) or both (vLLM while it kept
+    /// the old name in sync).
+    #[arg(long, value_name = "FIELD", requires = "reasoning_tokens")]
+    reasoning_field: Option<String>,
     /// Scheduling policy (tgi, vllm, lightllm); default: the dialect's own.
     #[arg(long)]
     policy: Option<String>,
@@ -66,6 +77,28 @@ pub struct Args {
     slow_first_byte_ms: u64,
 }
 
+/// `--reasoning-tokens` and `--reasoning-field`, for the dialect that streams reasoning.
+fn reasoning(
+    args: &Args,
+    dialect: simulator::Dialect,
+) -> anyhow::Result<Option<simulator::Reasoning>> {
+    let Some(tokens) = args.reasoning_tokens else {
+        return Ok(None);
+    };
+    if dialect != simulator::Dialect::Openai {
+        anyhow::bail!(
+            "--reasoning-tokens needs --dialect openai (chat completions carry reasoning)"
+        );
+    }
+    Ok(Some(simulator::Reasoning {
+        tokens,
+        field: match &args.reasoning_field {
+            Some(f) => f.parse()?,
+            None => simulator::ReasoningField::default(),
+        },
+    }))
+}
+
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(truth) = &args.truth_log {
         let mut guard = OutputGuard::new(args.force);
@@ -78,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dialect: simulator::Dialect = args.dialect.parse()?;
     let profile = simulator::Profile::load(&args.profile)?;
     let mut config = simulator::SimConfig::new(dialect, profile);
+    config.reasoning = reasoning(&args, dialect)?;
     config.host = args.host;
     config.port = args.port;
     config.truth_log = args.truth_log;
