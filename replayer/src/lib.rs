@@ -24,6 +24,7 @@ mod connect;
 pub mod decode;
 mod dispatch;
 mod error;
+mod error_body;
 pub mod framing;
 mod http;
 mod lightllm;

@@ -60,7 +60,12 @@ pub(crate) async fn discover(
     };
     if !status.is_success() {
         let msg = crate::adapter::error_message(&body);
-        return Err(fail(format!("answered HTTP {} ({msg})", status.as_u16())));
+        let code = status.as_u16();
+        return Err(fail(if body.iter().all(u8::is_ascii_whitespace) {
+            format!("answered HTTP {code} with an empty body")
+        } else {
+            format!("answered HTTP {code} ({msg})")
+        }));
     }
     pick(&body).map_err(|why| match why {
         Pick::Several(names) => ReplayError::Config(format!(

@@ -20,7 +20,7 @@ use reqwest::header::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::{Accum, ReqCtx, bounded, error_message};
+use crate::adapter::{Accum, ReqCtx, bounded};
 use crate::clock::RunClock;
 use crate::config::BackendKind;
 use crate::connect::{SentBody, Stamps, timed};
@@ -33,8 +33,6 @@ use crate::writer::{Lateness, WriterMsg};
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
 /// Bound of a non-streamed answer body.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
-/// Bytes of an error body read to extract its message.
-const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// Response headers recorded verbatim in `server_timing` when present.
 pub const TIMING_HEADERS: &[&str] = &[
@@ -48,6 +46,8 @@ pub const TIMING_HEADERS: &[&str] = &[
     "x-generated-tokens",
     "x-compute-characters",
     "server-timing",
+    // Rate limits and overload (429, 503): when to come back (never retried).
+    "retry-after",
 ];
 
 /// A trace request made ready to send before the run starts: the body is serialized
@@ -429,22 +429,14 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
         .body(reqwest::Body::wrap(body));
     let mut resp = match timed(st.stamps.clone(), request.send()).await {
         Ok(r) => r,
-        Err(e) => {
-            st.error = Some(describe(&e));
-            return if e.is_connect() {
-                End::ConnectFailed
-            } else {
-                End::Broken
-            };
-        }
+        Err(e) => return send_failed(&e, st),
     };
     st.first_byte_ns = Some(shared.clock.now_ns());
     let status = resp.status();
     st.status = Some(status.as_u16());
     st.record_timing_headers(resp.headers());
     if !status.is_success() {
-        let msg = read_error_body(&mut resp).await;
-        st.error = Some(bounded(&format!("HTTP {}: {msg}", status.as_u16())));
+        st.error = Some(crate::error_body::describe_error_answer(&mut resp).await);
         return End::Status;
     }
     if shared.stream {
@@ -454,16 +446,31 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     }
 }
 
-/// The message of an error response, from at most [`MAX_ERROR_BODY`] bytes of it.
-async fn read_error_body(resp: &mut reqwest::Response) -> String {
-    let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY {
-        match resp.chunk().await {
-            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_ERROR_BODY)]),
-            _ => break,
-        }
+/// A request whose `send()` failed, before any response header. Never resent here:
+/// hyper-util (under reqwest) already resends by itself a request that a kept-alive
+/// connection closed before taking (no byte of it written), and a request that was
+/// written may have reached the server.
+/// * Not handed to any connection (`sent_ns` unset: no byte written): the request
+///   could not be sent, a `connect_error` (a refused or failed connect, a TLS failure,
+///   a new connection closed before it took the request), never the server's answer.
+/// * Written on a kept-alive connection that then closed without a byte of answer:
+///   a `stream_error` whose text says the connection was reused, since a server closing
+///   idle connections (its keep-alive timeout) is the usual cause.
+fn send_failed(e: &reqwest::Error, st: &mut State) -> End {
+    let why = describe(e);
+    if e.is_connect() || st.stamps.sent_ns().is_none() {
+        st.error = Some(why);
+        return End::ConnectFailed;
     }
-    error_message(&body)
+    st.error = Some(if st.stamps.connect_start_ns().is_none() {
+        bounded(&format!(
+            "kept-alive connection closed before any answer (the server may have closed \
+             it as idle: see --pool-idle-timeout): {why}"
+        ))
+    } else {
+        why
+    });
+    End::Broken
 }
 
 /// Reads a whole non-streamed answer (at most [`MAX_BODY_BYTES`]) and decodes it.

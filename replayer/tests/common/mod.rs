@@ -136,6 +136,19 @@ pub fn events_of(body: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// The raw server's answer to a `GET`: OpenAI model discovery finds one model
+/// ([`MODEL`]); anything else (the warm-up, the simulator probe) is a 404.
+fn get_answer(head: &str) -> &'static [u8] {
+    if head.starts_with("GET /v1/models ") {
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\nconnection: close\r\n\r\n{\"object\":\"list\",\"data\":[{\"id\":\"m\"}]}"
+    } else {
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    }
+}
+
+/// The model the raw server lists at `GET /v1/models`.
+pub const MODEL: &str = "m";
+
 /// Requests the raw server received: (head, body).
 pub type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
@@ -187,9 +200,7 @@ pub async fn raw_server(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) 
                     }
                 }
                 if head.starts_with("GET ") {
-                    let _ = sock
-                        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .await;
+                    let _ = sock.write_all(get_answer(&head)).await;
                     return;
                 }
                 let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
