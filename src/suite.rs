@@ -91,7 +91,15 @@ impl Default for SuiteSimulator {
 }
 
 /// Backends a suite may name.
-pub const BACKENDS: [&str; 5] = ["tgi", "vllm", "lightllm", "openai", "openai-chat"];
+pub const BACKENDS: [&str; 7] = [
+    "tgi",
+    "vllm",
+    "lightllm",
+    "openai",
+    "openai-chat",
+    "sglang",
+    "llamacpp",
+];
 
 /// Errors of reading a suite file.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +203,21 @@ mod tests {
         let p = dir.join("s.toml");
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    /// Every backend a suite may name is a replayer backend, and simulates with a
+    /// simulator dialect of its own.
+    #[test]
+    fn every_backend_replays_and_simulates() {
+        assert_eq!(BACKENDS.len(), replayer::BackendKind::ALL.len());
+        for b in BACKENDS {
+            let kind: replayer::BackendKind = b.parse().unwrap();
+            assert_eq!(kind.as_str(), b);
+            let text = format!("name = \"x\"\nbackend = \"{b}\"\ntraces = [\"a\"]");
+            let dir = tempfile::tempdir().unwrap();
+            let s = Suite::load(&write(dir.path(), &text)).unwrap();
+            s.sim_dialect().parse::<simulator::Dialect>().unwrap();
+        }
     }
 
     #[test]
