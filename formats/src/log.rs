@@ -381,7 +381,8 @@ pub struct LogRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_reasoning_tokens: Option<u32>,
     /// How `events.tokens` were counted: `per_event` (one token per event: TGI and
-    /// LightLLM streams), `usage_delta` (OpenAI continuous usage), `final_usage` (a
+    /// LightLLM streams), `usage_delta` (a cumulative count on every event: OpenAI
+    /// continuous usage, SGLang, llama.cpp), `final_usage` (a
     /// server-reported total, split across events by their new text), `assumed_max_tokens`
     /// (no server count, but the answer stopped at the length limit or EOS was ignored:
     /// `max_tokens`, split likewise), `event_count` (one token per event assumed: a lower
