@@ -43,7 +43,6 @@ mod stats;
 mod stop;
 mod summary;
 mod sys;
-#[allow(dead_code)]
 mod template;
 #[cfg(test)]
 mod test_server;
