@@ -327,6 +327,90 @@ mod tests {
         assert_eq!(count.opened(), 1);
     }
 
+    /// Reads one request (head, then a Content-Length body) from a blocking socket.
+    fn read_request(sock: &mut std::net::TcpStream) {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(sock.read(&mut byte).unwrap(), 1, "request cut");
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        sock.read_exact(&mut vec![0; len]).unwrap();
+    }
+
+    /// What reqwest does when the server closed a kept-alive connection just before a
+    /// request was sent on it (a keep-alive timeout racing the request), measured:
+    /// hyper writes the request on the closed connection (its FIN already received),
+    /// then reads the end: "connection closed before message completed", with the
+    /// request's bytes written and no byte of answer. Neither hyper-util's own resend
+    /// (only for requests a connection never took) nor the replayer resends it: the
+    /// request was written, so the server may have seen it. Hence the pool idle
+    /// timeout below servers' keep-alive timeouts, and the record's error naming the
+    /// kept-alive connection (`request.rs`).
+    #[test]
+    fn a_request_written_on_a_connection_the_server_closed_fails_without_an_answer() {
+        use std::io::Write;
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (close, closed) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
+        let server = std::thread::spawn(move || {
+            // Request A, answered and kept alive; the connection is closed when the
+            // test says so, unread.
+            let (mut c1, _) = listener.accept().unwrap();
+            read_request(&mut c1);
+            c1.write_all(OK).unwrap();
+            close.1.recv().unwrap();
+            drop(c1);
+            closed.0.send(()).unwrap();
+        });
+        // One thread: while it blocks below, no connection task of the client runs, so
+        // the closed connection still looks idle and usable to the pool.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let count = ConnCount::default();
+            let client = client(&count);
+            let a = post(&client, &url, b"{}").await;
+            assert!(a.connect_start_ns().is_some());
+            // Let hyper put the connection back in the pool (its own task).
+            for _ in 0..8 {
+                tokio::task::yield_now().await;
+            }
+            close.0.send(()).unwrap();
+            // The server has closed it; its FIN is in the client's socket (loopback).
+            closed.1.recv().unwrap();
+            let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+            let body = SentBody::new(Bytes::from_static(b"{}"), stamps.clone());
+            let send = client
+                .post(format!("{url}/generate"))
+                .body(reqwest::Body::wrap(body))
+                .send();
+            let err = timed(stamps.clone(), send).await.unwrap_err();
+            let why = crate::request::describe(&err);
+            assert!(
+                why.contains("connection closed before message completed"),
+                "{why}"
+            );
+            assert!(stamps.sent_ns().is_some(), "the request was written");
+            assert_eq!(
+                stamps.connect_start_ns(),
+                None,
+                "on the kept-alive connection"
+            );
+            assert_eq!(count.opened(), 1, "and not sent again");
+        });
+        server.join().unwrap();
+    }
+
     #[test]
     fn an_empty_body_is_stamped_and_ends_at_once() {
         use http_body::Body;

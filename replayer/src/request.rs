@@ -446,10 +446,12 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     }
 }
 
-/// A request whose `send()` failed, before any response header. Never resent here:
-/// hyper-util (under reqwest) already resends by itself a request that a kept-alive
-/// connection closed before taking (no byte of it written), and a request that was
-/// written may have reached the server.
+/// A request whose `send()` failed, before any response header. Never resent here: a
+/// request that was written may have reached the server, and hyper-util (under
+/// reqwest) already resends by itself, on another connection, a request that a
+/// kept-alive connection closed before taking it (no byte written). The usual race,
+/// a server closing an idle connection as the request goes out, goes the other way
+/// (measured in `connect.rs`'s tests): hyper writes the request, then reads the end.
 /// * Not handed to any connection (`sent_ns` unset: no byte written): the request
 ///   could not be sent, a `connect_error` (a refused or failed connect, a TLS failure,
 ///   a new connection closed before it took the request), never the server's answer.
