@@ -32,7 +32,8 @@ use crate::adapter::{
     Accum, BodyOptions, Decoder, Dialect, ReqCtx, bounded, json_error_message, settle_counts,
     to_u32,
 };
-use crate::scan::{Miss, Scan, Scanner, first_time};
+use crate::scan::{Miss, Scan, Scanner, Str, first_time};
+use crate::template::Template;
 
 /// The OpenAI dialects: completions, or chat completions when `chat`.
 pub(crate) struct OpenAi {
@@ -238,6 +239,82 @@ struct Facts<'a> {
     /// The last choice's finish reason, when any choice has one.
     finish_reason: Option<Cow<'a, str>>,
     usage: Option<Counts>,
+    /// The event's only non-null text string, when it has exactly one (fast path only):
+    /// what a [`Template`] of it would leave open.
+    hole: Holes<'a>,
+}
+
+/// The text strings of an event seen by the scanner: none, exactly one (its raw body and
+/// whether it is reasoning), or several.
+#[derive(Default, Clone, Copy)]
+enum Holes<'a> {
+    #[default]
+    None,
+    One(&'a [u8], bool),
+    Several,
+}
+
+impl<'a> Holes<'a> {
+    fn add(&mut self, s: Option<Str<'a>>, reasoning: bool) {
+        if let Some(s) = s {
+            *self = match self {
+                Holes::None => Holes::One(s.raw, reasoning),
+                _ => Holes::Several,
+            };
+        }
+    }
+}
+
+/// An event's facts without its hole's text, kept with its [`Template`].
+#[derive(Clone)]
+struct Base {
+    answer: usize,
+    reasoning: usize,
+    finish_reason: Option<String>,
+    usage: Option<Counts>,
+    /// The hole holds reasoning text (else answer text).
+    hole_is_reasoning: bool,
+}
+
+impl Base {
+    /// The facts of an event that filled the hole with `len` decoded bytes.
+    fn with_hole(&self, len: usize) -> Facts<'static> {
+        let (mut answer, mut reasoning) = (self.answer, self.reasoning);
+        if self.hole_is_reasoning {
+            reasoning += len;
+        } else {
+            answer += len;
+        }
+        Facts {
+            answer,
+            reasoning,
+            finish_reason: self.finish_reason.clone().map(Cow::Owned),
+            usage: self.usage,
+            hole: Holes::None,
+        }
+    }
+}
+
+/// A template of `data`, decoded in full as `f`, when it has exactly one text string.
+fn template_of(data: &[u8], f: &Facts<'_>) -> Option<Template<Base>> {
+    let Holes::One(raw, is_reasoning) = f.hole else {
+        return None;
+    };
+    let len = Scanner::string_body(raw).ok()?.decoded_len;
+    let (mut answer, mut reasoning) = (f.answer, f.reasoning);
+    if is_reasoning {
+        reasoning = reasoning.checked_sub(len)?;
+    } else {
+        answer = answer.checked_sub(len)?;
+    }
+    let base = Base {
+        answer,
+        reasoning,
+        finish_reason: f.finish_reason.as_deref().map(str::to_string),
+        usage: f.usage,
+        hole_is_reasoning: is_reasoning,
+    };
+    Template::new(data, raw, base)
 }
 
 /// Why the slow path could not give [`Facts`].
@@ -318,13 +395,15 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
     s.object(|s, key| match key {
         b"text" => {
             first_time(&mut seen, 1)?;
-            f.answer += s.opt_string()?.map_or(0, |t| t.decoded_len);
+            let t = s.opt_string()?;
+            f.answer += t.map_or(0, |t| t.decoded_len);
+            f.hole.add(t, false);
             Ok(())
         }
         b"delta" | b"message" => {
             first_time(&mut seen, if key == b"delta" { 2 } else { 4 })?;
             if !s.null()? {
-                let (a, r) = message_fast(s)?;
+                let (a, r) = message_fast(s, &mut f.hole)?;
                 f.answer += a;
                 f.reasoning += r;
             }
@@ -347,23 +426,27 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
 
 /// (answer, reasoning) text bytes of a `delta` or `message` object, as
 /// [`Delta::text_len`] counts them.
-fn message_fast(s: &mut Scanner<'_>) -> Scan<(usize, usize)> {
+fn message_fast<'a>(s: &mut Scanner<'a>, hole: &mut Holes<'a>) -> Scan<(usize, usize)> {
     let (mut seen, mut answer, mut reasoning, mut copy) = (0, 0, 0, 0);
-    let len = |s: &mut Scanner<'_>| s.opt_string().map(|t| t.map_or(0, |t| t.decoded_len));
+    let mut len = |s: &mut Scanner<'a>, is_reasoning: bool| {
+        let t = s.opt_string()?;
+        hole.add(t, is_reasoning);
+        Ok(t.map_or(0, |t| t.decoded_len))
+    };
     s.object(|s, key| match key {
         b"content" => {
             first_time(&mut seen, 1)?;
-            answer = len(s)?;
+            answer = len(s, false)?;
             Ok(())
         }
         b"reasoning" => {
             first_time(&mut seen, 2)?;
-            reasoning = len(s)?;
+            reasoning = len(s, true)?;
             Ok(())
         }
         b"reasoning_content" => {
             first_time(&mut seen, 4)?;
-            copy = len(s)?;
+            copy = len(s, true)?;
             Ok(())
         }
         _ => s.skip(),
@@ -422,6 +505,9 @@ pub(crate) struct StreamDecoder {
     done: bool,
     /// Cumulative completion tokens of the last usage seen.
     usage_so_far: u64,
+    /// The last event decoded in full with one text string, as a template for the next
+    /// ones (see [`crate::template`]).
+    template: Option<Template<Base>>,
 }
 
 impl StreamDecoder {
@@ -470,8 +556,18 @@ impl Decoder for StreamDecoder {
             acc.complete = true;
             return false;
         }
+        if let Some(t) = &self.template
+            && let Some(hole) = t.fill(data)
+        {
+            let facts = t.base.with_hole(hole.decoded_len);
+            self.apply(facts, t_ns, acc);
+            return true;
+        }
         let facts = match facts_fast(data) {
-            Ok(f) => f,
+            Ok(f) => {
+                self.template = template_of(data, &f);
+                f
+            }
             Err(Miss) => match facts_serde(data) {
                 Ok(f) => f,
                 Err(NoFacts::Malformed(e)) => {

@@ -140,6 +140,65 @@ proptest! {
     ) {
         check(&mutate(c.into_bytes(), edits))?;
     }
+
+    /// An event with another string in its template's hole: when the template accepts
+    /// it, its facts are the full decode's (itself checked against serde above), and the
+    /// full decode accepts it too.
+    #[test]
+    fn template_fill_agrees_with_a_full_decode(c in chunk(), new in json_string(), edits in crate::scan::strategies::edits()) {
+        let data = c.as_bytes();
+        let Ok(f) = facts_fast(data) else { return Ok(()) };
+        let Some(t) = template_of(data, &f) else { return Ok(()) };
+        prop_assert!(t.fill(data).is_some(), "an event must fill its own template");
+        let Holes::One(raw, _) = f.hole else { unreachable!() };
+        let start = raw.as_ptr() as usize - data.as_ptr() as usize;
+        let mut other = data[..start].to_vec();
+        other.extend_from_slice(&new.as_bytes()[1..new.len() - 1]);
+        other.extend_from_slice(&data[start + raw.len()..]);
+        for candidate in [other.clone(), mutate(other, edits)] {
+            if let Some(hole) = t.fill(&candidate) {
+                let text = String::from_utf8_lossy(&candidate).into_owned();
+                let full = facts_fast(&candidate).map_err(|_| {
+                    TestCaseError::fail(format!("template accepted what the scanner misses: {text}"))
+                })?;
+                prop_assert_eq!(key(&t.base.with_hole(hole.decoded_len)), key(&full), "{}", text);
+                check(&candidate)?;
+            }
+        }
+    }
+}
+
+/// A stream of content events decodes through the template from the second event on,
+/// with the same counts as a decoder without templates.
+#[test]
+fn content_events_take_the_template() {
+    let ev = |t: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"{t}"}},"logprobs":null,"finish_reason":null}}]}}"#
+        )
+    };
+    let texts = [" a", " bc", r"\n", r" \u00e9t\u00e9", ""];
+    let mut with = StreamDecoder::default();
+    let mut acc = Accum::default();
+    for (i, t) in texts.iter().enumerate() {
+        let e = ev(t);
+        if i > 0 {
+            assert!(
+                with.template.as_ref().unwrap().fill(e.as_bytes()).is_some(),
+                "{e}"
+            );
+        }
+        assert!(with.payload(e.as_bytes(), i as u64, &mut acc));
+    }
+    let mut reference = Accum::default();
+    for (i, t) in texts.iter().enumerate() {
+        let e = ev(t);
+        let f = facts_serde(e.as_bytes()).ok().unwrap();
+        StreamDecoder::default().apply(f, i as u64, &mut reference);
+    }
+    assert_eq!(acc.text_bytes, reference.text_bytes);
+    assert_eq!(acc.text_bytes, vec![2, 3, 1, 6]);
+    assert_eq!(acc.events.t_ns, reference.events.t_ns);
 }
 
 /// The shapes servers send take the fast path (a scanner that always missed would pass

@@ -248,7 +248,6 @@ impl<'a> Scanner<'a> {
     /// `body` as the inside of a JSON string (quotes excluded): valid UTF-8, no unescaped
     /// quote or control character, valid escapes (surrogates are a miss, as in
     /// [`Scanner::string`]).
-    #[allow(dead_code)]
     pub fn string_body(body: &'a [u8]) -> Scan<Str<'a>> {
         let mut s = Scanner::new(body)?;
         let mut decoded_len = 0;
