@@ -1,8 +1,9 @@
 //! JSON: the whole [`Report`] — options, every run's metrics (field names as in
 //! [`RunMetrics`](crate::RunMetrics): `requests`, `ok`, `duration_s`,
 //! `throughput_tok_s`, `output_tok_s`, `request_s`, and statistics objects `ttft_s`,
-//! `tpot_s`, `itl_s`, `e2e_s`, `per_token_latency_s`, `lateness_s` with `count`, `mean`,
-//! `min`, `max`, `p50`, `p90`, `p95`, `p99`, `p99_9`), both tables and the warnings.
+//! `ttfat_s`, `tpot_s`, `itl_s`, `e2e_s`, `per_token_latency_s`, `lateness_s` with
+//! `count`, `mean`, `min`, `max`, `p50`, `p90`, `p95`, `p99`, `p99_9`; `reasoning`), both
+//! tables and the warnings.
 
 use crate::report::Report;
 
