@@ -14,11 +14,14 @@
 //! sends `<think>...</think>` inside `content`) cannot be told apart here: it counts as
 //! answer.
 
+use std::ops::Range;
+
 use formats::Events;
 
-/// One event that carried reasoning text.
+/// An event that carried both reasoning and answer text (rare: the one where the answer
+/// begins, when the server puts both in one delta).
 #[derive(Debug, Clone, Copy)]
-struct Mark {
+struct Mixed {
     /// Index of the event in the response's events.
     event: usize,
     /// Reasoning text bytes of the event.
@@ -36,7 +39,11 @@ pub struct Reasoning {
     pub first_answer_ns: Option<u64>,
     /// Reasoning tokens the server reported.
     pub server_tokens: Option<u32>,
-    marks: Vec<Mark>,
+    /// Events that carried reasoning text only, as runs of consecutive indices: the
+    /// reasoning is one run in the usual stream, so a long chain of thought costs no
+    /// memory per event.
+    runs: Vec<Range<usize>>,
+    mixed: Vec<Mixed>,
 }
 
 /// The record fields this module fills.
@@ -70,28 +77,31 @@ impl Reasoning {
     }
 
     fn mark(&mut self, event: usize, reasoning: usize, answer: usize) {
-        self.marks.push(Mark {
-            event,
-            reasoning: reasoning as u64,
-            text: (reasoning + answer) as u64,
-        });
+        if answer > 0 {
+            self.mixed.push(Mixed {
+                event,
+                reasoning: reasoning as u64,
+                text: (reasoning + answer) as u64,
+            });
+        } else {
+            match self.runs.last_mut() {
+                Some(run) if run.end == event => run.end += 1,
+                _ => self.runs.push(event..event + 1),
+            }
+        }
     }
 
     /// Reasoning tokens among the events' final counts: all of a reasoning-only event's
     /// tokens, and of an event carrying both its share by text bytes (rounded). `None`
     /// without reasoning text, or when the output was not counted (`counted` false).
     pub fn tokens(&self, events: &Events, counted: bool) -> Option<u32> {
-        if self.marks.is_empty() || !counted {
+        if (self.runs.is_empty() && self.mixed.is_empty()) || !counted {
             return None;
         }
-        let mut sum = 0u64;
-        for m in &self.marks {
-            let k = events.tokens.get(m.event).copied().unwrap_or(0) as u64;
-            sum += if m.reasoning >= m.text {
-                k
-            } else {
-                (2 * k * m.reasoning + m.text) / (2 * m.text)
-            };
+        let k = |i: usize| events.tokens.get(i).copied().unwrap_or(0) as u64;
+        let mut sum: u64 = self.runs.iter().flat_map(Range::clone).map(k).sum();
+        for m in &self.mixed {
+            sum += (2 * k(m.event) * m.reasoning + m.text) / (2 * m.text);
         }
         Some(sum.min(u32::MAX as u64) as u32)
     }
@@ -134,6 +144,20 @@ mod tests {
             r.fields(&events(&[1, 2, 4, 1]), false).reasoning_tokens,
             None
         );
+    }
+
+    #[test]
+    fn reasoning_events_are_kept_as_runs() {
+        let mut r = Reasoning::default();
+        for i in 0..1000 {
+            r.event(i, i as u64, 4, 0);
+        }
+        r.event(1000, 1000, 0, 0); // no text (a usage increment): not pushed here
+        r.event(1001, 1001, 4, 0);
+        assert_eq!(r.runs, vec![0..1000, 1001..1002]);
+        let tokens: Vec<u32> = (0..1002).map(|i| 1 + (i % 2)).collect();
+        let f = r.fields(&events(&tokens), true);
+        assert_eq!(f.reasoning_tokens, Some(1500 + 2));
     }
 
     #[test]
