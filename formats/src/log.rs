@@ -325,8 +325,9 @@ pub struct LogRecord {
     /// sent on an idle connection that freed up meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_start_ns: Option<u64>,
-    /// When that new connection was established (TCP connected); absent when the
-    /// request reused a connection, or its connection attempt failed.
+    /// When that new connection was established (TCP connected and, for `https://`,
+    /// the TLS handshake done); absent when the request reused a connection, or its
+    /// connection attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ns: Option<u64>,
     /// When the request's bytes were handed to its connection: the HTTP stack had
