@@ -40,6 +40,14 @@ pub struct RunSettings {
     pub results_dir: PathBuf,
     /// Progress bars on stderr (when it is a terminal).
     pub progress: bool,
+    /// Certificate verification for `https://` endpoints (`--cacert`, `--insecure`).
+    pub tls: replayer::TlsOptions,
+    /// API key sent as `Authorization: Bearer` to every backend (`--api-key-env`).
+    pub api_key: Option<String>,
+    /// API key for the OpenAI suites when `api_key` is not set (`OPENAI_API_KEY`).
+    pub openai_api_key: Option<String>,
+    /// Replaces the replayer's pool idle timeout (`--pool-idle-timeout`).
+    pub pool_idle_timeout: Option<Duration>,
 }
 
 impl Default for RunSettings {
@@ -55,6 +63,10 @@ impl Default for RunSettings {
             runs_dir: PathBuf::from("runs"),
             results_dir: PathBuf::from("results"),
             progress: true,
+            tls: replayer::TlsOptions::default(),
+            api_key: None,
+            openai_api_key: None,
+            pool_idle_timeout: None,
         }
     }
 }
@@ -219,7 +231,7 @@ pub async fn run_suite(
     let (endpoint, simulated) = match &target {
         Target::Endpoint(e) => {
             if !todo.is_empty() {
-                replayer::check_endpoint(e, Duration::from_secs(5)).await?;
+                replayer::check_endpoint_with(e, &settings.tls, Duration::from_secs(5)).await?;
             }
             (e.clone(), None)
         }
@@ -315,6 +327,16 @@ fn replay_config(
     c.max_requests = settings.max_requests;
     c.simulated = simulated;
     c.progress = settings.progress;
+    c.tls = settings.tls.clone();
+    c.api_key = settings.api_key.clone().or_else(|| {
+        backend
+            .is_openai()
+            .then(|| settings.openai_api_key.clone())
+            .flatten()
+    });
+    if let Some(t) = settings.pool_idle_timeout {
+        c.pool_idle_timeout = t;
+    }
     c
 }
 

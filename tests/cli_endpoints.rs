@@ -252,3 +252,49 @@ fn without_model_several_served_models_are_named_and_a_failing_list_asks_for_mod
     );
     assert!(line.contains("give the model with --model"), "{line}");
 }
+
+#[test]
+fn a_suite_against_an_https_endpoint_takes_the_same_tls_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start("tgi");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let front = rt.block_on(tls_front::tls_front(sim.addr(), Duration::ZERO));
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &front.ca_pem).unwrap();
+    let trace = write_trace(dir.path());
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"tls\"\nbackend = \"tgi\"\nendpoint = \"{}\"\ntraces = [\"{}\"]\n\n[replay]\nstream = true\n",
+            front.url,
+            trace.display()
+        ),
+    )
+    .unwrap();
+    let run = |flags: &[&str]| {
+        Command::new(LLMIB)
+            .args(["run", suite.to_str().unwrap(), "--quiet", "--force"])
+            .args(["--runs-dir", dir.path().join("runs").to_str().unwrap()])
+            .args([
+                "--results-dir",
+                dir.path().join("results").to_str().unwrap(),
+            ])
+            .args(flags)
+            .output()
+            .unwrap()
+    };
+    let line = one_line_error(&run(&[]));
+    assert!(
+        line.contains("certificate") && line.contains("--cacert"),
+        "{line}"
+    );
+
+    let o = run(&["--cacert", ca.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = dir.path().join("runs/tls/tgi/trace.msgpack");
+    let log = read_log(&log).unwrap();
+    assert_eq!(log.records.len() as u64, REQUESTS);
+    assert!(log.records.iter().all(|r| r.outcome == Outcome::Ok));
+    assert_eq!(log.header.options.tls_cacert.as_deref(), ca.to_str());
+}
