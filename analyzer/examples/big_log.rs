@@ -114,6 +114,7 @@ fn main() -> Result<()> {
             reasoning_tokens: None,
             server_reasoning_tokens: None,
             token_count_method: Some("per_event".into()),
+            count_flags: Vec::new(),
             finish_reason: Some("length".into()),
             warmup: false,
             server_timing: BTreeMap::new(),

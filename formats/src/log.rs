@@ -178,6 +178,11 @@ pub struct ReplayOptions {
     /// `backend.model` was not given but discovered: the only model the server listed
     /// at `GET /v1/models` (OpenAI dialects).
     pub model_discovered: bool,
+    /// `--max-model-len N`: the server's context limit as the user gave it; assumed
+    /// counts were capped by it where the dialect's server caps output (vLLM legacy:
+    /// `N - prompt_tokens + 1`, flagged per record). `None` when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
 }
 
 /// The connection warm-up done before the run's clock started (`--connections N`):
@@ -226,6 +231,7 @@ impl Default for ReplayOptions {
             tls_cacert: None,
             pool_idle_timeout_ms: None,
             model_discovered: false,
+            max_model_len: None,
         }
     }
 }
@@ -387,9 +393,15 @@ pub struct LogRecord {
     /// server-reported total, split across events by their new text), `assumed_max_tokens`
     /// (no server count, but the answer stopped at the length limit or EOS was ignored:
     /// `max_tokens`, split likewise), `event_count` (one token per event assumed: a lower
-    /// bound), `none` (nothing to count). See `replayer/README.md`.
+    /// bound), `no_output` (the answer shows that nothing was generated: 0), `none`
+    /// (nothing to count). See `replayer/README.md`.
     #[serde(default)]
     pub token_count_method: Option<String>,
+    /// What the client inferred about this record's count or outcome rather than read
+    /// (documented values in `formats/README.md`): `prompt_only`,
+    /// `capped_at_max_model_len`, `events_lost`. Empty (and absent) in most records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub count_flags: Vec<String>,
     /// Finish reason reported by the server (`length`, `eos_token`, `stop`...).
     pub finish_reason: Option<String>,
     /// A warmup request, excluded from metrics by default.
@@ -431,6 +443,7 @@ impl LogRecord {
             reasoning_tokens: None,
             server_reasoning_tokens: None,
             token_count_method: None,
+            count_flags: Vec::new(),
             finish_reason: None,
             warmup,
             server_timing: BTreeMap::new(),

@@ -27,6 +27,8 @@
 //!   by new text bytes as above.
 //! * `event_count`: no server count and nothing guarantees the length: one token per
 //!   event is *assumed*, a lower bound when servers coalesce tokens.
+//! * `no_output`: the answer itself shows that nothing was generated (vLLM legacy's
+//!   `text` equal to the prompt): 0, with the reason in the record's `count_flags`.
 //! * `none`: nothing to count (non-streamed answer without any count): `output_tokens`
 //!   stays empty rather than invented.
 
@@ -57,6 +59,8 @@ pub struct Accum {
     pub output_tokens: Option<u32>,
     /// Reasoning text and answer text told apart (OpenAI chat; see `crate::reasoning`).
     pub reasoning: crate::reasoning::Reasoning,
+    /// What the decoder inferred rather than read (the record's `count_flags`).
+    pub flags: Vec<&'static str>,
 }
 
 impl Accum {
@@ -153,7 +157,7 @@ pub(crate) struct BodyOptions {
 pub(crate) enum EventFraming {
     /// Server-Sent Events (`data:` lines).
     Sse,
-    /// JSON objects each followed by a NUL byte (vLLM's legacy server).
+    /// JSON objects each followed by a NUL byte or a newline (vLLM's legacy server).
     Nul,
 }
 
@@ -191,6 +195,12 @@ pub(crate) trait Dialect: Sync {
     /// The API accepts the prompt as a list of token ids.
     fn accepts_token_ids(&self) -> bool {
         false
+    }
+    /// The most output tokens the server generates for a prompt of `prompt_tokens`
+    /// when its context limit is `max_model_len`, where the server caps output instead
+    /// of refusing the request (vLLM legacy); `None`: no such cap.
+    fn output_cap(&self, _max_model_len: u32, _prompt_tokens: u32) -> Option<u32> {
+        None
     }
 }
 

@@ -184,6 +184,10 @@ pub struct ReplayConfig {
     /// (`--pool-idle-timeout`; default [`crate::http::DEFAULT_POOL_IDLE`], below common
     /// servers' keep-alive timeouts).
     pub pool_idle_timeout: Duration,
+    /// The server's context limit (`--max-model-len`), when the user knows it: where
+    /// the dialect's server caps output by it instead of refusing (vLLM legacy), the
+    /// assumed counts are capped likewise and the records flagged.
+    pub max_model_len: Option<u32>,
     /// Set when the server is llm-infer-bench's simulator (recorded in the header).
     pub simulated: Option<formats::SimulatedInfo>,
     /// Show a progress bar on stderr (only when it is a terminal).
@@ -212,6 +216,7 @@ impl ReplayConfig {
             api_key: None,
             tls: crate::tls::TlsOptions::default(),
             pool_idle_timeout: crate::http::DEFAULT_POOL_IDLE,
+            max_model_len: None,
             simulated: None,
             progress: false,
         }

@@ -212,3 +212,136 @@ fn vllm_openai_continuous_usage() {
     assert_eq!(r.tokens, vec![1, 2]);
     assert_eq!(r.output, Some(3));
 }
+
+// The original benchmark's servers, from their source (`/work/shared` reconstructions,
+// copied here): prompt "Hello, my name is", 3 output tokens.
+
+const ORIGINAL: ReqCtx = ReqCtx {
+    max_tokens: 3,
+    prompt_bytes: "Hello, my name is".len(),
+    ignore_eos_sent: true,
+};
+
+fn tgi() -> Box<dyn Decoder> {
+    Box::new(crate::tgi::StreamDecoder)
+}
+
+fn lightllm() -> Box<dyn Decoder> {
+    Box::new(crate::lightllm::StreamDecoder::default())
+}
+
+#[test]
+fn tgi_1_0_2_streams() {
+    let ctx = ReqCtx {
+        ignore_eos_sent: false,
+        ..ORIGINAL
+    };
+    let r = check_splits(
+        fixture!("tgi-1.0.2_generate_stream.body"),
+        false,
+        &tgi,
+        &ctx,
+    );
+    ok(&r);
+    assert_eq!(r.tokens, vec![1, 1, 1]);
+    assert_eq!(r.method, Some("per_event"));
+    assert_eq!(r.server_output, Some(3));
+    assert_eq!(r.finish.as_deref(), Some("length"));
+    let r = check_splits(
+        fixture!("tgi-1.0.2_generate_stream_eos.body"),
+        false,
+        &tgi,
+        &ctx,
+    );
+    ok(&r);
+    assert_eq!(r.tokens, vec![1, 1, 1], "the EOS token is an event");
+    assert_eq!(r.finish.as_deref(), Some("eos_token"));
+    let body = fixture!("tgi-1.0.2_generate_stream_error_after_tokens.body");
+    let r = check_splits(body, false, &tgi, &ctx);
+    assert_eq!(r.tokens, vec![1], "the token before the error is kept");
+    assert_eq!(
+        r.server_error.as_deref(),
+        Some("Request failed during generation: Server error: CUDA out of memory")
+    );
+}
+
+#[test]
+fn vllm_28873a2_both_separators() {
+    let make = || -> Box<dyn Decoder> { Box::new(crate::vllm::StreamDecoder::new(&ORIGINAL)) };
+    for body in [
+        &fixture!("vllm-28873a2_generate_stream.body")[..],
+        fixture!("vllm-9e37266_generate_stream_newline.body"),
+    ] {
+        let r = check_splits(body, true, &make, &ORIGINAL);
+        ok(&r);
+        // " John", " and", " I": 3 tokens by contract, split by new text bytes.
+        assert_eq!(r.tokens, vec![1, 1, 1]);
+        assert_eq!(r.method, Some("assumed_max_tokens"));
+    }
+    let mut acc = Accum::default();
+    crate::vllm::parse_answer(
+        fixture!("vllm-28873a2_generate.body"),
+        4,
+        &ORIGINAL,
+        &mut acc,
+    );
+    assert!(acc.complete && acc.server_error.is_none());
+    assert_eq!(acc.output_tokens, Some(3));
+    assert_eq!(acc.method, Some("assumed_max_tokens"));
+}
+
+#[test]
+fn lightllm_718e6d6() {
+    let r = check_splits(
+        fixture!("lightllm-718e6d6_generate_stream.body"),
+        false,
+        &lightllm,
+        &ORIGINAL,
+    );
+    ok(&r);
+    assert_eq!(r.tokens, vec![1, 1, 1]);
+    assert_eq!(r.method, Some("per_event"));
+    assert!(r.flags.is_empty());
+    let mut acc = Accum::default();
+    crate::lightllm::parse_answer(
+        fixture!("lightllm-718e6d6_generate.body"),
+        4,
+        &ORIGINAL,
+        &mut acc,
+    );
+    assert!(acc.complete && acc.server_error.is_none());
+    assert_eq!(acc.output_tokens, Some(3));
+    assert_eq!(acc.method, Some("assumed_max_tokens"));
+}
+
+#[test]
+fn lightllm_lost_event_counted_by_contract() {
+    // The server kept only the latest undelivered token: " and" was never sent.
+    let body = fixture!("lightllm-718e6d6_generate_stream.body");
+    let text = std::str::from_utf8(body).unwrap();
+    let lost: String = text
+        .split_inclusive("\n\n")
+        .filter(|e| !e.contains("\" and\""))
+        .collect();
+    let r = check_splits(lost.as_bytes(), false, &lightllm, &ORIGINAL);
+    ok(&r);
+    assert_eq!(r.tokens.iter().sum::<u32>(), 3);
+    assert_eq!(r.tokens.len(), 2);
+    assert_eq!(r.method, Some("assumed_max_tokens"));
+    assert_eq!(r.flags, vec!["events_lost"]);
+}
+
+#[test]
+fn lightllm_current_counts_inside_token() {
+    // Current LightLLM: cumulative counts inside `token`, `finished` at the top level;
+    // the second event covers two tokens (the first of them was never sent).
+    let body = b"data:{\"token\": {\"id\": 2259, \"text\": \" John\", \"logprob\": -1.5, \"special\": false, \"count_output_tokens\": 1, \"prompt_tokens\": 6}, \"generated_text\": null, \"finished\": false, \"finish_reason\": null, \"details\": null}\n\n\
+data:{\"token\": {\"id\": 306, \"text\": \" I\", \"logprob\": -0.25, \"special\": false, \"count_output_tokens\": 3, \"prompt_tokens\": 6}, \"generated_text\": null, \"finished\": true, \"finish_reason\": \"length\", \"details\": null}\n\n";
+    let r = check_splits(body, false, &lightllm, &ORIGINAL);
+    ok(&r);
+    assert_eq!(r.tokens, vec![1, 2]);
+    assert_eq!(r.method, Some("usage_delta"));
+    assert_eq!(r.server_prompt, Some(6));
+    assert_eq!(r.finish.as_deref(), Some("length"));
+    assert!(r.flags.is_empty(), "exact: nothing to flag");
+}

@@ -267,8 +267,11 @@ impl SseParser {
     }
 }
 
-/// Incremental parser of NUL-terminated objects (vLLM legacy `/generate` streams:
-/// `{"text":[..]}\0{"text":[..]}\0...`). Empty objects (two NULs in a row) are skipped.
+/// Incremental parser of delimited objects (vLLM legacy `/generate` streams:
+/// `{"text":[..]}\0{"text":[..]}\0...`, and from vLLM commit 9e37266 (2024-11) on
+/// `{"text":[..]}\n...`): a NUL byte or a newline ends an object (`json.dumps` never
+/// writes a raw newline, so either is safe). Empty and blank objects (two separators in
+/// a row, a `\r` before a newline) are skipped.
 #[derive(Debug)]
 pub struct NulParser {
     buf: Vec<u8>,
@@ -288,7 +291,7 @@ impl NulParser {
         mut chunk: &[u8],
         on_object: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<bool, FrameError> {
-        while let Some(pos) = chunk.iter().position(|&b| b == 0) {
+        while let Some(pos) = memchr::memchr2(0, b'\n', chunk) {
             let keep_going = if self.buf.is_empty() {
                 // Bounded like an object spread over several chunks (found by fuzzing:
                 // the outcome depended on where the network cut the body).
@@ -297,7 +300,8 @@ impl NulParser {
                         limit: self.max_len,
                     });
                 }
-                pos == 0 || on_object(&chunk[..pos])
+                let object = &chunk[..pos];
+                object.iter().all(u8::is_ascii_whitespace) || on_object(object)
             } else {
                 if self.buf.len() + pos > self.max_len {
                     return Err(FrameError::TooLong {
@@ -305,7 +309,8 @@ impl NulParser {
                     });
                 }
                 self.buf.extend_from_slice(&chunk[..pos]);
-                let k = on_object(&self.buf);
+                let blank = self.buf.iter().all(u8::is_ascii_whitespace);
+                let k = blank || on_object(&self.buf);
                 self.buf.clear();
                 if self.buf.capacity() > KEEP_CAPACITY {
                     self.buf = Vec::new();
@@ -326,7 +331,7 @@ impl NulParser {
         Ok(true)
     }
 
-    /// The body ended: a trailing object without its NUL is handed over.
+    /// The body ended: a trailing object without its separator is handed over.
     pub fn finish(&mut self, on_object: &mut dyn FnMut(&[u8]) -> bool) {
         let trimmed = self.buf.iter().all(|b| b.is_ascii_whitespace());
         if !trimmed {
@@ -468,6 +473,37 @@ mod tests {
         assert_eq!(whole.len(), 3);
         for i in 0..=body.len() {
             assert_eq!(run(&[&body[..i], &body[i..]]), whole);
+        }
+    }
+
+    #[test]
+    fn newline_and_nul_separators_give_the_same_objects() {
+        let run = |body: &[u8], cut: usize| {
+            let mut p = NulParser::new(1024);
+            let mut out = Vec::new();
+            for part in [&body[..cut], &body[cut..]] {
+                p.feed(part, &mut |d| {
+                    out.push(d.to_vec());
+                    true
+                })
+                .unwrap();
+            }
+            p.finish(&mut |d| {
+                out.push(d.to_vec());
+                true
+            });
+            out
+        };
+        let nul: &[u8] = b"{\"text\": [\"a\"]}\0{\"text\": [\"ab\"]}\0";
+        let nl: &[u8] = b"{\"text\": [\"a\"]}\n{\"text\": [\"ab\"]}\r\n\n";
+        let whole = run(nul, 0);
+        assert_eq!(whole.len(), 2);
+        for i in 0..=nl.len() {
+            let got: Vec<Vec<u8>> = run(nl, i)
+                .into_iter()
+                .map(|o| o.trim_ascii().to_vec())
+                .collect();
+            assert_eq!(got, whole, "cut at {i}");
         }
     }
 

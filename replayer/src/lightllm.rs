@@ -3,12 +3,21 @@
 //! Request: `{"inputs": prompt, "parameters": {"do_sample": false, "ignore_eos",
 //! "max_new_tokens"}}` (both fields required by the server).
 //!
+//! Checked against `lightllm/server/api_server.py` at 718e6d6 (Aug 2023, the original
+//! benchmark's) and the current `api_lightllm.py`.
+//!
 //! Stream: one `data:{"token":{..},..}` event per token (counted `per_event`), no end
-//! marker: the body simply closes. Under load LightLLM may drop events (it keeps only
-//! the latest), so the event count is a lower bound; current versions add
-//! `count_output_tokens` and `finish_reason`, recorded as the server's count. Errors after
-//! the 200 cut the connection: the partial data is kept and the request is a
-//! `stream_error`.
+//! marker: the body simply closes. Under load the 2023 server drops events: its manager
+//! keeps only the latest undelivered token of a request, so a token (and its text) is
+//! lost when two are made before the stream reads one. With `ignore_eos` the API still
+//! generates exactly `max_new_tokens`: a clean end with fewer events is counted by that
+//! contract (`assumed_max_tokens`, split evenly) and flagged `events_lost`; without it
+//! the event count is a lower bound. Current LightLLM puts cumulative
+//! `count_output_tokens` and `prompt_tokens` inside `token` (each event then counts its
+//! increase, `usage_delta`, exact whatever was lost) and `finished`/`finish_reason` at
+//! the top level; a top-level `count_output_tokens` is taken as the server's total.
+//! Errors after the 200 cut the connection: the partial data is kept and the request
+//! is a `stream_error`.
 //!
 //! Non-streamed: `{"generated_text": ["..."]}` without counts: with `ignore_eos` the
 //! total is `max_tokens` by the API's contract (`assumed_max_tokens`).
@@ -18,7 +27,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::adapter::{Accum, BodyOptions, Decoder, Dialect, ReqCtx, to_u32};
+use crate::adapter::{Accum, BodyOptions, Cumulative, Decoder, Dialect, ReqCtx, to_u32};
 use crate::tgi::{TokenEvent, apply_token_event};
 
 /// The LightLLM dialect.
@@ -38,7 +47,7 @@ impl Dialect for Lightllm {
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {
-        Box::new(StreamDecoder)
+        Box::new(StreamDecoder::default())
     }
 
     fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
@@ -58,20 +67,37 @@ pub(crate) fn body(prompt: &str, max_tokens: u32, opts: &BodyOptions) -> serde_j
 }
 
 #[derive(Default)]
-pub(crate) struct StreamDecoder;
+pub(crate) struct StreamDecoder {
+    /// Newer servers' cumulative `token.count_output_tokens`.
+    counter: Cumulative,
+}
 
 impl Decoder for StreamDecoder {
     fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
-        match TokenEvent::decode(data) {
-            Ok(ev) => apply_token_event(ev, t_ns, acc),
+        let mut ev = match TokenEvent::decode(data) {
+            Ok(ev) => ev,
             Err(e) => {
                 acc.fail_protocol(format_args!("malformed LightLLM event: {e}"));
-                false
+                return false;
+            }
+        };
+        let token = ev.token.take();
+        if !apply_token_event(ev, t_ns, acc) {
+            return false;
+        }
+        if let Some(tok) = token {
+            if let Some(p) = tok.prompt_tokens {
+                acc.server_prompt_tokens = to_u32(Some(p));
+            }
+            match tok.count_output_tokens {
+                Some(c) => self.counter.apply(acc, t_ns, Some(c), 0),
+                None => acc.push(t_ns, 1, 0),
             }
         }
+        true
     }
 
-    fn finish(&mut self, acc: &mut Accum, _ctx: &ReqCtx, eof: bool) {
+    fn finish(&mut self, acc: &mut Accum, ctx: &ReqCtx, eof: bool) {
         // No end marker: a clean end of body is the end of the response.
         if eof && acc.server_error.is_none() {
             if acc.events.is_empty() {
@@ -80,8 +106,30 @@ impl Decoder for StreamDecoder {
                 acc.complete = true;
             }
         }
-        acc.keep_counts("per_event");
+        settle(acc, ctx);
     }
+}
+
+/// Counts of a LightLLM stream (see the module docs).
+fn settle(acc: &mut Accum, ctx: &ReqCtx) {
+    let n = acc.events.len();
+    if n > 0 && acc.counted_events == n {
+        acc.keep_counts("usage_delta");
+        return;
+    }
+    if acc.complete && acc.server_error.is_none() {
+        let total = match acc.server_output_tokens {
+            Some(total) => Some((total, "final_usage")),
+            None if ctx.ignore_eos_sent => Some((ctx.max_tokens, "assumed_max_tokens")),
+            None => None,
+        };
+        if let Some((total, method)) = total.filter(|&(t, _)| t as usize > n) {
+            acc.spread_total(total, method);
+            acc.flags.push("events_lost");
+            return;
+        }
+    }
+    acc.keep_counts("per_event");
 }
 
 #[derive(Deserialize)]

@@ -82,6 +82,11 @@ fn prepare(
             None
         };
         let body = dialect.body(&r.prompt, ids, r.max_tokens, &opts);
+        // What the server can generate at most, when its limit is known and it caps.
+        let contract_tokens = config
+            .max_model_len
+            .and_then(|m| dialect.output_cap(m, r.prompt_tokens))
+            .map_or(r.max_tokens, |cap| cap.min(r.max_tokens));
         let body = serde_json::to_vec(&body).map_err(|e| ReplayError::Internal(e.to_string()))?;
         let scheduled_ns = (r.arrival_ns as f64 / config.time_scale).round() as u64;
         out.push(Prepared {
@@ -90,6 +95,7 @@ fn prepare(
             body: Bytes::from(body),
             prompt_tokens: r.prompt_tokens,
             max_tokens: r.max_tokens,
+            contract_tokens,
             prompt_bytes: r.prompt.len(),
             handoff_ns: 0,
             lead_ns: 0,

@@ -59,6 +59,9 @@ pub(crate) struct Prepared {
     pub body: Bytes,
     pub prompt_tokens: u32,
     pub max_tokens: u32,
+    /// The output an assumed count may claim: `max_tokens`, or less when the server's
+    /// known limit caps it (`ReplayConfig::max_model_len`).
+    pub contract_tokens: u32,
     pub prompt_bytes: usize,
     pub ignore_eos_sent: bool,
     pub warmup: bool,
@@ -163,7 +166,7 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     shared.live.in_flight.fetch_add(1, Ordering::Relaxed);
 
     let ctx = ReqCtx {
-        max_tokens: prep.max_tokens,
+        max_tokens: prep.contract_tokens,
         prompt_bytes: prep.prompt_bytes,
         ignore_eos_sent: prep.ignore_eos_sent,
     };
@@ -359,11 +362,22 @@ impl State {
             reasoning_tokens: reasoning.reasoning_tokens,
             server_reasoning_tokens: reasoning.server_reasoning_tokens,
             token_count_method: acc.method.map(str::to_string),
+            count_flags: count_flags(acc, prep),
             finish_reason: acc.finish_reason.take(),
             warmup: prep.warmup,
             server_timing: std::mem::take(&mut self.server_timing),
         }
     }
+}
+
+/// The record's `count_flags`: the decoder's, and whether an assumed count was capped
+/// by the server's known limit.
+fn count_flags(acc: &Accum, prep: &Prepared) -> Vec<String> {
+    let mut flags: Vec<String> = acc.flags.iter().map(|f| f.to_string()).collect();
+    if prep.contract_tokens < prep.max_tokens && acc.method == Some("assumed_max_tokens") {
+        flags.push("capped_at_max_model_len".into());
+    }
+    flags
 }
 
 /// The record's outcome and error text, from how the request ended and what the

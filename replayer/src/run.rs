@@ -273,6 +273,7 @@ fn replay_options(
         tls_cacert: config.tls.cacert.as_ref().map(|p| p.display().to_string()),
         pool_idle_timeout_ms: Some(config.pool_idle_timeout.as_millis() as u64),
         model_discovered: false,
+        max_model_len: config.max_model_len,
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct Result {
     pub complete: bool,
     pub server_error: Option<String>,
     pub protocol_error: bool,
+    pub flags: Vec<&'static str>,
 }
 
 /// Feeds `parts` (each received at its index as time) through SSE or NUL framing.
@@ -80,6 +81,7 @@ pub(crate) fn run(
         complete: acc.complete,
         server_error: acc.server_error.clone(),
         protocol_error: acc.protocol_error.is_some(),
+        flags: acc.flags.clone(),
     }
 }
 
@@ -319,24 +321,62 @@ fn tgi_answer() {
 #[test]
 fn lightllm_stream_ends_without_marker() {
     let body = tgi_stream(4, false);
-    let r = check_splits(&body, false, &|| Box::new(lightllm::StreamDecoder), &CTX);
+    let four = ReqCtx {
+        max_tokens: 4,
+        ..CTX
+    };
+    let r = check_splits(
+        &body,
+        false,
+        &|| Box::new(lightllm::StreamDecoder::default()),
+        &four,
+    );
     assert_eq!(r.tokens, vec![1; 4]);
     assert!(
         r.complete,
         "clean end of body is the end of a LightLLM stream"
     );
     assert_eq!(r.method, Some("per_event"));
+    assert!(r.flags.is_empty());
+    // Fewer events than ignore_eos guarantees (8): events were lost, counted by contract.
+    let r = check_splits(
+        &body,
+        false,
+        &|| Box::new(lightllm::StreamDecoder::default()),
+        &CTX,
+    );
+    assert_eq!(r.tokens, vec![2; 4]);
+    assert_eq!(r.method, Some("assumed_max_tokens"));
+    assert_eq!(r.flags, vec!["events_lost"]);
+    // Without ignore_eos nothing says how many were lost: a lower bound.
+    let no_eos = ReqCtx {
+        ignore_eos_sent: false,
+        ..CTX
+    };
+    let r = check_splits(
+        &body,
+        false,
+        &|| Box::new(lightllm::StreamDecoder::default()),
+        &no_eos,
+    );
+    assert_eq!((r.tokens, r.method), (vec![1; 4], Some("per_event")));
     // A broken connection (not eof) is not complete.
     let r = run(
         &[&body],
         false,
-        Box::new(lightllm::StreamDecoder),
+        Box::new(lightllm::StreamDecoder::default()),
         &CTX,
         false,
     );
     assert!(!r.complete);
     // An empty body is not a success.
-    let r = run(&[b""], false, Box::new(lightllm::StreamDecoder), &CTX, true);
+    let r = run(
+        &[b""],
+        false,
+        Box::new(lightllm::StreamDecoder::default()),
+        &CTX,
+        true,
+    );
     assert!(r.protocol_error);
 }
 
@@ -407,7 +447,9 @@ fn vllm_cumulative_text_split_by_new_bytes() {
 }
 
 #[test]
-fn vllm_empty_completion_is_an_error() {
+fn vllm_prompt_only_is_a_zero_token_answer() {
+    // Was an error ("empty completion"); the server's source answers exactly this, 200,
+    // when it generated nothing (prompt over its limits, or EOS first): 0 tokens, flagged.
     let prompt = "long prompt";
     let body = vllm_stream(prompt, &[""]);
     let ctx = ReqCtx {
@@ -422,7 +464,10 @@ fn vllm_empty_completion_is_an_error() {
         &ctx,
         true,
     );
-    assert!(r.server_error.is_some());
+    assert!(r.server_error.is_none() && r.complete && !r.protocol_error);
+    assert_eq!(r.output, Some(0));
+    assert_eq!(r.method, Some("no_output"));
+    assert_eq!(r.flags, vec!["prompt_only"]);
     let mut acc = Accum::default();
     vllm::parse_answer(
         serde_json::json!({ "text": [prompt] })
@@ -432,7 +477,9 @@ fn vllm_empty_completion_is_an_error() {
         &ctx,
         &mut acc,
     );
-    assert!(acc.server_error.is_some());
+    assert!(acc.server_error.is_none() && acc.complete);
+    assert_eq!(acc.output_tokens, Some(0));
+    assert_eq!(acc.flags, vec!["prompt_only"]);
     let mut acc = Accum::default();
     vllm::parse_answer(br#"{"text":["long prompt and more"]}"#, 1, &ctx, &mut acc);
     assert!(acc.server_error.is_none());

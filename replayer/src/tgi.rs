@@ -65,12 +65,17 @@ pub(crate) struct Details<'a> {
     pub generated_tokens: Option<u64>,
 }
 
-/// The `token` object of an event: only its shape is checked (an object whose `text`,
-/// when present, is a string or null); nothing in it is kept.
-#[derive(Deserialize)]
+/// The `token` object of an event: its `text` is only checked (a string or null, when
+/// present); newer LightLLM puts its cumulative counts here.
+#[derive(Deserialize, Default)]
 pub(crate) struct Token<'a> {
     #[serde(borrow, default, rename = "text")]
     _text: Option<Cow<'a, str>>,
+    /// Output tokens so far (LightLLM since 2024), cumulative.
+    #[serde(default)]
+    pub count_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
 }
 
 /// One stream event (TGI and LightLLM share this shape).
@@ -113,15 +118,7 @@ fn token_event_fast(data: &[u8]) -> Scan<TokenEvent<'_>> {
         b"token" => {
             first_time(&mut seen, 1)?;
             if !s.null()? {
-                let mut text_seen = 0;
-                s.object(|s, key| match key {
-                    b"text" => {
-                        first_time(&mut text_seen, 1)?;
-                        s.opt_string().map(drop)
-                    }
-                    _ => s.skip(),
-                })?;
-                ev.token = Some(Token { _text: None });
+                ev.token = Some(token_fast(s)?);
             }
             Ok(())
         }
@@ -163,6 +160,29 @@ fn token_event_fast(data: &[u8]) -> Scan<TokenEvent<'_>> {
     })?;
     s.end()?;
     Ok(ev)
+}
+
+fn token_fast<'a>(s: &mut Scanner<'a>) -> Scan<Token<'a>> {
+    let mut seen = 0;
+    let mut t = Token::default();
+    s.object(|s, key| match key {
+        b"text" => {
+            first_time(&mut seen, 1)?;
+            s.opt_string().map(drop)
+        }
+        b"count_output_tokens" => {
+            first_time(&mut seen, 2)?;
+            t.count_output_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        b"prompt_tokens" => {
+            first_time(&mut seen, 4)?;
+            t.prompt_tokens = s.opt_u64()?;
+            Ok(())
+        }
+        _ => s.skip(),
+    })?;
+    Ok(t)
 }
 
 fn details_fast<'a>(s: &mut Scanner<'a>) -> Scan<Details<'a>> {

@@ -7,7 +7,7 @@ use super::*;
 use crate::scan::strategies::{edits, json_string, mutate, object, opt_str, scalar, ws};
 
 type Key = (
-    bool,
+    Option<(Option<u64>, Option<u64>)>,
     bool,
     Option<(Option<String>, Option<u64>)>,
     Option<String>,
@@ -17,7 +17,9 @@ type Key = (
 
 fn key(ev: &TokenEvent<'_>) -> Key {
     (
-        ev.token.is_some(),
+        ev.token
+            .as_ref()
+            .map(|t| (t.count_output_tokens, t.prompt_tokens)),
         ev.generated_text.is_some(),
         ev.details.as_ref().map(|d| {
             (
@@ -61,6 +63,8 @@ fn event() -> impl Strategy<Value = String> {
         ("text".into(), opt_str()),
         ("logprob".into(), scalar().boxed()),
         ("special".into(), Just("false".to_string()).boxed()),
+        ("count_output_tokens".into(), scalar().boxed()),
+        ("prompt_tokens".into(), scalar().boxed()),
     ]);
     let reason = prop_oneof![
         Just("\"length\"".to_string()),
@@ -124,6 +128,7 @@ fn common_events_take_the_fast_path() {
         r#"{"token":{"id":1,"text":" a","logprob":-0.5,"special":false},"generated_text":null,"details":null}"#,
         r#"{"token":{"id":2,"text":"\n","logprob":0.0,"special":false},"generated_text":"x\ny","details":{"finish_reason":"length","generated_tokens":2,"seed":null}}"#,
         r#"{"token":{"id":3,"text":"b","logprob":-1.0,"special":false},"generated_text":null,"finished":false,"finish_reason":null,"details":null,"count_output_tokens":3,"prompt_tokens":5}"#,
+        r#"{"token": {"id": 4, "text": " c", "logprob": -0.5, "special": false, "count_output_tokens": 2, "prompt_tokens": 6}, "generated_text": null, "finished": false, "finish_reason": null, "details": null}"#,
     ] {
         assert!(check(e.as_bytes()).unwrap(), "missed: {e}");
     }

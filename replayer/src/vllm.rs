@@ -3,15 +3,27 @@
 //! Request: `{"prompt", "stream", "max_tokens", "ignore_eos", "n": 1}` (every key besides
 //! prompt and stream goes to SamplingParams).
 //!
+//! Checked against `vllm/entrypoints/api_server.py` at 28873a2 (v0.1.4, the original
+//! benchmark's) and from 9e37266 (2024-11) on.
+//!
 //! Answer: `{"text": ["<prompt><generated>"]}`: the text repeats the prompt and carries
 //! no token count and no finish reason. Streamed, the body is a series of such objects,
-//! each cumulative and followed by a NUL byte. An object may cover several tokens, so
-//! events are not tokens: with `ignore_eos` the API generates exactly `max_tokens`, which
-//! is split across events by the new text bytes of each (`assumed_max_tokens`); without
-//! it, one token per event is assumed and recorded as `event_count`.
+//! each cumulative and followed by a NUL byte (a newline from 9e37266 on: both are
+//! accepted). An object may cover several tokens (the engine keeps only the latest
+//! output of a request, so objects are skipped under load): events are not tokens. With
+//! `ignore_eos` the API generates exactly `max_tokens`, which is split across events by
+//! the new text bytes of each (`assumed_max_tokens`); without it, one token per event is
+//! assumed and recorded as `event_count`.
 //!
-//! A prompt that is too long may be answered 200 with an empty completion: recorded as
-//! an `http_error` ("empty completion"), never as a success.
+//! The server caps output at `max_model_len - prompt + 1` tokens (it stops a sequence
+//! once longer than `max_model_len`) instead of refusing the request: with
+//! `--max-model-len` the assumed count is capped likewise and the record flagged
+//! `capped_at_max_model_len` (the legacy server has no endpoint to ask its limit).
+//!
+//! An answer whose text is the prompt alone (200) is what the server sends when it
+//! generated nothing: a prompt over its limits (ignored by the scheduler) or a first
+//! token that is EOS. It is a 0-token answer (`no_output`, flagged `prompt_only`), not
+//! a server error: the server worked as designed.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,6 +53,11 @@ impl Dialect for Vllm {
     fn parse_answer(&self, body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
         parse_answer(body, t_ns, ctx, acc)
     }
+
+    /// vLLM 0.1.x stops a sequence once prompt + output > max_model_len.
+    fn output_cap(&self, max_model_len: u32, prompt_tokens: u32) -> Option<u32> {
+        Some(max_model_len.saturating_sub(prompt_tokens).saturating_add(1))
+    }
 }
 
 pub(crate) fn body(prompt: &str, max_tokens: u32, opts: &BodyOptions) -> serde_json::Value {
@@ -66,7 +83,13 @@ fn text_len(data: &[u8]) -> Result<usize, String> {
         .ok_or_else(|| "empty `text` list".to_string())
 }
 
-const EMPTY: &str = "empty completion: the server generated no text (prompt too long?)";
+/// The answer held the prompt alone: 0 tokens, flagged (see the module docs).
+fn no_output(acc: &mut Accum) {
+    acc.events.tokens.iter_mut().for_each(|t| *t = 0);
+    acc.method = Some("no_output");
+    acc.output_tokens = Some(0);
+    acc.flags.push("prompt_only");
+}
 
 pub(crate) struct StreamDecoder {
     /// Cumulative text length so far (the prompt's at first).
@@ -103,7 +126,8 @@ impl Decoder for StreamDecoder {
         if eof && acc.protocol_error.is_none() {
             acc.complete = true;
             if self.seen <= self.prompt_bytes {
-                acc.server_error = Some(EMPTY.to_string());
+                no_output(acc);
+                return;
             }
         }
         settle_counts(acc, ctx);
@@ -115,7 +139,9 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         Ok(len) => {
             acc.complete = true;
             if len <= ctx.prompt_bytes {
-                acc.server_error = Some(EMPTY.to_string());
+                acc.push(t_ns, 0, 0);
+                no_output(acc);
+                return;
             }
             crate::adapter::settle_single(acc, ctx, t_ns);
         }

@@ -111,6 +111,11 @@ pub struct Args {
     /// hold them).
     #[arg(long)]
     prompt_token_ids: bool,
+    /// The server's context limit (vLLM's --max-model-len), when known: vLLM's legacy
+    /// server caps output at N - prompt + 1 tokens instead of refusing, so counts
+    /// assumed from max_tokens are capped likewise (and flagged per record).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_model_len: Option<u32>,
     /// Skip the connectivity check before the run.
     #[arg(long)]
     no_check: bool,
@@ -170,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         prompt_token_ids: args.prompt_token_ids,
     };
     config.concurrency = args.concurrency;
+    config.max_model_len = args.max_model_len;
     config.connections = args.connections;
     config.warmup = args.warmup;
     config.timeout = args
