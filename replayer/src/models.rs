@@ -55,6 +55,13 @@ pub(crate) async fn discover(
     };
     let (status, body) = match tokio::time::timeout(timeout, body).await {
         Err(_) => return Err(fail(format!("got no answer within {timeout:?}"))),
+        // A certificate problem is not solved by --model: say what is.
+        Ok(Err(e)) if crate::tls::tls_cause(&e).is_some() => {
+            return Err(ReplayError::Endpoint {
+                endpoint: url.to_string(),
+                message: crate::request::describe(&e),
+            });
+        }
         Ok(Err(e)) => return Err(fail(format!("failed ({})", crate::request::describe(&e)))),
         Ok(Ok(answer)) => answer,
     };

@@ -218,3 +218,25 @@ async fn https_to_a_plain_http_server_says_it_does_not_speak_tls() {
     assert!(!err.contains('\n'), "{err}");
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_discovery_over_an_untrusted_certificate_names_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, front) = front(Dialect::Openai).await;
+    let trace = write_trace(&dir.path().join("t.llmib"), 2, GAP, 8, 6);
+    let cfg = ReplayConfig::new(
+        BackendKind::OpenaiChat,
+        front.url.as_str(),
+        dir.path().join("run.msgpack"),
+    );
+    let err = replay(&trace, cfg, replayer::StopHandle::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--cacert") && !err.contains("--model"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run.msgpack").exists());
+    sim.shutdown().await.unwrap();
+}
