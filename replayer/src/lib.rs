@@ -28,8 +28,8 @@ mod error_body;
 pub mod framing;
 mod http;
 mod lightllm;
-mod models;
 mod llamacpp;
+mod models;
 mod openai;
 mod prepare;
 mod progress;
@@ -80,6 +80,6 @@ pub async fn replay(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod tests;
