@@ -180,3 +180,34 @@ fn whole_answer_counts_reasoning_by_bytes() {
     assert_eq!(f.server_reasoning_tokens, Some(9));
     assert_eq!((f.first_reasoning_ns, f.first_answer_ns), (None, None));
 }
+
+#[test]
+fn llama_cpp_style_reasoning_stream() {
+    // llama-server with --reasoning-format deepseek: a role delta with null content,
+    // `reasoning_content` deltas, then `content`; the last chunk an empty delta with the
+    // usage and llama.cpp's timings.
+    let body = concat!(
+        "data: {\"choices\":[{\"finish_reason\":null,\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null}}],\"object\":\"chat.completion.chunk\"}\n\n",
+        "data: {\"choices\":[{\"finish_reason\":null,\"index\":0,\"delta\":{\"reasoning_content\":\"We\"}}],\"object\":\"chat.completion.chunk\"}\n\n",
+        "data: {\"choices\":[{\"finish_reason\":null,\"index\":0,\"delta\":{\"reasoning_content\":\" should\"}}],\"object\":\"chat.completion.chunk\"}\n\n",
+        "data: {\"choices\":[{\"finish_reason\":null,\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"object\":\"chat.completion.chunk\"}\n\n",
+        "data: {\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{}}],\"object\":\"chat.completion.chunk\",",
+        "\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":9,\"total_tokens\":14},",
+        "\"timings\":{\"prompt_n\":9,\"predicted_n\":5,\"predicted_ms\":20.5}}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let o = check_splits(body.as_bytes());
+    assert!(!o.error && o.complete);
+    assert_eq!((o.method, o.output), (Some("final_usage"), Some(5)));
+    assert_eq!(o.tokens.len(), 3);
+    // 9 of 11 text bytes are reasoning: 5 tokens split 1 + 3 (reasoning), 1 (answer).
+    assert_eq!(o.fields.reasoning_tokens, Some(4));
+    let timed = decode(&events(body.as_bytes()));
+    assert_eq!(
+        (
+            timed.fields.first_reasoning_ns,
+            timed.fields.first_answer_ns
+        ),
+        (Some(1), Some(3))
+    );
+}
