@@ -16,8 +16,8 @@
 //! (`assumed_max_tokens`), else `event_count`. Errors mid-stream arrive as
 //! `data: {"error": {...}}` (or `{"object":"error",..}`).
 //!
-//! Reasoning (see `crate::reasoning`): vLLM >= 0.11 streams it in `reasoning` (and, in
-//! later versions, the same text again in `reasoning_content`, kept for older clients);
+//! Reasoning (see `crate::reasoning`): vLLM >= 0.11 streams it in `reasoning` (some
+//! versions also copy the same text into the deprecated `reasoning_content`);
 //! SGLang, llama.cpp and older vLLM in `reasoning_content`. A delta's reasoning text is
 //! the longer of the two fields, so a copy is counted once. The server's reasoning-token
 //! count is `usage.completion_tokens_details.reasoning_tokens` (OpenAI), else

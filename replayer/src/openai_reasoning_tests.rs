@@ -17,7 +17,7 @@ const CTX: ReqCtx = ReqCtx {
 /// vLLM after the rename, with the copy kept for old clients: `reasoning` and
 /// `reasoning_content` both carry the text; `include_usage`.
 const COPIED: &[u8] = include_bytes!("../tests/fixtures/vllm-reasoning/chat_reasoning_stream.body");
-/// vLLM 0.11: `reasoning` only; `continuous_usage_stats`.
+/// vLLM sending `reasoning` only; `continuous_usage_stats`.
 const CONTINUOUS: &[u8] =
     include_bytes!("../tests/fixtures/vllm-reasoning/chat_reasoning_continuous_usage_stream.body");
 

@@ -1,8 +1,8 @@
 //! Reasoning models: which part of a response was reasoning, and when the answer began.
 //!
 //! Why: a reasoning model (DeepSeek-R1, Qwen3, gpt-oss...) served with a reasoning parser
-//! streams its chain of thought in `delta.reasoning` (vLLM >= 0.11; newer vLLM also
-//! copies it into `reasoning_content`), or `delta.reasoning_content` (SGLang, llama.cpp,
+//! streams its chain of thought in `delta.reasoning` (vLLM >= 0.11; some versions also
+//! copy it into `reasoning_content`), or `delta.reasoning_content` (SGLang, llama.cpp,
 //! vLLM before 0.11), before the answer in `delta.content`. The first token of any kind
 //! (TTFT) then says how soon the server started, not how soon the user saw an answer;
 //! the time to first *answer* token can be seconds later. A dialect decoder that tells
