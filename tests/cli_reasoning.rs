@@ -25,7 +25,7 @@ const REASONING: u32 = 16;
 
 /// Output tokens of request `id`: even ids answer after reasoning, odd ids do not.
 fn max_tokens(id: u64) -> u32 {
-    if id % 2 == 0 { 24 } else { 10 }
+    if id.is_multiple_of(2) { 24 } else { 10 }
 }
 
 fn write_trace(path: &Path) {
