@@ -273,3 +273,29 @@ async fn lightllm_718e6d6() {
     assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
     assert_eq!(r.output_tokens, Some(3));
 }
+
+/// Against the simulated LightLLM, whose null profile makes every token ready at once
+/// (so it sends only the latest of each 16): counted by contract, flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lightllm_simulated_lost_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = write_trace(&dir.path().join("t.msgpack"), 3, 1_000_000, 4, 40);
+    let profile = simulator::Profile::builtin("null").unwrap();
+    let sim = simulator::start(simulator::SimConfig::new(
+        simulator::Dialect::Lightllm,
+        profile,
+    ))
+    .await
+    .unwrap();
+    let out = dir.path().join("run.msgpack");
+    let cfg = ReplayConfig::new(BackendKind::Lightllm, sim.base_url(), out.clone());
+    replay(&trace, cfg, StopHandle::new()).await.unwrap();
+    sim.shutdown().await.unwrap();
+    for r in read_log(&out).unwrap().records {
+        assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error);
+        assert_eq!(r.events.len(), 3, "tokens 15, 31 and 39");
+        assert_eq!(r.output_tokens, Some(40));
+        assert_eq!(r.token_count_method.as_deref(), Some("assumed_max_tokens"));
+        assert_eq!(r.count_flags, vec!["events_lost".to_string()]);
+    }
+}

@@ -123,7 +123,12 @@ async fn every_backend_streamed_and_not_matches_truth() {
                 assert!(d >= rec.scheduled_ns);
                 assert!(rec.first_byte_ns.unwrap() >= d);
                 assert!(rec.end_ns.unwrap() >= *rec.events.t_ns.last().unwrap());
-                if stream && backend != BackendKind::Vllm {
+                if stream && backend == BackendKind::Lightllm {
+                    // LightLLM sends only the latest of the tokens ready together (was:
+                    // one event per token); ignore_eos makes the count exact anyway.
+                    let lost = (rec.events.len() as u32) < t.output_tokens;
+                    assert_eq!(rec.count_flags.contains(&"events_lost".into()), lost);
+                } else if stream && backend != BackendKind::Vllm {
                     // One event per token on these dialects' simulated streams.
                     assert_eq!(rec.events.len() as u32, t.output_tokens, "{what}");
                 }
@@ -196,7 +201,11 @@ async fn faults_match_truth_request_by_request() {
                 if stream && expect != Outcome::HttpError {
                     // Partial streams keep what arrived.
                     let counted = rec.output_tokens.unwrap_or(0);
-                    if backend != BackendKind::Vllm || expect == Outcome::Ok {
+                    if backend == BackendKind::Lightllm && expect != Outcome::Ok {
+                        // A cut LightLLM stream counts the events that came: lost ones
+                        // are not known (was: exact).
+                        assert!(counted <= t.output_tokens, "{what} id {}", rec.id);
+                    } else if backend != BackendKind::Vllm || expect == Outcome::Ok {
                         assert_eq!(counted, t.output_tokens, "{what} id {}", rec.id);
                     }
                 }

@@ -171,6 +171,9 @@ pub struct SimConfig {
     /// OpenAI chat completions stream this many reasoning tokens before the answer
     /// (see [`reasoning`]); `None`: no reasoning.
     pub reasoning: Option<Reasoning>,
+    /// A stream silent this long gets a `:` keep-alive comment, where the dialect's
+    /// server sends them (TGI: axum's SSE keep-alive, 15 s).
+    pub keep_alive: Duration,
 }
 
 impl SimConfig {
@@ -186,6 +189,7 @@ impl SimConfig {
             seed: 0,
             policy: None,
             reasoning: None,
+            keep_alive: Duration::from_secs(15),
         }
     }
 }

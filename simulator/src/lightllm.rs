@@ -7,9 +7,13 @@
 //!   HTTP 500 `Internal Server Error` (text/plain, uvicorn) on both routes.
 //! - `/generate`: `json.dumps({"generated_text": [text]}, ensure_ascii=False)` in a bare
 //!   `Response` (Python separators `", "`/`": "`, no Content-Type), no token counts.
-//! - `/generate_stream`: `text/event-stream`, one `data:{json}\n\n` per token,
+//! - `/generate_stream`: `text/event-stream; charset=utf-8` (Starlette adds the
+//!   charset), one `data:{json}\n\n` per token,
 //!   `{"token": {"id": .., "text": .., "logprob": .., "special": false}, "generated_text": null, "details": null}`
-//!   (Python separators), no end marker: the body closes.
+//!   (Python separators), no end marker: the body closes. Tokens are lost as the
+//!   server loses them: its manager keeps only the latest undelivered token of a
+//!   request, so of the tokens made before the stream reads again only the last is sent
+//!   (the truth log still counts them all; `ignore_eos` still yields `max_new_tokens`).
 //! - the length check (prompt over the max input length, or prompt + max_new_tokens over
 //!   the max total) runs inside the generation generator: on `/generate` it is a 500; on
 //!   `/generate_stream` the 200 headers are already out and the connection is cut.
@@ -27,8 +31,8 @@ use serde_json::Value;
 
 use crate::faults::Fault;
 use crate::server::{
-    AppState, Ctx, Framer, Gen, Job, SSE, Tok, cut_body, push_json_str, python_injected_error,
-    response, stream_body, uvicorn_500,
+    AppState, Ctx, Framer, Gen, Job, Tok, cut_body, push_json_str, python_injected_error, response,
+    stream_body, uvicorn_500,
 };
 use crate::truth::Outcome;
 use crate::vllm::truthy;
@@ -95,7 +99,14 @@ fn push_py_str(out: &mut BytesMut, s: &str) {
 
 struct LightFramer;
 
+/// `text/event-stream` as Starlette's `StreamingResponse` sends it.
+const SSE_UTF8: &str = "text/event-stream; charset=utf-8";
+
 impl Framer for LightFramer {
+    fn latest_only(&self) -> bool {
+        true
+    }
+
     fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
         let (id, text) = tok.text();
         out.extend_from_slice(b"data:{\"token\": {\"id\": ");
@@ -131,7 +142,7 @@ fn prepare(
         ctx.rec.prompt_tokens = prompt_tokens;
         ctx.rec.max_tokens = req.max_new_tokens;
         let resp = if stream {
-            response(StatusCode::OK, Some(SSE), cut_body())
+            response(StatusCode::OK, Some(SSE_UTF8), cut_body())
         } else {
             uvicorn_500()
         };
@@ -186,7 +197,7 @@ async fn generate_stream(
     job.before_headers().await;
     response(
         StatusCode::OK,
-        Some(SSE),
+        Some(SSE_UTF8),
         stream_body(job, LightFramer, None),
     )
 }

@@ -45,6 +45,8 @@ pub(crate) struct AppState {
     next_seq: AtomicU64,
     null_interval: Duration,
     null_first: Duration,
+    /// SSE keep-alive interval of the dialects that send them.
+    pub keep_alive: Duration,
 }
 
 impl AppState {
@@ -80,7 +82,13 @@ impl AppState {
             next_seq: AtomicU64::new(0),
             null_interval,
             null_first,
+            keep_alive: config.keep_alive,
         }
+    }
+
+    /// A deterministic draw for request `seq` (seeded like the faults), for `purpose`.
+    pub(crate) fn draw(&self, seq: u64, purpose: u64) -> u64 {
+        mix(self.seed, seq, purpose)
     }
 
     /// Whether the engine can ever hold this request (beyond the profile's limits).
@@ -443,6 +451,23 @@ pub(crate) trait Framer: Send + 'static {
     fn token(&mut self, tok: &Tok, out: &mut BytesMut);
     /// Append what follows the last token (may be nothing).
     fn end(&mut self, _out: &mut BytesMut) {}
+    /// Only the latest of the tokens ready together is sent, the others are lost
+    /// (LightLLM 2023: its manager keeps one undelivered token per request).
+    fn latest_only(&self) -> bool {
+        false
+    }
+    /// End the stream with an error event once this many tokens were written, instead
+    /// of generating the rest (an injected HTTP 500 on a server that reports errors
+    /// inside a 200 stream: TGI); the truth log says `http_500` with status 200.
+    fn error_after(&self) -> Option<u32> {
+        None
+    }
+    /// Append that error event.
+    fn error(&mut self, _out: &mut BytesMut) {}
+    /// A `:` comment is sent when the stream was silent this long (TGI).
+    fn keep_alive(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Most token events put into one body chunk when several are ready at once.
@@ -468,9 +493,10 @@ impl std::fmt::Display for Cut {
 impl std::error::Error for Cut {}
 
 /// A streamed body: one event per token, faults applied, truth recorded. Tokens that are
-/// ready together go out in one body chunk (still one event each). The body may start
-/// with `prefix` (e.g. a role chunk).
+/// ready together go out in one body chunk (still one event each, unless the framer
+/// keeps only the latest). The body may start with `prefix` (e.g. a role chunk).
 pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>) -> Body {
+    let keep_alive = framer.keep_alive();
     let state = StreamState {
         job,
         framer,
@@ -494,6 +520,13 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             tokio::time::sleep(Duration::from_millis(1)).await;
             return Some((Err(Cut), st));
         }
+        if st.framer.error_after().is_some_and(|k| st.written >= k) {
+            st.done = true;
+            let mut out = BytesMut::new();
+            st.framer.error(&mut out);
+            st.job.ctx.finish(Outcome::Http500, 200);
+            return Some((Ok(out.freeze()), st));
+        }
         let next = match st.pending.take() {
             Some(t) => Some(t),
             None => st.job.next().await,
@@ -506,6 +539,10 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
         };
         let mut out = BytesMut::with_capacity(256);
         let mut n = 0;
+        let latest_only = st.framer.latest_only();
+        // The token not sent yet when only the latest is (lost if another follows).
+        let mut held: Option<Tok> = None;
+        let mut ended = false;
         loop {
             if let Some(Fault::Stall { before_token, ms }) = fault
                 && tok.index == before_token
@@ -516,14 +553,18 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
                 }
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            st.framer.token(&tok, &mut out);
+            if latest_only {
+                held = Some(tok);
+            } else {
+                st.framer.token(&tok, &mut out);
+            }
             let now = st.job.ctx.now_ns();
             let reasoning = tok.index < st.job.plan.reasoning;
             st.job.ctx.push_token(now, reasoning);
             st.written += 1;
             n += 1;
             if tok.last {
-                st.framer.end(&mut out);
+                ended = true;
                 st.job.ctx.rec.finish_reason = Some(if tok.eos { "eos" } else { "length" }.into());
                 st.job.ctx.finish(Outcome::Ok, 200);
                 st.done = true;
@@ -537,15 +578,47 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
             {
                 break;
             }
+            if st.framer.error_after().is_some_and(|k| st.written >= k) {
+                break;
+            }
             match st.job.try_next() {
                 Some(t) => tok = t,
                 None => break,
             }
         }
+        if let Some(t) = held {
+            st.framer.token(&t, &mut out);
+        }
+        if ended {
+            st.framer.end(&mut out);
+        }
         Some((Ok(out.freeze()), st))
     });
     use futures_util::StreamExt;
-    Body::from_stream(prefix.chain(tokens))
+    let body = prefix.chain(tokens);
+    match keep_alive {
+        Some(every) => Body::from_stream(with_keep_alive(body, every)),
+        None => Body::from_stream(body),
+    }
+}
+
+/// `body`, with a `:\n\n` comment whenever it was silent for `every` (axum's SSE
+/// keep-alive, as TGI sends it).
+fn with_keep_alive<S>(
+    body: S,
+    every: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, Cut>>
+where
+    S: futures_util::Stream<Item = Result<Bytes, Cut>> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    futures_util::stream::unfold(Box::pin(body), move |mut body| async move {
+        // `next` keeps its progress in the stream itself: dropping it loses nothing.
+        tokio::select! {
+            item = body.next() => item.map(|i| (i, body)),
+            _ = tokio::time::sleep(every) => Some((Ok(Bytes::from_static(b":\n\n")), body)),
+        }
+    })
 }
 
 /// A body that is cut right after the headers (disconnect fault on a non-streamed answer).

@@ -5,15 +5,23 @@
 //!   `{"token":{"id":..,"text":..,"logprob":..,"special":false},"generated_text":null,"details":null}`;
 //!   the last event carries `generated_text` (and `details` when `details:true` was sent).
 //!   No end marker: the body ends.
+//! - stream headers: `text/event-stream`, `cache-control: no-cache`, `x-compute-type`,
+//!   `x-compute-characters` (the prompt's characters), `x-accel-buffering: no`; a `:`
+//!   keep-alive comment after 15 s without an event (axum's SSE keep-alive).
 //! - not streamed: `{"generated_text":..}` plus `details` (finish_reason, generated_tokens,
-//!   seed, prefill, tokens) when asked, and the timing headers in integer milliseconds
-//!   (`x-compute-time`, `x-total-time`, `x-validation-time`, `x-queue-time`,
-//!   `x-inference-time`, `x-time-per-token`) plus the later `x-prompt-tokens` and
-//!   `x-generated-tokens`.
-//! - errors: `{"error":..,"error_type":..}` with 422 (validation), 429 (overloaded),
-//!   424/500 (generation); on `/generate_stream` TGI answers 200 and sends the error as a
-//!   `data:{"error":..}` event. A body that is not JSON or has wrong types gets axum's
-//!   plain-text rejection (400 / 422), as TGI's own axum extractor gives.
+//!   seed, prefill, tokens) when asked, and the headers `x-compute-type`,
+//!   `x-compute-characters` and the timings in integer milliseconds (`x-compute-time`,
+//!   `x-total-time`, `x-validation-time`, `x-queue-time`, `x-inference-time`,
+//!   `x-time-per-token`). `x-prompt-tokens` and `x-generated-tokens` came in TGI 1.4.
+//! - `POST /` (`compat_generate`): `"stream": true` streams as `/generate_stream`;
+//!   otherwise the `/generate` answer inside a JSON array, `[{"generated_text":..}]`.
+//! - `GET /info`: the v1.0.2 tag reports version "1.0.1".
+//! - errors: `{"error":..,"error_type":..}` with 422 `validation`, 429 `overloaded`, 424
+//!   `generation`, 500 `incomplete_generation` (the injected 500); on `/generate_stream`
+//!   TGI answers 200 and sends the error as a `data:{"error":..}` event: before any token
+//!   (validation, overload) or after some (the injected 500 fails the generation after a
+//!   uniform number of tokens in [0, n)). A body that is not JSON or has wrong types gets
+//!   axum's plain-text rejection (400 / 422), as TGI's own axum extractor gives.
 //!
 //! TGI cannot ignore EOS over HTTP. The simulator follows: with the profile's
 //! `eos_probability` > 0 outputs may stop early (`finish_reason: eos_token`); with 0 (all
@@ -63,7 +71,8 @@ async fn info(State(st): State<Arc<AppState>>) -> Response {
         "max_batch_total_tokens": p.engine(crate::Policy::Tgi).map(|e| e.kv_capacity_tokens).unwrap_or(u32::MAX as u64),
         "max_waiting_tokens": 20,
         "validation_workers": 2,
-        "version": "1.0.2",
+        // The v1.0.2 tag's Cargo.toml still said 1.0.1.
+        "version": "1.0.1",
         "sha": null,
         "docker_label": null,
     });
@@ -74,7 +83,8 @@ async fn info(State(st): State<Arc<AppState>>) -> Response {
     )
 }
 
-/// `POST /` (TGI's `compat_generate`): `{"inputs",..,"stream":bool}` routed to one of the two.
+/// `POST /` (TGI's `compat_generate`): `{"inputs",..,"stream":bool}` routed to one of the
+/// two; the non-streamed answer comes inside a JSON array.
 async fn compat_generate(state: State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let stream = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -83,7 +93,7 @@ async fn compat_generate(state: State<Arc<AppState>>, headers: HeaderMap, body: 
     if stream {
         generate_stream(state, headers, body).await
     } else {
-        generate(state, headers, body).await
+        generate_answer(state, headers, body, true).await
     }
 }
 
@@ -154,10 +164,7 @@ fn error(status: StatusCode, message: &str, error_type: &str) -> Response {
 fn injected_error(status: StatusCode, stream: bool) -> Response {
     let (message, error_type) = match status {
         StatusCode::TOO_MANY_REQUESTS => ("Model is overloaded", "overloaded"),
-        StatusCode::INTERNAL_SERVER_ERROR => (
-            "Request failed during generation: simulated fault",
-            "generation",
-        ),
+        StatusCode::INTERNAL_SERVER_ERROR => ("Incomplete generation", "incomplete_generation"),
         _ => ("Service Unavailable", "overloaded"),
     };
     if stream && status != StatusCode::SERVICE_UNAVAILABLE {
@@ -294,9 +301,29 @@ struct TgiFramer {
     text: String,
     details: bool,
     prefix: Option<String>,
+    /// Injected 500: the generation fails after this many tokens.
+    fail_after: Option<u32>,
+    keep_alive: std::time::Duration,
 }
 
 impl Framer for TgiFramer {
+    fn error_after(&self) -> Option<u32> {
+        self.fail_after
+    }
+
+    fn error(&mut self, out: &mut BytesMut) {
+        out.extend_from_slice(b"data:");
+        out.extend_from_slice(&error_body(
+            "Incomplete generation",
+            "incomplete_generation",
+        ));
+        out.extend_from_slice(b"\n\n");
+    }
+
+    fn keep_alive(&self) -> Option<std::time::Duration> {
+        Some(self.keep_alive)
+    }
+
     fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
         if !tok.eos {
             self.text.push_str(tok.text().1);
@@ -325,8 +352,18 @@ impl Framer for TgiFramer {
     }
 }
 
-async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut ctx = Ctx::begin(&st, &headers, "/generate", false);
+async fn generate(state: State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    generate_answer(state, headers, body, false).await
+}
+
+/// `/generate`'s answer; `array`: inside a JSON array (`POST /`).
+async fn generate_answer(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+    array: bool,
+) -> Response {
+    let mut ctx = Ctx::begin(&st, &headers, if array { "/" } else { "/generate" }, false);
     let req = match parse(&headers, &body) {
         Ok(r) => r,
         Err(resp) => return ctx.reject(Outcome::BadRequest, resp),
@@ -366,6 +403,9 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         }
     }
     let mut out = BytesMut::with_capacity(64 + text.len());
+    if array {
+        out.extend_from_slice(b"[");
+    }
     out.extend_from_slice(b"{\"generated_text\":");
     push_json_str(&mut out, &text);
     if req.parameters.details {
@@ -383,6 +423,9 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"}");
+    if array {
+        out.extend_from_slice(b"]");
+    }
     // Timing headers, integer ms as in 1.0.2.
     let rec = &job.ctx.rec;
     let now = job.ctx.now_ns();
@@ -407,8 +450,6 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
     put("x-queue-time", ms(queue));
     put("x-inference-time", ms(inference));
     put("x-time-per-token", ms(inference / toks.len() as u64));
-    put("x-prompt-tokens", job.plan.prompt_tokens.to_string());
-    put("x-generated-tokens", toks.len().to_string());
     if let Some(Fault::Disconnect { .. }) = job.plan.fault {
         job.ctx.finish(Outcome::Disconnect, 200);
         *resp.body_mut() = crate::server::cut_body();
@@ -436,20 +477,33 @@ async fn generate_stream(
         }
     };
     let plan = st.plan(&mut ctx, &g);
-    if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
-        return ctx.reject(outcome, injected_error(status, true));
-    }
+    let fail_after = match plan.fault {
+        // The generation fails after a uniform number of tokens: an error event.
+        Some(Fault::Http500) => Some((st.draw(ctx.seq(), 11) % u64::from(plan.target)) as u32),
+        Some(f) => match f.http_error() {
+            Some((outcome, status)) => return ctx.reject(outcome, injected_error(status, true)),
+            None => None,
+        },
+        None => None,
+    };
     let mut job = Job::start(ctx, plan);
     job.before_headers().await;
     let framer = TgiFramer {
         text: String::new(),
         details: req.parameters.details,
         prefix: (req.parameters.return_full_text == Some(true)).then(|| req.inputs.clone()),
+        fail_after,
+        keep_alive: st.keep_alive,
     };
     let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, None));
     let h = resp.headers_mut();
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     h.insert("x-compute-type", HeaderValue::from_static("gpu+optimized"));
+    let chars = req.inputs.chars().count().to_string();
+    h.insert(
+        "x-compute-characters",
+        HeaderValue::from_str(&chars).expect("digits"),
+    );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
 }

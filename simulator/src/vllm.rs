@@ -11,7 +11,8 @@
 //!   NUL byte. Cumulative, one object per step.
 //! - a prompt longer than max_model_len (the profile's `max_total_tokens`) is not an HTTP
 //!   error: vLLM 0.1.x ignores the request and answers 200 with an empty completion (the
-//!   text is just the prompt). Prompt + max_tokens over max_model_len stops at max_model_len.
+//!   text is just the prompt). Output stops once prompt + output exceeds max_model_len,
+//!   at `max_model_len - prompt + 1` tokens (the scheduler's length check).
 //! - injected 429 / 503 are plain-text answers, as a proxy in front of the server sends.
 
 use std::sync::Arc;
@@ -164,8 +165,8 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         };
         return ctx.reject(Outcome::ValidationError, resp);
     }
-    // Generation stops at max_model_len.
-    let max_tokens = req.max_tokens.min(max_model_len - prompt_tokens);
+    // Generation stops once the sequence is longer than max_model_len.
+    let max_tokens = req.max_tokens.min(max_model_len - prompt_tokens + 1);
     let g = Gen {
         prompt_tokens,
         max_tokens,

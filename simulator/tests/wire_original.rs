@@ -1,0 +1,158 @@
+//! The original benchmark's servers as their source writes them, on the paths a test
+//! otherwise never sees: TGI's error event after tokens and its keep-alive comments,
+//! LightLLM's lost events.
+
+mod common;
+use common::*;
+use simulator::truth::{Outcome, read_truth_log};
+use simulator::{Dialect, Faults, Profile, SimConfig};
+
+async fn start_with(
+    dialect: Dialect,
+    profile: &str,
+    tweak: impl FnOnce(&mut SimConfig),
+) -> simulator::SimServer {
+    let mut cfg = SimConfig::new(dialect, Profile::builtin(profile).unwrap());
+    tweak(&mut cfg);
+    simulator::start(cfg).await.unwrap()
+}
+
+#[tokio::test]
+async fn tgi_injected_500_is_an_error_event_before_or_after_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let s = start_with(Dialect::Tgi, "tiny", |c| {
+        c.faults = Faults {
+            http_500: 1.0,
+            ..Faults::default()
+        };
+        c.seed = 5;
+        c.truth_log = Some(truth.clone());
+    })
+    .await;
+    let body = format!(
+        r#"{{"inputs":"{}","parameters":{{"max_new_tokens":8,"details":true}}}}"#,
+        prompt(4)
+    );
+    let mut before = Vec::new();
+    for _ in 0..12 {
+        let r = post(&s, "/generate_stream", &body).await;
+        assert_eq!(r.status, 200, "errors on a TGI stream come after the 200");
+        assert!(r.complete);
+        let events = sse_data(&r.text());
+        let (last, tokens) = events.split_last().unwrap();
+        let v: serde_json::Value = serde_json::from_str(last).unwrap();
+        assert_eq!(v["error_type"], "incomplete_generation");
+        assert_eq!(v["error"], "Incomplete generation");
+        for t in tokens {
+            assert!(t.starts_with("{\"token\":"), "{t}");
+        }
+        assert!(tokens.len() < 8);
+        before.push(tokens.len());
+    }
+    assert!(
+        before.contains(&0),
+        "some fail before any token: {before:?}"
+    );
+    assert!(
+        before.iter().any(|&k| k > 0),
+        "some after tokens: {before:?}"
+    );
+    // Not streamed: 500 incomplete_generation (TGI's generation errors are 424).
+    let r = post(&s, "/generate", &body).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error_type"], "incomplete_generation");
+    s.shutdown().await.unwrap();
+    let truth = read_truth_log(&truth).unwrap();
+    assert_eq!(truth.len(), 13);
+    for t in &truth {
+        assert_eq!(t.outcome, Some(Outcome::Http500));
+        assert_eq!(t.fault.as_deref(), Some("http_500"));
+    }
+    let streamed: Vec<u32> = truth
+        .iter()
+        .filter(|t| t.stream)
+        .map(|t| t.output_tokens)
+        .collect();
+    let mut a = streamed.clone();
+    a.sort();
+    let mut b: Vec<u32> = before.iter().map(|&k| k as u32).collect();
+    b.sort();
+    assert_eq!(
+        a, b,
+        "the truth log counts the tokens written before the error"
+    );
+    assert!(
+        truth
+            .iter()
+            .filter(|t| t.stream)
+            .all(|t| t.http_status == 200)
+    );
+}
+
+#[tokio::test]
+async fn tgi_stream_sends_keep_alive_comments_when_idle() {
+    let s = start_with(Dialect::Tgi, "tiny", |c| {
+        c.keep_alive = std::time::Duration::from_millis(20);
+        c.faults = Faults {
+            stall: 1.0,
+            stall_ms: 300,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let body = r#"{"inputs":"a b","parameters":{"max_new_tokens":4}}"#;
+    let r = post(&s, "/generate_stream", body).await;
+    assert!(r.complete);
+    let text = r.text();
+    let comments = text.split("\n\n").filter(|e| *e == ":").count();
+    assert!(
+        comments >= 1,
+        "a 300 ms stall with a 20 ms keep-alive: {text:?}"
+    );
+    let tokens = text
+        .split("\n\n")
+        .filter(|e| e.starts_with("data:{\"token\""))
+        .count();
+    assert_eq!(tokens, 4, "comments are not events");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn lightllm_sends_only_the_latest_of_the_tokens_ready_together() {
+    // The null profile with no delay makes every token ready at once: the server sends
+    // one event per chunk of (at most 16) tokens, the chunk's last, as LightLLM's
+    // manager does when the stream falls behind.
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let s = start_with(Dialect::Lightllm, "null", |c| {
+        c.truth_log = Some(truth.clone())
+    })
+    .await;
+    let r = post(
+        &s,
+        "/generate_stream",
+        r#"{"inputs":"a b c","parameters":{"do_sample":false,"ignore_eos":true,"max_new_tokens":40}}"#,
+    )
+    .await;
+    assert!(r.complete);
+    let events = sse_data(&r.text());
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(e).unwrap();
+            v["token"]["id"].as_u64().unwrap()
+        })
+        .collect();
+    let expect: Vec<u64> = [15, 31, 39]
+        .iter()
+        .map(|&i| u64::from(simulator::words::token(0, i).0))
+        .collect();
+    assert_eq!(ids, expect, "tokens 15, 31 and 39 (the last) are sent");
+    s.shutdown().await.unwrap();
+    let truth = read_truth_log(&truth).unwrap();
+    assert_eq!(
+        truth[0].output_tokens, 40,
+        "the lost tokens were generated all the same"
+    );
+}
