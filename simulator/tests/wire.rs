@@ -509,7 +509,11 @@ async fn tgi_info_and_compat_route() {
     )
     .await;
     // Not streamed, `POST /` answers inside an array (was: the bare object).
-    assert!(r.text().starts_with("[{\"generated_text\":"), "{}", r.text());
+    assert!(
+        r.text().starts_with("[{\"generated_text\":"),
+        "{}",
+        r.text()
+    );
     assert_eq!(
         r.json()[0]["generated_text"]
             .as_str()
