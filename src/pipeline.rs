@@ -321,6 +321,7 @@ fn replay_config(
     c.fields.continuous_usage = r.continuous_usage;
     c.concurrency = r.concurrency;
     c.connections = r.connections;
+    c.max_model_len = r.max_model_len;
     c.warmup = r.warmup;
     c.timeout = r.timeout_s.map(Duration::from_secs_f64);
     c.time_scale = settings.time_scale.unwrap_or(r.time_scale);

@@ -52,6 +52,8 @@ pub struct SuiteReplay {
     pub min_tokens: bool,
     pub stream_usage: bool,
     pub continuous_usage: bool,
+    /// The server's context limit (`--max-model-len`): caps vLLM legacy's assumed counts.
+    pub max_model_len: Option<u32>,
 }
 
 impl Default for SuiteReplay {
@@ -67,6 +69,7 @@ impl Default for SuiteReplay {
             min_tokens: false,
             stream_usage: true,
             continuous_usage: false,
+            max_model_len: None,
         }
     }
 }
@@ -233,6 +236,7 @@ traces = ["../traces/latency-qps1.msgpack", "/abs/x.msgpack"]
 [replay]
 time_scale = 2.0
 connections = 0
+max_model_len = 4096
 "#,
         );
         let s = Suite::load(&p).unwrap();
@@ -243,6 +247,7 @@ connections = 0
         assert_eq!(s.traces[1], PathBuf::from("/abs/x.msgpack"));
         assert_eq!(s.replay.time_scale, 2.0);
         assert_eq!(s.replay.connections, Some(0));
+        assert_eq!(s.replay.max_model_len, Some(4096));
         assert!(s.replay.stream);
         assert_eq!(s.simulator.profile, "a800-llama2-13b");
         assert_eq!(s.sim_dialect(), "tgi");
