@@ -56,7 +56,11 @@ impl Dialect for Vllm {
 
     /// vLLM 0.1.x stops a sequence once prompt + output > max_model_len.
     fn output_cap(&self, max_model_len: u32, prompt_tokens: u32) -> Option<u32> {
-        Some(max_model_len.saturating_sub(prompt_tokens).saturating_add(1))
+        Some(
+            max_model_len
+                .saturating_sub(prompt_tokens)
+                .saturating_add(1),
+        )
     }
 }
 
