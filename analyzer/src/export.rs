@@ -6,7 +6,8 @@
 //! * `requests`: one row per request with the raw times (ns since run start), token
 //!   counts and outcome of [`crate::load::req`] (with the reasoning fields
 //!   `first_reasoning_ns`, `first_answer_ns`, `reasoning_tokens`,
-//!   `server_reasoning_tokens`), plus derived seconds `lateness_s`, `ttft_s`, `ttfat_s`
+//!   `server_reasoning_tokens`, and `count_flags`: the record's flags joined by `,`),
+//!   plus derived seconds `lateness_s`, `ttft_s`, `ttfat_s`
 //!   (time to first answer token), `e2e_s` (from dispatch) and the `early_stop` flag.
 //! * `events`: one row per streamed event: `run`, `request_id`, `seq`, `t_ns`, `tokens`.
 //!

@@ -46,6 +46,8 @@ pub mod req {
     pub const REASONING_TOKENS: &str = "reasoning_tokens";
     pub const SERVER_REASONING_TOKENS: &str = "server_reasoning_tokens";
     pub const TOKEN_COUNT_METHOD: &str = "token_count_method";
+    /// The record's `count_flags` joined by `,` (null when it has none).
+    pub const COUNT_FLAGS: &str = "count_flags";
     pub const FINISH_REASON: &str = "finish_reason";
     pub const EVENT_OFFSET: &str = "event_offset";
     pub const EVENT_COUNT: &str = "event_count";
@@ -133,6 +135,7 @@ struct Cols {
     reasoning_tokens: Vec<Option<u32>>,
     server_reasoning_tokens: Vec<Option<u32>>,
     token_count_method: Vec<Option<String>>,
+    count_flags: Vec<Option<String>>,
     finish_reason: Vec<Option<String>>,
     event_offset: Vec<u64>,
     event_count: Vec<u32>,
@@ -199,6 +202,8 @@ fn load_one(path: &Path) -> Result<Loaded> {
         c.reasoning_tokens.push(r.reasoning_tokens);
         c.server_reasoning_tokens.push(r.server_reasoning_tokens);
         c.token_count_method.push(r.token_count_method);
+        c.count_flags
+            .push((!r.count_flags.is_empty()).then(|| r.count_flags.join(",")));
         c.finish_reason.push(r.finish_reason);
         c.event_offset.push(offset);
         c.event_count.push(n as u32);
@@ -480,6 +485,7 @@ fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
                 c.server_reasoning_tokens,
             ),
             Column::new(req::TOKEN_COUNT_METHOD.into(), c.token_count_method),
+            Column::new(req::COUNT_FLAGS.into(), c.count_flags),
             Column::new(req::FINISH_REASON.into(), c.finish_reason),
             Column::new(req::EVENT_OFFSET.into(), c.event_offset),
             Column::new(req::EVENT_COUNT.into(), c.event_count),

@@ -199,6 +199,10 @@ pub struct RunMetrics {
     pub early_stops: u64,
     /// `ok` requests whose output was longer than asked.
     pub over_length: u64,
+    /// Measured requests per `count_flags` flag (`prompt_only`,
+    /// `capped_at_max_model_len`, `events_lost`...): counts the client inferred rather
+    /// than read. Empty when no record carries a flag.
+    pub count_flags: BTreeMap<String, u64>,
     /// First dispatch to last completion of the measured requests, seconds.
     pub duration_s: Option<f64>,
     /// (prompt + output tokens of `ok` requests) / duration: the original definition.
@@ -336,6 +340,7 @@ pub(crate) struct ReqCols<'a> {
     pub first_answer: Vec<Option<u64>>,
     pub reasoning_client: Vec<Option<u32>>,
     pub reasoning_server: Vec<Option<u32>>,
+    pub count_flags: Vec<Option<&'a str>>,
     pub ev_offset: &'a [u64],
     pub ev_count: &'a [u32],
 }
@@ -369,6 +374,7 @@ impl<'a> ReqCols<'a> {
             first_answer: opt_u64(df, req::FIRST_ANSWER_NS)?,
             reasoning_client: opt_u32(df, req::REASONING_TOKENS)?,
             reasoning_server: opt_u32(df, req::SERVER_REASONING_TOKENS)?,
+            count_flags: df.column(req::COUNT_FLAGS)?.str()?.iter().collect(),
             ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
             ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
         })
@@ -490,6 +496,7 @@ pub(crate) fn compute(
 ) -> (RunMetrics, Samples) {
     let streamed = run.header.options.stream;
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut count_flags: BTreeMap<String, u64> = BTreeMap::new();
     let (mut requests, mut ok, mut warmup_excluded) = (0u64, 0u64, 0u64);
     let (mut early_stops, mut over_length) = (0u64, 0u64);
     let mut tokens = TokenTotals::default();
@@ -515,6 +522,9 @@ pub(crate) fn compute(
         }
         requests += 1;
         *outcomes.entry(rc.outcome[i].to_string()).or_default() += 1;
+        for flag in rc.count_flags[i].into_iter().flat_map(|f| f.split(',')) {
+            *count_flags.entry(flag.to_string()).or_default() += 1;
+        }
         let sched = rc.scheduled[i];
         if let Some(d) = rc.dispatched[i] {
             lateness.push(secs(d, sched));
@@ -648,6 +658,7 @@ pub(crate) fn compute(
         outcomes,
         early_stops,
         over_length,
+        count_flags,
         duration_s,
         throughput_tok_s: throughput,
         throughput_requested_tok_s: throughput_req,

@@ -267,6 +267,9 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
             m.over_length
         ));
     }
+    for (flag, n) in &m.count_flags {
+        w.push(format!("run {id}: {n} {}", count_flag_note(flag)));
+    }
     if opts.metrics.latency_from == crate::metrics::LatencyFrom::Sent && m.sent_missing > 0 {
         w.push(format!(
             "run {id}: {} of {} ok requests have no sent_ns (a log from before it was \
@@ -307,6 +310,24 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
         ));
     }
     w
+}
+
+/// What `n` records carrying a `count_flags` flag mean (after "run X: n "), in the
+/// words of `formats/README.md`.
+fn count_flag_note(flag: &str) -> String {
+    match flag {
+        "events_lost" => "records counted by contract after lost events (events_lost: fewer \
+                          stream events than the tokens ignore_eos guarantees, as LightLLM \
+                          drops them under load; counted as max_tokens)"
+            .into(),
+        "capped_at_max_model_len" => "records with an assumed count capped at max_model_len \
+                                      - prompt + 1 (capped_at_max_model_len, vLLM legacy)"
+            .into(),
+        "prompt_only" => "records answered with the prompt alone (prompt_only: 0 tokens, ok; \
+                          the prompt was over the server's limits or the first token was EOS)"
+            .into(),
+        other => format!("records flagged {other} (count_flags)"),
+    }
 }
 
 /// Computes every run's metrics and the two tables.
