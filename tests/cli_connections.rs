@@ -4,16 +4,17 @@
 //! `connect_ns` lies between their dispatch and their send; `sent_ns` always lies
 //! between dispatch and the response headers.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use formats::{
     Arrival, LengthDist, LogRecord, Outcome, RunLog, SyntheticSpec, TokenizerInfo, TraceHeader,
     TraceRequest, TraceSpec, TraceWriter, read_log,
 };
 
-const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+mod common;
+
+use common::{LLMIB, SimProcess};
 /// Requests per burst; bursts are [`GAP_NS`] apart, far longer than a request takes
 /// on the `tiny` profile (about 10 ms), so each burst finds the previous one's
 /// connections idle.
@@ -59,44 +60,8 @@ fn write_trace(path: &Path) {
     w.finish().unwrap();
 }
 
-struct Sim(std::process::Child, String);
-
-impl Sim {
-    /// `llmib sim` on port 0, with its printed address.
-    fn start() -> Sim {
-        let mut child = Command::new(LLMIB)
-            .args([
-                "sim",
-                "--dialect",
-                "tgi",
-                "--profile",
-                "tiny",
-                "--port",
-                "0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://"), "sim printed {url:?}");
-        Sim(child, url)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Replays the burst trace with `flags`; returns the log and the summary (stdout).
-fn replay(dir: &Path, sim: &Sim, name: &str, flags: &[&str]) -> (RunLog, String) {
+fn replay(dir: &Path, sim: &SimProcess, name: &str, flags: &[&str]) -> (RunLog, String) {
     let trace = dir.join("bursts.msgpack");
     if !trace.exists() {
         write_trace(&trace);
@@ -104,7 +69,13 @@ fn replay(dir: &Path, sim: &Sim, name: &str, flags: &[&str]) -> (RunLog, String)
     let out = dir.join(name);
     let o = Command::new(LLMIB)
         .args(["replay", trace.to_str().unwrap(), "--backend", "tgi"])
-        .args(["--endpoint", &sim.1, "-o", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "--endpoint",
+            &sim.url,
+            "-o",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .args(flags)
         .output()
         .unwrap();
@@ -135,7 +106,7 @@ fn assert_sent_between_dispatch_and_answer(r: &LogRecord) {
 #[test]
 fn warm_connections_keep_connection_setup_out_of_the_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start();
+    let sim = SimProcess::start("tgi", &[]);
     let cap = BURST.to_string();
     let flags = ["--concurrency", &cap, "--connections", &cap];
     let (log, stdout) = replay(dir.path(), &sim, "warm.msgpack", &flags);
@@ -158,7 +129,7 @@ fn warm_connections_keep_connection_setup_out_of_the_requests() {
 #[test]
 fn without_a_warm_up_the_first_requests_connect_between_dispatch_and_send() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start();
+    let sim = SimProcess::start("tgi", &[]);
     let (log, stdout) = replay(dir.path(), &sim, "cold.msgpack", &["--connections", "0"]);
     let warm = log.header.options.warm_connections.clone().unwrap();
     assert_eq!((warm.requested, warm.basis.as_str()), (0, "disabled"));
@@ -189,7 +160,7 @@ fn without_a_warm_up_the_first_requests_connect_between_dispatch_and_send() {
 #[test]
 fn the_default_warm_up_follows_the_trace_peak() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start();
+    let sim = SimProcess::start("tgi", &[]);
     let (log, stdout) = replay(dir.path(), &sim, "default.msgpack", &[]);
     let warm = log.header.options.warm_connections.clone().unwrap();
     // Bursts of 4 at 0, 0.4, 0.8, 1.2 and 1.6 s: at most 3 bursts in any one second.

@@ -8,9 +8,9 @@
 #[path = "../replayer/tests/common/tls_front.rs"]
 mod tls_front;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use formats::{
@@ -18,7 +18,9 @@ use formats::{
     TraceSpec, TraceWriter, read_log,
 };
 
-const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+mod common;
+
+use common::{LLMIB, SimProcess};
 const REQUESTS: u64 = 6;
 
 fn write_trace(dir: &Path) -> PathBuf {
@@ -53,46 +55,6 @@ fn write_trace(dir: &Path) -> PathBuf {
     }
     w.finish().unwrap();
     path
-}
-
-/// `llmib sim` in its own process, killed on drop.
-struct Sim(std::process::Child, String);
-
-impl Sim {
-    fn start(dialect: &str) -> Sim {
-        let mut child = Command::new(LLMIB)
-            .args([
-                "sim",
-                "--dialect",
-                dialect,
-                "--profile",
-                "tiny",
-                "--port",
-                "0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://"), "sim printed {url:?}");
-        Sim(child, url)
-    }
-
-    fn addr(&self) -> String {
-        self.1.trim_start_matches("http://").to_string()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn replay(dir: &Path, backend: &str, endpoint: &str, flags: &[&str]) -> (Output, PathBuf) {
@@ -141,7 +103,7 @@ fn one_line_error(o: &Output) -> String {
 #[test]
 fn https_with_cacert_records_every_request_ok_and_without_it_fails_the_check() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start("tgi");
+    let sim = SimProcess::start("tgi", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let front = rt.block_on(tls_front::tls_front(sim.addr(), Duration::ZERO));
     let ca = dir.path().join("ca.pem");
@@ -184,15 +146,20 @@ fn https_with_cacert_records_every_request_ok_and_without_it_fails_the_check() {
 #[test]
 fn without_model_the_only_served_model_is_used_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start("openai");
+    let sim = SimProcess::start("openai", &[]);
     for backend in ["openai", "openai-chat"] {
-        let (o, out) = replay(dir.path(), backend, &sim.1, &[]);
+        let (o, out) = replay(dir.path(), backend, &sim.url, &[]);
         let log = all_ok(&o, &out);
         assert_eq!(log.header.backend.model.as_deref(), Some("llmib-sim-tiny"));
         assert!(log.header.options.model_discovered);
     }
     // Given: sent as given, not discovered.
-    let (o, out) = replay(dir.path(), "openai", &sim.1, &["--model", "llmib-sim-tiny"]);
+    let (o, out) = replay(
+        dir.path(),
+        "openai",
+        &sim.url,
+        &["--model", "llmib-sim-tiny"],
+    );
     let log = all_ok(&o, &out);
     assert!(!log.header.options.model_discovered);
 }
@@ -256,7 +223,7 @@ fn without_model_several_served_models_are_named_and_a_failing_list_asks_for_mod
 #[test]
 fn a_suite_against_an_https_endpoint_takes_the_same_tls_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start("tgi");
+    let sim = SimProcess::start("tgi", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let front = rt.block_on(tls_front::tls_front(sim.addr(), Duration::ZERO));
     let ca = dir.path().join("ca.pem");

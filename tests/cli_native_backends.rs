@@ -4,9 +4,8 @@
 //! the server did to it.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use formats::{
     Arrival, LengthDist, LogEnd, Outcome, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest,
@@ -14,7 +13,9 @@ use formats::{
 };
 use simulator::truth::{Outcome as Truth, read_truth_log};
 
-const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+mod common;
+
+use common::{LLMIB, SimProcess};
 const N: u64 = 80;
 
 fn write_trace(path: &Path) {
@@ -51,62 +52,30 @@ fn write_trace(path: &Path) {
     w.finish().unwrap();
 }
 
-struct Sim(std::process::Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Sim {
-    /// `llmib sim` with every kind of fault and a truth log; returns it and its URL.
-    fn start(dialect: &str, truth: &Path) -> (Sim, String) {
-        let mut child = Command::new(LLMIB)
-            .args([
-                "sim",
-                "--dialect",
-                dialect,
-                "--profile",
-                "tiny",
-                "--port",
-                "0",
-            ])
-            .args(["--seed", "11", "--truth-log", truth.to_str().unwrap()])
-            .args([
-                "--fault-429",
-                "0.08",
-                "--fault-500",
-                "0.08",
-                "--fault-503",
-                "0.08",
-            ])
-            .args(["--fault-disconnect", "0.12", "--fault-stall", "0.12"])
-            .args(["--stall-ms", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://"), "sim printed {url:?}");
-        (Sim(child), url)
-    }
-
-    /// SIGINT: the simulator completes its truth log and exits 0.
-    fn stop(mut self) {
-        let st = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let status = self.0.wait().unwrap();
-        assert!(status.success(), "sim exit {status:?}");
-    }
+/// `llmib sim` with every kind of fault and a truth log.
+fn start_sim(dialect: &str, truth: &Path) -> SimProcess {
+    let truth = truth.to_str().unwrap();
+    SimProcess::start(
+        dialect,
+        &[
+            "--seed",
+            "11",
+            "--truth-log",
+            truth,
+            "--fault-429",
+            "0.08",
+            "--fault-500",
+            "0.08",
+            "--fault-503",
+            "0.08",
+            "--fault-disconnect",
+            "0.12",
+            "--fault-stall",
+            "0.12",
+            "--stall-ms",
+            "20",
+        ],
+    )
 }
 
 fn replay_against_faults(dialect: &str, stream: bool) {
@@ -114,7 +83,8 @@ fn replay_against_faults(dialect: &str, stream: bool) {
     let trace = dir.path().join("t.msgpack");
     write_trace(&trace);
     let truth = dir.path().join("truth.jsonl");
-    let (sim, url) = Sim::start(dialect, &truth);
+    let sim = start_sim(dialect, &truth);
+    let url = sim.url.clone();
     let out = dir.path().join("run.msgpack");
     let o = Command::new(LLMIB)
         .args(["replay", trace.to_str().unwrap(), "--backend", dialect])

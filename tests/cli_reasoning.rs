@@ -8,9 +8,8 @@
 //! the requests that never answered.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use formats::{
     Arrival, LengthDist, Outcome, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest,
@@ -19,7 +18,9 @@ use formats::{
 use serde_json::Value;
 use simulator::truth::read_truth_log;
 
-const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+mod common;
+
+use common::{LLMIB, SimProcess};
 const REQUESTS: u64 = 12;
 const REASONING: u32 = 16;
 
@@ -64,49 +65,11 @@ fn write_trace(path: &Path) {
     w.finish().unwrap();
 }
 
-/// `llmib sim` in its own process; stopped with SIGTERM, which completes its truth log.
-struct Sim(std::process::Child, String);
-
-impl Sim {
-    fn start(truth: &Path) -> Sim {
-        let mut child = Command::new(LLMIB)
-            .args([
-                "sim",
-                "--dialect",
-                "openai",
-                "--profile",
-                "tiny",
-                "--port",
-                "0",
-            ])
-            .args(["--reasoning-tokens", &REASONING.to_string()])
-            .args(["--truth-log", truth.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://"), "sim printed {url:?}");
-        Sim(child, url)
-    }
-
-    fn stop(mut self) {
-        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
-        let rc = unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0);
-        assert!(self.0.wait().unwrap().success());
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `llmib sim` streaming reasoning first, with a truth log.
+fn start_sim(truth: &Path) -> SimProcess {
+    let n = REASONING.to_string();
+    let truth = truth.to_str().unwrap();
+    SimProcess::start("openai", &["--reasoning-tokens", &n, "--truth-log", truth])
 }
 
 fn run(args: &[&str]) -> std::process::Output {
@@ -133,7 +96,7 @@ fn reasoning_stream_gives_ttft_and_ttfat() {
     let dir = tempfile::tempdir().unwrap();
     let (trace, truth) = (dir.path().join("t.msgpack"), dir.path().join("truth.jsonl"));
     write_trace(&trace);
-    let sim = Sim::start(&truth);
+    let sim = start_sim(&truth);
     let log = dir.path().join("run.msgpack");
     run(&[
         "replay",
@@ -141,7 +104,7 @@ fn reasoning_stream_gives_ttft_and_ttfat() {
         "--backend",
         "openai-chat",
         "--endpoint",
-        &sim.1,
+        &sim.url,
         "--continuous-usage",
         "-o",
         log.to_str().unwrap(),

@@ -2,7 +2,6 @@
 //! with SIGINT or SIGTERM mid-run, against an endpoint that is down, with outputs it must
 //! not destroy, and the exit statuses of each case.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +11,9 @@ use formats::{
     TraceSpec, TraceWriter, read_log,
 };
 
-const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+mod common;
+
+use common::{LLMIB, SimProcess};
 
 fn write_trace(path: &Path, n: u64, gap_ns: u64) {
     let spec = TraceSpec::Synthetic(SyntheticSpec {
@@ -56,30 +57,6 @@ fn write_trace(path: &Path, n: u64, gap_ns: u64) {
 }
 
 /// Starts `llmib sim` on port 0 and returns it with its printed address.
-fn start_sim(dialect: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(LLMIB)
-        .args([
-            "sim",
-            "--dialect",
-            dialect,
-            "--profile",
-            "tiny",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://"), "sim printed {url:?}");
-    (child, url)
-}
-
 struct Kill(std::process::Child);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -93,8 +70,8 @@ fn replay_runs_to_completion() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.msgpack");
     write_trace(&trace, 30, 1_000_000);
-    let (sim, url) = start_sim("openai");
-    let _sim = Kill(sim);
+    let sim = SimProcess::start("openai", &[]);
+    let url = sim.url.clone();
     let out = dir.path().join("run.msgpack");
     let o = Command::new(LLMIB)
         .args([
@@ -150,8 +127,8 @@ fn signal_mid_run(signal: &str) {
     let trace = dir.path().join("t.msgpack");
     // 500 requests over 10 s: the interrupt always lands mid-run.
     write_trace(&trace, 500, 20_000_000);
-    let (sim, url) = start_sim("tgi");
-    let _sim = Kill(sim);
+    let sim = SimProcess::start("tgi", &[]);
+    let url = sim.url.clone();
     let out = dir.path().join("run.msgpack");
     let child = Command::new(LLMIB)
         .args([
@@ -322,8 +299,8 @@ fn existing_run_log_is_kept_unless_force() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.msgpack");
     write_trace(&trace, 3, 1_000_000);
-    let (sim, url) = start_sim("tgi");
-    let _sim = Kill(sim);
+    let sim = SimProcess::start("tgi", &[]);
+    let url = sim.url.clone();
     let out = dir.path().join("r.msgpack");
     std::fs::write(&out, b"yesterday's run").unwrap();
     let o = replay_cmd(&trace, &url, &["-o", out.to_str().unwrap()]);
