@@ -51,6 +51,7 @@ pub use engine::{VirtualRequest, VirtualResult, simulate};
 pub use faults::Faults;
 pub use profile::{EngineParams, Policy, Profile};
 pub use reasoning::{Reasoning, ReasoningField};
+pub use vllm::VllmSeparator;
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +175,9 @@ pub struct SimConfig {
     /// A stream silent this long gets a `:` keep-alive comment, where the dialect's
     /// server sends them (TGI: axum's SSE keep-alive, 15 s).
     pub keep_alive: Duration,
+    /// What ends each streamed object of the vLLM dialect: NUL (2023, the default) or
+    /// newline (the same server from late 2024).
+    pub vllm_separator: VllmSeparator,
 }
 
 impl SimConfig {
@@ -190,6 +194,7 @@ impl SimConfig {
             policy: None,
             reasoning: None,
             keep_alive: Duration::from_secs(15),
+            vllm_separator: VllmSeparator::Nul,
         }
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct AppState {
     null_first: Duration,
     /// SSE keep-alive interval of the dialects that send them.
     pub keep_alive: Duration,
+    /// What ends each streamed vLLM object.
+    pub vllm_separator: crate::VllmSeparator,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             null_interval,
             null_first,
             keep_alive: config.keep_alive,
+            vllm_separator: config.vllm_separator,
         }
     }
 

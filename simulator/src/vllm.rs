@@ -8,7 +8,10 @@
 //!   `application/json`). The text includes the prompt; no counts, no finish reason.
 //! - streamed: no Content-Type; per engine step `json.dumps({"text": [prompt + output so
 //!   far]})` (Python's default separators `", "` and `": "`, ASCII-escaped) followed by a
-//!   NUL byte. Cumulative, one object per step.
+//!   NUL byte (`yield (json.dumps(ret) + "\0").encode("utf-8")` at 28873a2, the
+//!   original's v0.1.4). Cumulative, one object per step. From commit 9e37266
+//!   (2024-11) on, the same file yields `json.dumps(ret) + "\n"`: a newline separates
+//!   the objects ([`VllmSeparator::Newline`], `llmib sim --vllm-separator newline`).
 //! - a prompt longer than max_model_len (the profile's `max_total_tokens`) is not an HTTP
 //!   error: vLLM 0.1.x ignores the request and answers 200 with an empty completion (the
 //!   text is just the prompt). Output stops once prompt + output exceeds max_model_len,
@@ -55,6 +58,39 @@ const SAMPLING_KEYS: [&str; 16] = [
     "logprobs",
     "skip_special_tokens",
 ];
+
+/// What ends each streamed object: the byte after `json.dumps(ret)` in the server's
+/// `stream_results`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VllmSeparator {
+    /// `\0`: the api_server of 2023 (28873a2, v0.1.4), the original benchmark's.
+    #[default]
+    Nul,
+    /// `\n`: the same api_server from commit 9e37266 (2024-11) on.
+    Newline,
+}
+
+impl VllmSeparator {
+    fn byte(self) -> u8 {
+        match self {
+            VllmSeparator::Nul => b'\0',
+            VllmSeparator::Newline => b'\n',
+        }
+    }
+}
+
+impl std::str::FromStr for VllmSeparator {
+    type Err = crate::SimError;
+    fn from_str(s: &str) -> Result<Self, crate::SimError> {
+        match s {
+            "nul" => Ok(VllmSeparator::Nul),
+            "newline" => Ok(VllmSeparator::Newline),
+            other => Err(crate::SimError::Config(format!(
+                "unknown vLLM separator `{other}` (expected nul or newline)"
+            ))),
+        }
+    }
+}
 
 /// Python truthiness of a JSON value.
 pub(crate) fn truthy(v: &Value) -> bool {
@@ -116,21 +152,27 @@ fn parse(body: &[u8]) -> Result<Parsed, ()> {
 struct VllmFramer {
     /// `{"text": ["` + escaped prompt and output so far.
     buf: Vec<u8>,
+    /// Ends each object.
+    separator: u8,
 }
 
 impl VllmFramer {
-    fn new(prompt: &str) -> VllmFramer {
+    fn new(prompt: &str, separator: VllmSeparator) -> VllmFramer {
         let mut b = BytesMut::new();
         b.extend_from_slice(b"{\"text\": [");
         push_py_json_str(&mut b, prompt);
         let mut buf = b.to_vec();
         buf.pop(); // the closing quote: output text is appended after the prompt
-        VllmFramer { buf }
+        VllmFramer {
+            buf,
+            separator: separator.byte(),
+        }
     }
 
     fn object(&self, out: &mut BytesMut) {
         out.extend_from_slice(&self.buf);
-        out.extend_from_slice(b"\"]}\0");
+        out.extend_from_slice(b"\"]}");
+        out.extend_from_slice(&[self.separator]);
     }
 }
 
@@ -154,7 +196,7 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         // Ignored by the scheduler: 200 with the prompt only.
         ctx.rec.prompt_tokens = prompt_tokens;
         let mut out = BytesMut::new();
-        let framer = VllmFramer::new(&req.prompt);
+        let framer = VllmFramer::new(&req.prompt, st.vllm_separator);
         let resp = if req.stream {
             framer.object(&mut out);
             response(StatusCode::OK, None, out.freeze())
@@ -183,7 +225,7 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         return response(
             StatusCode::OK,
             None,
-            stream_body(job, VllmFramer::new(&req.prompt), None),
+            stream_body(job, VllmFramer::new(&req.prompt, st.vllm_separator), None),
         );
     }
     if job.collect().await.is_err() {

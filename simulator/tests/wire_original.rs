@@ -156,3 +156,62 @@ async fn lightllm_sends_only_the_latest_of_the_tokens_ready_together() {
         "the lost tokens were generated all the same"
     );
 }
+
+#[tokio::test]
+async fn vllm_newline_separator_ends_each_object_with_a_newline() {
+    let s = start_with(Dialect::Vllm, "tiny", |c| {
+        c.vllm_separator = simulator::VllmSeparator::Newline;
+    })
+    .await;
+    let p = prompt(4);
+    let r = post(
+        &s,
+        "/generate",
+        &format!(r#"{{"prompt":"{p}","stream":true,"max_tokens":6,"ignore_eos":true}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), None);
+    let body = r.text();
+    assert!(
+        !body.contains('\0'),
+        "no NUL in the late-2024 form: {body:?}"
+    );
+    assert!(body.ends_with("\"]}\n"), "{body:?}");
+    let parts: Vec<&str> = body.split_terminator('\n').collect();
+    assert_eq!(parts.len(), 6);
+    let mut prev = p.clone();
+    for part in &parts {
+        assert!(part.starts_with("{\"text\": [\""), "{part}");
+        let t = serde_json::from_str::<serde_json::Value>(part).unwrap()["text"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(t.starts_with(&prev) && t.len() > prev.len());
+        prev = t;
+    }
+    // The prompt-only answer (prompt over max_model_len) uses the same separator.
+    let long = prompt(5000);
+    let r = post(
+        &s,
+        "/generate",
+        &format!(r#"{{"prompt":"{long}","stream":true,"max_tokens":6}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().ends_with("\"]}\n"));
+    assert_eq!(r.text().matches('\n').count(), 1);
+    s.shutdown().await.unwrap();
+}
+
+#[test]
+fn vllm_separator_names() {
+    use simulator::VllmSeparator;
+    assert_eq!("nul".parse::<VllmSeparator>().unwrap(), VllmSeparator::Nul);
+    assert_eq!(
+        "newline".parse::<VllmSeparator>().unwrap(),
+        VllmSeparator::Newline
+    );
+    assert!("lf".parse::<VllmSeparator>().is_err());
+    assert_eq!(VllmSeparator::default(), VllmSeparator::Nul);
+}

@@ -35,6 +35,10 @@ pub struct Args {
     /// the old name in sync).
     #[arg(long, value_name = "FIELD", requires = "reasoning_tokens")]
     reasoning_field: Option<String>,
+    /// vllm dialect: what ends each streamed object: nul (the 2023 api_server, the
+    /// default) or newline (the same server from late 2024, commit 9e37266).
+    #[arg(long, value_name = "nul|newline")]
+    vllm_separator: Option<String>,
     /// Scheduling policy (tgi, vllm, lightllm); default: the dialect's own.
     #[arg(long)]
     policy: Option<String>,
@@ -112,6 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let profile = simulator::Profile::load(&args.profile)?;
     let mut config = simulator::SimConfig::new(dialect, profile);
     config.reasoning = reasoning(&args, dialect)?;
+    if let Some(sep) = &args.vllm_separator {
+        if dialect != simulator::Dialect::Vllm {
+            anyhow::bail!("--vllm-separator needs --dialect vllm");
+        }
+        config.vllm_separator = sep.parse()?;
+    }
     config.host = args.host;
     config.port = args.port;
     config.truth_log = args.truth_log;
