@@ -49,6 +49,7 @@ fn accounted(fault: &str, t: &TruthRecord, r: &Seen, inj: &Injected) -> bool {
         "http_429" => http(Truth::Http429),
         "http_500" => http(Truth::Http500),
         "http_503" => http(Truth::Http503),
+        "generation_error" => http(Truth::Http424),
         "disconnect" => t.outcome == Some(Truth::Disconnect) && r.outcome == Outcome::StreamError,
         // Answered in full, and the client saw the pause (at least half of it: the
         // client may have read the event before the pause late).

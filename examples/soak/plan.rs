@@ -39,6 +39,8 @@ impl Plan {
             stall_ms: FAULT_PAUSE_MS,
             slow_first_byte: f / 10.0,
             slow_first_byte_ms: FAULT_PAUSE_MS,
+            // TGI's alone; the soak serves every dialect alike.
+            generation_error: 0.0,
         }
     }
 

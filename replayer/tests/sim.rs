@@ -152,6 +152,7 @@ async fn faults_match_truth_request_by_request() {
         stall_ms: 30,
         slow_first_byte: 0.05,
         slow_first_byte_ms: 30,
+        generation_error: 0.0,
     };
     for backend in [
         BackendKind::Tgi,
@@ -161,6 +162,14 @@ async fn faults_match_truth_request_by_request() {
         BackendKind::Sglang,
         BackendKind::Llamacpp,
     ] {
+        // TGI's generation errors (424; a 200 + error event on streams) are TGI's alone.
+        let faults = match backend {
+            BackendKind::Tgi => Faults {
+                generation_error: 0.05,
+                ..faults.clone()
+            },
+            _ => faults.clone(),
+        };
         for stream in [true, false] {
             let r = run_sim(
                 dir.path(),
@@ -175,6 +184,7 @@ async fn faults_match_truth_request_by_request() {
             assert_eq!(r.records.len() as u64, n, "{what}");
             assert!(r.complete);
             let mut seen_fault = 0;
+            let mut generation_errors = 0;
             for rec in &r.records {
                 let t = r
                     .truth
@@ -182,7 +192,9 @@ async fn faults_match_truth_request_by_request() {
                     .unwrap_or_else(|| panic!("{what}: id {} not in truth", rec.id));
                 let expect = match t.outcome.unwrap() {
                     Truth::Ok => Outcome::Ok,
-                    Truth::Http429 | Truth::Http500 | Truth::Http503 => Outcome::HttpError,
+                    Truth::Http429 | Truth::Http500 | Truth::Http503 | Truth::Http424 => {
+                        Outcome::HttpError
+                    }
                     Truth::Disconnect => Outcome::StreamError,
                     other => panic!("{what}: unexpected truth outcome {other:?}"),
                 };
@@ -194,6 +206,16 @@ async fn faults_match_truth_request_by_request() {
                 if expect == Outcome::HttpError {
                     assert_eq!(rec.http_status, Some(t.http_status), "{what}");
                     assert!(rec.error.is_some());
+                }
+                if t.outcome == Some(Truth::Http424) {
+                    // 424 on /generate, 200 + the error event on /generate_stream.
+                    assert_eq!(t.http_status, if stream { 200 } else { 424 }, "{what}");
+                    let e = rec.error.as_deref().unwrap_or_default();
+                    assert!(
+                        e.contains("Request failed during generation: Server error:"),
+                        "{what}: {e}"
+                    );
+                    generation_errors += 1;
                 }
                 if t.fault.is_some() {
                     seen_fault += 1;
@@ -213,6 +235,11 @@ async fn faults_match_truth_request_by_request() {
             assert!(
                 seen_fault > 10,
                 "{what}: faults were injected ({seen_fault})"
+            );
+            assert_eq!(
+                generation_errors > 0,
+                backend == BackendKind::Tgi,
+                "{what}: {generation_errors} generation errors"
             );
         }
     }

@@ -30,6 +30,11 @@ pub struct Faults {
     /// Delay the response headers by `slow_first_byte_ms`.
     pub slow_first_byte: f64,
     pub slow_first_byte_ms: u64,
+    /// TGI only: the generation fails as when a shard errors (CUDA out of memory...):
+    /// HTTP 424 `generation` on `/generate`, a 200 stream ending in the error event
+    /// after a uniform number of tokens on `/generate_stream`. Last in the draw, so
+    /// adding it leaves the other faults' draws unchanged.
+    pub generation_error: f64,
 }
 
 /// The fault drawn for one request.
@@ -50,6 +55,8 @@ pub enum Fault {
     SlowFirstByte {
         ms: u64,
     },
+    /// TGI's `InferError::GenerationError` (HTTP 424).
+    GenerationError,
 }
 
 impl Fault {
@@ -61,6 +68,7 @@ impl Fault {
             Fault::Disconnect { .. } => "disconnect",
             Fault::Stall { .. } => "stall",
             Fault::SlowFirstByte { .. } => "slow_first_byte",
+            Fault::GenerationError => "generation_error",
         }
     }
 
@@ -72,6 +80,7 @@ impl Fault {
             Fault::Http429 => Some((Outcome::Http429, StatusCode::TOO_MANY_REQUESTS)),
             Fault::Http500 => Some((Outcome::Http500, StatusCode::INTERNAL_SERVER_ERROR)),
             Fault::Http503 => Some((Outcome::Http503, StatusCode::SERVICE_UNAVAILABLE)),
+            Fault::GenerationError => Some((Outcome::Http424, StatusCode::FAILED_DEPENDENCY)),
             _ => None,
         }
     }
@@ -92,7 +101,7 @@ impl Faults {
         self.rates().iter().all(|r| *r == 0.0)
     }
 
-    fn rates(&self) -> [f64; 6] {
+    fn rates(&self) -> [f64; 7] {
         [
             self.http_429,
             self.http_500,
@@ -100,6 +109,7 @@ impl Faults {
             self.disconnect,
             self.stall,
             self.slow_first_byte,
+            self.generation_error,
         ]
     }
 
@@ -139,9 +149,10 @@ impl Faults {
                         before_token: rng.random_range(0..n),
                         ms: self.stall_ms,
                     },
-                    _ => Fault::SlowFirstByte {
+                    5 => Fault::SlowFirstByte {
                         ms: self.slow_first_byte_ms,
                     },
+                    _ => Fault::GenerationError,
                 });
             }
         }

@@ -232,6 +232,11 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// Bind and serve in background tasks on the current tokio runtime.
 pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
     config.faults.validate()?;
+    if config.faults.generation_error > 0.0 && config.dialect != Dialect::Tgi {
+        return Err(SimError::Config(
+            "the generation_error fault is TGI's (HTTP 424): use it with the tgi dialect".into(),
+        ));
+    }
     let addr = SocketAddr::new(config.host, config.port);
     let listener = listen(addr).map_err(|source| SimError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(SimError::Serve)?;

@@ -461,12 +461,14 @@ pub(crate) trait Framer: Send + 'static {
     }
     /// End the stream with an error event once this many tokens were written, instead
     /// of generating the rest (an injected HTTP 500 on a server that reports errors
-    /// inside a 200 stream: TGI); the truth log says `http_500` with status 200.
+    /// inside a 200 stream: TGI); the truth log says the error's outcome with status 200.
     fn error_after(&self) -> Option<u32> {
         None
     }
-    /// Append that error event.
-    fn error(&mut self, _out: &mut BytesMut) {}
+    /// Append that error event; returns the truth log's outcome for it.
+    fn error(&mut self, _out: &mut BytesMut) -> Outcome {
+        Outcome::Http500
+    }
     /// A `:` comment is sent when the stream was silent this long (TGI).
     fn keep_alive(&self) -> Option<Duration> {
         None
@@ -526,8 +528,8 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
         if st.framer.error_after().is_some_and(|k| st.written >= k) {
             st.done = true;
             let mut out = BytesMut::new();
-            st.framer.error(&mut out);
-            st.job.ctx.finish(Outcome::Http500, 200);
+            let outcome = st.framer.error(&mut out);
+            st.job.ctx.finish(outcome, 200);
             return Some((Ok(out.freeze()), st));
         }
         let next = match st.pending.take() {

@@ -17,10 +17,17 @@
 //!   otherwise the `/generate` answer inside a JSON array, `[{"generated_text":..}]`.
 //! - `GET /info`: the v1.0.2 tag reports version "1.0.1".
 //! - errors: `{"error":..,"error_type":..}` with 422 `validation`, 429 `overloaded`, 424
-//!   `generation`, 500 `incomplete_generation` (the injected 500); on `/generate_stream`
-//!   TGI answers 200 and sends the error as a `data:{"error":..}` event: before any token
-//!   (validation, overload) or after some (the injected 500 fails the generation after a
-//!   uniform number of tokens in [0, n)). A body that is not JSON or has wrong types gets
+//!   `generation` (the injected `generation_error`), 500 `incomplete_generation` (the
+//!   injected 500); on `/generate_stream` TGI answers 200 and sends the error as a
+//!   `data:{"error":..}` event: before any token (validation, overload) or after some
+//!   (the injected 500 and generation error fail the generation after a uniform number
+//!   of tokens in [0, n)). Checked in router/src/server.rs at v1.0.2: `impl
+//!   From<InferError> for (StatusCode, Json<ErrorResponse>)` maps `GenerationError` to
+//!   `FAILED_DEPENDENCY` (424); `generate_stream` yields `Event::from(err)` for an
+//!   `Err` from the response stream and stops (no `incomplete_generation` after it).
+//!   The message is `InferError`'s `Request failed during generation: {0}` around the
+//!   shard's `Server error: ..` (router/src/infer.rs `send_errors`, fed to every request
+//!   of the failed batch); the shard's text here is illustrative. A body that is not JSON or has wrong types gets
 //!   axum's plain-text rejection (400 / 422), as TGI's own axum extractor gives.
 //!
 //! TGI cannot ignore EOS over HTTP. The simulator follows: with the profile's
@@ -154,6 +161,10 @@ fn error_body(message: &str, error_type: &str) -> Vec<u8> {
         .expect("serializes")
 }
 
+/// The injected generation error's message: TGI's `InferError::GenerationError` display
+/// around a shard's `ClientError::Generation` (the CUDA text is illustrative).
+const GENERATION_ERROR: &str = "Request failed during generation: Server error: CUDA out of memory";
+
 fn error(status: StatusCode, message: &str, error_type: &str) -> Response {
     response(status, Some(JSON), error_body(message, error_type))
 }
@@ -165,6 +176,7 @@ fn injected_error(status: StatusCode, stream: bool) -> Response {
     let (message, error_type) = match status {
         StatusCode::TOO_MANY_REQUESTS => ("Model is overloaded", "overloaded"),
         StatusCode::INTERNAL_SERVER_ERROR => ("Incomplete generation", "incomplete_generation"),
+        StatusCode::FAILED_DEPENDENCY => (GENERATION_ERROR, "generation"),
         _ => ("Service Unavailable", "overloaded"),
     };
     if stream && status != StatusCode::SERVICE_UNAVAILABLE {
@@ -301,8 +313,10 @@ struct TgiFramer {
     text: String,
     details: bool,
     prefix: Option<String>,
-    /// Injected 500: the generation fails after this many tokens.
+    /// Injected 500 or generation error: the generation fails after this many tokens.
     fail_after: Option<u32>,
+    /// The error event then sent: (message, error_type, truth outcome).
+    fail: (&'static str, &'static str, Outcome),
     keep_alive: std::time::Duration,
 }
 
@@ -311,13 +325,12 @@ impl Framer for TgiFramer {
         self.fail_after
     }
 
-    fn error(&mut self, out: &mut BytesMut) {
+    fn error(&mut self, out: &mut BytesMut) -> Outcome {
+        let (message, error_type, outcome) = self.fail;
         out.extend_from_slice(b"data:");
-        out.extend_from_slice(&error_body(
-            "Incomplete generation",
-            "incomplete_generation",
-        ));
+        out.extend_from_slice(&error_body(message, error_type));
         out.extend_from_slice(b"\n\n");
+        outcome
     }
 
     fn keep_alive(&self) -> Option<std::time::Duration> {
@@ -477,9 +490,19 @@ async fn generate_stream(
         }
     };
     let plan = st.plan(&mut ctx, &g);
+    let fail = match plan.fault {
+        Some(Fault::GenerationError) => (GENERATION_ERROR, "generation", Outcome::Http424),
+        _ => (
+            "Incomplete generation",
+            "incomplete_generation",
+            Outcome::Http500,
+        ),
+    };
     let fail_after = match plan.fault {
         // The generation fails after a uniform number of tokens: an error event.
-        Some(Fault::Http500) => Some((st.draw(ctx.seq(), 11) % u64::from(plan.target)) as u32),
+        Some(Fault::Http500 | Fault::GenerationError) => {
+            Some((st.draw(ctx.seq(), 11) % u64::from(plan.target)) as u32)
+        }
         Some(f) => match f.http_error() {
             Some((outcome, status)) => return ctx.reject(outcome, injected_error(status, true)),
             None => None,
@@ -493,6 +516,7 @@ async fn generate_stream(
         details: req.parameters.details,
         prefix: (req.parameters.return_full_text == Some(true)).then(|| req.inputs.clone()),
         fail_after,
+        fail,
         keep_alive: st.keep_alive,
     };
     let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, None));

@@ -33,6 +33,9 @@ pub enum Outcome {
     /// Injected HTTP 503.
     #[serde(rename = "http_503")]
     Http503,
+    /// Injected generation error (TGI's 424; a 200 + error event on its streams).
+    #[serde(rename = "http_424")]
+    Http424,
     /// Injected: the connection was cut mid-response.
     #[serde(rename = "disconnect")]
     Disconnect,
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::Http429 => "http_429",
             Outcome::Http500 => "http_500",
             Outcome::Http503 => "http_503",
+            Outcome::Http424 => "http_424",
             Outcome::Disconnect => "disconnect",
             Outcome::ValidationError => "validation_error",
             Outcome::BadRequest => "bad_request",
@@ -99,7 +103,8 @@ pub struct TruthRecord {
     /// HTTP status sent (0 when none was sent).
     pub http_status: u16,
     pub outcome: Option<Outcome>,
-    /// Injected fault: http_429, http_500, http_503, disconnect, stall, slow_first_byte.
+    /// Injected fault: http_429, http_500, http_503, disconnect, stall, slow_first_byte,
+    /// generation_error.
     pub fault: Option<String>,
     /// Times evicted and recomputed (vLLM policy).
     pub preemptions: u32,

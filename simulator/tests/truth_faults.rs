@@ -102,6 +102,7 @@ async fn faults_are_seeded_counted_and_logged() {
         stall_ms: 1,
         slow_first_byte: 0.1,
         slow_first_byte_ms: 1,
+        ..Faults::default()
     };
     let s = simulator::start(cfg).await.unwrap();
     let n = 300;
@@ -172,6 +173,7 @@ async fn faults_are_seeded_counted_and_logged() {
                 stall_ms: 1,
                 slow_first_byte: 0.1,
                 slow_first_byte_ms: 1,
+                ..Faults::default()
             }
             .pick(7, i, 8)
             .map(|f| f.name())

@@ -215,3 +215,75 @@ fn vllm_separator_names() {
     assert!("lf".parse::<VllmSeparator>().is_err());
     assert_eq!(VllmSeparator::default(), VllmSeparator::Nul);
 }
+
+#[tokio::test]
+async fn tgi_generation_error_is_424_or_an_error_event_after_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
+    let s = start_with(Dialect::Tgi, "tiny", |c| {
+        c.faults = Faults {
+            generation_error: 1.0,
+            ..Faults::default()
+        };
+        c.seed = 3;
+        c.truth_log = Some(truth.clone());
+    })
+    .await;
+    let body = format!(
+        r#"{{"inputs":"{}","parameters":{{"max_new_tokens":8,"details":true}}}}"#,
+        prompt(4)
+    );
+    let message = "Request failed during generation: Server error: CUDA out of memory";
+    // Not streamed: TGI 1.0.2 maps GenerationError to 424 Failed Dependency.
+    let r = post(&s, "/generate", &body).await;
+    assert_eq!(r.status, 424);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"error": message, "error_type": "generation"})
+    );
+    let mut before = Vec::new();
+    for _ in 0..12 {
+        let r = post(&s, "/generate_stream", &body).await;
+        assert_eq!(r.status, 200);
+        assert!(r.complete);
+        let events = sse_data(&r.text());
+        let (last, tokens) = events.split_last().unwrap();
+        let v: serde_json::Value = serde_json::from_str(last).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": message, "error_type": "generation"})
+        );
+        assert!(tokens.iter().all(|t| t.starts_with("{\"token\":")));
+        before.push(tokens.len() as u32);
+    }
+    // A uniform number of tokens in [0, 8) before the error.
+    assert!(
+        before.iter().all(|&k| k < 8) && before.iter().any(|&k| k > 0),
+        "{before:?}"
+    );
+    s.shutdown().await.unwrap();
+    let truth = read_truth_log(&truth).unwrap();
+    assert_eq!(truth.len(), 13);
+    for t in &truth {
+        assert_eq!(t.outcome, Some(Outcome::Http424));
+        assert_eq!(t.fault.as_deref(), Some("generation_error"));
+        assert_eq!(t.http_status, if t.stream { 200 } else { 424 });
+    }
+    let mut written: Vec<u32> = truth
+        .iter()
+        .filter(|t| t.stream)
+        .map(|t| t.output_tokens)
+        .collect();
+    written.sort();
+    before.sort();
+    assert_eq!(written, before);
+}
+
+#[tokio::test]
+async fn generation_error_is_refused_outside_tgi() {
+    let mut cfg = SimConfig::new(Dialect::Vllm, Profile::builtin("tiny").unwrap());
+    cfg.faults.generation_error = 0.1;
+    let err = simulator::start(cfg).await.err().expect("refused");
+    assert!(err.to_string().contains("TGI's"), "{err}");
+}

@@ -79,6 +79,11 @@ pub struct Args {
     fault_slow_first_byte: f64,
     #[arg(long, default_value_t = 1000)]
     slow_first_byte_ms: u64,
+    /// tgi dialect: fraction of requests whose generation fails (TGI's generation
+    /// error: HTTP 424 on /generate; a 200 stream ending in an error event after some
+    /// tokens on /generate_stream).
+    #[arg(long, default_value_t = 0.0)]
+    fault_generation_error: f64,
 }
 
 /// `--reasoning-tokens` and `--reasoning-field`, for the dialect that streams reasoning.
@@ -136,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         stall_ms: args.stall_ms,
         slow_first_byte: args.fault_slow_first_byte,
         slow_first_byte_ms: args.slow_first_byte_ms,
+        generation_error: args.fault_generation_error,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
