@@ -36,6 +36,7 @@ pub mod engine;
 pub mod faults;
 pub mod profile;
 pub mod reasoning;
+mod sampling;
 mod server;
 pub mod truth;
 pub mod words;

@@ -3,7 +3,8 @@
 //! Bytes as that FastAPI server writes them:
 //! - request `{"inputs":..,"parameters":{..SamplingParams kwargs..}}`, both required;
 //!   `max_new_tokens` default 16, `ignore_eos` default false. A missing key, an unknown
-//!   parameter, a wrong type, bad JSON, or a failed `verify()` raise before any response:
+//!   parameter (8 are known, see [`crate::sampling`]; other top-level keys are ignored),
+//!   a wrong type, bad JSON, or a failed `verify()` raise before any response:
 //!   HTTP 500 `Internal Server Error` (text/plain, uvicorn) on both routes.
 //! - `/generate`: `json.dumps({"generated_text": [text]}, ensure_ascii=False)` in a bare
 //!   `Response` (Python separators `", "`/`": "`, no Content-Type), no token counts.
@@ -43,18 +44,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/generate_stream", post(generate_stream))
 }
 
-const SAMPLING_KEYS: [&str; 9] = [
-    "do_sample",
-    "presence_penalty",
-    "frequency_penalty",
-    "temperature",
-    "top_p",
-    "top_k",
-    "ignore_eos",
-    "max_new_tokens",
-    "stop_sequences",
-];
-
 struct Parsed {
     inputs: String,
     max_new_tokens: u32,
@@ -69,13 +58,10 @@ fn parse(body: &[u8]) -> Result<Parsed, ()> {
     let Some(Value::String(inputs)) = obj.remove("inputs") else {
         return Err(());
     };
-    let Some(Value::Object(mut params)) = obj.remove("parameters") else {
+    let Some(Value::Object(params)) = obj.remove("parameters") else {
         return Err(());
     };
-    params.remove("return_details");
-    if params.keys().any(|k| !SAMPLING_KEYS.contains(&k.as_str())) {
-        return Err(());
-    }
+    crate::sampling::lightllm_718e6d6(&params)?;
     let max_new_tokens = match params.get("max_new_tokens") {
         None => 16,
         Some(Value::Number(n)) => match n.as_u64() {

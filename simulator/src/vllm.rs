@@ -2,7 +2,8 @@
 //!
 //! Bytes as that FastAPI server writes them:
 //! - request `{"prompt":..,"stream":bool,<SamplingParams kwargs>}`; `max_tokens` default 16.
-//!   An unknown key, a missing prompt, a wrong type or bad JSON raise in Python: HTTP 500
+//!   An unknown key (v0.1.4 takes 12, see [`crate::sampling`]), a missing prompt, a wrong
+//!   type, a value `SamplingParams` refuses, or bad JSON raise in Python: HTTP 500
 //!   `Internal Server Error` (text/plain, uvicorn).
 //! - not streamed: `{"text":["<prompt><output>"]}` (Starlette `JSONResponse`: compact,
 //!   `application/json`). The text includes the prompt; no counts, no finish reason.
@@ -38,26 +39,6 @@ use crate::truth::Outcome;
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/generate", post(generate))
 }
-
-/// SamplingParams keyword arguments of vLLM 0.1.x (others raise TypeError).
-const SAMPLING_KEYS: [&str; 16] = [
-    "n",
-    "best_of",
-    "presence_penalty",
-    "frequency_penalty",
-    "temperature",
-    "top_p",
-    "top_k",
-    "use_beam_search",
-    "length_penalty",
-    "early_stopping",
-    "stop",
-    "stop_token_ids",
-    "ignore_eos",
-    "max_tokens",
-    "logprobs",
-    "skip_special_tokens",
-];
 
 /// What ends each streamed object: the byte after `json.dumps(ret)` in the server's
 /// `stream_results`.
@@ -121,11 +102,7 @@ fn parse(body: &[u8]) -> Result<Parsed, ()> {
         return Err(());
     };
     let stream = obj.remove("stream").is_some_and(|s| truthy(&s));
-    for k in obj.keys() {
-        if !SAMPLING_KEYS.contains(&k.as_str()) {
-            return Err(());
-        }
-    }
+    crate::sampling::vllm_0_1_4(&obj)?;
     let max_tokens = match obj.get("max_tokens") {
         None => 16,
         Some(Value::Number(n)) => match n.as_u64() {

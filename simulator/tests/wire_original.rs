@@ -287,3 +287,43 @@ async fn generation_error_is_refused_outside_tgi() {
     let err = simulator::start(cfg).await.err().expect("refused");
     assert!(err.to_string().contains("TGI's"), "{err}");
 }
+
+/// The request keys the 2023 servers' `SamplingParams` take, over HTTP: what their
+/// source accepts answers 200, a key added in later versions a plain 500.
+#[tokio::test]
+async fn the_2023_servers_accept_their_sampling_keys_and_refuse_later_ones() {
+    let s = start_with(Dialect::Vllm, "tiny", |_| {}).await;
+    let ok = r#"{"prompt":"a b","n":1,"best_of":1,"presence_penalty":0.1,"frequency_penalty":0.1,"temperature":0.8,"top_p":0.9,"top_k":5,"use_beam_search":false,"stop":["zz"],"ignore_eos":true,"max_tokens":3,"logprobs":0}"#;
+    assert_eq!(post(&s, "/generate", ok).await.status, 200);
+    for later in [
+        "length_penalty",
+        "early_stopping",
+        "stop_token_ids",
+        "skip_special_tokens",
+    ] {
+        let body = format!(r#"{{"prompt":"a b","max_tokens":3,"{later}":1}}"#);
+        let r = post(&s, "/generate", &body).await;
+        assert_eq!(r.status, 500, "vLLM 0.1.4 has no {later}");
+        assert_eq!(r.text(), "Internal Server Error");
+    }
+    s.shutdown().await.unwrap();
+
+    let s = start_with(Dialect::Lightllm, "tiny", |_| {}).await;
+    let ok = r#"{"inputs":"a b","stream":true,"parameters":{"do_sample":true,"presence_penalty":0.1,"frequency_penalty":0.1,"temperature":0.8,"top_p":0.9,"top_k":5,"ignore_eos":true,"max_new_tokens":3}}"#;
+    assert_eq!(
+        post(&s, "/generate", ok).await.status,
+        200,
+        "unknown top-level keys are ignored"
+    );
+    for later in ["stop_sequences", "return_details"] {
+        let body =
+            format!(r#"{{"inputs":"a b","parameters":{{"max_new_tokens":3,"{later}":true}}}}"#);
+        assert_eq!(post(&s, "/generate", &body).await.status, 500, "{later}");
+        assert_eq!(
+            post(&s, "/generate_stream", &body).await.status,
+            500,
+            "{later}"
+        );
+    }
+    s.shutdown().await.unwrap();
+}
