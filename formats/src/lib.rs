@@ -38,7 +38,9 @@ pub use log::{
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
 };
-pub use spec::{Arrival, AzureImportSpec, LengthDist, SyntheticSpec, TraceSpec};
+pub use spec::{
+    Arrival, AzureImportSpec, LengthDist, MooncakeImportSpec, SyntheticSpec, TraceSpec,
+};
 pub use trace::{
     TRACE_FORMAT, TRACE_VERSION, TokenizerInfo, TraceHeader, TraceReader, TraceRequest,
     TraceTrailer, TraceWriter, read_trace,

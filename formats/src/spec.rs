@@ -15,6 +15,8 @@ pub enum TraceSpec {
     Synthetic(SyntheticSpec),
     /// Imported from an Azure LLM inference trace CSV by `llmib import azure`.
     Azure(AzureImportSpec),
+    /// Imported from a Mooncake trace JSONL by `llmib import mooncake`.
+    Mooncake(MooncakeImportSpec),
 }
 
 impl TraceSpec {
@@ -22,6 +24,7 @@ impl TraceSpec {
         match self {
             TraceSpec::Synthetic(s) => &s.name,
             TraceSpec::Azure(s) => &s.name,
+            TraceSpec::Mooncake(s) => &s.name,
         }
     }
 
@@ -29,6 +32,7 @@ impl TraceSpec {
         match self {
             TraceSpec::Synthetic(s) => s.seed,
             TraceSpec::Azure(s) => s.seed,
+            TraceSpec::Mooncake(s) => s.seed,
         }
     }
 
@@ -37,6 +41,7 @@ impl TraceSpec {
         match self {
             TraceSpec::Synthetic(s) => s.output_tokens.cap(),
             TraceSpec::Azure(s) => s.max_output_tokens,
+            TraceSpec::Mooncake(_) => None,
         }
     }
 
@@ -45,7 +50,7 @@ impl TraceSpec {
     pub fn rate_per_s(&self) -> Option<f64> {
         match self {
             TraceSpec::Synthetic(s) => s.arrival.rate(),
-            TraceSpec::Azure(_) => None,
+            TraceSpec::Azure(_) | TraceSpec::Mooncake(_) => None,
         }
     }
 }
@@ -185,6 +190,28 @@ pub struct AzureImportSpec {
     pub max_output_tokens: Option<u32>,
     /// Stop after this many requests.
     pub max_requests: Option<u64>,
+    #[serde(default = "yes")]
+    pub ignore_eos: bool,
+}
+
+/// Parameters of an import of a Mooncake trace JSONL (`{"timestamp", "input_length",
+/// "output_length", "hash_ids"}` per line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MooncakeImportSpec {
+    pub name: String,
+    /// Seed of the block-content streams.
+    pub seed: u64,
+    /// File name of the source JSONL (no directory).
+    pub source_file: String,
+    /// sha256 of the source JSONL, lowercase hex.
+    pub source_sha256: String,
+    /// Replay speed-up: arrival offsets are divided by this.
+    pub time_scale: f64,
+    /// Stop after this many requests (in timestamp order).
+    pub max_requests: Option<u64>,
+    /// Tokens per hash id (the last block of a prompt may be shorter).
+    pub block_tokens: u32,
     #[serde(default = "yes")]
     pub ignore_eos: bool,
 }

@@ -7,6 +7,7 @@
 //! * [`synth`]: spec -> requests -> trace file;
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
+//! * [`mooncake`]: import of Mooncake trace JSONL, with prefix reuse kept by [`block`];
 //! * [`inspect`]: trace summaries.
 //!
 //! Determinism: the same spec (and tokenizer file) gives the same bytes on any machine
@@ -15,9 +16,11 @@
 //! clock. See `generator/README.md`.
 
 pub mod azure;
+pub mod block;
 pub mod dist;
 pub mod error;
 pub mod inspect;
+pub mod mooncake;
 pub mod prompt;
 pub mod rng;
 pub mod spec;
@@ -27,6 +30,7 @@ pub mod synth;
 pub use azure::{AzureOptions, ImportReport, import_azure};
 pub use error::{GenError, Result};
 pub use inspect::{Stats, TraceSummary};
+pub use mooncake::{MooncakeOptions, import_mooncake};
 pub use prompt::{Prompt, PromptBuilder, PromptSource};
 pub use spec::{ArrivalKind, Overrides, load_spec, parse_spec, spec_to_toml, validate};
 pub use suite::{seed_suite, suite, suite_outputs, write_suite};

@@ -127,6 +127,11 @@ impl PromptSource {
         &self.words
     }
 
+    /// The real tokenizer, when prompts are counted by one.
+    pub(crate) fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_deref()
+    }
+
     /// Prepares prompt building for one trace: `requests` prompts under `seed`.
     pub fn builder(&self, seed: u64, requests: u64) -> PromptBuilder<'_> {
         let key = SeedKey::new(seed);

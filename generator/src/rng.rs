@@ -12,6 +12,8 @@
 //! | 3 | arrival gaps |
 //! | 4 | prompt layout (the per-position word permutations that encode request ids) |
 //! | 2^32 + i | the words of request `i`'s prompt |
+//! | 5 | block layout (the per-position word permutations that encode block hash ids) |
+//! | 2^63 + h | the words of the prefix-reuse block with hash id `h < 2^63` (Mooncake import) |
 //!
 //! Streams never share output, so changing the output-length distribution cannot move
 //! a prompt length or an arrival time, and a prompt's words depend only on
@@ -49,6 +51,10 @@ pub enum Purpose {
     PromptLayout,
     /// The words of one request's prompt.
     PromptContent(u64),
+    /// The id-spelling permutations of prefix-reuse blocks (see [`crate::block`]).
+    BlockLayout,
+    /// The words of one prefix-reuse block, by its hash id (< 2^63).
+    BlockContent(u64),
 }
 
 impl Purpose {
@@ -59,6 +65,8 @@ impl Purpose {
             Purpose::Arrivals => 3,
             Purpose::PromptLayout => 4,
             Purpose::PromptContent(id) => (1u64 << 32).wrapping_add(id),
+            Purpose::BlockLayout => 5,
+            Purpose::BlockContent(hash_id) => (1u64 << 63) | hash_id,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! `llmib import`: a production trace as a request trace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use formats::OutputGuard;
-use generator::{AzureOptions, PromptSource};
+use generator::{AzureOptions, ImportReport, MooncakeOptions, PromptSource};
 
 use super::Exit;
 
@@ -17,6 +17,45 @@ pub struct Args {
 enum Source {
     /// Azure LLM inference trace CSV (TIMESTAMP,ContextTokens,GeneratedTokens).
     Azure(AzureArgs),
+    /// Mooncake trace JSONL ({timestamp, input_length, output_length, hash_ids} per line),
+    /// prompt text keeping the trace's prefix reuse.
+    Mooncake(MooncakeArgs),
+}
+
+#[derive(clap::Args)]
+struct MooncakeArgs {
+    /// The JSONL file.
+    file: PathBuf,
+    /// Output trace file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Replace an existing output file (never the JSONL or tokenizer read).
+    #[arg(long)]
+    force: bool,
+    /// Speed-up factor: arrival offsets are divided by it.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Keep at most this many requests (in timestamp order).
+    #[arg(long)]
+    max_requests: Option<u64>,
+    /// Tokens per hash id (the last block of a prompt may be shorter).
+    #[arg(long, default_value_t = 512)]
+    block_tokens: u32,
+    /// Seed of the block text.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trace name (default: the file stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// ignore_eos of every request.
+    #[arg(long, default_value_t = true)]
+    ignore_eos: bool,
+    /// Hugging Face tokenizer.json for exact prompt token ids.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Name recorded for the tokenizer (default: its file name).
+    #[arg(long, requires = "tokenizer")]
+    tokenizer_name: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +105,7 @@ struct AzureArgs {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.source {
+        Source::Mooncake(a) => mooncake(a),
         Source::Azure(a) => {
             let mut guard = OutputGuard::new(a.force).input(&a.file, "the CSV being imported");
             if let Some(t) = &a.tokenizer {
@@ -88,16 +128,61 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 ignore_eos: a.ignore_eos,
             };
             let r = generator::import_azure(&a.file, &opts, &source, &a.output)?;
-            println!(
-                "wrote {} ({} of {} rows, {} prompt tokens, {} output tokens, sha256 {})",
-                r.path.display(),
-                r.requests,
-                r.rows,
-                r.prompt_tokens,
-                r.output_tokens,
-                formats::sha256_file(&r.path)?
-            );
-            Ok(Exit::Success)
+            report(&r, "rows")
         }
     }
+}
+
+/// Checks the output path and loads the prompt source.
+fn prepare(
+    file: &Path,
+    what: &'static str,
+    out: &Path,
+    force: bool,
+    tokenizer: Option<&Path>,
+    tokenizer_name: Option<&str>,
+) -> anyhow::Result<PromptSource> {
+    let mut guard = OutputGuard::new(force).input(file, what);
+    if let Some(t) = tokenizer {
+        guard.add_input(t, "the tokenizer file");
+    }
+    guard.check_file(out)?;
+    Ok(match tokenizer {
+        Some(p) => PromptSource::from_tokenizer_file(p, tokenizer_name)?,
+        None => PromptSource::builtin(),
+    })
+}
+
+fn mooncake(a: MooncakeArgs) -> anyhow::Result<Exit> {
+    let source = prepare(
+        &a.file,
+        "the JSONL being imported",
+        &a.output,
+        a.force,
+        a.tokenizer.as_deref(),
+        a.tokenizer_name.as_deref(),
+    )?;
+    let opts = MooncakeOptions {
+        name: a.name,
+        seed: a.seed,
+        time_scale: a.time_scale,
+        max_requests: a.max_requests,
+        block_tokens: a.block_tokens,
+        ignore_eos: a.ignore_eos,
+    };
+    let r = generator::import_mooncake(&a.file, &opts, &source, &a.output)?;
+    report(&r, "records")
+}
+
+fn report(r: &ImportReport, unit: &str) -> anyhow::Result<Exit> {
+    println!(
+        "wrote {} ({} of {} {unit}, {} prompt tokens, {} output tokens, sha256 {})",
+        r.path.display(),
+        r.requests,
+        r.rows,
+        r.prompt_tokens,
+        r.output_tokens,
+        formats::sha256_file(&r.path)?
+    );
+    Ok(Exit::Success)
 }
