@@ -151,3 +151,146 @@ fn bad_mooncake_files_are_one_line_exit_2_and_no_output() {
     );
     no_temp_files(dir.path());
 }
+
+#[test]
+fn burstgpt_sample_skips_failures_filters_and_regenerates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.msgpack"), dir.path().join("b.msgpack"));
+    let input = data("burstgpt-sample.csv");
+    let stdout = ok(&["import", "burstgpt", s(&input), "-o", s(&a)]);
+    assert!(stdout.contains("10 of 12 rows"), "{stdout}");
+    assert!(stdout.contains("skipped 2 failed requests"), "{stdout}");
+    ok(&["import", "burstgpt", s(&input), "-o", s(&b)]);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (h, reqs) = formats::read_trace(&a).unwrap();
+    assert!(matches!(h.spec, formats::TraceSpec::BurstGpt(_)));
+    let arrivals: Vec<u64> = reqs.iter().map(|r| r.arrival_ns).collect();
+    let secs = [
+        0.0, 40.0, 113.0, 180.0, 228.0, 228.5, 256.0, 530.0, 555.0, 633.0,
+    ];
+    let want: Vec<u64> = secs.iter().map(|s| (s * 1e9) as u64).collect();
+    assert_eq!(arrivals, want);
+    assert_eq!((reqs[0].prompt_tokens, reqs[0].max_tokens), (472, 18));
+
+    // Filters, window, scale and clamps, as for Azure.
+    let c = dir.path().join("c.msgpack");
+    let stdout = ok(&[
+        "import",
+        "burstgpt",
+        s(&input),
+        "-o",
+        s(&c),
+        "--model",
+        "GPT-4",
+        "--log-type",
+        "Conversation log",
+        "--time-scale",
+        "2",
+        "--max-output-tokens",
+        "300",
+    ]);
+    assert!(stdout.contains("skipped 1 failed requests"), "{stdout}");
+    let (_, reqs) = formats::read_trace(&c).unwrap();
+    let got: Vec<(u64, u32, u32)> = reqs
+        .iter()
+        .map(|r| (r.arrival_ns, r.prompt_tokens, r.max_tokens))
+        .collect();
+    assert_eq!(got, [(0, 417, 276), (221_000_000_000, 549, 300)]);
+}
+
+#[test]
+fn with_a_tokenizer_every_prompt_re_encodes_to_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
+    let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
+    for (kind, file) in [
+        ("burstgpt", "burstgpt-sample.csv"),
+        ("mooncake", "mooncake-sample.jsonl"),
+    ] {
+        let out = dir.path().join(format!("{kind}.msgpack"));
+        let input = data(file);
+        ok(&[
+            "import",
+            kind,
+            s(&input),
+            "-o",
+            s(&out),
+            "--tokenizer",
+            s(&tok),
+        ]);
+        let (h, reqs) = formats::read_trace(&out).unwrap();
+        assert_eq!(h.tokenizer.kind, "huggingface");
+        for r in &reqs {
+            let ids = r.prompt_token_ids.as_deref();
+            generator::prompt::verify_prompt(&source, &r.prompt, ids, r.prompt_tokens)
+                .unwrap_or_else(|e| panic!("{kind} request {}: {e}", r.id));
+        }
+    }
+}
+
+#[test]
+fn bad_burstgpt_files_are_one_line_exit_2_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.msgpack");
+    let h = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", Vec::new(), "empty.csv:1: empty file"),
+        (
+            "header.csv",
+            b"TIMESTAMP,ContextTokens,GeneratedTokens\n".to_vec(),
+            "header.csv:1: expected the header",
+        ),
+        (
+            "short.csv",
+            format!("{h}5,ChatGPT,472\n").into_bytes(),
+            "short.csv:2: expected 6 fields",
+        ),
+        (
+            "field.csv",
+            format!("{h}5,ChatGPT,472,18,490,API log\n6,ChatGPT,1,x,1,API log\n").into_bytes(),
+            "field.csv:3: Response tokens",
+        ),
+        (
+            "huge.csv",
+            format!("{h}5,ChatGPT,99999999999,18,490,API log\n").into_bytes(),
+            "huge.csv:2: Request tokens",
+        ),
+        (
+            "time.csv",
+            format!("{h}99999999999999,ChatGPT,1,18,490,API log\n").into_bytes(),
+            "time.csv:2: Timestamp",
+        ),
+        (
+            "latin1.csv",
+            [h.as_bytes(), b"5,ChatGPT\xe9,1,1,2,API log\n"].concat(),
+            "latin1.csv:2: cannot read",
+        ),
+        (
+            "failed.csv",
+            format!("{h}5,ChatGPT,472,0,472,API log\n").into_bytes(),
+            "no successful rows",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let e = fails(&["import", "burstgpt", s(&path), "-o", s(&out)], &out);
+        assert!(e.contains(want), "{e} / {want}");
+    }
+    let input = data("burstgpt-sample.csv");
+    let e = fails(
+        &[
+            "import",
+            "burstgpt",
+            s(&input),
+            "-o",
+            s(&out),
+            "--model",
+            "GPT-5",
+        ],
+        &out,
+    );
+    assert!(e.contains("12 rows, 12 filtered out"), "{e}");
+    no_temp_files(dir.path());
+}

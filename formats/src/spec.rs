@@ -17,6 +17,9 @@ pub enum TraceSpec {
     Azure(AzureImportSpec),
     /// Imported from a Mooncake trace JSONL by `llmib import mooncake`.
     Mooncake(MooncakeImportSpec),
+    /// Imported from a BurstGPT trace CSV by `llmib import burstgpt`.
+    #[serde(rename = "burstgpt")]
+    BurstGpt(BurstGptImportSpec),
 }
 
 impl TraceSpec {
@@ -25,6 +28,7 @@ impl TraceSpec {
             TraceSpec::Synthetic(s) => &s.name,
             TraceSpec::Azure(s) => &s.name,
             TraceSpec::Mooncake(s) => &s.name,
+            TraceSpec::BurstGpt(s) => &s.name,
         }
     }
 
@@ -33,6 +37,7 @@ impl TraceSpec {
             TraceSpec::Synthetic(s) => s.seed,
             TraceSpec::Azure(s) => s.seed,
             TraceSpec::Mooncake(s) => s.seed,
+            TraceSpec::BurstGpt(s) => s.seed,
         }
     }
 
@@ -42,6 +47,7 @@ impl TraceSpec {
             TraceSpec::Synthetic(s) => s.output_tokens.cap(),
             TraceSpec::Azure(s) => s.max_output_tokens,
             TraceSpec::Mooncake(_) => None,
+            TraceSpec::BurstGpt(s) => s.max_output_tokens,
         }
     }
 
@@ -50,7 +56,7 @@ impl TraceSpec {
     pub fn rate_per_s(&self) -> Option<f64> {
         match self {
             TraceSpec::Synthetic(s) => s.arrival.rate(),
-            TraceSpec::Azure(_) | TraceSpec::Mooncake(_) => None,
+            TraceSpec::Azure(_) | TraceSpec::Mooncake(_) | TraceSpec::BurstGpt(_) => None,
         }
     }
 }
@@ -212,6 +218,38 @@ pub struct MooncakeImportSpec {
     pub max_requests: Option<u64>,
     /// Tokens per hash id (the last block of a prompt may be shorter).
     pub block_tokens: u32,
+    #[serde(default = "yes")]
+    pub ignore_eos: bool,
+}
+
+/// Parameters of an import of a BurstGPT trace CSV (`Timestamp,Model,Request tokens,
+/// Response tokens,Total tokens,Log Type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstGptImportSpec {
+    pub name: String,
+    /// Seed of the prompt-content stream.
+    pub seed: u64,
+    /// File name of the source CSV (no directory).
+    pub source_file: String,
+    /// sha256 of the source CSV, lowercase hex.
+    pub source_sha256: String,
+    /// Only rows with this `Model`; `None` = every model.
+    pub model: Option<String>,
+    /// Only rows with this `Log Type`; `None` = every type.
+    pub log_type: Option<String>,
+    /// Window start, seconds after the first kept row's timestamp.
+    pub start_s: f64,
+    /// Window length in seconds; `None` = to the end.
+    pub duration_s: Option<f64>,
+    /// Replay speed-up: arrival offsets are divided by this.
+    pub time_scale: f64,
+    /// Prompt lengths above this are clamped to it.
+    pub max_prompt_tokens: Option<u32>,
+    /// Output lengths above this are clamped to it.
+    pub max_output_tokens: Option<u32>,
+    /// Stop after this many requests.
+    pub max_requests: Option<u64>,
     #[serde(default = "yes")]
     pub ignore_eos: bool,
 }

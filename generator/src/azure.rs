@@ -88,7 +88,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn digits(s: &str, what: &str) -> std::result::Result<i64, String> {
+pub(crate) fn digits(s: &str, what: &str) -> std::result::Result<i64, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("bad {what} {s:?}"));
     }
@@ -241,7 +241,7 @@ pub fn parse_azure_csv(input: impl BufRead, path: &Path) -> Result<Vec<AzureRow>
     Ok(rows)
 }
 
-fn check_options(o: &AzureOptions) -> Result<()> {
+pub(crate) fn check_options(o: &AzureOptions) -> Result<()> {
     let bad = |m: String| Err(GenError::InvalidSpec(m));
     if !(o.start_s.is_finite() && o.start_s >= 0.0) {
         return bad(format!(
@@ -271,7 +271,7 @@ fn check_options(o: &AzureOptions) -> Result<()> {
 
 /// A CSV cell quoted for an error message, cut to 40 characters: a garbage row must not
 /// turn the one-line error into a page.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     const MAX: usize = 40;
     match s.char_indices().nth(MAX) {
         Some((i, _)) => format!("{:?}...", &s[..i]),
@@ -288,6 +288,49 @@ pub fn import_azure(
 ) -> Result<ImportReport> {
     check_options(opts)?;
     let rows = read_azure_csv(csv)?;
+    let kept = select_rows(&rows, opts, csv, "ContextTokens")?;
+    let spec = AzureImportSpec {
+        name: trace_name(opts, csv, "azure"),
+        seed: opts.seed,
+        source_file: file_name(csv),
+        source_sha256: sha256_file(csv)?,
+        start_s: opts.start_s,
+        duration_s: opts.duration_s,
+        time_scale: opts.time_scale,
+        max_prompt_tokens: opts.max_prompt_tokens,
+        max_output_tokens: opts.max_output_tokens,
+        max_requests: opts.max_requests,
+        ignore_eos: opts.ignore_eos,
+    };
+    write_requests(&kept, rows.len(), TraceSpec::Azure(spec), opts, source, out)
+}
+
+/// The trace name: `--name`, else the input's file stem, else `fallback`.
+pub(crate) fn trace_name(opts: &AzureOptions, input: &Path, fallback: &str) -> String {
+    opts.name.clone().unwrap_or_else(|| {
+        input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| fallback.into())
+    })
+}
+
+/// The input's file name, no directory.
+pub(crate) fn file_name(input: &Path) -> String {
+    input
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The rows (sorted by timestamp) in the window, as `(arrival_ns, prompt, output)`
+/// with the clamps applied; `prompt_field` names the prompt column in errors.
+pub(crate) fn select_rows(
+    rows: &[AzureRow],
+    opts: &AzureOptions,
+    input: &Path,
+    prompt_field: &str,
+) -> Result<Vec<(u64, u32, u32)>> {
     let start_ns = secs_to_ns(opts.start_s)
         .ok_or_else(|| GenError::InvalidSpec("--start-s too large".into()))?;
     let end_ns = match opts.duration_s {
@@ -300,7 +343,7 @@ pub fn import_azure(
     };
     let t0 = rows.first().map_or(0, |r| r.timestamp_ns);
     let mut kept: Vec<(u64, u32, u32)> = Vec::new();
-    for r in &rows {
+    for r in rows {
         let off = r.timestamp_ns - t0;
         if off < start_ns || end_ns.is_some_and(|e| off >= e) {
             continue;
@@ -319,10 +362,10 @@ pub fn import_azure(
             .max(1);
         if prompt > MAX_PROMPT_TOKENS {
             return Err(GenError::BadRow {
-                path: csv.to_path_buf(),
+                path: input.to_path_buf(),
                 line: r.line,
                 message: format!(
-                    "ContextTokens {prompt} exceeds {MAX_PROMPT_TOKENS}; set --max-prompt-tokens"
+                    "{prompt_field} {prompt} exceeds {MAX_PROMPT_TOKENS}; set --max-prompt-tokens"
                 ),
             });
         }
@@ -335,38 +378,24 @@ pub fn import_azure(
     if kept.is_empty() {
         return Err(GenError::Invalid(format!(
             "{}: no rows in the selected window ({} rows in the file)",
-            csv.display(),
+            input.display(),
             rows.len()
         )));
     }
-    let name = opts.name.clone().unwrap_or_else(|| {
-        csv.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "azure".into())
-    });
-    let spec = AzureImportSpec {
-        name,
-        seed: opts.seed,
-        source_file: csv
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        source_sha256: sha256_file(csv)?,
-        start_s: opts.start_s,
-        duration_s: opts.duration_s,
-        time_scale: opts.time_scale,
-        max_prompt_tokens: opts.max_prompt_tokens,
-        max_output_tokens: opts.max_output_tokens,
-        max_requests: opts.max_requests,
-        ignore_eos: opts.ignore_eos,
-    };
+    Ok(kept)
+}
+
+/// Writes the selected requests, with prompt text made as a synthetic trace's.
+pub(crate) fn write_requests(
+    kept: &[(u64, u32, u32)],
+    rows: usize,
+    spec: TraceSpec,
+    opts: &AzureOptions,
+    source: &PromptSource,
+    out: &Path,
+) -> Result<ImportReport> {
     let n = kept.len() as u64;
-    let header = TraceHeader::new(
-        TraceSpec::Azure(spec),
-        source.info().clone(),
-        n,
-        GENERATOR_VERSION,
-    );
+    let header = TraceHeader::new(spec, source.info().clone(), n, GENERATOR_VERSION);
     let mut writer = TraceWriter::create(out, &header)?;
     let mut prompts = source.builder(opts.seed, n);
     let (mut pt, mut ot) = (0u64, 0u64);
@@ -387,7 +416,7 @@ pub fn import_azure(
     let path = writer.finish()?;
     Ok(ImportReport {
         path,
-        rows: rows.len(),
+        rows,
         requests: n,
         prompt_tokens: pt,
         output_tokens: ot,

@@ -7,6 +7,7 @@
 //! * [`synth`]: spec -> requests -> trace file;
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
+//! * [`burstgpt`]: import of the BurstGPT trace CSV;
 //! * [`mooncake`]: import of Mooncake trace JSONL, with prefix reuse kept by [`block`];
 //! * [`inspect`]: trace summaries.
 //!
@@ -17,6 +18,7 @@
 
 pub mod azure;
 pub mod block;
+pub mod burstgpt;
 pub mod dist;
 pub mod error;
 pub mod inspect;
@@ -28,6 +30,7 @@ pub mod suite;
 pub mod synth;
 
 pub use azure::{AzureOptions, ImportReport, import_azure};
+pub use burstgpt::{BurstGptOptions, BurstGptReport, import_burstgpt};
 pub use error::{GenError, Result};
 pub use inspect::{Stats, TraceSummary};
 pub use mooncake::{MooncakeOptions, import_mooncake};

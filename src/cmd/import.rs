@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use formats::OutputGuard;
-use generator::{AzureOptions, ImportReport, MooncakeOptions, PromptSource};
+use generator::{AzureOptions, BurstGptOptions, ImportReport, MooncakeOptions, PromptSource};
 
 use super::Exit;
 
@@ -20,6 +20,21 @@ enum Source {
     /// Mooncake trace JSONL ({timestamp, input_length, output_length, hash_ids} per line),
     /// prompt text keeping the trace's prefix reuse.
     Mooncake(MooncakeArgs),
+    /// BurstGPT trace CSV (Timestamp,Model,Request tokens,Response tokens,Total
+    /// tokens,Log Type); failed requests (Response tokens 0) are skipped.
+    Burstgpt(BurstGptArgs),
+}
+
+#[derive(clap::Args)]
+struct BurstGptArgs {
+    #[command(flatten)]
+    csv: AzureArgs,
+    /// Keep only rows of this Model (e.g. ChatGPT, GPT-4).
+    #[arg(long)]
+    model: Option<String>,
+    /// Keep only rows of this Log Type (e.g. "Conversation log", "API log").
+    #[arg(long)]
+    log_type: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -68,7 +83,7 @@ struct AzureArgs {
     /// Replace an existing output file (never the CSV or tokenizer read).
     #[arg(long)]
     force: bool,
-    /// Window start, seconds after the first row.
+    /// Window start, seconds after the first (kept) row.
     #[arg(long, default_value_t = 0.0)]
     start_s: f64,
     /// Window length in seconds (default: to the end).
@@ -107,28 +122,51 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.source {
         Source::Mooncake(a) => mooncake(a),
         Source::Azure(a) => {
-            let mut guard = OutputGuard::new(a.force).input(&a.file, "the CSV being imported");
-            if let Some(t) = &a.tokenizer {
-                guard.add_input(t, "the tokenizer file");
-            }
-            guard.check_file(&a.output)?;
-            let source = match &a.tokenizer {
-                Some(p) => PromptSource::from_tokenizer_file(p, a.tokenizer_name.as_deref())?,
-                None => PromptSource::builtin(),
-            };
-            let opts = AzureOptions {
-                name: a.name,
-                seed: a.seed,
-                start_s: a.start_s,
-                duration_s: a.duration_s,
-                time_scale: a.time_scale,
-                max_prompt_tokens: a.max_prompt_tokens,
-                max_output_tokens: a.max_output_tokens,
-                max_requests: a.max_requests,
-                ignore_eos: a.ignore_eos,
-            };
-            let r = generator::import_azure(&a.file, &opts, &source, &a.output)?;
+            let source = a.prepare("the CSV being imported")?;
+            let r = generator::import_azure(&a.file, &a.options(), &source, &a.output)?;
             report(&r, "rows")
+        }
+        Source::Burstgpt(b) => {
+            let source = b.csv.prepare("the CSV being imported")?;
+            let opts = BurstGptOptions {
+                base: b.csv.options(),
+                model: b.model,
+                log_type: b.log_type,
+            };
+            let r = generator::import_burstgpt(&b.csv.file, &opts, &source, &b.csv.output)?;
+            report(&r.import, "rows")?;
+            println!(
+                "skipped {} failed requests (Response tokens 0) and {} rows of other models or log types",
+                r.failed, r.filtered
+            );
+            Ok(Exit::Success)
+        }
+    }
+}
+
+impl AzureArgs {
+    fn prepare(&self, what: &'static str) -> anyhow::Result<PromptSource> {
+        prepare(
+            &self.file,
+            what,
+            &self.output,
+            self.force,
+            self.tokenizer.as_deref(),
+            self.tokenizer_name.as_deref(),
+        )
+    }
+
+    fn options(&self) -> AzureOptions {
+        AzureOptions {
+            name: self.name.clone(),
+            seed: self.seed,
+            start_s: self.start_s,
+            duration_s: self.duration_s,
+            time_scale: self.time_scale,
+            max_prompt_tokens: self.max_prompt_tokens,
+            max_output_tokens: self.max_output_tokens,
+            max_requests: self.max_requests,
+            ignore_eos: self.ignore_eos,
         }
     }
 }
