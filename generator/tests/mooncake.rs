@@ -1,6 +1,7 @@
 //! Mooncake import on the repository's sample (`tests/data/mooncake-sample.jsonl`, which
 //! repeats hash ids): exact arrivals and lengths, byte-identical regeneration, prefix
-//! reuse kept block for block, and exact counts under a real tokenizer.
+//! reuse kept block for block, and exact counts under a real tokenizer (the repo's small
+//! BPE fixture; any other file through `LLMIB_TOKENIZER=path/to/tokenizer.json`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,12 @@ fn sample() -> PathBuf {
 }
 
 fn tokenizer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bpe-tokenizer.json")
+    match std::env::var_os("LLMIB_TOKENIZER") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bpe-tokenizer.json")
+        }
+    }
 }
 
 fn import(source: &PromptSource, opts: &MooncakeOptions, out: &Path) -> Vec<TraceRequest> {
