@@ -45,6 +45,7 @@ pub struct BlockBuilder<'a> {
     /// The working attempt of every block already verified by the tokenizer.
     attempts: HashMap<(u64, u32), u32>,
     picks: Vec<u32>,
+    /// Scratch text of a block being verified.
     block: String,
 }
 
@@ -130,14 +131,14 @@ impl<'a> BlockBuilder<'a> {
         }
         for attempt in 1..=MAX_ATTEMPTS {
             self.draw(h, len, attempt);
-            self.block.clear();
             let mut text = std::mem::take(&mut self.block);
+            text.clear();
             self.push_words(&mut text);
-            let n = tok
-                .encode_fast(text.as_str(), false)
+            let n = tok.encode_fast(text.as_str(), false);
+            self.block = text;
+            let n = n
                 .map_err(|e| GenError::Exactness(format!("hash id {h}: cannot encode: {e}")))?
                 .len();
-            self.block = text;
             if n == len as usize {
                 self.attempts.insert((h, len), attempt);
                 return Ok(attempt);
