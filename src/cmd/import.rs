@@ -1,4 +1,4 @@
-//! `llmib import`: a production trace as a request trace.
+//! `llmib import`: a production trace (Azure, Mooncake, BurstGPT) as a request trace.
 
 use std::path::{Path, PathBuf};
 
