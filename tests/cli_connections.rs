@@ -37,6 +37,7 @@ fn write_trace(path: &Path) {
             rate: 1e9 / GAP_NS as f64,
         },
         ignore_eos: true,
+        prefix: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),

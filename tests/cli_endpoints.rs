@@ -33,6 +33,7 @@ fn write_trace(dir: &Path) -> PathBuf {
         output_tokens: LengthDist::Fixed { value: 8, floor: 1 },
         arrival: Arrival::Constant { rate: 50.0 },
         ignore_eos: true,
+        prefix: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),

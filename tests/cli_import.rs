@@ -1,4 +1,4 @@
-//! `llmib import mooncake|burstgpt` through the real binary on the samples in
+//! `llmib import mooncake|burstgpt|sharegpt|jsonl` through the real binary on the samples in
 //! `tests/data/`: byte-identical regeneration, and bad files (wrong shape, missing
 //! fields, non-UTF-8, empty, huge numbers) as one-line errors naming the file, line and
 //! field, exit status 2 and no output file.
@@ -292,5 +292,252 @@ fn bad_burstgpt_files_are_one_line_exit_2_and_no_output() {
         &out,
     );
     assert!(e.contains("12 rows, 12 filtered out"), "{e}");
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn sharegpt_sample_samples_and_regenerates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.msgpack"), dir.path().join("b.msgpack"));
+    let input = data("sharegpt-sample.json");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "import",
+            "sharegpt",
+            s(&input),
+            "-o",
+            s(out),
+            "--requests",
+            "5",
+            "--seed",
+            "7",
+            "--rate",
+            "4",
+            "--output-tokens",
+            "{ dist = \"uniform\", lo = 4, hi = 64 }",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |out: &Path| ok(&args(out).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run(&a).contains("5 of 8 items"));
+    run(&b);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (h, reqs) = formats::read_trace(&a).unwrap();
+    let formats::TraceSpec::ShareGpt(spec) = &h.spec else {
+        panic!("{:?}", h.spec)
+    };
+    assert_eq!(spec.source_file, "sharegpt-sample.json");
+    assert_eq!(spec.arrival, Some(formats::Arrival::Poisson { rate: 4.0 }));
+    let prompts: std::collections::BTreeSet<&str> =
+        reqs.iter().map(|r| r.prompt.as_str()).collect();
+    assert_eq!(prompts.len(), 5, "sampled without replacement");
+    for r in &reqs {
+        assert_eq!(
+            r.prompt_tokens as usize,
+            r.prompt.split_whitespace().count()
+        );
+        assert!((4..=64).contains(&r.max_tokens));
+    }
+    assert!(reqs.windows(2).any(|w| w[1].arrival_ns > w[0].arrival_ns));
+    // Another seed samples another subset or order.
+    let c = dir.path().join("c.msgpack");
+    let mut other = args(&c);
+    other[8] = "8".into();
+    ok(&other.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ne!(formats::read_trace(&c).unwrap().1, reqs);
+    // Without a tokenizer the answers cannot be counted: a distribution is needed.
+    let d = dir.path().join("d.msgpack");
+    let e = fails(&["import", "sharegpt", s(&input), "-o", s(&d)], &d);
+    assert!(e.contains("--tokenizer"), "{e}");
+}
+
+#[test]
+fn jsonl_sample_arrives_on_its_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.msgpack"), dir.path().join("b.msgpack"));
+    let input = data("jsonl-sample.jsonl");
+    assert!(ok(&["import", "jsonl", s(&input), "-o", s(&a)]).contains("6 of 6 items"));
+    ok(&["import", "jsonl", s(&input), "-o", s(&b)]);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (h, reqs) = formats::read_trace(&a).unwrap();
+    let formats::TraceSpec::Jsonl(spec) = &h.spec else {
+        panic!("{:?}", h.spec)
+    };
+    assert_eq!(spec.arrival, None);
+    let ms: Vec<u64> = reqs.iter().map(|r| r.arrival_ns / 1_000_000).collect();
+    assert_eq!(ms, [0, 100, 250, 1000, 2500, 2500]);
+    let lens: Vec<u32> = reqs.iter().map(|r| r.max_tokens).collect();
+    assert_eq!(lens, [32, 8, 16, 64, 128, 48]);
+    assert_eq!(
+        reqs[2].prompt,
+        "system: You are a concise assistant.\nuser: Name three prime numbers."
+    );
+    // An arrival process replaces the timestamps; filters leave items out.
+    let c = dir.path().join("c.msgpack");
+    let out = ok(&[
+        "import",
+        "jsonl",
+        s(&input),
+        "-o",
+        s(&c),
+        "--arrival",
+        "constant",
+        "--rate",
+        "2",
+        "--max-output-tokens",
+        "64",
+    ]);
+    assert!(
+        out.contains("left out 1 items by the length filters"),
+        "{out}"
+    );
+    let (_, reqs) = formats::read_trace(&c).unwrap();
+    let at: Vec<u64> = reqs.iter().map(|r| r.arrival_ns).collect();
+    assert_eq!(
+        at,
+        [0, 500_000_000, 1_000_000_000, 1_500_000_000, 2_000_000_000]
+    );
+}
+
+#[test]
+fn dataset_imports_with_a_tokenizer_re_encode_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
+    let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
+    for (kind, file) in [
+        ("sharegpt", "sharegpt-sample.json"),
+        ("jsonl", "jsonl-sample.jsonl"),
+    ] {
+        let out = dir.path().join(format!("{kind}.msgpack"));
+        let stdout = ok(&[
+            "import",
+            kind,
+            s(&data(file)),
+            "-o",
+            s(&out),
+            "--tokenizer",
+            s(&tok),
+        ]);
+        let (h, reqs) = formats::read_trace(&out).unwrap();
+        assert_eq!(h.tokenizer.kind, "huggingface");
+        for r in &reqs {
+            let ids = r.prompt_token_ids.as_deref();
+            assert!(ids.is_some());
+            generator::prompt::verify_prompt(&source, &r.prompt, ids, r.prompt_tokens)
+                .unwrap_or_else(|e| panic!("{kind} request {}: {e}", r.id));
+        }
+        if kind == "sharegpt" {
+            // sg-5 has no answer; sg-1 starts with gpt and gives its human turn. The
+            // tiny test BPE has ASCII tokens only and no unknown token or byte fallback,
+            // so the Chinese (sg-2) and Russian (sg-6) prompts encode to 0 tokens and the
+            // minimum prompt length (1) leaves them out.
+            assert!(stdout.contains("5 of 8 items"), "{stdout}");
+            assert!(
+                stdout.contains("left out 2 items by the length filters"),
+                "{stdout}"
+            );
+            assert!(stdout.contains("1 without a prompt and answer"), "{stdout}");
+            assert!(
+                !reqs
+                    .iter()
+                    .any(|r| r.prompt.contains("机器学习") || r.prompt.contains("Москве"))
+            );
+            assert!(reqs.iter().any(|r| r.prompt.starts_with("Write a haiku")));
+            assert!(reqs.iter().all(|r| r.max_tokens >= 1));
+        }
+    }
+}
+
+#[test]
+fn bad_dataset_files_are_one_line_exit_2_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.msgpack");
+    let turn = r#"{"from":"human","value":"hi"}"#;
+    let sharegpt: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.json", Vec::new(), "empty.json: empty file"),
+        ("obj.json", b"{}".to_vec(), "obj.json: expected a JSON list"),
+        (
+            "field.json",
+            format!(r#"[{{"conversations":[{turn}]}},{{"id":1}}]"#).into_bytes(),
+            "field.json: conversation 1: missing field conversations",
+        ),
+        (
+            "value.json",
+            br#"[{"conversations":[{"from":"human","value":12345678901234567890123}]}]"#.to_vec(),
+            "value.json: conversation 0: conversations[0].value: expected a string",
+        ),
+        (
+            "latin1.json",
+            b"[\n{\"conversations\":[{\"from\":\"human\",\"value\":\"caf\xe9\"}]}]".to_vec(),
+            "latin1.json:2: not UTF-8",
+        ),
+        ("cut.json", b"[\n{".to_vec(), "cut.json:2: not JSON"),
+    ];
+    for (name, body, want) in sharegpt {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let e = fails(
+            &[
+                "import",
+                "sharegpt",
+                s(&path),
+                "-o",
+                s(&out),
+                "--output-tokens",
+                "{ dist = \"fixed\", value = 8 }",
+            ],
+            &out,
+        );
+        assert!(e.contains(want), "{e} / {want}");
+    }
+    let ok_line = "{\"prompt\":\"a b\",\"max_tokens\":4}\n";
+    let jsonl: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.jsonl", b"\n\n".to_vec(), "empty.jsonl:1: empty file"),
+        ("list.jsonl", format!("{ok_line}[1]\n").into_bytes(), "list.jsonl:2: expected a JSON object"),
+        ("noprompt.jsonl", format!("{ok_line}{{\"max_tokens\":4}}\n").into_bytes(), "noprompt.jsonl:2: missing field prompt"),
+        ("nolen.jsonl", format!("{ok_line}{{\"prompt\":\"x\"}}\n").into_bytes(), "nolen.jsonl:2: missing field max_tokens"),
+        (
+            "huge.jsonl",
+            format!("{ok_line}{{\"prompt\":\"x\",\"max_tokens\":99999999999}}\n").into_bytes(),
+            "huge.jsonl:2: max_tokens: expected an integer",
+        ),
+        (
+            "time.jsonl",
+            format!("{ok_line}{{\"prompt\":\"x\",\"max_tokens\":1,\"timestamp\":\"soon\"}}\n").into_bytes(),
+            "time.jsonl:2: timestamp: expected integer milliseconds",
+        ),
+        (
+            "overflow.jsonl",
+            "{\"prompt\":\"x\",\"max_tokens\":1,\"timestamp\":0}\n{\"prompt\":\"y\",\"max_tokens\":1,\"timestamp\":18446744073709551615}\n".into(),
+            "exceeds 64-bit nanoseconds",
+        ),
+        (
+            "latin1.jsonl",
+            [ok_line.as_bytes(), b"{\"prompt\":\"caf\xe9\",\"max_tokens\":1}\n"].concat(),
+            "latin1.jsonl:2: not UTF-8",
+        ),
+    ];
+    for (name, body, want) in jsonl {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let e = fails(&["import", "jsonl", s(&path), "-o", s(&out)], &out);
+        assert!(e.contains(want), "{e} / {want}");
+    }
+    let input = data("jsonl-sample.jsonl");
+    let e = fails(
+        &[
+            "import",
+            "jsonl",
+            s(&input),
+            "-o",
+            s(&out),
+            "--requests",
+            "7",
+        ],
+        &out,
+    );
+    assert!(e.contains("--requests 7 exceeds the 6 items"), "{e}");
     no_temp_files(dir.path());
 }

@@ -42,6 +42,7 @@ fn write_trace(path: &Path) {
         },
         arrival: Arrival::Constant { rate: 50.0 },
         ignore_eos: true,
+        prefix: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),

@@ -29,6 +29,7 @@ fn write_trace(path: &Path, n: u64, gap_ns: u64) {
             rate: 1e9 / gap_ns as f64,
         },
         ignore_eos: true,
+        prefix: None,
     });
     let header = TraceHeader::new(
         spec,

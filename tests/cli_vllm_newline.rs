@@ -32,6 +32,7 @@ fn write_trace(path: &Path) {
         },
         arrival: Arrival::Constant { rate: 500.0 },
         ignore_eos: true,
+        prefix: None,
     });
     let tok = TokenizerInfo {
         kind: "builtin-words".into(),

@@ -51,6 +51,7 @@ fn main() -> Result<()> {
         },
         arrival: Arrival::Poisson { rate },
         ignore_eos: true,
+        prefix: None,
     });
     let header = LogHeader::new(
         TraceRef {

@@ -39,8 +39,8 @@ pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
 };
 pub use spec::{
-    Arrival, AzureImportSpec, BurstGptImportSpec, LengthDist, MooncakeImportSpec, SyntheticSpec,
-    TraceSpec,
+    Arrival, AzureImportSpec, BurstGptImportSpec, DatasetImportSpec, LengthDist,
+    MooncakeImportSpec, SyntheticSpec, TraceSpec,
 };
 pub use trace::{
     TRACE_FORMAT, TRACE_VERSION, TokenizerInfo, TraceHeader, TraceReader, TraceRequest,

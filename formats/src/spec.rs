@@ -20,6 +20,11 @@ pub enum TraceSpec {
     /// Imported from a BurstGPT trace CSV by `llmib import burstgpt`.
     #[serde(rename = "burstgpt")]
     BurstGpt(BurstGptImportSpec),
+    /// Imported from a ShareGPT conversation JSON by `llmib import sharegpt`.
+    #[serde(rename = "sharegpt")]
+    ShareGpt(DatasetImportSpec),
+    /// Imported from a prompt/messages JSONL by `llmib import jsonl`.
+    Jsonl(DatasetImportSpec),
 }
 
 impl TraceSpec {
@@ -29,6 +34,7 @@ impl TraceSpec {
             TraceSpec::Azure(s) => &s.name,
             TraceSpec::Mooncake(s) => &s.name,
             TraceSpec::BurstGpt(s) => &s.name,
+            TraceSpec::ShareGpt(s) | TraceSpec::Jsonl(s) => &s.name,
         }
     }
 
@@ -38,6 +44,7 @@ impl TraceSpec {
             TraceSpec::Azure(s) => s.seed,
             TraceSpec::Mooncake(s) => s.seed,
             TraceSpec::BurstGpt(s) => s.seed,
+            TraceSpec::ShareGpt(s) | TraceSpec::Jsonl(s) => s.seed,
         }
     }
 
@@ -48,6 +55,7 @@ impl TraceSpec {
             TraceSpec::Azure(s) => s.max_output_tokens,
             TraceSpec::Mooncake(_) => None,
             TraceSpec::BurstGpt(s) => s.max_output_tokens,
+            TraceSpec::ShareGpt(s) | TraceSpec::Jsonl(s) => s.max_output_tokens,
         }
     }
 
@@ -56,6 +64,9 @@ impl TraceSpec {
     pub fn rate_per_s(&self) -> Option<f64> {
         match self {
             TraceSpec::Synthetic(s) => s.arrival.rate(),
+            TraceSpec::ShareGpt(s) | TraceSpec::Jsonl(s) => {
+                s.arrival.as_ref().and_then(Arrival::rate)
+            }
             TraceSpec::Azure(_) | TraceSpec::Mooncake(_) | TraceSpec::BurstGpt(_) => None,
         }
     }
@@ -218,6 +229,35 @@ pub struct MooncakeImportSpec {
     pub max_requests: Option<u64>,
     /// Tokens per hash id (the last block of a prompt may be shorter).
     pub block_tokens: u32,
+    #[serde(default = "yes")]
+    pub ignore_eos: bool,
+}
+
+/// Parameters of a dataset import (`llmib import sharegpt` and `llmib import jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetImportSpec {
+    pub name: String,
+    /// Seed of the sampling and arrival streams (and of `output_tokens` draws).
+    pub seed: u64,
+    /// File name of the source dataset (no directory).
+    pub source_file: String,
+    /// sha256 of the source dataset, lowercase hex.
+    pub source_sha256: String,
+    /// Requests sampled without replacement from the eligible items; `None` = every
+    /// eligible item in file order.
+    pub requests: Option<u64>,
+    /// Output lengths drawn from this distribution; `None` = the dataset's (the answer's
+    /// token count under the tokenizer for ShareGPT, `max_tokens`/`output_tokens` for JSONL).
+    pub output_tokens: Option<LengthDist>,
+    /// Items whose prompt has fewer tokens are left out.
+    pub min_prompt_tokens: u32,
+    /// Items whose prompt has more tokens are left out.
+    pub max_prompt_tokens: Option<u32>,
+    /// Items whose output length is above this are left out.
+    pub max_output_tokens: Option<u32>,
+    /// Arrival process; `None` = the file's timestamps (JSONL only).
+    pub arrival: Option<Arrival>,
     #[serde(default = "yes")]
     pub ignore_eos: bool,
 }

@@ -29,6 +29,7 @@ fn spec() -> TraceSpec {
         },
         arrival: Arrival::Poisson { rate: 2.0 },
         ignore_eos: true,
+        prefix: None,
     })
 }
 

@@ -8,6 +8,8 @@
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
 //! * [`burstgpt`]: import of the BurstGPT trace CSV;
+//! * [`dataset`], [`sharegpt`], [`jsonl`]: import of chat datasets (ShareGPT JSON,
+//!   prompt/messages JSONL);
 //! * [`mooncake`]: import of Mooncake trace JSONL, with prefix reuse kept by [`block`];
 //! * [`inspect`]: trace summaries.
 //!
@@ -19,22 +21,28 @@
 pub mod azure;
 pub mod block;
 pub mod burstgpt;
+pub mod dataset;
 pub mod dist;
 pub mod error;
 pub mod inspect;
+pub mod jsonl;
 pub mod mooncake;
 pub mod prompt;
 pub mod rng;
+pub mod sharegpt;
 pub mod spec;
 pub mod suite;
 pub mod synth;
 
 pub use azure::{AzureOptions, ImportReport, import_azure};
 pub use burstgpt::{BurstGptOptions, BurstGptReport, import_burstgpt};
+pub use dataset::{DatasetOptions, DatasetReport};
 pub use error::{GenError, Result};
+pub use jsonl::import_jsonl;
 pub use inspect::{Stats, TraceSummary};
 pub use mooncake::{MooncakeOptions, import_mooncake};
 pub use prompt::{Prompt, PromptBuilder, PromptSource};
+pub use sharegpt::import_sharegpt;
 pub use spec::{ArrivalKind, Overrides, load_spec, parse_spec, spec_to_toml, validate};
 pub use suite::{seed_suite, suite, suite_outputs, write_suite};
 pub use synth::{GenerateReport, Requests, generate_trace};

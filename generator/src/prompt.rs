@@ -235,9 +235,22 @@ impl PromptBuilder<'_> {
 
     /// The prompt of request `id` with `tokens` tokens (>= 1).
     pub fn build(&mut self, id: u64, tokens: u32) -> Result<Prompt> {
-        let words = &self.source.words;
-        let p = words.len() as u64;
-        let n = tokens as usize;
+        self.build_inner(None, id, tokens)
+    }
+
+    /// The prompt of request `id` with `tokens` tokens (> `prefix.tokens`) that starts
+    /// with the shared `prefix`: its text, a space, then `tokens - prefix.tokens` words
+    /// of the request's own, made as [`Self::build`] makes a prompt of that length.
+    /// Under a tokenizer the whole prompt must encode to `tokens` ids that start with
+    /// the prefix's ids (else the own words are redrawn, as for `build`).
+    pub fn build_after(&mut self, prefix: &Prompt, id: u64, tokens: u32) -> Result<Prompt> {
+        debug_assert!(tokens > prefix.tokens);
+        self.build_inner(Some(prefix), id, tokens)
+    }
+
+    fn build_inner(&mut self, prefix: Option<&Prompt>, id: u64, tokens: u32) -> Result<Prompt> {
+        let p = self.source.words.len() as u64;
+        let n = (tokens - prefix.map_or(0, |x| x.tokens)) as usize;
         let mut rng = self.key.stream(Purpose::PromptContent(id));
         self.picks.clear();
         let mut rest = id;
@@ -251,13 +264,7 @@ impl PromptBuilder<'_> {
             while self.picks.len() < n {
                 self.picks.push(rng.below(p) as u32);
             }
-            self.text.clear();
-            for (i, &w) in self.picks.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(' ');
-                }
-                self.text.push_str(&words[w as usize]);
-            }
+            self.assemble(prefix);
             let Some(tok) = &self.source.tokenizer else {
                 return Ok(Prompt {
                     text: self.text.clone(),
@@ -269,7 +276,10 @@ impl PromptBuilder<'_> {
                 GenError::Exactness(format!("request {id}: cannot encode prompt: {e}"))
             })?;
             let ids = enc.get_ids();
-            if ids.len() == n {
+            let keeps_prefix = prefix
+                .and_then(|x| x.token_ids.as_deref())
+                .is_none_or(|pre| ids.starts_with(pre));
+            if ids.len() == tokens as usize && keeps_prefix {
                 return Ok(Prompt {
                     text: self.text.clone(),
                     token_ids: Some(ids.to_vec()),
@@ -278,13 +288,34 @@ impl PromptBuilder<'_> {
             }
             if attempt == MAX_ATTEMPTS || fixed == n {
                 return Err(GenError::Exactness(format!(
-                    "request {id}: the tokenizer {} counts {} tokens in a prompt of {n} vocabulary words (after {attempt} attempts); it cannot be used for exact prompts",
+                    "request {id}: the tokenizer {} counts {} tokens{} in a prompt of {tokens} vocabulary words (after {attempt} attempts); it cannot be used for exact prompts",
                     self.source.info.name,
-                    ids.len()
+                    ids.len(),
+                    if keeps_prefix {
+                        ""
+                    } else {
+                        ", not starting with the shared prefix's,"
+                    }
                 )));
             }
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// `text` = the prefix's text and a space (if any), then the picked words.
+    fn assemble(&mut self, prefix: Option<&Prompt>) {
+        let words = &self.source.words;
+        self.text.clear();
+        if let Some(x) = prefix {
+            self.text.push_str(&x.text);
+            self.text.push(' ');
+        }
+        for (i, &w) in self.picks.iter().enumerate() {
+            if i > 0 {
+                self.text.push(' ');
+            }
+            self.text.push_str(&words[w as usize]);
+        }
     }
 }
 

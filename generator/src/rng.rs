@@ -13,6 +13,7 @@
 //! | 4 | prompt layout (the per-position word permutations that encode request ids) |
 //! | 2^32 + i | the words of request `i`'s prompt |
 //! | 5 | block layout (the per-position word permutations that encode block hash ids) |
+//! | 16 | dataset sampling (the partial shuffle choosing `--requests` items of a dataset import) |
 //! | 2^63 + h | the words of the prefix-reuse block with hash id `h < 2^63` (Mooncake import) |
 //!
 //! Streams never share output, so changing the output-length distribution cannot move
@@ -55,6 +56,8 @@ pub enum Purpose {
     BlockLayout,
     /// The words of one prefix-reuse block, by its hash id (< 2^63).
     BlockContent(u64),
+    /// The partial shuffle that samples a dataset import's items (see [`crate::dataset`]).
+    DatasetSample,
 }
 
 impl Purpose {
@@ -66,6 +69,7 @@ impl Purpose {
             Purpose::PromptLayout => 4,
             Purpose::PromptContent(id) => (1u64 << 32).wrapping_add(id),
             Purpose::BlockLayout => 5,
+            Purpose::DatasetSample => 16,
             Purpose::BlockContent(hash_id) => (1u64 << 63) | hash_id,
         }
     }

@@ -186,7 +186,7 @@ fn min_value(dist: &LengthDist) -> u32 {
     raw.max(dist.floor())
 }
 
-fn validate_dist(what: &str, dist: &LengthDist) -> Result<()> {
+pub(crate) fn validate_dist(what: &str, dist: &LengthDist) -> Result<()> {
     let bad = |m: String| Err(GenError::InvalidSpec(format!("{what}: {m}")));
     match *dist {
         LengthDist::Fixed { value, floor } => {
@@ -262,7 +262,12 @@ pub fn validate(spec: &SyntheticSpec) -> Result<()> {
             "prompt_tokens can reach {pmax}, above the limit of {MAX_PROMPT_TOKENS}"
         )));
     }
-    match spec.arrival {
+    validate_arrival(&spec.arrival)
+}
+
+/// Rejects an arrival process whose rate or burstiness is not a finite number > 0.
+pub(crate) fn validate_arrival(arrival: &Arrival) -> Result<()> {
+    match *arrival {
         Arrival::Burst => {}
         Arrival::Constant { rate } | Arrival::Poisson { rate } => positive("arrival.rate", rate)?,
         Arrival::Gamma { rate, burstiness } => {

@@ -54,6 +54,7 @@ pub fn seed_suite() -> Vec<SyntheticSpec> {
             },
             arrival: Arrival::Burst,
             ignore_eos: true,
+            prefix: None,
         });
     }
     for (i, qps) in LATENCY_QPS.into_iter().enumerate() {
@@ -75,6 +76,7 @@ pub fn seed_suite() -> Vec<SyntheticSpec> {
                 rate: f64::from(qps),
             },
             ignore_eos: true,
+            prefix: None,
         });
     }
     specs

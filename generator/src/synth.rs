@@ -7,6 +7,7 @@ use formats::{SyntheticSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter};
 use crate::GENERATOR_VERSION;
 use crate::dist::{arrivals, sample_length};
 use crate::error::Result;
+use crate::prefix::{GroupChooser, Prefixes};
 use crate::prompt::{PromptBuilder, PromptSource};
 use crate::rng::{Purpose, SeedKey, StreamRng};
 use crate::spec::validate;
@@ -18,7 +19,15 @@ pub struct Requests<'a> {
     arrivals: Vec<u64>,
     prompt_lengths: StreamRng,
     output_lengths: StreamRng,
+    shared: Option<Shared<'a>>,
     next: u64,
+}
+
+/// The shared-prefix state of a spec with `prefix` (see [`crate::prefix`]).
+struct Shared<'a> {
+    groups: GroupChooser,
+    prefixes: Prefixes<'a>,
+    tokens: u32,
 }
 
 impl<'a> Requests<'a> {
@@ -37,6 +46,11 @@ impl<'a> Requests<'a> {
             arrivals,
             prompt_lengths: key.stream(Purpose::PromptLengths),
             output_lengths: key.stream(Purpose::OutputLengths),
+            shared: spec.prefix.as_ref().map(|p| Shared {
+                groups: GroupChooser::new(p, &key),
+                prefixes: Prefixes::new(source, spec.seed, p.tokens),
+                tokens: p.tokens,
+            }),
             next: 0,
         })
     }
@@ -61,9 +75,20 @@ impl Iterator for Requests<'_> {
             return None;
         }
         self.next += 1;
-        let prompt_tokens = sample_length(&self.spec.prompt_tokens, &mut self.prompt_lengths);
+        let mut prompt_tokens = sample_length(&self.spec.prompt_tokens, &mut self.prompt_lengths);
         let max_tokens = sample_length(&self.spec.output_tokens, &mut self.output_lengths);
-        Some(self.prompts.build(id, prompt_tokens).map(|p| TraceRequest {
+        let prompt = match &mut self.shared {
+            None => self.prompts.build(id, prompt_tokens),
+            Some(shared) => {
+                prompt_tokens = prompt_tokens.max(shared.tokens + 1);
+                let g = shared.groups.group(id);
+                match shared.prefixes.get(g) {
+                    Ok(prefix) => self.prompts.build_after(prefix, id, prompt_tokens),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        Some(prompt.map(|p| TraceRequest {
             id,
             arrival_ns: self.arrivals[id as usize],
             prompt: p.text,
@@ -136,6 +161,7 @@ mod tests {
             },
             arrival: Arrival::Poisson { rate: 4.0 },
             ignore_eos: true,
+            prefix: None,
         }
     }
 

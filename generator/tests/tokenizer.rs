@@ -33,6 +33,7 @@ fn spec(requests: u64, hi: u32) -> SyntheticSpec {
         output_tokens: LengthDist::Fixed { value: 4, floor: 1 },
         arrival: Arrival::Burst,
         ignore_eos: true,
+        prefix: None,
     }
 }
 

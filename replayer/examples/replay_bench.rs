@@ -43,6 +43,7 @@ fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
             Arrival::Burst
         },
         ignore_eos: true,
+        prefix: None,
     });
     let header = TraceHeader::new(
         spec,

@@ -34,6 +34,7 @@ fn trace(path: &std::path::Path, prompt: &str, prompt_tokens: u32, max_tokens: u
         },
         arrival: Arrival::Burst,
         ignore_eos: true,
+        prefix: None,
     });
     let tok = TokenizerInfo {
         kind: "test".into(),

@@ -17,6 +17,17 @@ pub enum ArrivalArg {
     Gamma,
 }
 
+impl ArrivalArg {
+    pub fn kind(self) -> ArrivalKind {
+        match self {
+            ArrivalArg::Burst => ArrivalKind::Burst,
+            ArrivalArg::Constant => ArrivalKind::Constant,
+            ArrivalArg::Poisson => ArrivalKind::Poisson,
+            ArrivalArg::Gamma => ArrivalKind::Gamma,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Spec file (TOML; see generator/README.md). Omit with --suite.
@@ -82,12 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         name: args.name,
         seed: args.seed,
         requests: args.requests,
-        arrival: args.arrival.map(|a| match a {
-            ArrivalArg::Burst => ArrivalKind::Burst,
-            ArrivalArg::Constant => ArrivalKind::Constant,
-            ArrivalArg::Poisson => ArrivalKind::Poisson,
-            ArrivalArg::Gamma => ArrivalKind::Gamma,
-        }),
+        arrival: args.arrival.map(ArrivalArg::kind),
         rate: args.rate,
         burstiness: args.burstiness,
         output_cap: args.output_cap,

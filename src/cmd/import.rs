@@ -1,11 +1,17 @@
-//! `llmib import`: a production trace (Azure, Mooncake, BurstGPT) as a request trace.
+//! `llmib import`: a production trace (Azure, Mooncake, BurstGPT) or a chat dataset
+//! (ShareGPT, JSONL) as a request trace.
 
 use std::path::{Path, PathBuf};
 
 use formats::OutputGuard;
-use generator::{AzureOptions, BurstGptOptions, ImportReport, MooncakeOptions, PromptSource};
+use generator::dataset::{arrival_from_flags, parse_length_dist};
+use generator::{
+    AzureOptions, BurstGptOptions, DatasetOptions, DatasetReport, ImportReport, MooncakeOptions,
+    PromptSource,
+};
 
 use super::Exit;
+use super::generate::ArrivalArg;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,6 +29,66 @@ enum Source {
     /// BurstGPT trace CSV (Timestamp,Model,Request tokens,Response tokens,Total
     /// tokens,Log Type); failed requests (Response tokens 0) are skipped.
     Burstgpt(BurstGptArgs),
+    /// ShareGPT conversation JSON (a list of {id, conversations: [{from, value}]}): the
+    /// first human turn of each conversation as the prompt.
+    Sharegpt(DatasetArgs),
+    /// Prompt JSONL ({prompt | messages, max_tokens | output_tokens, timestamp} per line).
+    Jsonl(DatasetArgs),
+}
+
+#[derive(clap::Args)]
+struct DatasetArgs {
+    /// The dataset file.
+    file: PathBuf,
+    /// Output trace file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Replace an existing output file (never the dataset or tokenizer read).
+    #[arg(long)]
+    force: bool,
+    /// Sample this many requests without replacement (default: every eligible item, in
+    /// file order).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seed of the sampling, arrival and output-length streams.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output lengths from this distribution, as in a spec file, e.g.
+    /// '{ dist = "capped_exponential", mean = 128, cap = 512 }' (default: the dataset's).
+    #[arg(long)]
+    output_tokens: Option<String>,
+    /// Leave out items whose prompt has fewer tokens.
+    #[arg(long, default_value_t = 1)]
+    min_prompt_tokens: u32,
+    /// Leave out items whose prompt has more tokens.
+    #[arg(long)]
+    max_prompt_tokens: Option<u32>,
+    /// Leave out items whose dataset output length is above this.
+    #[arg(long)]
+    max_output_tokens: Option<u32>,
+    /// Arrival process (default: JSONL timestamps when every line has one, else burst;
+    /// --rate alone is poisson, with --burstiness gamma).
+    #[arg(long, value_enum)]
+    arrival: Option<ArrivalArg>,
+    /// Arrival rate (requests/s).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Gamma burstiness (shape; 1 = Poisson).
+    #[arg(long)]
+    burstiness: Option<f64>,
+    /// Trace name (default: the file stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// ignore_eos of every request.
+    #[arg(long, default_value_t = true)]
+    ignore_eos: bool,
+    /// Hugging Face tokenizer.json for exact prompt token ids (and, for ShareGPT, the
+    /// answers' lengths).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Name recorded for the tokenizer (default: its file name).
+    #[arg(long, requires = "tokenizer")]
+    tokenizer_name: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +187,12 @@ struct AzureArgs {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.source {
         Source::Mooncake(a) => mooncake(a),
+        Source::Sharegpt(a) => dataset(
+            a,
+            "the ShareGPT file being imported",
+            generator::import_sharegpt,
+        ),
+        Source::Jsonl(a) => dataset(a, "the JSONL being imported", generator::import_jsonl),
         Source::Azure(a) => {
             let source = a.prepare("the CSV being imported")?;
             let r = generator::import_azure(&a.file, &a.options(), &source, &a.output)?;
@@ -210,6 +282,44 @@ fn mooncake(a: MooncakeArgs) -> anyhow::Result<Exit> {
     };
     let r = generator::import_mooncake(&a.file, &opts, &source, &a.output)?;
     report(&r, "records")
+}
+
+type DatasetImport =
+    fn(&Path, &DatasetOptions, &PromptSource, &Path) -> generator::Result<DatasetReport>;
+
+fn dataset(a: DatasetArgs, what: &'static str, import: DatasetImport) -> anyhow::Result<Exit> {
+    let arrival = arrival_from_flags(a.arrival.map(ArrivalArg::kind), a.rate, a.burstiness)?;
+    let output_tokens = a
+        .output_tokens
+        .as_deref()
+        .map(parse_length_dist)
+        .transpose()?;
+    let source = prepare(
+        &a.file,
+        what,
+        &a.output,
+        a.force,
+        a.tokenizer.as_deref(),
+        a.tokenizer_name.as_deref(),
+    )?;
+    let opts = DatasetOptions {
+        name: a.name,
+        seed: a.seed,
+        requests: a.requests,
+        output_tokens,
+        min_prompt_tokens: a.min_prompt_tokens,
+        max_prompt_tokens: a.max_prompt_tokens,
+        max_output_tokens: a.max_output_tokens,
+        arrival,
+        ignore_eos: a.ignore_eos,
+    };
+    let r = import(&a.file, &opts, &source, &a.output)?;
+    report(&r.import, "items")?;
+    println!(
+        "left out {} items by the length filters and {} without a prompt and answer",
+        r.filtered, r.unusable
+    );
+    Ok(Exit::Success)
 }
 
 fn report(r: &ImportReport, unit: &str) -> anyhow::Result<Exit> {

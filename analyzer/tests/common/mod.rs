@@ -33,6 +33,7 @@ pub fn spec(name: &str, cap: u32, rate: Option<f64>) -> TraceSpec {
             None => Arrival::Burst,
         },
         ignore_eos: true,
+        prefix: None,
     })
 }
 

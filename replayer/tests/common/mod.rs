@@ -40,6 +40,7 @@ pub fn write_trace(
             }
         },
         ignore_eos: true,
+        prefix: None,
     });
     let header = TraceHeader::new(
         spec,

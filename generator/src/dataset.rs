@@ -1,0 +1,399 @@
+//! Dataset imports (`llmib import sharegpt` and `llmib import jsonl`): items of a chat
+//! dataset, counted, filtered, sampled and scheduled into a trace.
+//!
+//! The parsers ([`crate::sharegpt`], [`crate::jsonl`]) turn a file into [`Item`]s; this
+//! module does the rest the same way for both:
+//! 1. **Count.** A prompt's tokens are its exact encoding under `--tokenizer` (no special
+//!    tokens; the ids are recorded as `prompt_token_ids` and re-encode exactly), else its
+//!    whitespace-separated words (what `llmib sim` counts). A dataset output length is the
+//!    answer's token count under the tokenizer (ShareGPT) or the line's
+//!    `max_tokens`/`output_tokens` (JSONL), raised to at least 1.
+//! 2. **Filter.** Items with a prompt outside `[min_prompt_tokens, max_prompt_tokens]`, or
+//!    a dataset output length above `max_output_tokens`, are left out and counted.
+//! 3. **Sample.** `--requests N` draws N of the eligible items without replacement: a
+//!    partial Fisher-Yates shuffle of the eligible items (in file order) on the seed's
+//!    dataset-sampling stream, in draw order. Without it every eligible item is kept, in
+//!    file order.
+//! 4. **Output lengths** from `--output-tokens` (a spec length distribution), when given,
+//!    are drawn on the output-length stream in request order.
+//! 5. **Arrivals** from the arrival process on the arrival stream, exactly as
+//!    `llmib generate` (see [`crate::dist`]); or, for JSONL whose every line has a
+//!    `timestamp` and no process is given, `(timestamp - first) x 1e6` ns with the
+//!    requests sorted stably by timestamp.
+
+use std::path::Path;
+
+use formats::{
+    Arrival, DatasetImportSpec, LengthDist, TraceHeader, TraceRequest, TraceSpec, TraceWriter,
+    sha256_file,
+};
+
+use crate::GENERATOR_VERSION;
+use crate::azure::ImportReport;
+use crate::dist::{arrivals, sample_length};
+use crate::error::{GenError, Result};
+use crate::prompt::PromptSource;
+use crate::rng::{Purpose, SeedKey};
+use crate::spec::MAX_PROMPT_TOKENS;
+
+/// One request candidate read from a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Where it came from, for errors: `conversation 3` or `line 7`.
+    pub origin: String,
+    pub prompt: String,
+    pub output: ItemOutput,
+    /// Milliseconds (JSONL `timestamp`).
+    pub timestamp_ms: Option<u64>,
+}
+
+/// The output length an item carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemOutput {
+    /// The recorded answer, counted under the tokenizer.
+    Text(String),
+    /// A length in tokens.
+    Tokens(u32),
+    /// Nothing: the length must come from `--output-tokens`.
+    Missing,
+}
+
+/// Import options (the CLI flags).
+#[derive(Debug, Clone)]
+pub struct DatasetOptions {
+    /// Trace name; defaults to the file stem.
+    pub name: Option<String>,
+    pub seed: u64,
+    pub requests: Option<u64>,
+    pub output_tokens: Option<LengthDist>,
+    pub min_prompt_tokens: u32,
+    pub max_prompt_tokens: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+    /// `None`: the file's timestamps when every item has one, else a burst.
+    pub arrival: Option<Arrival>,
+    pub ignore_eos: bool,
+}
+
+impl Default for DatasetOptions {
+    fn default() -> Self {
+        DatasetOptions {
+            name: None,
+            seed: 0,
+            requests: None,
+            output_tokens: None,
+            min_prompt_tokens: 1,
+            max_prompt_tokens: None,
+            max_output_tokens: None,
+            arrival: None,
+            ignore_eos: true,
+        }
+    }
+}
+
+/// What an import wrote and what it left out.
+#[derive(Debug, Clone)]
+pub struct DatasetReport {
+    pub import: ImportReport,
+    /// Items the length filters left out.
+    pub filtered: usize,
+    /// Items without a usable prompt or answer (e.g. a conversation with no human turn).
+    pub unusable: usize,
+}
+
+/// An item that passed the filters.
+struct Candidate {
+    prompt: String,
+    ids: Option<Vec<u32>>,
+    prompt_tokens: u32,
+    output: Option<u32>,
+    timestamp_ms: Option<u64>,
+}
+
+fn check_options(o: &DatasetOptions) -> Result<()> {
+    let bad = |m: &str| Err(GenError::InvalidSpec(m.into()));
+    if o.requests == Some(0) {
+        return bad("--requests must be at least 1");
+    }
+    if o.min_prompt_tokens == 0 {
+        return bad("--min-prompt-tokens must be at least 1 (servers reject empty prompts)");
+    }
+    if o.max_prompt_tokens.is_some_and(|m| m < o.min_prompt_tokens) {
+        return bad("--max-prompt-tokens is below --min-prompt-tokens");
+    }
+    if o.max_output_tokens.is_some() && o.output_tokens.is_some() {
+        return bad(
+            "--max-output-tokens filters the dataset's output lengths; with --output-tokens set the distribution's cap instead",
+        );
+    }
+    if let Some(d) = &o.output_tokens {
+        crate::spec::validate_dist("--output-tokens", d)?;
+    }
+    if let Some(a) = &o.arrival {
+        crate::spec::validate_arrival(a)?;
+    }
+    Ok(())
+}
+
+/// Counts a text: exact ids under a tokenizer, else whitespace-separated words.
+fn count(source: &PromptSource, text: &str, origin: &str) -> Result<(u32, Option<Vec<u32>>)> {
+    let too_long = || GenError::Invalid(format!("{origin}: text exceeds {} tokens", u32::MAX));
+    match source.tokenizer() {
+        Some(tok) => {
+            let enc = tok
+                .encode_fast(text, false)
+                .map_err(|e| GenError::Invalid(format!("{origin}: cannot encode: {e}")))?;
+            let ids = enc.get_ids().to_vec();
+            Ok((u32::try_from(ids.len()).map_err(|_| too_long())?, Some(ids)))
+        }
+        None => {
+            let n = text.split_whitespace().count();
+            Ok((u32::try_from(n).map_err(|_| too_long())?, None))
+        }
+    }
+}
+
+/// The dataset output length of `item`, `Ok(None)` when it has none to give.
+fn output_len(source: &PromptSource, item: &Item, opts: &DatasetOptions) -> Result<Option<u32>> {
+    if opts.output_tokens.is_some() {
+        return Ok(None);
+    }
+    match &item.output {
+        ItemOutput::Tokens(n) => Ok(Some((*n).max(1))),
+        ItemOutput::Text(t) if source.tokenizer().is_some() => {
+            Ok(Some(count(source, t, &item.origin)?.0.max(1)))
+        }
+        ItemOutput::Text(_) => Err(GenError::InvalidSpec(
+            "output lengths from the recorded answers need --tokenizer; or give --output-tokens"
+                .into(),
+        )),
+        ItemOutput::Missing => Ok(None),
+    }
+}
+
+/// Counts and filters the items; returns the candidates, the filtered and unusable counts.
+fn candidates(
+    items: Vec<Item>,
+    opts: &DatasetOptions,
+    source: &PromptSource,
+) -> Result<(Vec<Candidate>, usize, usize)> {
+    let (mut out, mut filtered, mut unusable) = (Vec::new(), 0, 0);
+    for item in items {
+        let output = output_len(source, &item, opts)?;
+        if output.is_none() && opts.output_tokens.is_none() {
+            unusable += 1;
+            continue;
+        }
+        let (prompt_tokens, ids) = count(source, &item.prompt, &item.origin)?;
+        if prompt_tokens < opts.min_prompt_tokens
+            || prompt_tokens > opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
+            || output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
+        {
+            filtered += 1;
+            continue;
+        }
+        out.push(Candidate {
+            prompt: item.prompt,
+            ids,
+            prompt_tokens,
+            output,
+            timestamp_ms: item.timestamp_ms,
+        });
+    }
+    Ok((out, filtered, unusable))
+}
+
+/// `n` of `pool` without replacement (partial Fisher-Yates), in draw order.
+fn sample(mut pool: Vec<Candidate>, n: Option<u64>, key: &SeedKey) -> Result<Vec<Candidate>> {
+    let Some(n) = n else { return Ok(pool) };
+    if n > pool.len() as u64 {
+        return Err(GenError::Invalid(format!(
+            "--requests {n} exceeds the {} items that pass the filters",
+            pool.len()
+        )));
+    }
+    let mut rng = key.stream(Purpose::DatasetSample);
+    let len = pool.len() as u64;
+    for i in 0..n {
+        let j = i + rng.below(len - i);
+        pool.swap(i as usize, j as usize);
+    }
+    pool.truncate(n as usize);
+    Ok(pool)
+}
+
+/// Arrival offsets; sorts `chosen` by timestamp when they come from the file.
+fn schedule(
+    chosen: &mut [Candidate],
+    arrival: Option<&Arrival>,
+    key: &SeedKey,
+) -> Result<Vec<u64>> {
+    if let Some(a) = arrival {
+        return arrivals(a, chosen.len() as u64, &mut key.stream(Purpose::Arrivals));
+    }
+    chosen.sort_by_key(|c| c.timestamp_ms); // stable
+    let t0 = chosen.first().and_then(|c| c.timestamp_ms).unwrap_or(0);
+    chosen
+        .iter()
+        .map(|c| {
+            let ms = c.timestamp_ms.unwrap_or(t0) - t0;
+            ms.checked_mul(1_000_000).ok_or_else(|| {
+                GenError::Invalid(format!(
+                    "timestamp offset of {ms} ms exceeds 64-bit nanoseconds"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Imports parsed `items` of the dataset file `input` into the trace file `out`;
+/// `kind` wraps the recorded spec (`TraceSpec::ShareGpt` or `TraceSpec::Jsonl`).
+pub fn import_items(
+    items: Vec<Item>,
+    input: &Path,
+    kind: fn(DatasetImportSpec) -> TraceSpec,
+    opts: &DatasetOptions,
+    source: &PromptSource,
+    out: &Path,
+) -> Result<DatasetReport> {
+    check_options(opts)?;
+    let rows = items.len();
+    let all_timed = rows > 0 && items.iter().all(|i| i.timestamp_ms.is_some());
+    let arrival = match (&opts.arrival, all_timed) {
+        (Some(a), _) => Some(a.clone()),
+        (None, true) => None,
+        (None, false) => Some(Arrival::Burst),
+    };
+    let (pool, filtered, unusable) = candidates(items, opts, source)?;
+    if pool.is_empty() {
+        return Err(GenError::Invalid(format!(
+            "{}: no items to import ({rows} read, {filtered} left out by the length filters, {unusable} without a prompt and answer)",
+            input.display()
+        )));
+    }
+    let key = SeedKey::new(opts.seed);
+    let mut chosen = sample(pool, opts.requests, &key)?;
+    let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key)?;
+    let spec = DatasetImportSpec {
+        name: opts.name.clone().unwrap_or_else(|| {
+            input
+                .file_stem()
+                .map_or_else(|| "dataset".into(), |s| s.to_string_lossy().into_owned())
+        }),
+        seed: opts.seed,
+        source_file: crate::azure::file_name(input),
+        source_sha256: sha256_file(input)?,
+        requests: opts.requests,
+        output_tokens: opts.output_tokens.clone(),
+        min_prompt_tokens: opts.min_prompt_tokens,
+        max_prompt_tokens: opts.max_prompt_tokens,
+        max_output_tokens: opts.max_output_tokens,
+        arrival,
+        ignore_eos: opts.ignore_eos,
+    };
+    let n = chosen.len() as u64;
+    let header = TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION);
+    let mut writer = TraceWriter::create(out, &header)?;
+    let mut lengths = key.stream(Purpose::OutputLengths);
+    let (mut pt, mut ot) = (0u64, 0u64);
+    for (id, (c, at)) in chosen.into_iter().zip(arrival_ns).enumerate() {
+        let max_tokens = match (&opts.output_tokens, c.output) {
+            (Some(d), _) => sample_length(d, &mut lengths),
+            (None, Some(o)) => o,
+            (None, None) => unreachable!("candidates() keeps only items with an output length"),
+        };
+        pt += u64::from(c.prompt_tokens);
+        ot += u64::from(max_tokens);
+        writer.write(&TraceRequest {
+            id: id as u64,
+            arrival_ns: at,
+            prompt: c.prompt,
+            prompt_token_ids: c.ids,
+            prompt_tokens: c.prompt_tokens,
+            max_tokens,
+            ignore_eos: opts.ignore_eos,
+        })?;
+    }
+    let path = writer.finish()?;
+    Ok(DatasetReport {
+        import: ImportReport {
+            path,
+            rows,
+            requests: n,
+            prompt_tokens: pt,
+            output_tokens: ot,
+        },
+        filtered,
+        unusable,
+    })
+}
+
+/// The file's bytes as UTF-8, or an error naming the line of the first bad byte.
+pub(crate) fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| GenError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        GenError::BadRow {
+            path: path.to_path_buf(),
+            line,
+            message: format!("not UTF-8 (byte {at})"),
+        }
+    })
+}
+
+/// Parses a length distribution written as in a spec file, an inline TOML table such as
+/// `{ dist = "capped_exponential", mean = 128, cap = 512 }` (`--output-tokens`).
+pub fn parse_length_dist(text: &str) -> Result<LengthDist> {
+    #[derive(serde::Deserialize)]
+    struct Wrap {
+        d: LengthDist,
+    }
+    let w: Wrap = toml::from_str(&format!("d = {text}")).map_err(|e| {
+        GenError::InvalidSpec(format!(
+            "--output-tokens {text:?}: {}",
+            e.message()
+                .lines()
+                .next()
+                .unwrap_or("not a length distribution")
+        ))
+    })?;
+    crate::spec::validate_dist("--output-tokens", &w.d)?;
+    Ok(w.d)
+}
+
+/// The arrival process named by `--arrival`/`--rate`/`--burstiness`: `--rate` alone is
+/// Poisson, with `--burstiness` gamma; nothing at all is `None`.
+pub fn arrival_from_flags(
+    kind: Option<crate::spec::ArrivalKind>,
+    rate: Option<f64>,
+    burstiness: Option<f64>,
+) -> Result<Option<Arrival>> {
+    use crate::spec::ArrivalKind as K;
+    let kind = match (kind, rate, burstiness) {
+        (Some(k), _, _) => k,
+        (None, None, None) => return Ok(None),
+        (None, _, Some(_)) => K::Gamma,
+        (None, Some(_), None) => K::Poisson,
+    };
+    let bad = |m: &str| Err(GenError::InvalidSpec(m.into()));
+    if burstiness.is_some() && kind != K::Gamma {
+        return bad("--burstiness applies to gamma arrivals only");
+    }
+    let need = || GenError::InvalidSpec("this arrival process needs a rate (--rate)".into());
+    let a = match kind {
+        K::Burst if rate.is_some() => return bad("--rate does not apply to burst arrivals"),
+        K::Burst => Arrival::Burst,
+        K::Constant => Arrival::Constant {
+            rate: rate.ok_or_else(need)?,
+        },
+        K::Poisson => Arrival::Poisson {
+            rate: rate.ok_or_else(need)?,
+        },
+        K::Gamma => Arrival::Gamma {
+            rate: rate.ok_or_else(need)?,
+            burstiness: burstiness.unwrap_or(1.0),
+        },
+    };
+    crate::spec::validate_arrival(&a)?;
+    Ok(Some(a))
+}
