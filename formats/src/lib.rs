@@ -40,7 +40,7 @@ pub use output::{
 };
 pub use spec::{
     Arrival, AzureImportSpec, BurstGptImportSpec, DatasetImportSpec, LengthDist,
-    MooncakeImportSpec, SyntheticSpec, TraceSpec,
+    MooncakeImportSpec, PrefixShare, PrefixSpec, SyntheticSpec, TraceSpec,
 };
 pub use trace::{
     TRACE_FORMAT, TRACE_VERSION, TokenizerInfo, TraceHeader, TraceReader, TraceRequest,

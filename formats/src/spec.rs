@@ -99,6 +99,39 @@ pub struct SyntheticSpec {
     /// Ask servers to ignore end-of-sequence so outputs have exactly `max_tokens`.
     #[serde(default = "yes")]
     pub ignore_eos: bool,
+    /// Shared prompt prefixes; `None` (absent from the file and the header): every
+    /// prompt is unique from its first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<PrefixSpec>,
+}
+
+/// Shared-prefix synthesis: every prompt starts with one of `groups` shared prefixes of
+/// exactly `tokens` tokens, then its own suffix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixSpec {
+    /// Number of distinct prefixes (groups `0..groups`).
+    pub groups: u32,
+    /// Tokens in every prefix.
+    pub tokens: u32,
+    /// How a request's group is chosen.
+    pub share: PrefixShare,
+    /// Zipf exponent `s` (`share = "zipf"` only): group `g` has weight `(g + 1)^-s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipf_s: Option<f64>,
+}
+
+/// How requests are spread over prefix groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefixShare {
+    /// Every group equally likely.
+    Uniform,
+    /// Zipf over groups ranked 1..G: group `g` with probability proportional to
+    /// `(g + 1)^-zipf_s` (group 0 the most shared).
+    Zipf,
+    /// Request `i` uses group `i mod groups` (no draw).
+    RoundRobin,
 }
 
 /// A length distribution, in tokens. Every variant applies `floor` last: the drawn

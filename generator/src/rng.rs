@@ -13,6 +13,7 @@
 //! | 4 | prompt layout (the per-position word permutations that encode request ids) |
 //! | 2^32 + i | the words of request `i`'s prompt |
 //! | 5 | block layout (the per-position word permutations that encode block hash ids) |
+//! | 6 | prefix groups (one draw per request of a spec with `prefix`, `share` uniform or zipf) |
 //! | 16 | dataset sampling (the partial shuffle choosing `--requests` items of a dataset import) |
 //! | 2^63 + h | the words of the prefix-reuse block with hash id `h < 2^63` (Mooncake import) |
 //!
@@ -56,6 +57,8 @@ pub enum Purpose {
     BlockLayout,
     /// The words of one prefix-reuse block, by its hash id (< 2^63).
     BlockContent(u64),
+    /// The shared-prefix group of each request (see [`crate::prefix`]).
+    PrefixGroups,
     /// The partial shuffle that samples a dataset import's items (see [`crate::dataset`]).
     DatasetSample,
 }
@@ -69,6 +72,7 @@ impl Purpose {
             Purpose::PromptLayout => 4,
             Purpose::PromptContent(id) => (1u64 << 32).wrapping_add(id),
             Purpose::BlockLayout => 5,
+            Purpose::PrefixGroups => 6,
             Purpose::DatasetSample => 16,
             Purpose::BlockContent(hash_id) => (1u64 << 63) | hash_id,
         }

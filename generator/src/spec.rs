@@ -262,6 +262,9 @@ pub fn validate(spec: &SyntheticSpec) -> Result<()> {
             "prompt_tokens can reach {pmax}, above the limit of {MAX_PROMPT_TOKENS}"
         )));
     }
+    if let Some(p) = &spec.prefix {
+        crate::prefix::validate(p, MAX_PROMPT_TOKENS)?;
+    }
     validate_arrival(&spec.arrival)
 }
 
