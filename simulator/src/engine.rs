@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::prefix::PrefixCache;
 use crate::profile::{EngineParams, Policy};
 
 /// A request as the engine sees it.
@@ -42,8 +43,16 @@ struct Seq {
     generated: u32,
     /// Tokens whose KV must be (re)computed at the next prefill: the prompt, plus the
     /// generated tokens after a recompute preemption.
+    /// (vLLM policy: blocks it holds alone; its full prompt blocks are pinned in the
+    /// prefix cache when it has one, and counted there.)
     blocks: u64,
     preemptions: u32,
+    /// Hashes of its full prompt blocks (empty without a prefix cache).
+    hashes: Vec<u64>,
+    /// `hashes` are pinned in the prefix cache (it is running).
+    pinned: bool,
+    /// Prompt tokens found in the prefix cache at its latest admission.
+    hit: u64,
 }
 
 impl Seq {
@@ -68,8 +77,11 @@ pub struct Step {
     pub first_admit: Vec<u64>,
     /// Keys preempted (evicted, to be recomputed) before this step.
     pub preempted: Vec<u64>,
+    /// Prompt tokens prefilled (cache hits excluded).
     pub prefill_tokens: u64,
     pub decode_batch: u64,
+    /// (key, prompt tokens found in the prefix cache) of the keys in `first_admit`.
+    pub cached: Vec<(u64, u32)>,
 }
 
 /// A token produced at the end of a step.
@@ -101,6 +113,8 @@ pub struct Core {
     admitted_ever: std::collections::HashSet<u64>,
     /// Whether the step planned last decodes the running batch.
     pending_decode: bool,
+    /// vLLM policy with `prefix_cache`: the automatic prefix cache.
+    cache: Option<PrefixCache>,
     pub stats: CoreStats,
 }
 
@@ -115,6 +129,8 @@ pub struct CoreStats {
     pub max_batch: u64,
     /// Peak KV usage in tokens (vLLM: blocks * block size).
     pub peak_kv_tokens: u64,
+    /// Prompt tokens found in the prefix cache over every admission.
+    pub cached_tokens: u64,
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -124,6 +140,7 @@ fn ceil_div(a: u64, b: u64) -> u64 {
 impl Core {
     pub fn new(params: EngineParams, policy: Policy) -> Core {
         let total_blocks = params.kv_capacity_tokens / params.block_size as u64;
+        let cache = (params.prefix_cache && policy == Policy::Vllm).then(PrefixCache::default);
         Core {
             p: params,
             policy,
@@ -136,6 +153,7 @@ impl Core {
             steps_since_admit: 0,
             admitted_ever: Default::default(),
             pending_decode: false,
+            cache,
             stats: CoreStats::default(),
         }
     }
@@ -144,15 +162,34 @@ impl Core {
         &self.p
     }
 
+    /// The block size prompts are hashed at when this core has a prefix cache.
+    pub fn prefix_block_size(&self) -> Option<u32> {
+        self.cache.as_ref().map(|_| self.p.block_size)
+    }
+
     /// Queue a request. Requests that can never fit (prompt + output over the KV
     /// capacity) must be rejected by the caller; the core would hold them forever.
     pub fn submit(&mut self, req: EngineRequest) {
+        self.submit_prefixed(req, Vec::new());
+    }
+
+    /// [`Core::submit`] with the hashes of the prompt's full blocks
+    /// ([`crate::prefix::BlockHasher`] at this engine's block size), for the prefix
+    /// cache; ignored without one.
+    pub fn submit_prefixed(&mut self, req: EngineRequest, mut hashes: Vec<u64>) {
         debug_assert!(req.target_tokens >= 1 && req.target_tokens <= req.max_tokens);
+        if self.cache.is_none() {
+            hashes = Vec::new();
+        }
+        hashes.truncate((req.prompt_tokens / self.p.block_size) as usize);
         self.waiting.push_back(Seq {
             req,
             generated: 0,
             blocks: 0,
             preemptions: 0,
+            hashes,
+            pinned: false,
+            hit: 0,
         });
     }
 
@@ -201,6 +238,9 @@ impl Core {
     fn release(&mut self, s: &Seq) {
         self.used_blocks -= s.blocks;
         self.reserved -= s.reservation().min(self.reserved);
+        if let (true, Some(c)) = (s.pinned, &mut self.cache) {
+            self.used_blocks -= c.unpin(&s.hashes);
+        }
     }
 
     /// Decide the next step. `None` when there is nothing to do.
@@ -256,6 +296,9 @@ impl Core {
             Policy::Lightllm => self.running.iter().map(|s| s.context() + 1).sum(),
         };
         self.stats.peak_kv_tokens = self.stats.peak_kv_tokens.max(kv);
+        if let Some(c) = &mut self.cache {
+            c.trim(self.total_blocks - self.used_blocks);
+        }
         self.pending_decode = decode;
         Some(step)
     }
@@ -290,10 +333,12 @@ impl Core {
 
     fn admit_one(&mut self, step: &mut Step) {
         let s = self.waiting.pop_front().expect("caller checked");
-        step.prefill_tokens += s.prefill_len();
+        step.prefill_tokens += s.prefill_len() - s.hit;
         step.admitted.push(s.req.key);
+        self.stats.cached_tokens += s.hit;
         if self.admitted_ever.insert(s.req.key) {
             step.first_admit.push(s.req.key);
+            step.cached.push((s.req.key, s.hit as u32));
         }
         self.running.push(s);
     }
@@ -341,16 +386,31 @@ impl Core {
             if self.running.len() >= self.p.max_batch_size as usize {
                 break;
             }
-            let pl = s.prefill_len();
+            let (hit_blocks, pinned_hits) = match &self.cache {
+                Some(c) => c.hits(&s.hashes),
+                None => (0, 0),
+            };
+            // At least the prompt's last token is computed (vLLM).
+            let hit_blocks =
+                hit_blocks.min(((s.req.prompt_tokens.max(1) - 1) / self.p.block_size) as usize);
+            let hit = hit_blocks as u64 * bs;
+            let pl = s.prefill_len() - hit;
             if step.prefill_tokens + pl > self.p.max_prefill_tokens {
                 break;
             }
-            let need = ceil_div(pl, bs);
+            // Blocks already pinned by a running request are shared, not allocated.
+            let need = ceil_div(s.prefill_len(), bs) - pinned_hits as u64;
             if self.total_blocks - self.used_blocks < need + watermark {
                 break;
             }
-            self.used_blocks += need;
-            self.waiting.front_mut().expect("checked").blocks = need;
+            let s = self.waiting.front_mut().expect("checked");
+            s.hit = hit;
+            s.blocks = ceil_div(s.prefill_len(), bs) - s.hashes.len() as u64;
+            self.used_blocks += s.blocks;
+            if let Some(c) = &mut self.cache {
+                self.used_blocks += c.pin(&s.hashes);
+                s.pinned = true;
+            }
             self.admit_one(step);
         }
     }
@@ -366,7 +426,7 @@ impl Core {
                 let s = &self.running[i];
                 // A decode step computes the KV of the last generated token, at position
                 // context() - 1: it needs a new block when that position starts one.
-                ceil_div(s.context(), bs) > s.blocks
+                ceil_div(s.context(), bs) > s.blocks + s.hashes.len() as u64
             };
             if !needs {
                 i += 1;
@@ -384,6 +444,10 @@ impl Core {
             self.fresh_from -= 1;
             self.used_blocks -= victim.blocks;
             victim.blocks = 0;
+            if let (true, Some(c)) = (victim.pinned, &mut self.cache) {
+                self.used_blocks -= c.unpin(&victim.hashes);
+            }
+            victim.pinned = false;
             victim.preemptions += 1;
             self.stats.preemptions += 1;
             step.preempted.push(victim.req.key);
@@ -441,8 +505,9 @@ fn lightllm_peak(lens: &mut [(u64, u64)]) -> u64 {
 /// Messages from the engine to one request's handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineEvent {
-    /// First admission (start of its first prefill step), ns on the server clock.
-    Admitted { at_ns: u64 },
+    /// First admission (start of its first prefill step), ns on the server clock;
+    /// `cached`: its prompt tokens found in the prefix cache then.
+    Admitted { at_ns: u64, cached: u32 },
     /// Evicted, to be recomputed.
     Preempted,
     /// A token at the end of a step.
@@ -452,6 +517,8 @@ pub enum EngineEvent {
 /// A request sent to the real-time engine task.
 pub struct Submission {
     pub req: EngineRequest,
+    /// Its prompt's block hashes, for the prefix cache (may be empty).
+    pub hashes: Vec<u64>,
     pub events: mpsc::UnboundedSender<EngineEvent>,
 }
 
@@ -507,7 +574,7 @@ pub async fn run_realtime(
     loop {
         while let Ok(sub) = rx.try_recv() {
             chans.insert(sub.req.key, sub.events);
-            core.submit(sub.req);
+            core.submit_prefixed(sub.req, sub.hashes);
         }
         let Some(step) = core.plan() else {
             deadline = None;
@@ -517,7 +584,7 @@ pub async fn run_realtime(
             match rx.recv().await {
                 Some(sub) => {
                     chans.insert(sub.req.key, sub.events);
-                    core.submit(sub.req);
+                    core.submit_prefixed(sub.req, sub.hashes);
                 }
                 None => open = false,
             }
@@ -535,9 +602,12 @@ pub async fn run_realtime(
             _ => now,
         };
         let start_ns = clock.ns_at(start);
-        for key in &step.first_admit {
-            if let Some(tx) = chans.get(key) {
-                let _ = tx.send(EngineEvent::Admitted { at_ns: start_ns });
+        for &(key, cached) in &step.cached {
+            if let Some(tx) = chans.get(&key) {
+                let _ = tx.send(EngineEvent::Admitted {
+                    at_ns: start_ns,
+                    cached,
+                });
             }
         }
         for key in &step.preempted {

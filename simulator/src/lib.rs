@@ -34,6 +34,7 @@ use std::time::Duration;
 pub mod calibration;
 pub mod engine;
 pub mod faults;
+pub mod prefix;
 pub mod profile;
 pub mod reasoning;
 mod sampling;

@@ -110,6 +110,8 @@ struct Parsed {
     echo: Option<String>,
     /// The request lets the model think (`chat_template_kwargs` does not turn it off).
     thinking: bool,
+    /// The prompt's block hashes for the engine's prefix cache (empty without one).
+    prefix: Vec<u64>,
 }
 
 fn opt_u32(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
@@ -264,7 +266,21 @@ fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
         min_tokens: opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0),
         echo,
         thinking: thinking(&obj).map_err(bad)?,
+        prefix: prefix_hashes(st, kind, &obj),
     })
+}
+
+/// The prompt's block hashes when the engine caches prefixes (the prompt is valid).
+fn prefix_hashes(st: &AppState, kind: Kind, obj: &serde_json::Map<String, Value>) -> Vec<u64> {
+    let Some(mut h) = st.block_hasher() else {
+        return Vec::new();
+    };
+    match (kind, obj.get("prompt"), obj.get("messages")) {
+        (Kind::Completion, Some(p), _) => crate::prefix::hash_prompt(&mut h, p),
+        (Kind::Chat, _, Some(Value::Array(msgs))) => crate::prefix::hash_messages(&mut h, msgs),
+        _ => {}
+    }
+    h.finish()
 }
 
 /// False when `chat_template_kwargs.enable_thinking` (Qwen3) or `.thinking`
@@ -317,7 +333,14 @@ fn finish_reason(eos: bool) -> &'static str {
 
 /// A usage object; `reasoning`: the reasoning tokens among `completion`, when the
 /// server reasons (then reported as OpenAI does).
-fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32, reasoning: Option<u32>) {
+/// `cached`: the prompt tokens found in the prefix cache, when the engine has one.
+fn push_usage(
+    out: &mut BytesMut,
+    prompt: u32,
+    completion: u32,
+    reasoning: Option<u32>,
+    cached: Option<u32>,
+) {
     out.extend_from_slice(
         format!(
             "{{\"prompt_tokens\":{prompt},\"total_tokens\":{},\"completion_tokens\":{completion}",
@@ -325,6 +348,11 @@ fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32, reasoning: Optio
         )
         .as_bytes(),
     );
+    if let Some(c) = cached {
+        out.extend_from_slice(
+            format!(",\"prompt_tokens_details\":{{\"cached_tokens\":{c}}}").as_bytes(),
+        );
+    }
     if let Some(r) = reasoning {
         out.extend_from_slice(
             format!(",\"completion_tokens_details\":{{\"reasoning_tokens\":{r}}}").as_bytes(),
@@ -333,8 +361,11 @@ fn push_usage(out: &mut BytesMut, prompt: u32, completion: u32, reasoning: Optio
     out.extend_from_slice(b"}");
 }
 
-fn usage_json(prompt: u32, completion: u32, reasoning: Option<u32>) -> Value {
+fn usage_json(prompt: u32, completion: u32, reasoning: Option<u32>, cached: Option<u32>) -> Value {
     let mut u = json!({"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion});
+    if let Some(c) = cached {
+        u["prompt_tokens_details"] = json!({"cached_tokens": c});
+    }
     if let Some(r) = reasoning {
         u["completion_tokens_details"] = json!({"reasoning_tokens": r});
     }
@@ -348,6 +379,8 @@ struct OpenAiFramer {
     prompt_tokens: u32,
     include_usage: bool,
     continuous_usage: bool,
+    /// Some(cached prompt tokens, updated from each token) when the engine caches prefixes.
+    cached: Option<u32>,
     thought: Thought,
 }
 
@@ -383,7 +416,14 @@ impl Thought {
 }
 
 impl OpenAiFramer {
-    fn new(kind: Kind, id: &str, model: &str, p: &Parsed, thought: Thought) -> OpenAiFramer {
+    fn new(
+        kind: Kind,
+        id: &str,
+        model: &str,
+        p: &Parsed,
+        thought: Thought,
+        cache_on: bool,
+    ) -> OpenAiFramer {
         let object = match kind {
             Kind::Completion => "text_completion",
             Kind::Chat => "chat.completion.chunk",
@@ -405,13 +445,14 @@ impl OpenAiFramer {
             prompt_tokens: p.prompt_tokens,
             include_usage: p.include_usage,
             continuous_usage: p.continuous_usage,
+            cached: cache_on.then_some(0),
             thought,
         }
     }
 
     fn usage(&self, out: &mut BytesMut, completion: u32) {
         let reasoning = self.thought.count(completion);
-        push_usage(out, self.prompt_tokens, completion, reasoning);
+        push_usage(out, self.prompt_tokens, completion, reasoning, self.cached);
     }
 
     fn chunk_end(&self, out: &mut BytesMut, completion: u32) {
@@ -458,6 +499,9 @@ impl OpenAiFramer {
 impl Framer for OpenAiFramer {
     fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
         let (_, text) = tok.text();
+        if let Some(c) = &mut self.cached {
+            *c = tok.cached;
+        }
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(&self.head);
         match self.kind {
@@ -533,7 +577,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         Kind::Chat => "/v1/chat/completions",
     };
     let mut ctx = Ctx::begin(&st, &headers, route, false);
-    let p = match parse(&st, kind, &body) {
+    let mut p = match parse(&st, kind, &body) {
         Ok(p) => p,
         Err(resp) => return ctx.reject(Outcome::BadRequest, resp),
     };
@@ -555,6 +599,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
     if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
         return ctx.reject(outcome, injected_error(status));
     }
+    ctx.prefix = std::mem::take(&mut p.prefix);
     let thought = Thought::of(&st, kind, &p, &plan);
     plan.reasoning = thought.planned;
     let id = format!(
@@ -569,7 +614,8 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
     let mut job = Job::start(ctx, plan);
     if p.stream {
         job.before_headers().await;
-        let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p, thought);
+        let cache_on = st.block_hasher().is_some();
+        let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p, thought, cache_on);
         let prefix = (kind == Kind::Chat).then(|| framer.role_chunk());
         let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, prefix));
         resp.headers_mut().insert(
@@ -588,7 +634,8 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
     job.before_headers().await;
     let last = toks.last().expect("at least one token");
     let n = toks.len() as u32;
-    let usage = usage_json(p.prompt_tokens, n, thought.count(n));
+    let cached = st.block_hasher().map(|_| job.ctx.rec.cached_tokens);
+    let usage = usage_json(p.prompt_tokens, n, thought.count(n), cached);
     let body = match kind {
         Kind::Completion => {
             let mut text = p.echo.clone().unwrap_or_default();

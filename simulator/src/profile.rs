@@ -102,6 +102,11 @@ pub struct EngineParams {
     pub decode_per_seq_us: f64,
     #[serde(default)]
     pub decode_per_ctx_token_us: f64,
+    /// Automatic prefix caching (vLLM policy only; see `prefix.rs`): full prompt blocks
+    /// already in KV memory are reused and not prefilled again. Off by default: the 2023
+    /// servers the calibrated profiles model had none.
+    #[serde(default)]
+    pub prefix_cache: bool,
 }
 
 fn default_block_size() -> u32 {

@@ -94,6 +94,12 @@ impl AppState {
         mix(self.seed, seq, purpose)
     }
 
+    /// A hasher for a prompt's blocks when the engine has a prefix cache.
+    pub(crate) fn block_hasher(&self) -> Option<crate::prefix::BlockHasher> {
+        let bs = self.engine.as_ref()?.fits.prefix_block_size()?;
+        Some(crate::prefix::BlockHasher::new(bs))
+    }
+
     /// Whether the engine can ever hold this request (beyond the profile's limits).
     pub(crate) fn engine_fits(&self, prompt_tokens: u32, max_tokens: u32) -> bool {
         match &self.engine {
@@ -169,6 +175,8 @@ pub(crate) struct Ctx {
     pub rec: TruthRecord,
     record_tokens: bool,
     done: bool,
+    /// The prompt's block hashes for the engine's prefix cache (set by the dialect).
+    pub prefix: Vec<u64>,
 }
 
 impl Ctx {
@@ -185,6 +193,7 @@ impl Ctx {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Ctx {
+            prefix: Vec::new(),
             record_tokens: state.truth.is_some(),
             state: state.clone(),
             rec: TruthRecord {
@@ -287,6 +296,8 @@ pub(crate) struct Tok {
     /// This is the end-of-sequence token (last of a request that stops on EOS).
     pub eos: bool,
     pub at_ns: u64,
+    /// The request's prompt tokens found in the prefix cache (known once admitted).
+    pub cached: u32,
 }
 
 impl Tok {
@@ -316,6 +327,7 @@ impl Job {
             Some(engine) => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let sub = Submission {
+                    hashes: std::mem::take(&mut ctx.prefix),
                     req: EngineRequest {
                         key: ctx.rec.seq,
                         prompt_tokens: plan.prompt_tokens,
@@ -356,6 +368,7 @@ impl Job {
             last,
             eos: last && self.plan.eos,
             at_ns,
+            cached: self.ctx.rec.cached_tokens,
         }
     }
 
@@ -364,7 +377,10 @@ impl Job {
         match &mut self.source {
             Source::Engine(rx) => loop {
                 match rx.recv().await? {
-                    EngineEvent::Admitted { at_ns } => self.ctx.rec.admitted_ns = Some(at_ns),
+                    EngineEvent::Admitted { at_ns, cached } => {
+                        self.ctx.rec.admitted_ns = Some(at_ns);
+                        self.ctx.rec.cached_tokens = cached;
+                    }
                     EngineEvent::Preempted => self.ctx.rec.preemptions += 1,
                     EngineEvent::Token { index, last, at_ns } => {
                         return Some(self.make_tok(index, last, at_ns));
@@ -400,7 +416,10 @@ impl Job {
         match &mut self.source {
             Source::Engine(rx) => loop {
                 match rx.try_recv().ok()? {
-                    EngineEvent::Admitted { at_ns } => self.ctx.rec.admitted_ns = Some(at_ns),
+                    EngineEvent::Admitted { at_ns, cached } => {
+                        self.ctx.rec.admitted_ns = Some(at_ns);
+                        self.ctx.rec.cached_tokens = cached;
+                    }
                     EngineEvent::Preempted => self.ctx.rec.preemptions += 1,
                     EngineEvent::Token { index, last, at_ns } => {
                         return Some(self.make_tok(index, last, at_ns));

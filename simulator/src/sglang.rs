@@ -144,11 +144,13 @@ struct Parsed {
     /// `Err` when `SamplingParams(**d)` would raise (a `TypeError`: 500).
     max_new_tokens: Result<u32, ()>,
     ignore_eos: bool,
+    /// The prompt's block hashes for the engine's prefix cache (empty without one).
+    prefix: Vec<u64>,
 }
 
 /// The request as FastAPI and `GenerateReqInput` see it; `Err` is the validation
 /// error's message.
-fn parse(body: &[u8]) -> Result<Parsed, String> {
+fn parse(body: &[u8], hasher: Option<crate::prefix::BlockHasher>) -> Result<Parsed, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("JSON decode error: {e}"))?;
     let Value::Object(obj) = v else {
         return Err("Input should be a valid dictionary or object to extract fields from".into());
@@ -181,11 +183,22 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
         Some(Value::Object(sp)) => sampling(sp),
         Some(_) => return Err("sampling_params: Input should be a valid dictionary".into()),
     };
+    let prefix = match hasher {
+        Some(mut h) if prompt_tokens.is_ok() => {
+            let prompt = obj.get("text").filter(|t| !t.is_null());
+            if let Some(p) = prompt.or_else(|| obj.get("input_ids")) {
+                crate::prefix::hash_prompt(&mut h, p);
+            }
+            h.finish()
+        }
+        _ => Vec::new(),
+    };
     Ok(Parsed {
         prompt_tokens,
         stream,
         max_new_tokens,
         ignore_eos,
+        prefix,
     })
 }
 
@@ -229,6 +242,8 @@ struct SglangFramer {
     prompt_tokens: u32,
     max_new_tokens: u32,
     received_ns: u64,
+    /// Prompt tokens found in the prefix cache (from the tokens).
+    cached: u32,
     /// The output text so far, JSON-escaped, without quotes.
     text: Vec<u8>,
     /// The output ids so far, comma-separated.
@@ -255,8 +270,8 @@ impl SglangFramer {
         }
         out.extend_from_slice(
             format!(
-                ",\"prompt_tokens\":{},\"weight_version\":\"default\",\"completion_tokens\":{completion},\"cached_tokens\":0",
-                self.prompt_tokens
+                ",\"prompt_tokens\":{},\"weight_version\":\"default\",\"completion_tokens\":{completion},\"cached_tokens\":{}",
+                self.prompt_tokens, self.cached
             )
             .as_bytes(),
         );
@@ -268,6 +283,7 @@ impl SglangFramer {
     }
 
     fn add(&mut self, tok: &Tok) {
+        self.cached = tok.cached;
         let (id, text) = tok.text();
         let mut esc = BytesMut::new();
         push_json_str(&mut esc, text);
@@ -294,7 +310,7 @@ impl Framer for SglangFramer {
 
 async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut ctx = Ctx::begin(&st, &headers, "/generate", false);
-    let p = match parse(&body) {
+    let mut p = match parse(&body, st.block_hasher()) {
         Ok(p) => p,
         Err(m) => return ctx.reject(Outcome::BadRequest, validation_error(&m)),
     };
@@ -328,6 +344,7 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         prompt_tokens: input,
         max_new_tokens: max,
         received_ns: ctx.rec.received_ns,
+        cached: 0,
         text: Vec::new(),
         ids: Vec::new(),
     };
@@ -344,6 +361,7 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
     if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
         return ctx.reject(outcome, injected_error(status));
     }
+    ctx.prefix = std::mem::take(&mut p.prefix);
     let mut job = Job::start(ctx, plan);
     if p.stream {
         job.before_headers().await;
@@ -381,6 +399,7 @@ fn empty_answer(mut ctx: Ctx, framer: &SglangFramer, stream: bool) -> Response {
         last: true,
         eos: false,
         at_ns: ctx.now_ns(),
+        cached: 0,
     };
     if stream {
         out.extend_from_slice(b"data: ");

@@ -108,6 +108,10 @@ pub struct TruthRecord {
     pub fault: Option<String>,
     /// Times evicted and recomputed (vLLM policy).
     pub preemptions: u32,
+    /// Prompt tokens found in the engine's prefix cache at its first admission (0
+    /// without a prefix cache).
+    #[serde(default)]
+    pub cached_tokens: u32,
     /// `length` or `eos` when generation ended normally.
     pub finish_reason: Option<String>,
 }

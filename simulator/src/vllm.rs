@@ -218,6 +218,7 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
             last: index + 1 == n,
             eos: index + 1 == n && job.plan.eos,
             at_ns: 0,
+            cached: 0,
         };
         text.push_str(t.text().1);
     }

@@ -378,7 +378,8 @@ async fn openai_completions_stream_usage_and_done() {
     assert_eq!(usage["choices"], serde_json::json!([]));
     assert_eq!(
         usage["usage"],
-        serde_json::json!({"prompt_tokens":5,"total_tokens":9,"completion_tokens":4})
+        serde_json::json!({"prompt_tokens":5,"total_tokens":9,"completion_tokens":4,
+            "prompt_tokens_details":{"cached_tokens":0}})
     );
     // Token-id prompt; no include_usage: no usage anywhere.
     let r = post(
@@ -399,7 +400,8 @@ async fn openai_completions_stream_usage_and_done() {
     .await;
     assert_eq!(
         r.json()["usage"],
-        serde_json::json!({"prompt_tokens":3,"total_tokens":10,"completion_tokens":7})
+        serde_json::json!({"prompt_tokens":3,"total_tokens":10,"completion_tokens":7,
+            "prompt_tokens_details":{"cached_tokens":0}})
     );
     s.shutdown().await.unwrap();
 }

@@ -1,0 +1,242 @@
+//! Automatic prefix caching (vLLM-style): prompts are split into blocks of `block_size`
+//! tokens and a full block's identity is a hash of every token up to and including it,
+//! so two prompts share a cached block exactly when they share the whole prefix it ends.
+//!
+//! The simulator never tokenizes: a prompt's "tokens" are its token ids when the request
+//! sends ids, else its whitespace-separated words (the unit it already counts prompts
+//! in). Chat messages hash their role at each message boundary (it changes identity, not
+//! length), so the same words under another role are another prefix.
+//!
+//! [`PrefixCache`] is the index the engine consults. Entries are reference counted: a
+//! block held by a running request is pinned (it is in used KV memory and cannot be
+//! evicted); an unpinned block lives in free KV memory until an allocation needs the
+//! space, then the least recently used unpinned block goes first. The engine (vLLM
+//! policy) counts pinned blocks once in its used blocks however many requests share
+//! them, and calls [`PrefixCache::trim`] with its free block count after every change.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// Chained block hashes of a token sequence: one per full block.
+#[derive(Debug, Clone)]
+pub struct BlockHasher {
+    block_size: u32,
+    state: u64,
+    in_block: u32,
+    hashes: Vec<u64>,
+}
+
+impl BlockHasher {
+    pub fn new(block_size: u32) -> BlockHasher {
+        BlockHasher {
+            block_size: block_size.max(1),
+            state: 0x9E37_79B9_7F4A_7C15,
+            in_block: 0,
+            hashes: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, v: u64) {
+        self.state = crate::faults::mix(self.state, v, 0x9F1C);
+    }
+
+    /// One token (an id, or a word's hash).
+    pub fn token(&mut self, v: u64) {
+        self.absorb(v);
+        self.in_block += 1;
+        if self.in_block == self.block_size {
+            self.hashes.push(self.state);
+            self.in_block = 0;
+        }
+    }
+
+    /// The words of a text, as tokens.
+    pub fn words(&mut self, text: &str) {
+        for w in text.split_whitespace() {
+            self.token(fnv1a(w.as_bytes()));
+        }
+    }
+
+    /// A boundary that changes identity without adding a token (a chat message's role).
+    pub fn marker(&mut self, text: &str) {
+        self.absorb(fnv1a(text.as_bytes()) ^ 0x524F_4C45);
+    }
+
+    /// The hashes of the full blocks seen.
+    pub fn finish(self) -> Vec<u64> {
+        self.hashes
+    }
+}
+
+/// Hash a request's prompt as the dialects carry it: a string (words), a list of token
+/// ids, a one-element list of either, or chat `messages` (role markers, then the words of
+/// each text content). Shapes the dialect has already validated; anything else adds
+/// nothing.
+pub fn hash_prompt(h: &mut BlockHasher, prompt: &serde_json::Value) {
+    use serde_json::Value;
+    match prompt {
+        Value::String(s) => h.words(s),
+        Value::Array(a) if a.len() == 1 && !a[0].is_u64() => hash_prompt(h, &a[0]),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_u64)
+            .for_each(|id| h.token(id)),
+        _ => {}
+    }
+}
+
+/// [`hash_prompt`] for chat messages.
+pub fn hash_messages(h: &mut BlockHasher, messages: &[serde_json::Value]) {
+    for m in messages {
+        h.marker(m.get("role").and_then(|r| r.as_str()).unwrap_or(""));
+        match m.get("content") {
+            Some(serde_json::Value::String(s)) => h.words(s),
+            Some(serde_json::Value::Array(parts)) => {
+                for p in parts {
+                    if let Some(t) = p.get("text").and_then(|t| t.as_str()) {
+                        h.words(t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    refs: u32,
+    /// Last use, the key in `lru` while unpinned.
+    tick: u64,
+}
+
+/// The cache index (see the module docs).
+#[derive(Debug, Default)]
+pub struct PrefixCache {
+    entries: HashMap<u64, Entry>,
+    /// Unpinned entries by last use.
+    lru: BTreeMap<u64, u64>,
+    tick: u64,
+}
+
+impl PrefixCache {
+    /// How many leading blocks of `hashes` are cached, and how many of those are pinned
+    /// (no side effect).
+    pub fn hits(&self, hashes: &[u64]) -> (usize, usize) {
+        let (mut n, mut pinned) = (0, 0);
+        for h in hashes {
+            let Some(e) = self.entries.get(h) else { break };
+            n += 1;
+            pinned += usize::from(e.refs > 0);
+        }
+        (n, pinned)
+    }
+
+    /// Pin every block of `hashes`, inserting the missing ones; returns how many blocks
+    /// became pinned that were not pinned before (the new used blocks).
+    pub fn pin(&mut self, hashes: &[u64]) -> u64 {
+        let mut newly = 0;
+        for &h in hashes {
+            self.tick += 1;
+            let e = self.entries.entry(h).or_insert(Entry { refs: 0, tick: 0 });
+            if e.refs == 0 {
+                newly += 1;
+                self.lru.remove(&e.tick);
+            }
+            e.refs += 1;
+            e.tick = self.tick;
+        }
+        newly
+    }
+
+    /// Unpin every block of `hashes`; returns how many became unpinned (freed blocks
+    /// that stay cached in free memory). Last block first, as vLLM frees them: a
+    /// prefix's tail is evicted before its head, which every longer prefix needs.
+    pub fn unpin(&mut self, hashes: &[u64]) -> u64 {
+        let mut freed = 0;
+        for &h in hashes.iter().rev() {
+            let Some(e) = self.entries.get_mut(&h) else {
+                continue;
+            };
+            e.refs -= 1;
+            if e.refs == 0 {
+                freed += 1;
+                self.tick += 1;
+                e.tick = self.tick;
+                self.lru.insert(self.tick, h);
+            }
+        }
+        freed
+    }
+
+    /// Evict least recently used unpinned blocks until at most `free_blocks` remain.
+    pub fn trim(&mut self, free_blocks: u64) {
+        while self.lru.len() as u64 > free_blocks {
+            let Some((_, h)) = self.lru.pop_first() else {
+                break;
+            };
+            self.entries.remove(&h);
+        }
+    }
+
+    /// Cached blocks (pinned or not).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashes(text: &str, bs: u32) -> Vec<u64> {
+        let mut h = BlockHasher::new(bs);
+        h.words(text);
+        h.finish()
+    }
+
+    #[test]
+    fn block_hash_is_the_whole_prefix() {
+        let a = hashes("a b c d e f g", 2);
+        let b = hashes("a b c d x f g", 2);
+        let c = hashes("z b c d e f g", 2);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[..2], b[..2]);
+        assert_ne!(a[2], b[2]);
+        assert!(a.iter().zip(&c).all(|(x, y)| x != y));
+    }
+
+    #[test]
+    fn lru_evicts_only_unpinned_oldest() {
+        let mut c = PrefixCache::default();
+        assert_eq!(c.pin(&[1, 2, 3]), 3);
+        assert_eq!(c.pin(&[1, 2]), 0);
+        assert_eq!(c.hits(&[1, 2, 3, 4]), (3, 3));
+        c.trim(0);
+        assert_eq!(c.len(), 3, "pinned blocks are never evicted");
+        assert_eq!(c.unpin(&[1, 2, 3]), 1);
+        assert_eq!(c.unpin(&[1, 2]), 2);
+        c.trim(2);
+        // 3 was unpinned first: evicted first.
+        assert_eq!(c.hits(&[1, 2, 3]), (2, 0));
+        c.pin(&[1, 2]);
+        c.unpin(&[1, 2]);
+        c.trim(1);
+        // The tail goes before the head.
+        assert_eq!(c.hits(&[1, 2]), (1, 0));
+        c.trim(0);
+        assert!(c.is_empty());
+    }
+}
