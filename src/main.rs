@@ -24,7 +24,8 @@ enum Command {
     /// Generate a seeded, reproducible request trace from a spec file (or the seed suite).
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Generate(cmd::generate::Args),
-    /// Import a production trace (Azure CSV, Mooncake JSONL, BurstGPT CSV) as a request trace.
+    /// Import a production trace (Azure CSV, Mooncake JSONL, BurstGPT CSV) or a chat dataset
+    /// (ShareGPT JSON, prompt JSONL) as a request trace.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Import(cmd::import::Args),
     /// Inspect trace files.
