@@ -110,6 +110,7 @@ fn main() -> Result<()> {
             output_tokens: Some(out),
             server_output_tokens: Some(out),
             server_prompt_tokens: None,
+            server_cached_tokens: None,
             first_reasoning_ns: None,
             first_answer_ns: None,
             reasoning_tokens: None,

@@ -365,6 +365,11 @@ pub struct LogRecord {
     /// Prompt tokens the server reported, when it did.
     #[serde(default)]
     pub server_prompt_tokens: Option<u32>,
+    /// Of the prompt tokens, those the server found in its prefix cache, when it reported
+    /// them (OpenAI `usage.prompt_tokens_details.cached_tokens`, SGLang
+    /// `meta_info.cached_tokens`). Absent otherwise and in logs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cached_tokens: Option<u32>,
     /// Reasoning models (OpenAI chat streams with `delta.reasoning` or
     /// `delta.reasoning_content`): receive time of the first event carrying reasoning
     /// text. Absent when no reasoning was streamed, and in logs written before it
@@ -438,6 +443,7 @@ impl LogRecord {
             output_tokens: None,
             server_output_tokens: None,
             server_prompt_tokens: None,
+            server_cached_tokens: None,
             first_reasoning_ns: None,
             first_answer_ns: None,
             reasoning_tokens: None,

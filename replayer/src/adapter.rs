@@ -46,6 +46,8 @@ pub struct Accum {
     pub counted_events: usize,
     pub server_output_tokens: Option<u32>,
     pub server_prompt_tokens: Option<u32>,
+    /// Prompt tokens the server found in its prefix cache, when it said.
+    pub server_cached_tokens: Option<u32>,
     pub finish_reason: Option<String>,
     /// An error reported by the server inside a 200 response (error event, empty
     /// completion).

@@ -155,6 +155,14 @@ struct Usage {
     /// OpenAI's place for it.
     #[serde(default)]
     completion_tokens_details: Option<UsageDetails>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -170,6 +178,8 @@ struct Counts {
     completion: Option<u64>,
     /// `completion_tokens_details.reasoning_tokens`, else `reasoning_tokens`.
     reasoning: Option<u64>,
+    /// `prompt_tokens_details.cached_tokens`.
+    cached: Option<u64>,
 }
 
 impl From<Usage> for Counts {
@@ -181,6 +191,7 @@ impl From<Usage> for Counts {
                 .completion_tokens_details
                 .and_then(|d| d.reasoning_tokens)
                 .or(u.reasoning_tokens),
+            cached: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
         }
     }
 }
@@ -480,6 +491,13 @@ fn usage_fast(s: &mut Scanner<'_>) -> Scan<Counts> {
             }
             Ok(())
         }
+        b"prompt_tokens_details" => {
+            first_time(&mut seen, 16)?;
+            if !s.null()? {
+                u.cached = count_field_fast(s, b"cached_tokens")?;
+            }
+            Ok(())
+        }
         _ => s.skip(),
     })?;
     u.reasoning = details.or(top);
@@ -488,14 +506,20 @@ fn usage_fast(s: &mut Scanner<'_>) -> Scan<Counts> {
 
 /// `reasoning_tokens` of a `completion_tokens_details` object.
 fn details_fast(s: &mut Scanner<'_>) -> Scan<Option<u64>> {
+    count_field_fast(s, b"reasoning_tokens")
+}
+
+/// One count field of an object (`reasoning_tokens`, `cached_tokens`).
+fn count_field_fast(s: &mut Scanner<'_>, field: &[u8]) -> Scan<Option<u64>> {
     let (mut seen, mut n) = (0, None);
-    s.object(|s, key| match key {
-        b"reasoning_tokens" => {
+    s.object(|s, key| {
+        if key == field {
             first_time(&mut seen, 1)?;
             n = s.opt_u64()?;
             Ok(())
+        } else {
+            s.skip()
         }
-        _ => s.skip(),
     })?;
     Ok(n)
 }
@@ -520,6 +544,9 @@ impl StreamDecoder {
         if let Some(u) = f.usage {
             if let Some(p) = u.prompt {
                 acc.server_prompt_tokens = to_u32(Some(p));
+            }
+            if let Some(c) = u.cached {
+                acc.server_cached_tokens = to_u32(Some(c));
             }
             if let Some(c) = u.completion {
                 acc.server_output_tokens = to_u32(Some(c));
@@ -620,6 +647,7 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
     if let Some(u) = chunk.usage.map(Counts::from) {
         acc.server_output_tokens = to_u32(u.completion);
         acc.server_prompt_tokens = to_u32(u.prompt);
+        acc.server_cached_tokens = to_u32(u.cached);
         acc.reasoning.server_tokens = to_u32(u.reasoning);
     }
     acc.complete = true;

@@ -87,6 +87,15 @@ fn chunk() -> impl Strategy<Value = String> {
         scalar(),
     ]
     .boxed();
+    let prompt_details = prop_oneof![
+        object(vec![
+            ("cached_tokens".into(), scalar().boxed()),
+            ("audio_tokens".into(), scalar().boxed()),
+        ]),
+        Just("null".to_string()),
+        scalar(),
+    ]
+    .boxed();
     let usage = prop_oneof![
         object(vec![
             ("prompt_tokens".into(), scalar().boxed()),
@@ -94,6 +103,7 @@ fn chunk() -> impl Strategy<Value = String> {
             ("total_tokens".into(), scalar().boxed()),
             ("reasoning_tokens".into(), scalar().boxed()),
             ("completion_tokens_details".into(), details),
+            ("prompt_tokens_details".into(), prompt_details),
         ]),
         Just("null".to_string()),
     ]
@@ -222,6 +232,25 @@ fn common_chunks_take_the_fast_path() {
         ..Counts::default()
     };
     assert_eq!(key(&f), (6, 0, Some("stop".into()), Some(usage)));
+}
+
+/// `usage.prompt_tokens_details.cached_tokens` (vLLM, the simulator) on both paths.
+#[test]
+fn cached_tokens_on_both_paths() {
+    for (c, cached) in [
+        (
+            r#"{"choices":[],"usage":{"prompt_tokens":64,"total_tokens":66,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":48}}}"#,
+            Some(48),
+        ),
+        (
+            r#"{"choices":[],"usage":{"prompt_tokens":64,"completion_tokens":2,"prompt_tokens_details":{"audio_tokens":0}}}"#,
+            None,
+        ),
+    ] {
+        assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
+        let f = facts_fast(c.as_bytes()).unwrap();
+        assert_eq!(f.usage.and_then(|u| u.cached), cached, "{c}");
+    }
 }
 
 /// Reasoning is the longer of `reasoning` and `reasoning_content` (vLLM sends the same

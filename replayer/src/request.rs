@@ -357,6 +357,7 @@ impl State {
             output_tokens,
             server_output_tokens: acc.server_output_tokens,
             server_prompt_tokens: acc.server_prompt_tokens,
+            server_cached_tokens: acc.server_cached_tokens,
             first_reasoning_ns: reasoning.first_reasoning_ns,
             first_answer_ns: reasoning.first_answer_ns,
             reasoning_tokens: reasoning.reasoning_tokens,

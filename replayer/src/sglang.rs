@@ -92,6 +92,8 @@ struct MetaInfo<'a> {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 /// One object of the stream (or the whole answer).
@@ -112,6 +114,8 @@ pub(crate) struct Facts {
     pub text_len: usize,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// Prompt tokens found in the prefix cache.
+    pub cached_tokens: Option<u64>,
     /// `finish_reason.type` (or the plain string), once finished.
     pub finish: Option<String>,
     /// An abort's message, or an error object's.
@@ -142,6 +146,7 @@ pub(crate) fn facts_serde(data: &[u8]) -> Result<Facts, serde_json::Error> {
     let m = o.meta_info.unwrap_or_default();
     f.prompt_tokens = m.prompt_tokens;
     f.completion_tokens = m.completion_tokens;
+    f.cached_tokens = m.cached_tokens;
     match m.finish_reason {
         Some(Finish::Object { kind, message }) => {
             if kind == "abort" {
@@ -207,6 +212,11 @@ fn meta_fast(s: &mut Scanner<'_>, f: &mut Facts) -> Scan<()> {
             f.completion_tokens = s.opt_u64()?;
             Ok(())
         }
+        b"cached_tokens" => {
+            first_time(&mut seen, 8)?;
+            f.cached_tokens = s.opt_u64()?;
+            Ok(())
+        }
         _ => s.skip(),
     })
 }
@@ -238,6 +248,9 @@ impl Decoder for StreamDecoder {
         };
         if let Some(p) = f.prompt_tokens {
             acc.server_prompt_tokens = to_u32(Some(p));
+        }
+        if let Some(c) = f.cached_tokens {
+            acc.server_cached_tokens = to_u32(Some(c));
         }
         let new_text = f.text_len.saturating_sub(self.text_so_far);
         self.text_so_far = self.text_so_far.max(f.text_len);
@@ -276,6 +289,7 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         return;
     }
     acc.server_prompt_tokens = to_u32(f.prompt_tokens);
+    acc.server_cached_tokens = to_u32(f.cached_tokens);
     acc.server_output_tokens = to_u32(f.completion_tokens);
     acc.finish_reason = f.finish;
     acc.complete = true;

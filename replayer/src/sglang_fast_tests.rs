@@ -98,6 +98,8 @@ fn common_events_take_the_fast_path() {
     ] {
         assert!(check(e.as_bytes()).unwrap(), "missed: {e}");
     }
+    let cached = br#"{"text":"x","meta_info":{"finish_reason":null,"prompt_tokens":64,"completion_tokens":1,"cached_tokens":48}}"#;
+    assert_eq!(facts_fast(cached).unwrap().cached_tokens, Some(48));
     for e in [
         r#"{"text":"a","meta_info":{"finish_reason":{"type":"length","length":1},"completion_tokens":1}}"#,
         r#"{"error":{"message":"The input (9000 tokens) is longer than the model's context length (4096 tokens)."}}"#,
