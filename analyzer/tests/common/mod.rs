@@ -99,6 +99,7 @@ pub fn ok(
         output_tokens: Some(out),
         server_output_tokens: None,
         server_prompt_tokens: None,
+        server_cached_tokens: None,
         first_reasoning_ns: None,
         first_answer_ns: None,
         reasoning_tokens: None,
