@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use export::{ExportFormat, export, export_files};
 pub use figures::{figure_files, write_figures};
 pub use load::{RunInfo, Runs, load_runs};
-pub use metrics::{LatencyFrom, MetricOptions, RunMetrics, Slo, TokenSource};
+pub use metrics::{LatencyFrom, MetricOptions, PrefixCache, RunMetrics, Slo, TokenSource};
 pub use readme::{check_readme, update_readme};
 pub use report::{AnalyzeOptions, Report, RunReport, report};
 pub use stats::{Stat, Stats};

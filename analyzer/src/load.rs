@@ -41,6 +41,8 @@ pub mod req {
     pub const OUTPUT_TOKENS: &str = "output_tokens";
     pub const SERVER_OUTPUT_TOKENS: &str = "server_output_tokens";
     pub const SERVER_PROMPT_TOKENS: &str = "server_prompt_tokens";
+    /// Prompt tokens the server found in its prefix cache, when it said.
+    pub const SERVER_CACHED_TOKENS: &str = "server_cached_tokens";
     pub const FIRST_REASONING_NS: &str = "first_reasoning_ns";
     pub const FIRST_ANSWER_NS: &str = "first_answer_ns";
     pub const REASONING_TOKENS: &str = "reasoning_tokens";
@@ -130,6 +132,7 @@ struct Cols {
     output_tokens: Vec<Option<u32>>,
     server_output_tokens: Vec<Option<u32>>,
     server_prompt_tokens: Vec<Option<u32>>,
+    server_cached_tokens: Vec<Option<u32>>,
     first_reasoning_ns: Vec<Option<u64>>,
     first_answer_ns: Vec<Option<u64>>,
     reasoning_tokens: Vec<Option<u32>>,
@@ -197,6 +200,7 @@ fn load_one(path: &Path) -> Result<Loaded> {
         c.output_tokens.push(client);
         c.server_output_tokens.push(r.server_output_tokens);
         c.server_prompt_tokens.push(r.server_prompt_tokens);
+        c.server_cached_tokens.push(r.server_cached_tokens);
         c.first_reasoning_ns.push(r.first_reasoning_ns);
         c.first_answer_ns.push(r.first_answer_ns);
         c.reasoning_tokens.push(r.reasoning_tokens);
@@ -477,6 +481,7 @@ fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
             Column::new(req::OUTPUT_TOKENS.into(), c.output_tokens),
             Column::new(req::SERVER_OUTPUT_TOKENS.into(), c.server_output_tokens),
             Column::new(req::SERVER_PROMPT_TOKENS.into(), c.server_prompt_tokens),
+            Column::new(req::SERVER_CACHED_TOKENS.into(), c.server_cached_tokens),
             Column::new(req::FIRST_REASONING_NS.into(), c.first_reasoning_ns),
             Column::new(req::FIRST_ANSWER_NS.into(), c.first_answer_ns),
             Column::new(req::REASONING_TOKENS.into(), c.reasoning_tokens),

@@ -185,6 +185,30 @@ pub struct Goodput {
     pub request_s: Option<f64>,
 }
 
+/// Prefix cache use as the server reported it (`server_cached_tokens`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrefixCache {
+    /// Measured requests that reported their cached prompt tokens.
+    pub requests: u64,
+    /// Their prompt tokens (the server's count when it gave one, else the trace's).
+    pub prompt_tokens: u64,
+    /// Of those, the tokens found in the cache.
+    pub cached_tokens: u64,
+    /// `cached_tokens / prompt_tokens` (null when that is 0 / 0).
+    pub hit_rate: Option<f64>,
+}
+
+impl PrefixCache {
+    fn add(acc: &mut Option<PrefixCache>, cached: Option<u32>, prompt: u32) {
+        let Some(cached) = cached else { return };
+        let p = acc.get_or_insert_with(PrefixCache::default);
+        p.requests += 1;
+        p.prompt_tokens += prompt as u64;
+        p.cached_tokens += cached as u64;
+        p.hit_rate = (p.prompt_tokens > 0).then(|| p.cached_tokens as f64 / p.prompt_tokens as f64);
+    }
+}
+
 /// Every metric of one run. Field names are the JSON output's names.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunMetrics {
@@ -203,6 +227,10 @@ pub struct RunMetrics {
     /// `capped_at_max_model_len`, `events_lost`...): counts the client inferred rather
     /// than read. Empty when no record carries a flag.
     pub count_flags: BTreeMap<String, u64>,
+    /// The server's prefix cache, over the measured requests whose server reported its
+    /// cached prompt tokens; absent when none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCache>,
     /// First dispatch to last completion of the measured requests, seconds.
     pub duration_s: Option<f64>,
     /// (prompt + output tokens of `ok` requests) / duration: the original definition.
@@ -341,6 +369,8 @@ pub(crate) struct ReqCols<'a> {
     pub reasoning_client: Vec<Option<u32>>,
     pub reasoning_server: Vec<Option<u32>>,
     pub count_flags: Vec<Option<&'a str>>,
+    pub server_prompt: Vec<Option<u32>>,
+    pub server_cached: Vec<Option<u32>>,
     pub ev_offset: &'a [u64],
     pub ev_count: &'a [u32],
 }
@@ -375,6 +405,8 @@ impl<'a> ReqCols<'a> {
             reasoning_client: opt_u32(df, req::REASONING_TOKENS)?,
             reasoning_server: opt_u32(df, req::SERVER_REASONING_TOKENS)?,
             count_flags: df.column(req::COUNT_FLAGS)?.str()?.iter().collect(),
+            server_prompt: opt_u32(df, req::SERVER_PROMPT_TOKENS)?,
+            server_cached: opt_u32(df, req::SERVER_CACHED_TOKENS)?,
             ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
             ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
         })
@@ -497,6 +529,7 @@ pub(crate) fn compute(
     let streamed = run.header.options.stream;
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let mut count_flags: BTreeMap<String, u64> = BTreeMap::new();
+    let mut prefix_cache = None;
     let (mut requests, mut ok, mut warmup_excluded) = (0u64, 0u64, 0u64);
     let (mut early_stops, mut over_length) = (0u64, 0u64);
     let mut tokens = TokenTotals::default();
@@ -525,6 +558,8 @@ pub(crate) fn compute(
         for flag in rc.count_flags[i].into_iter().flat_map(|f| f.split(',')) {
             *count_flags.entry(flag.to_string()).or_default() += 1;
         }
+        let prompt = rc.server_prompt[i].unwrap_or(rc.prompt[i]);
+        PrefixCache::add(&mut prefix_cache, rc.server_cached[i], prompt);
         let sched = rc.scheduled[i];
         if let Some(d) = rc.dispatched[i] {
             lateness.push(secs(d, sched));
@@ -659,6 +694,7 @@ pub(crate) fn compute(
         early_stops,
         over_length,
         count_flags,
+        prefix_cache,
         duration_s,
         throughput_tok_s: throughput,
         throughput_requested_tok_s: throughput_req,

@@ -113,6 +113,11 @@ pub fn runs(report: &Report) -> String {
     if reasoning {
         head.splice(13..13, [ttfat50.as_str(), &ttfat99, "reasoning tokens"]);
     }
+    // The server's prefix cache hit rate, when a run's server reported cached tokens.
+    let cached = report.runs.iter().any(|r| r.metrics.prefix_cache.is_some());
+    if cached {
+        head.push("prefix cache hit %");
+    }
     let mut s = format!("| {} |\n|", head.join(" | "));
     for _ in &head {
         s.push_str(":--|");
@@ -162,6 +167,10 @@ pub fn runs(report: &Report) -> String {
                 13..13,
                 [fmt_opt(ttfat.p50, 4), fmt_opt(ttfat.p99, 4), tokens],
             );
+        }
+        if cached {
+            let rate = m.prefix_cache.as_ref().and_then(|p| p.hit_rate);
+            cells.push(fmt_opt(rate.map(|r| 100.0 * r), 1));
         }
         s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
