@@ -10,10 +10,12 @@
 //!    `max_tokens`/`output_tokens` (JSONL), raised to at least 1.
 //! 2. **Filter.** Items with a prompt outside `[min_prompt_tokens, max_prompt_tokens]`, or
 //!    a dataset output length above `max_output_tokens`, are left out and counted.
-//! 3. **Sample.** `--requests N` draws N of the eligible items without replacement: a
-//!    partial Fisher-Yates shuffle of the eligible items (in file order) on the seed's
-//!    dataset-sampling stream, in draw order. Without it every eligible item is kept, in
-//!    file order.
+//! 3. **Sample.** `--requests N` takes the first N eligible items of a seeded random
+//!    order of all items (a forward Fisher-Yates shuffle on the seed's dataset-sampling
+//!    stream, drawn lazily so only the items examined are counted: a 90k-conversation
+//!    file is not encoded whole for 1,000 requests), in that order: N drawn without
+//!    replacement, uniformly among the eligible items. Without it every eligible item is
+//!    kept, in file order.
 //! 4. **Output lengths** from `--output-tokens` (a spec length distribution), when given,
 //!    are drawn on the output-length stream in request order.
 //! 5. **Arrivals** from the arrival process on the arrival stream, exactly as
@@ -170,55 +172,76 @@ fn output_len(source: &PromptSource, item: &Item, opts: &DatasetOptions) -> Resu
     }
 }
 
-/// Counts and filters the items; returns the candidates, the filtered and unusable counts.
-fn candidates(
+/// A filtered item's candidate, `Ok(None)` when it has no output length or the filters
+/// leave it out (`unusable` / `filtered` count which).
+fn candidate(
+    item: Item,
+    opts: &DatasetOptions,
+    source: &PromptSource,
+    filtered: &mut usize,
+    unusable: &mut usize,
+) -> Result<Option<Candidate>> {
+    let output = output_len(source, &item, opts)?;
+    if output.is_none() && opts.output_tokens.is_none() {
+        *unusable += 1;
+        return Ok(None);
+    }
+    let (prompt_tokens, ids) = count(source, &item.prompt, &item.origin)?;
+    if prompt_tokens < opts.min_prompt_tokens
+        || prompt_tokens > opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
+        || output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
+    {
+        *filtered += 1;
+        return Ok(None);
+    }
+    Ok(Some(Candidate {
+        prompt: item.prompt,
+        ids,
+        prompt_tokens,
+        output,
+        timestamp_ms: item.timestamp_ms,
+    }))
+}
+
+/// The requests: without `--requests`, every eligible item in file order; with it, the
+/// first `n` eligible items of a seeded random order of all items, drawn lazily (a
+/// forward Fisher-Yates shuffle on the dataset-sampling stream), so only the items
+/// examined are encoded. Returns them with the filtered and unusable counts.
+fn choose(
     items: Vec<Item>,
     opts: &DatasetOptions,
     source: &PromptSource,
+    key: &SeedKey,
 ) -> Result<(Vec<Candidate>, usize, usize)> {
     let (mut out, mut filtered, mut unusable) = (Vec::new(), 0, 0);
-    for item in items {
-        let output = output_len(source, &item, opts)?;
-        if output.is_none() && opts.output_tokens.is_none() {
-            unusable += 1;
-            continue;
+    let Some(n) = opts.requests else {
+        for item in items {
+            out.extend(candidate(item, opts, source, &mut filtered, &mut unusable)?);
         }
-        let (prompt_tokens, ids) = count(source, &item.prompt, &item.origin)?;
-        if prompt_tokens < opts.min_prompt_tokens
-            || prompt_tokens > opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
-            || output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
-        {
-            filtered += 1;
-            continue;
+        return Ok((out, filtered, unusable));
+    };
+    let len = items.len() as u64;
+    let mut items: Vec<Option<Item>> = items.into_iter().map(Some).collect();
+    let mut order: Vec<u64> = (0..len).collect();
+    let mut rng = key.stream(Purpose::DatasetSample);
+    for i in 0..len {
+        if out.len() as u64 == n {
+            break;
         }
-        out.push(Candidate {
-            prompt: item.prompt,
-            ids,
-            prompt_tokens,
-            output,
-            timestamp_ms: item.timestamp_ms,
-        });
+        let j = i + rng.below(len - i);
+        order.swap(i as usize, j as usize);
+        let item = items[order[i as usize] as usize]
+            .take()
+            .expect("each index once");
+        out.extend(candidate(item, opts, source, &mut filtered, &mut unusable)?);
     }
-    Ok((out, filtered, unusable))
-}
-
-/// `n` of `pool` without replacement (partial Fisher-Yates), in draw order.
-fn sample(mut pool: Vec<Candidate>, n: Option<u64>, key: &SeedKey) -> Result<Vec<Candidate>> {
-    let Some(n) = n else { return Ok(pool) };
-    if n > pool.len() as u64 {
+    if (out.len() as u64) < n {
         return Err(GenError::Invalid(format!(
             "--requests {n} exceeds the {} items that pass the filters",
-            pool.len()
+            out.len()
         )));
     }
-    let mut rng = key.stream(Purpose::DatasetSample);
-    let len = pool.len() as u64;
-    for i in 0..n {
-        let j = i + rng.below(len - i);
-        pool.swap(i as usize, j as usize);
-    }
-    pool.truncate(n as usize);
-    Ok(pool)
+    Ok((out, filtered, unusable))
 }
 
 /// Arrival offsets; sorts `chosen` by timestamp when they come from the file.
@@ -263,15 +286,14 @@ pub fn import_items(
         (None, true) => None,
         (None, false) => Some(Arrival::Burst),
     };
-    let (pool, filtered, unusable) = candidates(items, opts, source)?;
-    if pool.is_empty() {
+    let key = SeedKey::new(opts.seed);
+    let (mut chosen, filtered, unusable) = choose(items, opts, source, &key)?;
+    if chosen.is_empty() {
         return Err(GenError::Invalid(format!(
             "{}: no items to import ({rows} read, {filtered} left out by the length filters, {unusable} without a prompt and answer)",
             input.display()
         )));
     }
-    let key = SeedKey::new(opts.seed);
-    let mut chosen = sample(pool, opts.requests, &key)?;
     let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key)?;
     let spec = DatasetImportSpec {
         name: opts.name.clone().unwrap_or_else(|| {
@@ -299,7 +321,7 @@ pub fn import_items(
         let max_tokens = match (&opts.output_tokens, c.output) {
             (Some(d), _) => sample_length(d, &mut lengths),
             (None, Some(o)) => o,
-            (None, None) => unreachable!("candidates() keeps only items with an output length"),
+            (None, None) => unreachable!("candidate() keeps only items with an output length"),
         };
         pt += u64::from(c.prompt_tokens);
         ot += u64::from(max_tokens);
