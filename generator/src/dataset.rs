@@ -419,3 +419,104 @@ pub fn arrival_from_flags(
     crate::spec::validate_arrival(&a)?;
     Ok(Some(a))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n)
+            .map(|i| Item {
+                origin: format!("line {}", i + 1),
+                prompt: vec!["w"; 1 + i % 10].join(" ") + &format!(" {i}"),
+                output: ItemOutput::Tokens(i as u32),
+                timestamp_ms: None,
+            })
+            .collect()
+    }
+
+    fn pick(n: usize, opts: &DatasetOptions) -> Result<(Vec<String>, usize, usize)> {
+        let src = PromptSource::builtin();
+        let (c, f, u) = choose(items(n), opts, &src, &SeedKey::new(opts.seed))?;
+        Ok((c.into_iter().map(|c| c.prompt).collect(), f, u))
+    }
+
+    #[test]
+    fn sampling_is_seeded_without_replacement_and_filtered() {
+        let opts = DatasetOptions {
+            requests: Some(20),
+            seed: 1,
+            max_prompt_tokens: Some(6),
+            ..DatasetOptions::default()
+        };
+        let (a, filtered, _) = pick(100, &opts).unwrap();
+        assert_eq!(a, pick(100, &opts).unwrap().0);
+        let mut uniq = a.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 20);
+        // 1 + i % 10 words plus the index: at most 6 tokens means i % 10 <= 4.
+        assert!(a.iter().all(|p| p.split_whitespace().count() <= 6));
+        // Lazy: only the items examined are counted, well under the 50 ineligible.
+        assert!(filtered < 50, "{filtered}");
+        let other = DatasetOptions {
+            seed: 2,
+            ..opts.clone()
+        };
+        assert_ne!(a, pick(100, &other).unwrap().0);
+        // Not in file order: a shuffle.
+        assert_ne!(a, {
+            let mut s = a.clone();
+            s.sort_by_key(|p| p.rsplit(' ').next().unwrap().parse::<u32>().unwrap());
+            s
+        });
+        let too_many = DatasetOptions {
+            requests: Some(51),
+            ..opts
+        };
+        let e = pick(100, &too_many).unwrap_err().to_string();
+        assert!(e.contains("--requests 51 exceeds the 50 items"), "{e}");
+    }
+
+    #[test]
+    fn without_requests_every_eligible_item_in_file_order() {
+        let opts = DatasetOptions {
+            min_prompt_tokens: 3,
+            ..DatasetOptions::default()
+        };
+        let (a, filtered, unusable) = pick(20, &opts).unwrap();
+        assert_eq!((a.len(), filtered, unusable), (18, 2, 0));
+        let idx: Vec<u32> = a
+            .iter()
+            .map(|p| p.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(idx.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn flags_make_arrival_processes() {
+        use crate::spec::ArrivalKind as K;
+        assert_eq!(arrival_from_flags(None, None, None).unwrap(), None);
+        assert_eq!(
+            arrival_from_flags(None, Some(2.0), None).unwrap(),
+            Some(Arrival::Poisson { rate: 2.0 })
+        );
+        assert_eq!(
+            arrival_from_flags(None, Some(2.0), Some(0.5)).unwrap(),
+            Some(Arrival::Gamma {
+                rate: 2.0,
+                burstiness: 0.5
+            })
+        );
+        assert!(arrival_from_flags(Some(K::Burst), Some(1.0), None).is_err());
+        assert!(arrival_from_flags(Some(K::Constant), None, None).is_err());
+        assert!(arrival_from_flags(Some(K::Poisson), Some(1.0), Some(2.0)).is_err());
+        assert!(arrival_from_flags(None, Some(-1.0), None).is_err());
+        assert_eq!(
+            parse_length_dist("{ dist = \"fixed\", value = 8 }").unwrap(),
+            LengthDist::Fixed { value: 8, floor: 1 }
+        );
+        assert!(parse_length_dist("{ dist = \"fixed\" }").is_err());
+        assert!(parse_length_dist("{ dist = \"uniform\", lo = 9, hi = 1 }").is_err());
+    }
+}
