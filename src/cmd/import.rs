@@ -36,16 +36,46 @@ enum Source {
     Jsonl(DatasetArgs),
 }
 
+/// The files every import reads and writes.
 #[derive(clap::Args)]
-struct DatasetArgs {
-    /// The dataset file.
+struct ImportFiles {
+    /// The file to import.
     file: PathBuf,
     /// Output trace file.
     #[arg(short, long)]
     output: PathBuf,
-    /// Replace an existing output file (never the dataset or tokenizer read).
+    /// Replace an existing output file (never the file imported or the tokenizer read).
     #[arg(long)]
     force: bool,
+    /// Hugging Face tokenizer.json for exact prompt token ids (and, for ShareGPT, the
+    /// answers' lengths).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Name recorded for the tokenizer (default: its file name).
+    #[arg(long, requires = "tokenizer")]
+    tokenizer_name: Option<String>,
+}
+
+impl ImportFiles {
+    /// Checks the output path against the inputs (`what` names the imported file) and
+    /// loads the prompt source.
+    fn prepare(&self, what: &'static str) -> anyhow::Result<PromptSource> {
+        let mut guard = OutputGuard::new(self.force).input(&self.file, what);
+        if let Some(t) = &self.tokenizer {
+            guard.add_input(t, "the tokenizer file");
+        }
+        guard.check_file(&self.output)?;
+        Ok(match &self.tokenizer {
+            Some(p) => PromptSource::from_tokenizer_file(p, self.tokenizer_name.as_deref())?,
+            None => PromptSource::builtin(),
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct DatasetArgs {
+    #[command(flatten)]
+    io: ImportFiles,
     /// Sample this many requests without replacement (default: every eligible item, in
     /// file order).
     #[arg(long)]
@@ -82,13 +112,6 @@ struct DatasetArgs {
     /// ignore_eos of every request.
     #[arg(long, default_value_t = true)]
     ignore_eos: bool,
-    /// Hugging Face tokenizer.json for exact prompt token ids (and, for ShareGPT, the
-    /// answers' lengths).
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
-    /// Name recorded for the tokenizer (default: its file name).
-    #[arg(long, requires = "tokenizer")]
-    tokenizer_name: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -105,14 +128,8 @@ struct BurstGptArgs {
 
 #[derive(clap::Args)]
 struct MooncakeArgs {
-    /// The JSONL file.
-    file: PathBuf,
-    /// Output trace file.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Replace an existing output file (never the JSONL or tokenizer read).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    io: ImportFiles,
     /// Speed-up factor: arrival offsets are divided by it.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
@@ -131,24 +148,12 @@ struct MooncakeArgs {
     /// ignore_eos of every request.
     #[arg(long, default_value_t = true)]
     ignore_eos: bool,
-    /// Hugging Face tokenizer.json for exact prompt token ids.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
-    /// Name recorded for the tokenizer (default: its file name).
-    #[arg(long, requires = "tokenizer")]
-    tokenizer_name: Option<String>,
 }
 
 #[derive(clap::Args)]
 struct AzureArgs {
-    /// The CSV file.
-    file: PathBuf,
-    /// Output trace file.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Replace an existing output file (never the CSV or tokenizer read).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    io: ImportFiles,
     /// Window start, seconds after the first (kept) row.
     #[arg(long, default_value_t = 0.0)]
     start_s: f64,
@@ -176,12 +181,6 @@ struct AzureArgs {
     /// ignore_eos of every request.
     #[arg(long, default_value_t = true)]
     ignore_eos: bool,
-    /// Hugging Face tokenizer.json for exact prompt token ids.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
-    /// Name recorded for the tokenizer (default: its file name).
-    #[arg(long, requires = "tokenizer")]
-    tokenizer_name: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -194,18 +193,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         ),
         Source::Jsonl(a) => dataset(a, "the JSONL being imported", generator::import_jsonl),
         Source::Azure(a) => {
-            let source = a.prepare("the CSV being imported")?;
-            let r = generator::import_azure(&a.file, &a.options(), &source, &a.output)?;
+            let source = a.io.prepare("the CSV being imported")?;
+            let r = generator::import_azure(&a.io.file, &a.options(), &source, &a.io.output)?;
             report(&r, "rows")
         }
         Source::Burstgpt(b) => {
-            let source = b.csv.prepare("the CSV being imported")?;
+            let source = b.csv.io.prepare("the CSV being imported")?;
             let opts = BurstGptOptions {
                 base: b.csv.options(),
                 model: b.model,
                 log_type: b.log_type,
             };
-            let r = generator::import_burstgpt(&b.csv.file, &opts, &source, &b.csv.output)?;
+            let r = generator::import_burstgpt(&b.csv.io.file, &opts, &source, &b.csv.io.output)?;
             report(&r.import, "rows")?;
             println!(
                 "skipped {} failed requests (Response tokens 0) and {} rows of other models or log types",
@@ -217,17 +216,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 }
 
 impl AzureArgs {
-    fn prepare(&self, what: &'static str) -> anyhow::Result<PromptSource> {
-        prepare(
-            &self.file,
-            what,
-            &self.output,
-            self.force,
-            self.tokenizer.as_deref(),
-            self.tokenizer_name.as_deref(),
-        )
-    }
-
     fn options(&self) -> AzureOptions {
         AzureOptions {
             name: self.name.clone(),
@@ -243,35 +231,8 @@ impl AzureArgs {
     }
 }
 
-/// Checks the output path and loads the prompt source.
-fn prepare(
-    file: &Path,
-    what: &'static str,
-    out: &Path,
-    force: bool,
-    tokenizer: Option<&Path>,
-    tokenizer_name: Option<&str>,
-) -> anyhow::Result<PromptSource> {
-    let mut guard = OutputGuard::new(force).input(file, what);
-    if let Some(t) = tokenizer {
-        guard.add_input(t, "the tokenizer file");
-    }
-    guard.check_file(out)?;
-    Ok(match tokenizer {
-        Some(p) => PromptSource::from_tokenizer_file(p, tokenizer_name)?,
-        None => PromptSource::builtin(),
-    })
-}
-
 fn mooncake(a: MooncakeArgs) -> anyhow::Result<Exit> {
-    let source = prepare(
-        &a.file,
-        "the JSONL being imported",
-        &a.output,
-        a.force,
-        a.tokenizer.as_deref(),
-        a.tokenizer_name.as_deref(),
-    )?;
+    let source = a.io.prepare("the JSONL being imported")?;
     let opts = MooncakeOptions {
         name: a.name,
         seed: a.seed,
@@ -280,7 +241,7 @@ fn mooncake(a: MooncakeArgs) -> anyhow::Result<Exit> {
         block_tokens: a.block_tokens,
         ignore_eos: a.ignore_eos,
     };
-    let r = generator::import_mooncake(&a.file, &opts, &source, &a.output)?;
+    let r = generator::import_mooncake(&a.io.file, &opts, &source, &a.io.output)?;
     report(&r, "records")
 }
 
@@ -294,14 +255,7 @@ fn dataset(a: DatasetArgs, what: &'static str, import: DatasetImport) -> anyhow:
         .as_deref()
         .map(parse_length_dist)
         .transpose()?;
-    let source = prepare(
-        &a.file,
-        what,
-        &a.output,
-        a.force,
-        a.tokenizer.as_deref(),
-        a.tokenizer_name.as_deref(),
-    )?;
+    let source = a.io.prepare(what)?;
     let opts = DatasetOptions {
         name: a.name,
         seed: a.seed,
@@ -313,7 +267,7 @@ fn dataset(a: DatasetArgs, what: &'static str, import: DatasetImport) -> anyhow:
         arrival,
         ignore_eos: a.ignore_eos,
     };
-    let r = import(&a.file, &opts, &source, &a.output)?;
+    let r = import(&a.io.file, &opts, &source, &a.io.output)?;
     report(&r.import, "items")?;
     println!(
         "left out {} items by the length filters and {} without a prompt and answer",
