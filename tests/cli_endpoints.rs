@@ -13,10 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use formats::{
-    Arrival, LengthDist, Outcome, RunLog, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest,
-    TraceSpec, TraceWriter, read_log,
-};
+use formats::{LengthDist, Outcome, RunLog, read_log};
 
 mod common;
 
@@ -25,36 +22,16 @@ const REQUESTS: u64 = 6;
 
 fn write_trace(dir: &Path) -> PathBuf {
     let path = dir.join("trace.msgpack");
-    let spec = TraceSpec::Synthetic(SyntheticSpec {
-        name: "endpoints".into(),
-        seed: 1,
-        requests: REQUESTS,
-        prompt_tokens: LengthDist::Fixed { value: 4, floor: 1 },
-        output_tokens: LengthDist::Fixed { value: 8, floor: 1 },
-        arrival: Arrival::Constant { rate: 50.0 },
-        ignore_eos: true,
-        prefix: None,
-    });
-    let tokenizer = TokenizerInfo {
-        kind: "builtin-words".into(),
-        name: "cli".into(),
-        sha256: None,
-    };
-    let header = TraceHeader::new(spec, tokenizer, REQUESTS, "test");
-    let mut w = TraceWriter::create(&path, &header).unwrap();
-    for id in 0..REQUESTS {
-        w.write(&TraceRequest {
-            id,
-            arrival_ns: id * 20_000_000,
-            prompt: "a b c d".into(),
-            prompt_token_ids: None,
-            prompt_tokens: 4,
-            max_tokens: 8,
-            ignore_eos: true,
-        })
-        .unwrap();
-    }
-    w.finish().unwrap();
+    let output = LengthDist::Fixed { value: 8, floor: 1 };
+    common::write_trace(
+        &path,
+        "endpoints",
+        REQUESTS,
+        20_000_000,
+        "a b c d",
+        output,
+        |_| 8,
+    );
     path
 }
 

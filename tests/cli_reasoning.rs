@@ -11,10 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use formats::{
-    Arrival, LengthDist, Outcome, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest,
-    TraceSpec, TraceWriter, read_log,
-};
+use formats::{LengthDist, Outcome, read_log};
 use serde_json::Value;
 use simulator::truth::read_truth_log;
 
@@ -30,40 +27,15 @@ fn max_tokens(id: u64) -> u32 {
 }
 
 fn write_trace(path: &Path) {
-    let spec = TraceSpec::Synthetic(SyntheticSpec {
-        name: "thinking".into(),
-        seed: 1,
-        requests: REQUESTS,
-        prompt_tokens: LengthDist::Fixed { value: 6, floor: 1 },
-        output_tokens: LengthDist::Uniform {
-            lo: 10,
-            hi: 24,
-            floor: 1,
-        },
-        arrival: Arrival::Constant { rate: 50.0 },
-        ignore_eos: true,
-        prefix: None,
-    });
-    let tokenizer = TokenizerInfo {
-        kind: "builtin-words".into(),
-        name: "cli".into(),
-        sha256: None,
+    let output = LengthDist::Uniform {
+        lo: 10,
+        hi: 24,
+        floor: 1,
     };
-    let header = TraceHeader::new(spec, tokenizer, REQUESTS, "test");
-    let mut w = TraceWriter::create(path, &header).unwrap();
-    for id in 0..REQUESTS {
-        w.write(&TraceRequest {
-            id,
-            arrival_ns: id * 20_000_000,
-            prompt: "why is the sky blue".into(),
-            prompt_token_ids: None,
-            prompt_tokens: 6,
-            max_tokens: max_tokens(id),
-            ignore_eos: true,
-        })
-        .unwrap();
-    }
-    w.finish().unwrap();
+    let prompt = "why is the sky blue";
+    common::write_trace(
+        path, "thinking", REQUESTS, 20_000_000, prompt, output, max_tokens,
+    );
 }
 
 /// `llmib sim` streaming reasoning first, with a truth log.

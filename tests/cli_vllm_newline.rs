@@ -7,10 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use formats::{
-    Arrival, LengthDist, LogEnd, Outcome, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest,
-    TraceSpec, TraceWriter, read_log,
-};
+use formats::{LengthDist, LogEnd, Outcome, read_log};
 use simulator::truth::read_truth_log;
 
 mod common;
@@ -21,38 +18,19 @@ const N: u64 = 40;
 const MAX: u32 = 9;
 
 fn write_trace(path: &Path) {
-    let spec = TraceSpec::Synthetic(SyntheticSpec {
-        name: "cli-vllm-newline".into(),
-        seed: 1,
-        requests: N,
-        prompt_tokens: LengthDist::Fixed { value: 5, floor: 1 },
-        output_tokens: LengthDist::Fixed {
-            value: MAX,
-            floor: 1,
-        },
-        arrival: Arrival::Constant { rate: 500.0 },
-        ignore_eos: true,
-        prefix: None,
-    });
-    let tok = TokenizerInfo {
-        kind: "builtin-words".into(),
-        name: "cli".into(),
-        sha256: None,
+    let output = LengthDist::Fixed {
+        value: MAX,
+        floor: 1,
     };
-    let mut w = TraceWriter::create(path, &TraceHeader::new(spec, tok, N, "test")).unwrap();
-    for id in 0..N {
-        w.write(&TraceRequest {
-            id,
-            arrival_ns: id * 2_000_000,
-            prompt: "a b c d e".into(),
-            prompt_token_ids: None,
-            prompt_tokens: 5,
-            max_tokens: MAX,
-            ignore_eos: true,
-        })
-        .unwrap();
-    }
-    w.finish().unwrap();
+    common::write_trace(
+        path,
+        "cli-vllm-newline",
+        N,
+        2_000_000,
+        "a b c d e",
+        output,
+        |_| MAX,
+    );
 }
 
 fn replay_newline(stream: bool) {

@@ -66,3 +66,56 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Writes a trace of `n` requests `gap_ns` apart, each with `prompt` (words counted as
+/// tokens) and `max_tokens(id)` output tokens; `output` is what the header says of them.
+pub fn write_trace(
+    path: &std::path::Path,
+    name: &str,
+    n: u64,
+    gap_ns: u64,
+    prompt: &str,
+    output: formats::LengthDist,
+    max_tokens: impl Fn(u64) -> u32,
+) {
+    use formats::{
+        Arrival, LengthDist, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest, TraceSpec,
+        TraceWriter,
+    };
+    let words = prompt.split_whitespace().count() as u32;
+    let spec = TraceSpec::Synthetic(SyntheticSpec {
+        name: name.into(),
+        seed: 1,
+        requests: n,
+        prompt_tokens: LengthDist::Fixed {
+            value: words,
+            floor: 1,
+        },
+        output_tokens: output,
+        arrival: Arrival::Constant {
+            rate: 1e9 / gap_ns as f64,
+        },
+        ignore_eos: true,
+        prefix: None,
+    });
+    let tokenizer = TokenizerInfo {
+        kind: "builtin-words".into(),
+        name: "cli".into(),
+        sha256: None,
+    };
+    let header = TraceHeader::new(spec, tokenizer, n, "test");
+    let mut w = TraceWriter::create(path, &header).unwrap();
+    for id in 0..n {
+        w.write(&TraceRequest {
+            id,
+            arrival_ns: id * gap_ns,
+            prompt: prompt.into(),
+            prompt_token_ids: None,
+            prompt_tokens: words,
+            max_tokens: max_tokens(id),
+            ignore_eos: true,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+}
