@@ -45,6 +45,18 @@ fn fails(args: &[&str], out: &Path) -> String {
     stderr
 }
 
+/// Writes `body` to `dir/name` and imports it as `source` (with `extra` flags) into
+/// `dir/out.msgpack`, which must fail as [`fails`] checks, with an error containing `want`.
+fn bad_file_fails(dir: &Path, source: &str, name: &str, body: &[u8], extra: &[&str], want: &str) {
+    let path = dir.join(name);
+    let out = dir.join("out.msgpack");
+    std::fs::write(&path, body).unwrap();
+    let mut args = vec!["import", source, s(&path), "-o", s(&out)];
+    args.extend_from_slice(extra);
+    let e = fails(&args, &out);
+    assert!(e.contains(want), "{e} / {want}");
+}
+
 fn no_temp_files(dir: &Path) {
     let names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -111,15 +123,17 @@ fn bad_mooncake_files_are_one_line_exit_2_and_no_output() {
         } else {
             [*body, b"\n", good.as_bytes(), b"\n"].concat()
         };
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        let e = fails(&["import", "mooncake", s(&path), "-o", s(&out)], &out);
-        assert!(e.contains(want), "{e} / {want}");
+        bad_file_fails(dir.path(), "mooncake", name, &text, &[], want);
     }
-    let path = dir.path().join("latin1.jsonl");
-    std::fs::write(&path, [good.as_bytes(), b"\n{\"x\xe9\": 1}\n"].concat()).unwrap();
-    let e = fails(&["import", "mooncake", s(&path), "-o", s(&out)], &out);
-    assert!(e.contains("latin1.jsonl:2:"), "{e}");
+    let latin1 = [good.as_bytes(), b"\n{\"x\xe9\": 1}\n"].concat();
+    bad_file_fails(
+        dir.path(),
+        "mooncake",
+        "latin1.jsonl",
+        &latin1,
+        &[],
+        "latin1.jsonl:2:",
+    );
     let path = data("mooncake-sample.jsonl");
     fails(
         &[
@@ -273,10 +287,7 @@ fn bad_burstgpt_files_are_one_line_exit_2_and_no_output() {
         ),
     ];
     for (name, body, want) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let e = fails(&["import", "burstgpt", s(&path), "-o", s(&out)], &out);
-        assert!(e.contains(want), "{e} / {want}");
+        bad_file_fails(dir.path(), "burstgpt", name, &body, &[], want);
     }
     let input = data("burstgpt-sample.csv");
     let e = fails(
@@ -481,22 +492,9 @@ fn bad_dataset_files_are_one_line_exit_2_and_no_output() {
         ),
         ("cut.json", b"[\n{".to_vec(), "cut.json:2: not JSON"),
     ];
+    let fixed = ["--output-tokens", "{ dist = \"fixed\", value = 8 }"];
     for (name, body, want) in sharegpt {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let e = fails(
-            &[
-                "import",
-                "sharegpt",
-                s(&path),
-                "-o",
-                s(&out),
-                "--output-tokens",
-                "{ dist = \"fixed\", value = 8 }",
-            ],
-            &out,
-        );
-        assert!(e.contains(want), "{e} / {want}");
+        bad_file_fails(dir.path(), "sharegpt", name, &body, &fixed, want);
     }
     let ok_line = "{\"prompt\":\"a b\",\"max_tokens\":4}\n";
     let jsonl: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -526,10 +524,7 @@ fn bad_dataset_files_are_one_line_exit_2_and_no_output() {
         ),
     ];
     for (name, body, want) in jsonl {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let e = fails(&["import", "jsonl", s(&path), "-o", s(&out)], &out);
-        assert!(e.contains(want), "{e} / {want}");
+        bad_file_fails(dir.path(), "jsonl", name, &body, &[], want);
     }
     let input = data("jsonl-sample.jsonl");
     let e = fails(
