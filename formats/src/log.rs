@@ -319,8 +319,16 @@ impl Events {
 pub struct LogRecord {
     /// The trace request's id.
     pub id: u64,
-    /// When the request was due: trace `arrival_ns / time_scale`, ns since run start.
+    /// When the request was due, ns since run start: trace `arrival_ns / time_scale`;
+    /// for a session's later turn, the end of its previous turn plus
+    /// `think_ns / time_scale`. Lateness is measured against it.
     pub scheduled_ns: u64,
+    /// The trace request's session, for a turn of a multi-turn session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u64>,
+    /// The turn's index in its session, from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     /// When the request task set off to send it (after any concurrency wait): the
     /// origin of what a user waits. Connection checkout, any new connection and the
     /// request's encoding come after it (see `connect_ns`, `sent_ns`).
@@ -428,6 +436,8 @@ impl LogRecord {
         LogRecord {
             id,
             scheduled_ns,
+            session_id: None,
+            turn: None,
             dispatched_ns: None,
             connect_start_ns: None,
             connect_ns: None,

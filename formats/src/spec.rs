@@ -103,6 +103,37 @@ pub struct SyntheticSpec {
     /// prompt is unique from its first token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<PrefixSpec>,
+    /// Multi-turn sessions; `None` (absent from the file and the header): every request
+    /// is a single turn. With sessions, `requests` still counts requests (turns), the
+    /// arrival process times the sessions' first turns, and the last session is cut
+    /// short when the count is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionSpec>,
+}
+
+/// Multi-turn session synthesis: each session has `turns` turns; each turn sends the
+/// whole recorded history plus a new user message of `prompt_tokens` tokens and asks
+/// for `output_tokens`; the generator writes the assistant answer of that length into
+/// the history of the next turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSpec {
+    /// Turns per session.
+    pub turns: LengthDist,
+    /// Time between a turn's end and the next turn of its session being due.
+    pub think: ThinkTime,
+}
+
+/// A think-time distribution, in seconds (written to traces as integer ns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ThinkTime {
+    /// Always `value_s`.
+    Fixed { value_s: f64 },
+    /// Uniform in `[lo_s, hi_s]`.
+    Uniform { lo_s: f64, hi_s: f64 },
+    /// Exponential with mean `mean_s`.
+    Exponential { mean_s: f64 },
 }
 
 /// Shared-prefix synthesis: every prompt starts with one of `groups` shared prefixes of
@@ -293,6 +324,19 @@ pub struct DatasetImportSpec {
     pub arrival: Option<Arrival>,
     #[serde(default = "yes")]
     pub ignore_eos: bool,
+    /// `--sessions`: conversations are kept as multi-turn sessions (one request per
+    /// user turn, with the recorded history) instead of one request per conversation.
+    /// Absent (false) in traces imported without it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sessions: bool,
+    /// Think time between turns of a session (`--think-time`); `None`: 0, or the
+    /// file's timestamps when it has them (JSONL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<ThinkTime>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Parameters of an import of a BurstGPT trace CSV (`Timestamp,Model,Request tokens,

@@ -18,6 +18,7 @@ fn spec() -> TraceSpec {
         arrival: Arrival::Poisson { rate: 2.0 },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     })
 }
 
@@ -43,6 +44,7 @@ fn request(id: u64) -> TraceRequest {
         prompt_tokens: 3,
         max_tokens: 10 + id as u32,
         ignore_eos: true,
+        ..Default::default()
     }
 }
 
@@ -396,4 +398,120 @@ fn simulator_header_parses() {
     assert_eq!((s.profile.as_str(), s.dialect.as_str()), ("tiny", "vllm"));
     assert!(SimulatedInfo::from_header("dialect=vllm").is_none());
     assert!(SimulatedInfo::from_header("").is_none());
+}
+
+fn turn(id: u64, session: u64, turn: u32) -> TraceRequest {
+    let messages = vec![ChatMessage::new("user", format!("q{id}"))];
+    TraceRequest {
+        session_id: Some(session),
+        turn: Some(turn),
+        think_ns: (turn > 0).then_some(5_000),
+        prompt: render_messages(&messages),
+        messages: Some(messages),
+        ..request(id)
+    }
+}
+
+fn write_requests(
+    dir: &std::path::Path,
+    header: &TraceHeader,
+    requests: &[TraceRequest],
+) -> Result<std::path::PathBuf> {
+    let path = dir.join("s.msgpack");
+    let mut w = TraceWriter::create(&path, header)?;
+    for r in requests {
+        w.write(r)?;
+    }
+    w.finish()
+}
+
+#[test]
+fn plain_traces_stay_version_2_and_sessions_need_version_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write_trace(dir.path(), 2);
+    let (h, _) = read_trace(&plain).unwrap();
+    assert_eq!(h.version, TRACE_VERSION_PLAIN);
+    let err = write_requests(dir.path(), &header(1), &[turn(0, 0, 0)]).unwrap_err();
+    assert!(err.to_string().contains("version 3"), "{err}");
+}
+
+#[test]
+fn session_trace_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let reqs = vec![turn(0, 0, 0), turn(1, 1, 0), turn(2, 0, 1), turn(3, 1, 1), turn(4, 0, 2)];
+    let path = write_requests(dir.path(), &header(5).with_sessions(), &reqs).unwrap();
+    let (h, back) = read_trace(&path).unwrap();
+    assert_eq!(h.version, 3);
+    assert_eq!(back, reqs);
+    assert_eq!(back[2].prompt, "user: q2");
+}
+
+#[test]
+fn session_rules_are_enforced_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad: Vec<(&str, Vec<TraceRequest>)> = vec![
+        ("turn 1 of session 0 where turn 2", vec![turn(0, 0, 0), turn(1, 0, 2)]),
+        ("starts at turn 1", vec![turn(0, 0, 1)]),
+        ("numbered in order", vec![turn(0, 1, 0)]),
+        ("`think_ns` on a session's first turn", {
+            let mut r = turn(0, 0, 0);
+            r.think_ns = Some(1);
+            vec![r]
+        }),
+        ("go together", {
+            let mut r = turn(0, 0, 0);
+            r.turn = None;
+            vec![r]
+        }),
+        ("end with a user message", {
+            let mut r = turn(0, 0, 0);
+            r.messages = Some(vec![ChatMessage::new("assistant", "a")]);
+            vec![r]
+        }),
+    ];
+    for (want, reqs) in bad {
+        let h = header(reqs.len() as u64).with_sessions();
+        let err = write_requests(dir.path(), &h, &reqs).unwrap_err().to_string();
+        // "turn 1 of session 0 where turn 2" reads "turn 2 of session 0 where turn 1".
+        let want = want.replace("turn 1 of session 0 where turn 2", "turn 2 of session 0 where turn 1");
+        assert!(err.contains(&want), "{err} / {want}");
+    }
+}
+
+#[test]
+fn session_rules_are_enforced_on_read() {
+    // A writer that does not check (raw objects) can still put a bad session in a file;
+    // the reader must refuse it, or a replayer would wait forever for a missing turn.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.msgpack");
+    let h = header(2).with_sessions();
+    let mut w = crate::stream::ObjectWriter::new(Vec::new(), &h).unwrap();
+    w.write_record(&turn(0, 0, 0)).unwrap();
+    w.write_record(&turn(1, 0, 2)).unwrap();
+    let mut trailer = TraceTrailer {
+        trailer: true,
+        record_count: 2,
+        crc32: w.crc32(),
+        header_crc32: Some(w.header_crc32()),
+        trailer_crc32: None,
+    };
+    let bytes = w.write_trailer(&mut trailer).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = read_trace(&path).unwrap_err().to_string();
+    assert!(err.contains("turn 2 of session 0 where turn 1 was expected"), "{err}");
+}
+
+#[test]
+fn messages_render_as_role_lines() {
+    let m = [
+        ChatMessage::new("system", "be brief"),
+        ChatMessage::new("user", "hi"),
+        ChatMessage::new("assistant", "hello"),
+        ChatMessage::new("user", "again"),
+    ];
+    assert_eq!(
+        render_messages(&m),
+        "system: be brief\nuser: hi\nassistant: hello\nuser: again"
+    );
+    assert_eq!(render_messages(&[]), "");
 }

@@ -1,4 +1,4 @@
-//! The trace format (`llmib-trace`, version 2): what to send and when.
+//! The trace format (`llmib-trace`, versions 2 and 3): what to send and when.
 //!
 //! A trace is an input and must be whole: any truncation or damage is an error. The
 //! header says how many requests follow, so once they are read the reader knows every
@@ -22,15 +22,20 @@ use crate::stream::{
 use crate::trailer::{Sealed, Tail, encode_sealed};
 
 pub const TRACE_FORMAT: &str = "llmib-trace";
-/// Version written; readers read every version up to it.
-pub const TRACE_VERSION: u32 = 2;
+/// Newest version; readers read every version up to it.
+pub const TRACE_VERSION: u32 = 3;
+/// Version written for traces without sessions or chat messages: version 3 only adds
+/// those fields, so such traces keep the exact bytes they had in version 2.
+pub const TRACE_VERSION_PLAIN: u32 = 2;
+/// Version written for traces that use sessions or chat messages.
+pub const TRACE_VERSION_SESSIONS: u32 = 3;
 
 /// First object of a trace file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceHeader {
     /// Always `"llmib-trace"`.
     pub format: String,
-    /// Format version, currently 2.
+    /// Format version: 2, or 3 when requests may carry sessions and chat messages.
     pub version: u32,
     pub name: String,
     pub seed: u64,
@@ -54,7 +59,7 @@ impl TraceHeader {
     ) -> Self {
         TraceHeader {
             format: TRACE_FORMAT.to_string(),
-            version: TRACE_VERSION,
+            version: TRACE_VERSION_PLAIN,
             name: spec.name().to_string(),
             seed: spec.seed(),
             spec,
@@ -62,6 +67,13 @@ impl TraceHeader {
             request_count,
             generator_version: generator_version.into(),
         }
+    }
+
+    /// The same header at version 3, which allows session fields and `messages` in the
+    /// requests (a version 2 writer refuses them).
+    pub fn with_sessions(mut self) -> Self {
+        self.version = TRACE_VERSION_SESSIONS;
+        self
     }
 }
 
@@ -79,13 +91,20 @@ pub struct TokenizerInfo {
 }
 
 /// One request to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The four fields after `ignore_eos` are version 3 and absent (not serialized) when
+/// unused, so a trace without sessions has the bytes version 2 gave it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRequest {
     /// 0..N-1 in file order.
     pub id: u64,
-    /// Send time, nanoseconds after the trace start; non-decreasing.
+    /// Send time, nanoseconds after the trace start; non-decreasing. For a session's
+    /// later turn (`turn` > 0) it is only the earliest time the turn can be due (every
+    /// earlier turn taking no time) and orders the file: the turn is due `think_ns` after
+    /// its predecessor completes.
     pub arrival_ns: u64,
-    /// Prompt text.
+    /// Prompt text. With `messages`, their rendering ([`render_messages`]): what a
+    /// completion-style backend is sent, and what `prompt_tokens` counts.
     pub prompt: String,
     /// Token ids of `prompt` when a real tokenizer was used (they re-encode exactly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +115,67 @@ pub struct TraceRequest {
     pub max_tokens: u32,
     /// Ask the server to ignore end-of-sequence.
     pub ignore_eos: bool,
+    /// Version 3: the session this request is a turn of (sessions numbered from 0 in
+    /// the order of their first turn). Present exactly when `turn` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u64>,
+    /// Version 3: the turn's index in its session, from 0. Turn `k` follows turn `k - 1`
+    /// of the same session in file order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// Version 3, turns after the first only: the think time, ns, between the end of the
+    /// previous turn of the session and this turn being due (closed loop within a
+    /// session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_ns: Option<u64>,
+    /// Version 3: the chat to send to chat backends, instead of `prompt`: the recorded
+    /// history (earlier user turns and the dataset's or generator's assistant answers,
+    /// never a live reply) and this turn's user message last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage>>,
+}
+
+impl TraceRequest {
+    /// Whether this request uses a version 3 field.
+    pub fn uses_version_3(&self) -> bool {
+        self.session_id.is_some()
+            || self.turn.is_some()
+            || self.think_ns.is_some()
+            || self.messages.is_some()
+    }
+}
+
+/// One chat message of a request's `messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// The documented rendering of `messages` as one prompt: `role: content` per message,
+/// joined by `\n` (no trailing newline). A trace's `prompt` holds it, and its
+/// `prompt_tokens` counts it.
+pub fn render_messages(messages: &[ChatMessage]) -> String {
+    let mut out = String::new();
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&m.role);
+        out.push_str(": ");
+        out.push_str(&m.content);
+    }
+    out
 }
 
 /// Last object of a trace file.
@@ -139,6 +219,8 @@ pub struct TraceWriter {
     inner: ObjectWriter<BufWriter<AtomicFile>>,
     expected: u64,
     last_arrival: u64,
+    version: u32,
+    sessions: SessionCheck,
 }
 
 impl TraceWriter {
@@ -149,6 +231,8 @@ impl TraceWriter {
             inner,
             expected: header.request_count,
             last_arrival: 0,
+            version: header.version,
+            sessions: SessionCheck::default(),
         })
     }
 
@@ -166,6 +250,21 @@ impl TraceWriter {
                 message: format!("arrival_ns decreases at id {}", request.id),
             });
         }
+        if self.version < TRACE_VERSION_SESSIONS && request.uses_version_3() {
+            return Err(FormatError::Invalid {
+                what: "trace request",
+                message: format!(
+                    "id {} has session fields or messages, which need a version 3 header",
+                    request.id
+                ),
+            });
+        }
+        self.sessions
+            .check(request)
+            .map_err(|message| FormatError::Invalid {
+                what: "trace request",
+                message,
+            })?;
         self.last_arrival = request.arrival_ns;
         self.inner.write_record(request)
     }
@@ -200,6 +299,7 @@ pub struct TraceReader<R: std::io::BufRead> {
     header: TraceHeader,
     objects: ObjectReader<R>,
     done: bool,
+    sessions: SessionCheck,
 }
 
 impl TraceReader<BufReader<File>> {
@@ -218,6 +318,7 @@ impl<R: std::io::BufRead> TraceReader<R> {
             header,
             objects,
             done: false,
+            sessions: SessionCheck::default(),
         })
     }
 
@@ -242,6 +343,18 @@ impl<R: std::io::BufRead> TraceReader<R> {
                         message: format!("id {} where {index} was expected", req.id),
                     });
                 }
+                let malformed = |message| FormatError::Malformed {
+                    what: "trace request",
+                    index: index + 1,
+                    message,
+                };
+                if self.header.version < TRACE_VERSION_SESSIONS && req.uses_version_3() {
+                    return Err(malformed(format!(
+                        "session fields or messages in a version {} trace",
+                        self.header.version
+                    )));
+                }
+                self.sessions.check(&req).map_err(malformed)?;
                 Ok(Some(req))
             }
             Next::Trailer(bytes) => {
@@ -322,6 +435,58 @@ impl<R: std::io::BufRead> Iterator for TraceReader<R> {
                 self.done = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// The session rules every trace obeys, checked by the writer and the reader so that a
+/// replayer can rely on them: `session_id` and `turn` come together; a session's turns
+/// are 0, 1, 2... in file order; sessions are numbered in the order of their first turn
+/// (the first is 0, each new one is one more than the highest so far); `think_ns` only
+/// on later turns; `messages`, when present, end with a `user` message.
+#[derive(Debug, Default)]
+struct SessionCheck {
+    /// Next turn expected per session seen so far, indexed by session id.
+    next_turn: Vec<u32>,
+}
+
+impl SessionCheck {
+    fn check(&mut self, r: &TraceRequest) -> std::result::Result<(), String> {
+        if let Some(m) = &r.messages {
+            match m.last() {
+                Some(last) if last.role == "user" => {}
+                _ => return Err(format!("id {}: `messages` must end with a user message", r.id)),
+            }
+        }
+        let (session, turn) = match (r.session_id, r.turn) {
+            (None, None) if r.think_ns.is_some() => {
+                return Err(format!("id {}: `think_ns` without a session", r.id));
+            }
+            (None, None) => return Ok(()),
+            (Some(s), Some(t)) => (s, t),
+            _ => return Err(format!("id {}: `session_id` and `turn` go together", r.id)),
+        };
+        if turn == 0 && r.think_ns.is_some() {
+            return Err(format!("id {}: `think_ns` on a session's first turn", r.id));
+        }
+        let known = self.next_turn.len() as u64;
+        if session == known && turn == 0 {
+            self.next_turn.push(1);
+            return Ok(());
+        }
+        match self.next_turn.get_mut(session as usize) {
+            Some(next) if session < known && *next == turn => {
+                *next += 1;
+                Ok(())
+            }
+            Some(next) if session < known => Err(format!(
+                "id {}: turn {turn} of session {session} where turn {next} was expected",
+                r.id
+            )),
+            _ => Err(format!(
+                "id {}: session {session} starts at turn {turn}; sessions start at turn 0 and are numbered in order (next: {known})",
+                r.id
+            )),
         }
     }
 }

@@ -30,6 +30,7 @@ fn spec() -> TraceSpec {
         arrival: Arrival::Poisson { rate: 2.0 },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     })
 }
 
@@ -57,6 +58,7 @@ fn request(id: u64) -> TraceRequest {
         prompt_tokens: 2,
         max_tokens: 5 + id as u32,
         ignore_eos: true,
+        ..Default::default()
     }
 }
 
