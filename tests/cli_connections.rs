@@ -38,6 +38,7 @@ fn write_trace(path: &Path) {
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),
@@ -55,6 +56,7 @@ fn write_trace(path: &Path) {
             prompt_tokens: 8,
             max_tokens: 16,
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }

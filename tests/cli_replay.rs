@@ -30,6 +30,7 @@ fn write_trace(path: &Path, n: u64, gap_ns: u64) {
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let header = TraceHeader::new(
         spec,
@@ -51,6 +52,7 @@ fn write_trace(path: &Path, n: u64, gap_ns: u64) {
             prompt_tokens: 8,
             max_tokens: 16,
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }

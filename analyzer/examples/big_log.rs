@@ -52,6 +52,7 @@ fn main() -> Result<()> {
         arrival: Arrival::Poisson { rate },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let header = LogHeader::new(
         TraceRef {
@@ -120,6 +121,8 @@ fn main() -> Result<()> {
             finish_reason: Some("length".into()),
             warmup: false,
             server_timing: BTreeMap::new(),
+            session_id: None,
+            turn: None,
         })?;
     }
     w.finish(true, last_end)?;

@@ -43,6 +43,7 @@ fn main() {
         arrival: Arrival::Poisson { rate: 8.0 },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("bench.msgpack");

@@ -411,6 +411,7 @@ pub(crate) fn write_requests(
             prompt_tokens,
             max_tokens,
             ignore_eos: opts.ignore_eos,
+            ..Default::default()
         })?;
     }
     let path = writer.finish()?;

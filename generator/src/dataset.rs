@@ -311,6 +311,8 @@ pub fn import_items(
         max_output_tokens: opts.max_output_tokens,
         arrival,
         ignore_eos: opts.ignore_eos,
+        sessions: false,
+        think: None,
     };
     let n = chosen.len() as u64;
     let header = TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION);
@@ -333,6 +335,7 @@ pub fn import_items(
             prompt_tokens: c.prompt_tokens,
             max_tokens,
             ignore_eos: opts.ignore_eos,
+            ..Default::default()
         })?;
     }
     let path = writer.finish()?;

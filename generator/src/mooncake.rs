@@ -252,6 +252,7 @@ pub fn import_mooncake(
             prompt_tokens: r.input_length,
             max_tokens,
             ignore_eos: opts.ignore_eos,
+            ..Default::default()
         })?;
     }
     let path = writer.finish()?;

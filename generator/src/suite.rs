@@ -55,6 +55,7 @@ pub fn seed_suite() -> Vec<SyntheticSpec> {
             arrival: Arrival::Burst,
             ignore_eos: true,
             prefix: None,
+            sessions: None,
         });
     }
     for (i, qps) in LATENCY_QPS.into_iter().enumerate() {
@@ -77,6 +78,7 @@ pub fn seed_suite() -> Vec<SyntheticSpec> {
             },
             ignore_eos: true,
             prefix: None,
+            sessions: None,
         });
     }
     specs

@@ -96,6 +96,7 @@ impl Iterator for Requests<'_> {
             prompt_tokens,
             max_tokens,
             ignore_eos: self.spec.ignore_eos,
+            ..Default::default()
         }))
     }
 
@@ -162,6 +163,7 @@ mod tests {
             arrival: Arrival::Poisson { rate: 4.0 },
             ignore_eos: true,
             prefix: None,
+            sessions: None,
         }
     }
 

@@ -34,6 +34,7 @@ fn spec(requests: u64, hi: u32) -> SyntheticSpec {
         arrival: Arrival::Burst,
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     }
 }
 

@@ -44,6 +44,7 @@ fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let header = TraceHeader::new(
         spec,
@@ -66,6 +67,7 @@ fn write_trace(path: &Path, n: u64, rate: f64, max_tokens: u32) {
             prompt_tokens: 16,
             max_tokens,
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }

@@ -367,6 +367,8 @@ impl State {
             finish_reason: acc.finish_reason.take(),
             warmup: prep.warmup,
             server_timing: std::mem::take(&mut self.server_timing),
+            session_id: None,
+            turn: None,
         }
     }
 }

@@ -35,6 +35,7 @@ fn trace(path: &std::path::Path, prompt: &str, prompt_tokens: u32, max_tokens: u
         arrival: Arrival::Burst,
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let tok = TokenizerInfo {
         kind: "test".into(),
@@ -50,6 +51,7 @@ fn trace(path: &std::path::Path, prompt: &str, prompt_tokens: u32, max_tokens: u
         prompt_tokens,
         max_tokens,
         ignore_eos: true,
+        ..Default::default()
     })
     .unwrap();
     w.finish().unwrap();

@@ -39,6 +39,7 @@ fn write_trace(path: &Path, shared: u32) -> PathBuf {
         arrival: Arrival::Burst,
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),
@@ -65,6 +66,7 @@ fn write_trace(path: &Path, shared: u32) -> PathBuf {
             prompt_tokens: PROMPT,
             max_tokens: 4,
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }

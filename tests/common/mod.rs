@@ -97,6 +97,7 @@ pub fn write_trace(
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let tokenizer = TokenizerInfo {
         kind: "builtin-words".into(),
@@ -114,6 +115,7 @@ pub fn write_trace(
             prompt_tokens: words,
             max_tokens: max_tokens(id),
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }

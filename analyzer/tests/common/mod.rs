@@ -34,6 +34,7 @@ pub fn spec(name: &str, cap: u32, rate: Option<f64>) -> TraceSpec {
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     })
 }
 
@@ -109,6 +110,8 @@ pub fn ok(
         finish_reason: Some("length".into()),
         warmup: false,
         server_timing: BTreeMap::new(),
+        session_id: None,
+        turn: None,
     }
 }
 

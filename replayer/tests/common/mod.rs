@@ -41,6 +41,7 @@ pub fn write_trace(
         },
         ignore_eos: true,
         prefix: None,
+        sessions: None,
     });
     let header = TraceHeader::new(
         spec,
@@ -65,6 +66,7 @@ pub fn write_trace(
             prompt_tokens: prompt_words,
             max_tokens,
             ignore_eos: true,
+            ..Default::default()
         })
         .unwrap();
     }
