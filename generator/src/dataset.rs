@@ -138,20 +138,7 @@ fn check_options(o: &DatasetOptions) -> Result<()> {
 
 /// Counts a text: exact ids under a tokenizer, else whitespace-separated words.
 fn count(source: &PromptSource, text: &str, origin: &str) -> Result<(u32, Option<Vec<u32>>)> {
-    let too_long = || GenError::Invalid(format!("{origin}: text exceeds {} tokens", u32::MAX));
-    match source.tokenizer() {
-        Some(tok) => {
-            let enc = tok
-                .encode_fast(text, false)
-                .map_err(|e| GenError::Invalid(format!("{origin}: cannot encode: {e}")))?;
-            let ids = enc.get_ids().to_vec();
-            Ok((u32::try_from(ids.len()).map_err(|_| too_long())?, Some(ids)))
-        }
-        None => {
-            let n = text.split_whitespace().count();
-            Ok((u32::try_from(n).map_err(|_| too_long())?, None))
-        }
-    }
+    source.count(text, origin)
 }
 
 /// The dataset output length of `item`, `Ok(None)` when it has none to give.

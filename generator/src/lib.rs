@@ -6,6 +6,8 @@
 //! * [`prompt`]: prompt text with exact token counts (built-in words or a tokenizer);
 //! * [`synth`]: spec -> requests -> trace file;
 //! * [`prefix`]: shared prompt prefixes of spec files (`prefix = {...}`);
+//! * [`session`], [`synth_session`], `dataset_session`: multi-turn sessions (shared
+//!   scheduling and think times; spec synthesis; dataset imports with `--sessions`);
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
 //! * [`burstgpt`]: import of the BurstGPT trace CSV;
@@ -31,10 +33,12 @@ pub mod mooncake;
 pub mod prefix;
 pub mod prompt;
 pub mod rng;
+pub mod session;
 pub mod sharegpt;
 pub mod spec;
 pub mod suite;
 pub mod synth;
+pub mod synth_session;
 
 pub use azure::{AzureOptions, ImportReport, import_azure};
 pub use burstgpt::{BurstGptOptions, BurstGptReport, import_burstgpt};

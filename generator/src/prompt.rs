@@ -34,7 +34,7 @@ use formats::TokenizerInfo;
 use tokenizers::Tokenizer;
 
 use crate::error::{GenError, Result};
-use crate::rng::{Purpose, SeedKey};
+use crate::rng::{Purpose, SeedKey, StreamRng};
 
 /// The built-in vocabulary, one word per line.
 pub const BUILTIN_WORDS: &str = include_str!("vocab/words.txt");
@@ -130,6 +130,27 @@ impl PromptSource {
     /// The real tokenizer, when prompts are counted by one.
     pub(crate) fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_deref()
+    }
+
+    /// Counts any text (a dataset prompt, a rendered chat): its exact ids under a
+    /// tokenizer (encoded without special tokens, so the text re-encodes to exactly
+    /// them), else its whitespace-separated words (what `llmib sim` counts). `origin`
+    /// names the text in errors.
+    pub fn count(&self, text: &str, origin: &str) -> Result<(u32, Option<Vec<u32>>)> {
+        let too_long = || GenError::Invalid(format!("{origin}: text exceeds {} tokens", u32::MAX));
+        match self.tokenizer() {
+            Some(tok) => {
+                let enc = tok
+                    .encode_fast(text, false)
+                    .map_err(|e| GenError::Invalid(format!("{origin}: cannot encode: {e}")))?;
+                let ids = enc.get_ids().to_vec();
+                Ok((u32::try_from(ids.len()).map_err(|_| too_long())?, Some(ids)))
+            }
+            None => {
+                let n = text.split_whitespace().count();
+                Ok((u32::try_from(n).map_err(|_| too_long())?, None))
+            }
+        }
     }
 
     /// Prepares prompt building for one trace: `requests` prompts under `seed`.
@@ -228,6 +249,11 @@ pub struct PromptBuilder<'a> {
 }
 
 impl PromptBuilder<'_> {
+    /// The source the prompts come from.
+    pub fn source(&self) -> &PromptSource {
+        self.source
+    }
+
     /// Number of leading words that encode the request id.
     pub fn id_words(&self) -> usize {
         self.perms.len()
@@ -248,6 +274,16 @@ impl PromptBuilder<'_> {
         self.build_inner(Some(prefix), id, tokens)
     }
 
+    /// The recorded answer of request `id` in a synthetic session: `tokens` (>= 1) words
+    /// drawn uniformly from the answer stream of `id` ([`Purpose::AnswerContent`]), no
+    /// id-spelling words (the history it goes into already starts uniquely). Under a
+    /// tokenizer it encodes alone to exactly `tokens` ids (else redrawn, as prompts are).
+    pub fn answer(&mut self, id: u64, tokens: u32) -> Result<Prompt> {
+        let mut rng = self.key.stream(Purpose::AnswerContent(id));
+        self.picks.clear();
+        self.fill_checked(None, &mut rng, 0, tokens, || format!("answer of request {id}"))
+    }
+
     fn build_inner(&mut self, prefix: Option<&Prompt>, id: u64, tokens: u32) -> Result<Prompt> {
         let p = self.source.words.len() as u64;
         let n = (tokens - prefix.map_or(0, |x| x.tokens)) as usize;
@@ -259,6 +295,23 @@ impl PromptBuilder<'_> {
             rest /= p;
         }
         let fixed = self.picks.len();
+        self.fill_checked(prefix, &mut rng, fixed, tokens, || format!("request {id}"))
+    }
+
+    /// Completes `picks` (whose first `fixed` words are kept) with draws from `rng` up to
+    /// `tokens` tokens after `prefix`, and checks the count under the tokenizer,
+    /// redrawing the free words up to [`MAX_ATTEMPTS`] times; `what` names the text in
+    /// errors.
+    fn fill_checked(
+        &mut self,
+        prefix: Option<&Prompt>,
+        rng: &mut StreamRng,
+        fixed: usize,
+        tokens: u32,
+        what: impl Fn() -> String,
+    ) -> Result<Prompt> {
+        let p = self.source.words.len() as u64;
+        let n = (tokens - prefix.map_or(0, |x| x.tokens)) as usize;
         for attempt in 1..=MAX_ATTEMPTS {
             self.picks.truncate(fixed);
             while self.picks.len() < n {
@@ -273,7 +326,7 @@ impl PromptBuilder<'_> {
                 });
             };
             let enc = tok.encode_fast(self.text.as_str(), false).map_err(|e| {
-                GenError::Exactness(format!("request {id}: cannot encode prompt: {e}"))
+                GenError::Exactness(format!("{}: cannot encode prompt: {e}", what()))
             })?;
             let ids = enc.get_ids();
             let keeps_prefix = prefix
@@ -288,7 +341,8 @@ impl PromptBuilder<'_> {
             }
             if attempt == MAX_ATTEMPTS || fixed == n {
                 return Err(GenError::Exactness(format!(
-                    "request {id}: the tokenizer {} counts {} tokens{} in a prompt of {tokens} vocabulary words (after {attempt} attempts); it cannot be used for exact prompts",
+                    "{}: the tokenizer {} counts {} tokens{} in a prompt of {tokens} vocabulary words (after {attempt} attempts); it cannot be used for exact prompts",
+                    what(),
                     self.source.info.name,
                     ids.len(),
                     if keeps_prefix {

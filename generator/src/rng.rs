@@ -12,8 +12,11 @@
 //! | 3 | arrival gaps |
 //! | 4 | prompt layout (the per-position word permutations that encode request ids) |
 //! | 2^32 + i | the words of request `i`'s prompt |
+//! | 2^33 + i | the words of the recorded answer of request `i` (synthetic sessions) |
 //! | 5 | block layout (the per-position word permutations that encode block hash ids) |
-//! | 6 | prefix groups (one draw per request of a spec with `prefix`, `share` uniform or zipf) |
+//! | 6 | prefix groups (one draw per request of a spec with `prefix`, `share` uniform or zipf; per session with `sessions`) |
+//! | 7 | session turn counts (one draw per session of a spec with `sessions`) |
+//! | 8 | think times (one draw per session turn after the first, sessions only) |
 //! | 16 | dataset sampling (the partial shuffle choosing `--requests` items of a dataset import) |
 //! | 2^63 + h | the words of the prefix-reuse block with hash id `h < 2^63` (Mooncake import) |
 //!
@@ -61,6 +64,12 @@ pub enum Purpose {
     PrefixGroups,
     /// The partial shuffle that samples a dataset import's items (see [`crate::dataset`]).
     DatasetSample,
+    /// Turns per synthetic session (see [`crate::session`]).
+    SessionTurns,
+    /// Think times between the turns of a session (see [`crate::session`]).
+    ThinkTimes,
+    /// The words of the recorded answer of one request (synthetic sessions).
+    AnswerContent(u64),
 }
 
 impl Purpose {
@@ -74,6 +83,9 @@ impl Purpose {
             Purpose::BlockLayout => 5,
             Purpose::PrefixGroups => 6,
             Purpose::DatasetSample => 16,
+            Purpose::SessionTurns => 7,
+            Purpose::ThinkTimes => 8,
+            Purpose::AnswerContent(id) => (1u64 << 33).wrapping_add(id),
             Purpose::BlockContent(hash_id) => (1u64 << 63) | hash_id,
         }
     }

@@ -265,7 +265,29 @@ pub fn validate(spec: &SyntheticSpec) -> Result<()> {
     if let Some(p) = &spec.prefix {
         crate::prefix::validate(p, MAX_PROMPT_TOKENS)?;
     }
+    if let Some(s) = &spec.sessions {
+        validate_sessions(s)?;
+    }
     validate_arrival(&spec.arrival)
+}
+
+/// Rejects session parameters that cannot be met: sessions need at least one turn and
+/// at most [`crate::session::MAX_TURNS`]; think times as [`crate::session::validate_think`].
+fn validate_sessions(s: &formats::SessionSpec) -> Result<()> {
+    use crate::session::MAX_TURNS;
+    validate_dist("sessions.turns", &s.turns)?;
+    if min_value(&s.turns) == 0 {
+        return Err(GenError::InvalidSpec(
+            "sessions.turns can be 0; a session needs at least one turn (set floor >= 1)".into(),
+        ));
+    }
+    let most = s.turns.cap().unwrap_or(0).max(s.turns.floor());
+    if most > MAX_TURNS {
+        return Err(GenError::InvalidSpec(format!(
+            "sessions.turns can reach {most}, above the limit of {MAX_TURNS}"
+        )));
+    }
+    crate::session::validate_think("sessions.think", &s.think)
 }
 
 /// Rejects an arrival process whose rate or burstiness is not a finite number > 0.

@@ -11,9 +11,18 @@ use crate::prefix::{GroupChooser, Prefixes};
 use crate::prompt::{PromptBuilder, PromptSource};
 use crate::rng::{Purpose, SeedKey, StreamRng};
 use crate::spec::validate;
+use crate::synth_session::SessionRequests;
 
 /// The requests of a synthetic trace, generated lazily in id order.
-pub struct Requests<'a> {
+pub struct Requests<'a>(Inner<'a>);
+
+enum Inner<'a> {
+    Single(Single<'a>),
+    Sessions(SessionRequests<'a>),
+}
+
+/// The requests of a spec without `sessions`: one single-shot request per draw.
+struct Single<'a> {
     spec: &'a SyntheticSpec,
     prompts: PromptBuilder<'a>,
     arrivals: Vec<u64>,
@@ -34,13 +43,54 @@ impl<'a> Requests<'a> {
     /// Validates `spec` and prepares its requests.
     pub fn new(spec: &'a SyntheticSpec, source: &'a PromptSource) -> Result<Self> {
         validate(spec)?;
+        Ok(Requests(match spec.sessions {
+            None => Inner::Single(Single::new(spec, source)?),
+            Some(_) => Inner::Sessions(SessionRequests::new(spec, source)?),
+        }))
+    }
+
+    /// The trace header these requests belong under (version 3 with `sessions`).
+    pub fn header(spec: &SyntheticSpec, source: &PromptSource) -> TraceHeader {
+        let header = TraceHeader::new(
+            TraceSpec::Synthetic(spec.clone()),
+            source.info().clone(),
+            spec.requests,
+            GENERATOR_VERSION,
+        );
+        match spec.sessions {
+            None => header,
+            Some(_) => header.with_sessions(),
+        }
+    }
+}
+
+impl Iterator for Requests<'_> {
+    type Item = Result<TraceRequest>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            Inner::Single(r) => r.next(),
+            Inner::Sessions(r) => r.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            Inner::Single(r) => r.size_hint(),
+            Inner::Sessions(r) => r.size_hint(),
+        }
+    }
+}
+
+impl<'a> Single<'a> {
+    fn new(spec: &'a SyntheticSpec, source: &'a PromptSource) -> Result<Self> {
         let key = SeedKey::new(spec.seed);
         let arrivals = arrivals(
             &spec.arrival,
             spec.requests,
             &mut key.stream(Purpose::Arrivals),
         )?;
-        Ok(Requests {
+        Ok(Single {
             spec,
             prompts: source.builder(spec.seed, spec.requests),
             arrivals,
@@ -54,19 +104,9 @@ impl<'a> Requests<'a> {
             next: 0,
         })
     }
-
-    /// The trace header these requests belong under.
-    pub fn header(spec: &SyntheticSpec, source: &PromptSource) -> TraceHeader {
-        TraceHeader::new(
-            TraceSpec::Synthetic(spec.clone()),
-            source.info().clone(),
-            spec.requests,
-            GENERATOR_VERSION,
-        )
-    }
 }
 
-impl Iterator for Requests<'_> {
+impl Iterator for Single<'_> {
     type Item = Result<TraceRequest>;
 
     fn next(&mut self) -> Option<Self::Item> {
