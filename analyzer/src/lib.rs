@@ -39,6 +39,7 @@ pub mod load;
 pub mod metrics;
 pub mod readme;
 pub mod report;
+pub mod sessions;
 pub mod stats;
 pub mod tables;
 
@@ -51,6 +52,7 @@ pub use load::{RunInfo, Runs, load_runs};
 pub use metrics::{LatencyFrom, MetricOptions, PrefixCache, RunMetrics, Slo, TokenSource};
 pub use readme::{check_readme, update_readme};
 pub use report::{AnalyzeOptions, Report, RunReport, report};
+pub use sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 pub use stats::{Stat, Stats};
 pub use tables::Format;
 
@@ -64,13 +66,19 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-/// The file names [`write_outputs`] writes for `formats`.
-fn output_names(formats: &[Format]) -> Vec<&'static str> {
+/// The file names [`write_outputs`] writes for `formats` (`ttft_by_turn.csv` only when
+/// some run has sessions).
+fn output_names(report: &Report, formats: &[Format]) -> Vec<&'static str> {
     let mut names = Vec::new();
     for f in formats {
         match f {
             Format::Markdown => names.push("tables.md"),
-            Format::Csv => names.extend(["throughput.csv", "latency.csv", "runs.csv"]),
+            Format::Csv => {
+                names.extend(["throughput.csv", "latency.csv", "runs.csv"]);
+                if tables::sessions::any(report) {
+                    names.push("ttft_by_turn.csv");
+                }
+            }
             Format::Json => names.push("report.json"),
         }
     }
@@ -78,24 +86,26 @@ fn output_names(formats: &[Format]) -> Vec<&'static str> {
 }
 
 /// The files [`write_outputs`] would write into `dir`, so a caller can check them first.
-pub fn output_files(dir: &Path, formats: &[Format]) -> Vec<PathBuf> {
-    output_names(formats)
+pub fn output_files(report: &Report, dir: &Path, formats: &[Format]) -> Vec<PathBuf> {
+    output_names(report, formats)
         .into_iter()
         .map(|n| dir.join(n))
         .collect()
 }
 
 /// Writes the report into `dir` (created if needed), per format:
-/// Markdown `tables.md`; CSV `throughput.csv`, `latency.csv`, `runs.csv`; JSON
-/// `report.json`. Returns the files written.
+/// Markdown `tables.md`; CSV `throughput.csv`, `latency.csv`, `runs.csv` (and
+/// `ttft_by_turn.csv` when some run has sessions); JSON `report.json`. Returns the files
+/// written.
 pub fn write_outputs(report: &Report, dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let files = output_names(formats).into_iter().map(|name| {
+    let files = output_names(report, formats).into_iter().map(|name| {
         let text = match name {
             "tables.md" => tables::markdown::full(report),
             "throughput.csv" => tables::csv::throughput(report),
             "latency.csv" => tables::csv::latency(report),
             "runs.csv" => tables::csv::runs(report),
+            "ttft_by_turn.csv" => tables::sessions::csv_by_turn(report),
             _ => tables::json::report(report),
         };
         (name, text)

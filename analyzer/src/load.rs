@@ -24,6 +24,10 @@ use crate::error::{Error, Result};
 pub mod req {
     pub const RUN: &str = "run";
     pub const REQUEST_ID: &str = "request_id";
+    /// The request's multi-turn session (null for a single-shot request).
+    pub const SESSION_ID: &str = "session_id";
+    /// The turn's index in its session, from 0 (null for a single-shot request).
+    pub const TURN: &str = "turn";
     pub const WARMUP: &str = "warmup";
     pub const OUTCOME: &str = "outcome";
     pub const HTTP_STATUS: &str = "http_status";
@@ -115,6 +119,8 @@ impl Runs {
 #[derive(Default)]
 struct Cols {
     request_id: Vec<u64>,
+    session_id: Vec<Option<u64>>,
+    turn: Vec<Option<u32>>,
     warmup: Vec<bool>,
     outcome: Vec<&'static str>,
     http_status: Vec<Option<u32>>,
@@ -170,6 +176,8 @@ fn load_one(path: &Path) -> Result<Loaded> {
         let offset = c.ev_t_ns.len() as u64;
         let n = r.events.len();
         c.request_id.push(r.id);
+        c.session_id.push(r.session_id);
+        c.turn.push(r.turn);
         c.warmup.push(r.warmup);
         c.outcome.push(r.outcome.as_str());
         c.http_status.push(r.http_status.map(u32::from));
@@ -464,6 +472,8 @@ fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
         vec![
             Column::new(req::RUN.into(), vec![run; n]),
             Column::new(req::REQUEST_ID.into(), c.request_id),
+            Column::new(req::SESSION_ID.into(), c.session_id),
+            Column::new(req::TURN.into(), c.turn),
             Column::new(req::WARMUP.into(), c.warmup),
             Column::new(req::OUTCOME.into(), c.outcome),
             Column::new(req::HTTP_STATUS.into(), c.http_status),

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::load::{RunInfo, Runs, ev, req};
+use crate::sessions::{SessionMetrics, TurnRow};
 use crate::stats::{Stats, summarize};
 
 /// Which output-token count a metric divides by (`--output-tokens`).
@@ -199,7 +200,7 @@ pub struct PrefixCache {
 }
 
 impl PrefixCache {
-    fn add(acc: &mut Option<PrefixCache>, cached: Option<u32>, prompt: u32) {
+    pub(crate) fn add(acc: &mut Option<PrefixCache>, cached: Option<u32>, prompt: u32) {
         let Some(cached) = cached else { return };
         let p = acc.get_or_insert_with(PrefixCache::default);
         p.requests += 1;
@@ -289,6 +290,13 @@ pub struct RunMetrics {
     /// `ok` requests without `sent_ns`: their latencies from send are from dispatch.
     pub sent_missing: u64,
     pub goodput: Option<Goodput>,
+    /// Multi-turn sessions, when the run's records carry `session_id`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionMetrics>,
+    /// TTFT, E2E and cached share by turn index (from `--from`), when the run's records
+    /// carry `turn`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_by_turn: Option<Vec<TurnRow>>,
 }
 
 impl RunMetrics {
@@ -371,6 +379,8 @@ pub(crate) struct ReqCols<'a> {
     pub count_flags: Vec<Option<&'a str>>,
     pub server_prompt: Vec<Option<u32>>,
     pub server_cached: Vec<Option<u32>>,
+    pub session_id: Vec<Option<u64>>,
+    pub turn: Vec<Option<u32>>,
     pub ev_offset: &'a [u64],
     pub ev_count: &'a [u32],
 }
@@ -407,6 +417,8 @@ impl<'a> ReqCols<'a> {
             count_flags: df.column(req::COUNT_FLAGS)?.str()?.iter().collect(),
             server_prompt: opt_u32(df, req::SERVER_PROMPT_TOKENS)?,
             server_cached: opt_u32(df, req::SERVER_CACHED_TOKENS)?,
+            session_id: opt_u64(df, req::SESSION_ID)?,
+            turn: opt_u32(df, req::TURN)?,
             ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
             ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
         })
@@ -428,7 +440,7 @@ impl<'a> EvCols<'a> {
     }
 }
 
-fn secs(a: u64, b: u64) -> f64 {
+pub(crate) fn secs(a: u64, b: u64) -> f64 {
     (a as i128 - b as i128) as f64 / 1e9
 }
 
@@ -438,7 +450,7 @@ fn per_s(x: f64, d: Option<f64>) -> Option<f64> {
 
 /// The instants a request's latencies can be measured from.
 #[derive(Debug, Clone, Copy)]
-struct Origins {
+pub(crate) struct Origins {
     scheduled: u64,
     dispatched: u64,
     /// `sent_ns`, or the dispatch time when the record has none.
@@ -446,7 +458,17 @@ struct Origins {
 }
 
 impl Origins {
-    fn of(&self, from: LatencyFrom) -> u64 {
+    /// Request `i`'s origins, when it was dispatched (`sent` falls back to dispatch).
+    pub(crate) fn of_request(rc: &ReqCols, i: usize) -> Option<Origins> {
+        let d = rc.dispatched[i]?;
+        Some(Origins {
+            scheduled: rc.scheduled[i],
+            dispatched: d,
+            sent: rc.sent[i].unwrap_or(d),
+        })
+    }
+
+    pub(crate) fn of(&self, from: LatencyFrom) -> u64 {
         match from {
             LatencyFrom::Dispatch => self.dispatched,
             LatencyFrom::Sent => self.sent,
@@ -614,11 +636,7 @@ pub(crate) fn compute(
             Some(s) => send_delay.push(secs(s, d)),
             None => sent_missing += 1,
         }
-        let o = Origins {
-            scheduled: sched,
-            dispatched: d,
-            sent: rc.sent[i].unwrap_or(d),
-        };
+        let o = Origins::of_request(rc, i).expect("dispatched");
         reasoning.add(rc, i, Some(o), streamed);
         e2e.push(e, o, 1.0);
         if used > 0 {
@@ -684,6 +702,7 @@ pub(crate) fn compute(
         })
     });
     let from = opts.latency_from;
+    let (sessions, ttft_by_turn) = crate::sessions::compute(run, rc, opts, streamed);
     let (sample_e2e, sample_ptl, sample_ttft) =
         (e2e.chosen(from), ptl.chosen(from), ttft.chosen(from));
     let metrics = RunMetrics {
@@ -724,6 +743,8 @@ pub(crate) fn compute(
         itl_s: summarize(&mut itl),
         goodput,
         tokens: tokens.clone(),
+        sessions,
+        ttft_by_turn,
     };
     let samples = Samples {
         e2e_s: sample_e2e,

@@ -133,7 +133,7 @@ fn validate_outputs(
         });
     if let Some(dir) = &args.output {
         guard.check_dir(dir)?;
-        let files = analyzer::output_files(dir, formats);
+        let files = analyzer::output_files(report, dir, formats);
         guard.check_files(files.iter().map(|p| p.as_path()))?;
     }
     if let Some(dir) = figure_dir(args) {

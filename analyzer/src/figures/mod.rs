@@ -6,6 +6,8 @@
 //!   cap, one bar per backend);
 //! * `latency-cdf-<column>`: request-latency CDF per QPS column, one curve per backend;
 //! * `ttft-cdf-<column>`, `itl-cdf-<column>`: the same for TTFT and ITL (per event gap);
+//! * `ttft-by-turn`: multi-turn sessions' TTFT p50 and p99 by turn index, one colour
+//!   per run (only when some run has sessions);
 //! * `timeline-<run>`: one run over time: requests in flight (top) and output tokens/s
 //!   (bottom, 1/100th-of-run bins).
 
@@ -14,6 +16,7 @@ mod font;
 pub mod svg;
 mod throughput;
 mod timeline;
+mod turns;
 
 use std::path::{Path, PathBuf};
 
@@ -149,6 +152,7 @@ pub fn timeline_run<'a>(report: &'a Report, wanted: Option<&str>) -> Result<&'a 
 enum Planned<'a> {
     Throughput(&'a crate::report::Table<crate::report::ThroughputCell>),
     Cdf(cdf::Group<'a>, cdf::Metric),
+    Turns(turns::Group<'a>),
     Timeline { run: &'a str, label: String },
 }
 
@@ -184,6 +188,13 @@ fn plan<'a>(report: &'a Report, timeline: Option<&str>) -> Result<Vec<(String, P
             }
             out.push((name, Planned::Cdf(group, kind)));
         }
+    }
+    for group in turns::groups(report, multi_model) {
+        let name = match &group.model {
+            Some(m) => format!("ttft-by-turn-{}", slug(m)),
+            None => "ttft-by-turn".to_string(),
+        };
+        out.push((name, Planned::Turns(group)));
     }
     let run = timeline_run(report, timeline)?;
     let label = report
@@ -232,6 +243,10 @@ pub fn write_figures(
             Planned::Cdf(group, kind) => {
                 let curves = cdf::curves(&group, kind);
                 both!(dir, name, out, cdf::draw, &group, kind, &curves)
+            }
+            Planned::Turns(group) => {
+                let curves = turns::curves(&group);
+                both!(dir, name, out, turns::draw, &group, &curves)
             }
             Planned::Timeline { run, label } => {
                 let info = runs

@@ -91,7 +91,8 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// One row per run, every metric; the columns are the union over runs.
+/// One row per run, every metric; the columns are the union over runs. The by-turn rows
+/// (`ttft_by_turn`) are a table of their own (`ttft_by_turn.csv`), not columns.
 pub fn runs(report: &Report) -> String {
     let rows: Vec<Vec<(String, String)>> = report
         .runs
@@ -103,6 +104,7 @@ pub fn runs(report: &Report) -> String {
                 &serde_json::to_value(r).expect("report serializes"),
                 &mut out,
             );
+            out.retain(|(k, _)| k != "ttft_by_turn");
             out
         })
         .collect();

@@ -209,6 +209,12 @@ pub fn full(report: &Report) -> String {
     }
     s.push_str("## Runs\n\n");
     s.push_str(&runs(report));
+    // Sessions and TTFT by turn: only when some run has sessions.
+    let sessions = crate::tables::sessions::markdown(report);
+    if !sessions.is_empty() {
+        s.push('\n');
+        s.push_str(&sessions);
+    }
     if !report.warnings.is_empty() {
         s.push_str("\n## Warnings\n\n");
         for w in &report.warnings {
