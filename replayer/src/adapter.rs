@@ -154,6 +154,32 @@ pub(crate) struct BodyOptions {
     pub continuous_usage: bool,
 }
 
+/// A request's prompt in every form a dialect may send it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prompt<'a> {
+    /// The text (with `messages`, their rendering `role: content` per line): what
+    /// completion-style dialects send.
+    pub text: &'a str,
+    /// The text as token ids, when the user asked for them (`--prompt-token-ids`; only
+    /// dialects with [`Dialect::accepts_token_ids`] get them).
+    pub token_ids: Option<&'a [u32]>,
+    /// The recorded chat (history, then this turn's user message), when the trace has
+    /// it: what chat dialects send instead of the text as one user message.
+    pub messages: Option<&'a [formats::ChatMessage]>,
+}
+
+impl<'a> Prompt<'a> {
+    /// A plain text prompt.
+    #[cfg(test)]
+    pub fn text(text: &'a str) -> Self {
+        Prompt {
+            text,
+            token_ids: None,
+            messages: None,
+        }
+    }
+}
+
 /// How a dialect delimits the events of a streamed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EventFraming {
@@ -173,15 +199,9 @@ pub(crate) enum EventFraming {
 pub(crate) trait Dialect: Sync {
     /// URL path of the generation route (streamed or not).
     fn path(&self, stream: bool) -> &'static str;
-    /// The JSON request body; `token_ids` is the prompt as ids when the user asked for
-    /// that (only dialects with [`Dialect::accepts_token_ids`] get them).
-    fn body(
-        &self,
-        prompt: &str,
-        token_ids: Option<&[u32]>,
-        max_tokens: u32,
-        opts: &BodyOptions,
-    ) -> serde_json::Value;
+    /// The JSON request body for `prompt` (see [`Prompt`]: the text, the ids when the
+    /// user asked for them, the chat `messages` when the trace has them).
+    fn body(&self, prompt: &Prompt, max_tokens: u32, opts: &BodyOptions) -> serde_json::Value;
     /// How streamed events are delimited.
     fn framing(&self) -> EventFraming {
         EventFraming::Sse

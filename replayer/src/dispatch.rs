@@ -13,6 +13,17 @@
 //! in the summary. A burst (all deadlines 0) becomes a tight loop of task spawns: requests
 //! go out as fast as the runtime opens connections.
 //!
+//! Sessions (`crate::schedule`): a session's later turn is due when the previous turn
+//! of its session has ended plus its think time, which only the request task of that
+//! turn knows. The task sends a [`Release`] on a channel; while the dispatcher sleeps
+//! toward its next deadline it blocks on that channel (with the same timeout it would
+//! sleep), so a release wakes it at once, goes on a timer heap merged with the trace's
+//! schedule, and is dispatched like any request (same sleep-then-spin, same hand-off
+//! lead, same concurrency cap). A trace without sessions has no channel: the thread
+//! sleeps exactly as before. With sessions the dispatcher runs until every later turn
+//! was released and handed out (or written off as `not_sent`), not just to the end of
+//! the trace's open-loop schedule.
+//!
 //! Where allowed (CAP_SYS_NICE or RLIMIT_RTPRIO) the thread runs SCHED_FIFO at the lowest
 //! real-time level: it sleeps almost all the time and does little when awake (a spawn),
 //! but its wake-ups are then not queued behind ordinary processes, which on a busy
@@ -22,12 +33,14 @@
 //! (hand-off) apart from the runtime's task start delay.
 
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use crate::request::{Prepared, Shared};
+use crate::schedule::{Release, Schedule};
 use crate::writer::WriterMsg;
 
 /// Spin (instead of sleeping) for the last stretch before a deadline. Sleeping with 1 ns
@@ -66,7 +79,8 @@ pub(crate) struct DispatchReport {
 }
 
 pub(crate) fn run(
-    prepared: Vec<Prepared>,
+    mut schedule: Schedule,
+    inbox: Option<Receiver<Release>>,
     shared: Arc<Shared>,
     handle: Handle,
     tracker: TaskTracker,
@@ -77,65 +91,163 @@ pub(crate) fn run(
         realtime: crate::sys::realtime_thread(),
         ..DispatchReport::default()
     };
-    let mut iter = prepared.into_iter();
     let mut previous_ns = 0;
-    while let Some(mut p) = iter.next() {
-        let cut = if duration_ns.is_some_and(|d| p.scheduled_ns >= d) {
-            // Wait until the duration is over (requests already in flight run meanwhile),
-            // unless stopped first.
-            if let Some(d) = duration_ns {
-                wait_until(&shared, d);
+    while let Some(step) = next_step(&schedule, duration_ns) {
+        let (until, lead) = match step {
+            Step::Send(due) => {
+                let lead = handoff_lead(due.saturating_sub(previous_ns));
+                (Some(due.saturating_sub(lead)), lead)
             }
-            report.by_duration = !shared.stop.is_cancelled();
-            true
-        } else {
-            p.lead_ns = handoff_lead(p.scheduled_ns.saturating_sub(previous_ns));
-            !wait_until(&shared, p.scheduled_ns.saturating_sub(p.lead_ns))
+            Step::End(d) => (Some(d), 0),
+            Step::Idle => (None, 0),
         };
-        previous_ns = p.scheduled_ns;
-        if cut {
-            report.cut_short = true;
-            shared.stop.cancel();
-            for q in std::iter::once(p).chain(iter.by_ref()) {
-                report.not_sent += 1;
-                let _ = shared.tx.send(WriterMsg::Record {
-                    record: Box::new(q.not_sent()),
-                    lateness_ns: None,
-                });
-                shared
-                    .live
-                    .done
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match wait(&shared, until, inbox.as_ref()) {
+            Wake::Released(r) => schedule.release(r, |p| write_off(&shared, &mut report, p)),
+            Wake::Reached if matches!(step, Step::Send(_)) => {
+                let Some(mut p) = schedule.pop() else { break };
+                p.lead_ns = lead;
+                previous_ns = p.scheduled_ns;
+                p.handoff_ns = shared.clock.now_ns();
+                tracker.spawn_on(crate::request::run(shared.clone(), p), &handle);
+                report.dispatched += 1;
             }
-            break;
+            wake => {
+                // The end of `--duration` (requests already in flight run on), or a stop.
+                report.by_duration = matches!(wake, Wake::Reached) && !shared.stop.is_cancelled();
+                report.cut_short = true;
+                shared.stop.cancel();
+                schedule.drain(|p| write_off(&shared, &mut report, p));
+                break;
+            }
         }
-        p.handoff_ns = shared.clock.now_ns();
-        tracker.spawn_on(crate::request::run(shared.clone(), p), &handle);
-        report.dispatched += 1;
     }
     report.cpu = crate::sys::cpu_time(true);
     report
 }
 
-/// Waits until `ns` on the run clock. `false` when a stop came first.
-fn wait_until(shared: &Shared, ns: u64) -> bool {
-    let deadline: Instant = shared.clock.instant_at(ns);
+/// What the dispatcher waits for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The hand-off of the request due at this time.
+    Send(u64),
+    /// The end of `--duration`: nothing due before it.
+    End(u64),
+    /// Nothing due: only turns waiting for their predecessors (a release wakes it).
+    Idle,
+}
+
+/// The next step, `None` once every request was handed out or written off.
+fn next_step(schedule: &Schedule, duration_ns: Option<u64>) -> Option<Step> {
+    match (schedule.next_due(), duration_ns) {
+        (Some(due), Some(d)) if due >= d => Some(Step::End(d)),
+        (Some(due), _) => Some(Step::Send(due)),
+        (None, _) if schedule.is_done() => None,
+        (None, Some(d)) => Some(Step::End(d)),
+        (None, None) => Some(Step::Idle),
+    }
+}
+
+/// A request that will not be sent: its `not_sent` record.
+fn write_off(shared: &Shared, report: &mut DispatchReport, p: Prepared) {
+    report.not_sent += 1;
+    let _ = shared.tx.send(WriterMsg::Record {
+        record: Box::new(p.not_sent()),
+        lateness_ns: None,
+    });
+    shared
+        .live
+        .done
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Why [`wait`] returned.
+#[derive(Debug)]
+enum Wake {
+    /// The run clock reached the time waited for.
+    Reached,
+    Stopped,
+    /// A request task released its session's next turn.
+    Released(Release),
+}
+
+/// Waits until `until` on the run clock (forever when `None`), a stop, or a release on
+/// `inbox` (only traces with sessions have one; without, the thread sleeps as it always
+/// did). A release wakes the thread at once (the channel's blocking receive); it is
+/// looked for during the sleep, never during the final spin, so a release that comes in
+/// the last [`SPIN_NS`] before a hand-off is taken right after it.
+fn wait(shared: &Shared, until: Option<u64>, inbox: Option<&Receiver<Release>>) -> Wake {
+    let deadline: Option<Instant> = until.map(|ns| shared.clock.instant_at(ns));
     loop {
         if shared.stop.is_cancelled() {
-            return false;
+            return Wake::Stopped;
+        }
+        if let Some(r) = inbox.and_then(|rx| rx.try_recv().ok()) {
+            return Wake::Released(r);
         }
         let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        let left = deadline - now;
+        let left = match deadline {
+            Some(d) if now >= d => return Wake::Reached,
+            Some(d) => d - now,
+            None => MAX_SLEEP + Duration::from_nanos(SPIN_NS),
+        };
         if left > Duration::from_nanos(SPIN_NS) {
-            std::thread::sleep((left - Duration::from_nanos(SPIN_NS)).min(MAX_SLEEP));
+            let nap = (left - Duration::from_nanos(SPIN_NS)).min(MAX_SLEEP);
+            match inbox.map(|rx| rx.recv_timeout(nap)) {
+                Some(Ok(r)) => return Wake::Released(r),
+                Some(Err(RecvTimeoutError::Timeout)) => {}
+                Some(Err(RecvTimeoutError::Disconnected)) | None => std::thread::sleep(nap),
+            }
         } else {
-            while Instant::now() < deadline {
+            let d = deadline.unwrap_or(now);
+            while Instant::now() < d {
                 std::hint::spin_loop();
             }
-            return !shared.stop.is_cancelled();
+            return if shared.stop.is_cancelled() {
+                Wake::Stopped
+            } else {
+                Wake::Reached
+            };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Prepared;
+
+    fn turn(id: u64, due: u64, session: u64, turn: u32) -> Prepared {
+        let mut p = Prepared::for_tests(id, due);
+        p.session_id = Some(session);
+        p.turn = Some(turn);
+        p.think_ns = (turn > 0).then_some(10);
+        p
+    }
+
+    #[test]
+    fn steps_merge_the_schedule_with_the_duration() {
+        let mut s = Schedule::new(vec![turn(0, 0, 0, 0), turn(1, 5, 0, 1)]);
+        assert_eq!(next_step(&s, None), Some(Step::Send(0)));
+        assert_eq!(next_step(&s, Some(0)), Some(Step::End(0)));
+        s.pop();
+        // Turn 1 waits for its release: idle, or the end of the duration.
+        assert_eq!(next_step(&s, None), Some(Step::Idle));
+        assert_eq!(next_step(&s, Some(1_000)), Some(Step::End(1_000)));
+        s.release(
+            Release {
+                slot: 0,
+                ended_ns: Some(100),
+            },
+            |_| {},
+        );
+        assert_eq!(next_step(&s, Some(1_000)), Some(Step::Send(110)));
+        assert_eq!(next_step(&s, Some(110)), Some(Step::End(110)));
+        s.pop();
+        assert_eq!(next_step(&s, None), None);
+        assert_eq!(
+            next_step(&s, Some(1_000)),
+            None,
+            "done: no wait for the end"
+        );
     }
 }

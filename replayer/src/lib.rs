@@ -37,6 +37,7 @@ mod reasoning;
 mod request;
 mod run;
 mod scan;
+mod schedule;
 mod sglang;
 // Wired into the OpenAI decoder once its reasoning fields land (issue 11).
 mod stats;

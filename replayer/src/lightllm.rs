@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::adapter::{Accum, BodyOptions, Cumulative, Decoder, Dialect, ReqCtx, to_u32};
+use crate::adapter::{Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, to_u32};
 use crate::tgi::{TokenEvent, apply_token_event};
 
 /// The LightLLM dialect.
@@ -42,8 +42,8 @@ impl Dialect for Lightllm {
         }
     }
 
-    fn body(&self, prompt: &str, _: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(prompt, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(prompt.text, max, o)
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {

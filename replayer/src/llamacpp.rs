@@ -30,7 +30,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{
-    Accum, BodyOptions, Cumulative, Decoder, Dialect, ReqCtx, bounded, json_error_message, to_u32,
+    Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
+    to_u32,
 };
 use crate::scan::{Miss, Scan, Scanner, first_time};
 
@@ -42,8 +43,8 @@ impl Dialect for Llamacpp {
         "/completion"
     }
 
-    fn body(&self, prompt: &str, ids: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(prompt, ids, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(prompt.text, prompt.token_ids, max, o)
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {

@@ -29,8 +29,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{
-    Accum, BodyOptions, Decoder, Dialect, ReqCtx, bounded, json_error_message, settle_counts,
-    to_u32,
+    Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
+    settle_counts, to_u32,
 };
 use crate::scan::{Miss, Scan, Scanner, Str, first_time};
 use crate::template::Template;
@@ -49,8 +49,8 @@ impl Dialect for OpenAi {
         }
     }
 
-    fn body(&self, prompt: &str, ids: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(self.chat, prompt, ids, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(self.chat, prompt, max, o)
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {
@@ -67,10 +67,12 @@ impl Dialect for OpenAi {
     }
 }
 
+/// The request body. Chat sends the trace's `messages` (roles and contents as
+/// recorded) when it has them, else the prompt as one user message; completions send
+/// the prompt (the rendering of `messages`, when the trace has them), as text or ids.
 pub(crate) fn body(
     chat: bool,
-    prompt: &str,
-    token_ids: Option<&[u32]>,
+    prompt: &Prompt,
     max_tokens: u32,
     opts: &BodyOptions,
 ) -> serde_json::Value {
@@ -79,14 +81,15 @@ pub(crate) fn body(
         b.insert("model".into(), json!(m));
     }
     if chat {
-        b.insert(
-            "messages".into(),
-            json!([{"role": "user", "content": prompt}]),
-        );
+        let messages = match prompt.messages {
+            Some(m) => json!(m),
+            None => json!([{"role": "user", "content": prompt.text}]),
+        };
+        b.insert("messages".into(), messages);
     } else {
-        match token_ids {
+        match prompt.token_ids {
             Some(ids) => b.insert("prompt".into(), json!(ids)),
-            None => b.insert("prompt".into(), json!(prompt)),
+            None => b.insert("prompt".into(), json!(prompt.text)),
         };
     }
     b.insert("max_tokens".into(), json!(max_tokens));

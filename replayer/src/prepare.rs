@@ -1,22 +1,26 @@
 //! Turns trace requests into [`Prepared`] ones before the clock starts: the dialect's
-//! body serialized once, the scheduled time scaled, the options resolved per request,
-//! so that dispatching a request costs one task spawn and nothing else.
+//! body serialized once (chat dialects send a request's `messages`, the others its
+//! prompt text), the scheduled time and think time scaled, the options resolved per
+//! request, the sessions' turns linked ([`Schedule`]), so that dispatching a request
+//! costs one task spawn and nothing else.
 
 use std::path::Path;
 
 use bytes::Bytes;
 use formats::{TraceHeader, TraceRequest};
 
-use crate::adapter::BodyOptions;
+use crate::adapter::{BodyOptions, Prompt};
 use crate::config::{IgnoreEos, ReplayConfig};
 use crate::error::ReplayError;
 use crate::request::Prepared;
+use crate::schedule::Schedule;
 
 /// The trace, read, verified and made ready to send.
 pub(crate) struct Plan {
     pub trace: TraceHeader,
     pub sha256: String,
-    pub requests: Vec<Prepared>,
+    /// The requests, ready to dispatch.
+    pub schedule: Schedule,
     /// At least one request sends `ignore_eos` (recorded in the log header).
     pub any_ignore_eos: bool,
 }
@@ -37,7 +41,7 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
     Ok(Plan {
         trace,
         sha256,
-        requests,
+        schedule: Schedule::new(requests),
         any_ignore_eos,
     })
 }
@@ -81,17 +85,28 @@ fn prepare(
         } else {
             None
         };
-        let body = dialect.body(&r.prompt, ids, r.max_tokens, &opts);
+        let prompt = Prompt {
+            text: &r.prompt,
+            token_ids: ids,
+            messages: r.messages.as_deref(),
+        };
+        let body = dialect.body(&prompt, r.max_tokens, &opts);
         // What the server can generate at most, when its limit is known and it caps.
         let contract_tokens = config
             .max_model_len
             .and_then(|m| dialect.output_cap(m, r.prompt_tokens))
             .map_or(r.max_tokens, |cap| cap.min(r.max_tokens));
         let body = serde_json::to_vec(&body).map_err(|e| ReplayError::Internal(e.to_string()))?;
-        let scheduled_ns = (r.arrival_ns as f64 / config.time_scale).round() as u64;
+        let scale = |ns: u64| (ns as f64 / config.time_scale).round() as u64;
+        // A later turn is due its think time after the previous turn ends; until then
+        // its trace time is a lower bound (see `crate::schedule`).
+        let think_ns = r
+            .turn
+            .filter(|&t| t > 0)
+            .map(|_| scale(r.think_ns.unwrap_or(0)));
         out.push(Prepared {
             id: r.id,
-            scheduled_ns,
+            scheduled_ns: scale(r.arrival_ns),
             body: Bytes::from(body),
             prompt_tokens: r.prompt_tokens,
             max_tokens: r.max_tokens,
@@ -101,6 +116,10 @@ fn prepare(
             lead_ns: 0,
             ignore_eos_sent: opts.ignore_eos,
             warmup: (i as u64) < config.warmup as u64,
+            session_id: r.session_id,
+            turn: r.turn,
+            think_ns,
+            next_turn: None,
         });
     }
     Ok((out, any_ignore_eos))

@@ -25,6 +25,7 @@ use crate::clock::RunClock;
 use crate::config::BackendKind;
 use crate::connect::{SentBody, Stamps, timed};
 use crate::decode::{StreamBody, parse_answer};
+use crate::schedule::Release;
 use crate::stats::LiveStats;
 use crate::writer::{Lateness, WriterMsg};
 
@@ -69,17 +70,52 @@ pub(crate) struct Prepared {
     pub handoff_ns: u64,
     /// How long before `scheduled_ns` it was handed over (see `dispatch::handoff_lead`).
     pub lead_ns: u64,
+    /// The trace's session and turn, copied to the record.
+    pub session_id: Option<u64>,
+    pub turn: Option<u32>,
+    /// A session's later turn not yet released: its think time scaled to the run (due
+    /// that long after the previous turn ends; `scheduled_ns` is until then the trace's
+    /// lower bound). `None` for other requests, and once released (`schedule.rs`).
+    pub think_ns: Option<u64>,
+    /// The waiting slot of the next turn of this request's session, released when this
+    /// request has its record (see `crate::schedule`).
+    pub next_turn: Option<u32>,
 }
 
 impl Prepared {
     pub fn not_sent(&self) -> LogRecord {
-        LogRecord::not_sent(
+        let mut rec = LogRecord::not_sent(
             self.id,
             self.scheduled_ns,
             self.prompt_tokens,
             self.max_tokens,
             self.warmup,
-        )
+        );
+        rec.session_id = self.session_id;
+        rec.turn = self.turn;
+        rec
+    }
+
+    /// A request with an empty body due at `scheduled_ns`, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests(id: u64, scheduled_ns: u64) -> Prepared {
+        Prepared {
+            id,
+            scheduled_ns,
+            body: Bytes::new(),
+            prompt_tokens: 1,
+            max_tokens: 1,
+            contract_tokens: 1,
+            prompt_bytes: 0,
+            ignore_eos_sent: false,
+            warmup: false,
+            handoff_ns: 0,
+            lead_ns: 0,
+            session_id: None,
+            turn: None,
+            think_ns: None,
+            next_turn: None,
+        }
     }
 }
 
@@ -99,6 +135,9 @@ pub(crate) struct Shared {
     pub abort: CancellationToken,
     pub tx: std::sync::mpsc::Sender<WriterMsg>,
     pub live: Arc<LiveStats>,
+    /// To the dispatcher: a request's record is final, its session's next turn may go
+    /// (`None` when the trace has no sessions).
+    pub releases: Option<std::sync::mpsc::Sender<Release>>,
 }
 
 /// Sends a record if the task ends without having sent one (panic, dropped task).
@@ -125,6 +164,7 @@ impl Drop for Guard<'_> {
         } else {
             "request task dropped (runtime shut down)".into()
         });
+        release_next(self.shared, self.prep, &rec);
         let _ = self.shared.tx.send(WriterMsg::Record {
             record: Box::new(rec),
             lateness_ns: None,
@@ -156,6 +196,7 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         guard.armed = false;
         let mut rec = prep.not_sent();
         rec.error = Some("stopped while waiting for a concurrency slot".into());
+        release_next(&shared, &prep, &rec);
         send(&shared, rec, Some(lateness_ns));
         return;
     };
@@ -181,10 +222,12 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         _ = tokio::time::sleep_until(deadline) => End::Timeout,
         e = drive(&shared, &prep, &ctx, &mut st) => e,
     };
+    let ended = never_sent_timeout(ended, &mut st);
     let end_ns = shared.clock.now_ns();
     let rec = st.into_record(&prep, &ctx, dispatched_ns, end_ns, ended);
     count_done(&shared.live, &rec);
     guard.armed = false;
+    release_next(&shared, &prep, &rec);
     send(&shared, rec, Some(lateness_ns));
     if shared.slots.is_some() {
         // hyper returns the connection to the pool from a task of its own, woken when
@@ -192,6 +235,19 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
         // would otherwise find no idle connection and open a new one (measured: 40% of
         // the requests of a 1,000-stream run opened connections that way).
         tokio::task::yield_now().await;
+    }
+}
+
+/// Tells the dispatcher that the next turn of `prep`'s session (if any) may go: due its
+/// think time after this request's end, whatever its outcome, or never when this one was
+/// not sent. Sent before the record, so the dispatcher wakes as early as it can.
+fn release_next(shared: &Shared, prep: &Prepared, rec: &LogRecord) {
+    if let (Some(slot), Some(tx)) = (prep.next_turn, &shared.releases) {
+        let ended_ns = (rec.outcome != Outcome::NotSent)
+            .then(|| rec.end_ns.unwrap_or_else(|| shared.clock.now_ns()));
+        // The dispatcher outlives the release of every turn it still holds; after it
+        // stopped, the turn is already written off and the message is moot.
+        let _ = tx.send(Release { slot, ended_ns });
     }
 }
 
@@ -367,8 +423,8 @@ impl State {
             finish_reason: acc.finish_reason.take(),
             warmup: prep.warmup,
             server_timing: std::mem::take(&mut self.server_timing),
-            session_id: None,
-            turn: None,
+            session_id: prep.session_id,
+            turn: prep.turn,
         }
     }
 }
@@ -385,6 +441,21 @@ fn count_flags(acc: &Accum, prep: &Prepared) -> Vec<String> {
 
 /// The record's outcome and error text, from how the request ended and what the
 /// response said (`acc`) or the transport reported (`error`).
+/// A timeout that expired before any byte of the request was written (`sent_ns` unset:
+/// the HTTP client still held it, waiting for a connection) is a request that could not
+/// be sent, a `connect_error` like the others, never the server's slowness.
+fn never_sent_timeout(end: End, st: &mut State) -> End {
+    if !matches!(end, End::Timeout) || st.stamps.sent_ns().is_some() {
+        return end;
+    }
+    st.error = Some(
+        "per-request timeout expired before any byte of the request was written \
+         (never sent: no connection took it)"
+            .into(),
+    );
+    End::ConnectFailed
+}
+
 fn outcome(end: End, acc: &mut Accum, error: &mut Option<String>) -> (Outcome, Option<String>) {
     match end {
         End::Cancelled => (

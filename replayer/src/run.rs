@@ -30,7 +30,8 @@ use crate::error::ReplayError;
 use crate::http::{build_client, build_headers, detect_simulator, probe_url, request_url};
 use crate::prepare::Plan;
 use crate::progress::spawn_progress;
-use crate::request::{Prepared, Shared};
+use crate::request::Shared;
+use crate::schedule::{Release, Schedule};
 use crate::stats::{LiveStats, fmt_ns, percentile};
 use crate::stop::StopHandle;
 use crate::summary::{Connections, ReplaySummary};
@@ -50,7 +51,7 @@ pub(crate) async fn replay(
     let conn = connect(&mut config, &target, &plan).await?;
     let log = open_log(&config, &plan, &conn.warm, discovered)?;
     let client = conn.client.clone();
-    let (running, dreport) = dispatch(&config, target, client, &log, plan.requests, &stop).await?;
+    let (running, dreport) = dispatch(&config, target, client, &log, plan.schedule, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
     Ok(finish(&config.output, drained, conn))
 }
@@ -160,13 +161,13 @@ async fn connect(
 ) -> Result<Connected, ReplayError> {
     let mut warnings = Vec::new();
     sys::keep_freed_memory();
-    let n = plan.requests.len() as u64;
+    let n = plan.schedule.len() as u64;
     let peak = config.concurrency.map_or(n, |c| (c as u64).min(n));
     let asked = config.connections.unwrap_or(0) as u64;
     if let Some(w) = sys::raise_nofile(peak.max(asked) + warm::FD_RESERVE) {
         warnings.push(w);
     }
-    let scheduled: Vec<u64> = plan.requests.iter().map(|p| p.scheduled_ns).collect();
+    let scheduled: Vec<u64> = plan.schedule.iter().map(|p| p.scheduled_ns).collect();
     let goal = warm::goal(
         config.connections,
         config.concurrency,
@@ -224,8 +225,8 @@ fn open_log(
         path: config.output.clone(),
         message: e.to_string(),
     })?;
-    let expected: Vec<writer::Expected> = plan
-        .requests
+    let mut expected: Vec<writer::Expected> = plan
+        .schedule
         .iter()
         .map(|p| writer::Expected {
             id: p.id,
@@ -233,8 +234,14 @@ fn open_log(
             prompt_tokens: p.prompt_tokens,
             max_tokens: p.max_tokens,
             warmup: p.warmup,
+            session_id: p.session_id,
+            turn: p.turn,
         })
         .collect();
+    if plan.schedule.has_sessions() {
+        // Open-loop requests, then later turns: two sorted runs, merged in one pass.
+        expected.sort_by_key(|e| e.id);
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let writer = std::thread::Builder::new()
         .name("llmib-log-writer".into())
@@ -316,17 +323,24 @@ struct Running {
 
 /// Phase 5: the state request tasks share, the grace timer and the progress bar, then
 /// the dispatcher thread; returns once it has handed over (or logged `not_sent`) every
-/// request.
+/// request, a session's later turns included (released by their predecessors' ends
+/// over the `releases` channel, see `crate::schedule`).
 async fn dispatch(
     config: &ReplayConfig,
     target: Target,
     client: reqwest::Client,
     log: &LogSink,
-    requests: Vec<Prepared>,
+    schedule: Schedule,
     stop: &StopHandle,
 ) -> Result<(Running, DispatchReport), ReplayError> {
-    let n = requests.len() as u64;
-    let shared = share(config, target, client, log, stop);
+    let n = schedule.len() as u64;
+    let (releases, inbox) = if schedule.has_sessions() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let shared = share(config, target, client, log, stop, releases);
     let finished = CancellationToken::new();
     spawn_grace(&shared, &finished, config.grace);
     let progress = (config.progress && std::io::stderr().is_terminal())
@@ -335,7 +349,7 @@ async fn dispatch(
     let wall_start = Instant::now();
     let tracker = TaskTracker::new();
     let duration_ns = config.duration.map(|d| d.as_nanos() as u64);
-    let report = run_dispatcher(requests, &shared, &tracker, duration_ns).await?;
+    let report = run_dispatcher(schedule, inbox, &shared, &tracker, duration_ns).await?;
     let running = Running {
         shared,
         tracker,
@@ -355,6 +369,7 @@ fn share(
     client: reqwest::Client,
     log: &LogSink,
     stop: &StopHandle,
+    releases: Option<std::sync::mpsc::Sender<Release>>,
 ) -> Arc<Shared> {
     Arc::new(Shared {
         client,
@@ -371,6 +386,7 @@ fn share(
         abort: stop.abort.child_token(),
         tx: log.tx.clone(),
         live: Arc::new(LiveStats::new()),
+        releases,
     })
 }
 
@@ -393,7 +409,8 @@ fn spawn_grace(shared: &Shared, finished: &CancellationToken, grace: Duration) {
 
 /// Runs the dispatcher on its own OS thread and waits for its report.
 async fn run_dispatcher(
-    requests: Vec<Prepared>,
+    schedule: Schedule,
+    inbox: Option<std::sync::mpsc::Receiver<Release>>,
     shared: &Arc<Shared>,
     tracker: &TaskTracker,
     duration_ns: Option<u64>,
@@ -405,7 +422,7 @@ async fn run_dispatcher(
     std::thread::Builder::new()
         .name("llmib-dispatch".into())
         .spawn(move || {
-            let r = crate::dispatch::run(requests, shared, handle, tracker, duration_ns);
+            let r = crate::dispatch::run(schedule, inbox, shared, handle, tracker, duration_ns);
             let _ = dtx.send(r);
         })
         .map_err(|e| ReplayError::Internal(format!("starting the dispatcher: {e}")))?;

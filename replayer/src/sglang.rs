@@ -28,7 +28,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{
-    Accum, BodyOptions, Cumulative, Decoder, Dialect, ReqCtx, bounded, json_error_message, to_u32,
+    Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
+    to_u32,
 };
 use crate::scan::{Miss, Scan, Scanner, first_time};
 
@@ -40,8 +41,8 @@ impl Dialect for Sglang {
         "/generate"
     }
 
-    fn body(&self, prompt: &str, ids: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(prompt, ids, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(prompt.text, prompt.token_ids, max, o)
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {

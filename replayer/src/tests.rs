@@ -2,7 +2,7 @@
 //! framing parsers split at every byte boundary (and in three pieces), must give the
 //! same events, counts and outcome as the whole body.
 
-use crate::adapter::{Accum, Decoder, ReqCtx};
+use crate::adapter::{Accum, Decoder, Prompt, ReqCtx};
 use crate::framing::{NulParser, SseParser};
 use crate::{lightllm, openai, tgi, vllm};
 
@@ -505,7 +505,11 @@ fn request_bodies() {
     let b = vllm::body("hi", 5, &opts);
     assert_eq!(b["max_tokens"], 5);
     assert_eq!(b["ignore_eos"], true);
-    let b = openai::body(false, "hi", Some(&[1, 2]), 5, &opts);
+    let ids = Prompt {
+        token_ids: Some(&[1, 2]),
+        ..Prompt::text("hi")
+    };
+    let b = openai::body(false, &ids, 5, &opts);
     assert_eq!(b["prompt"], serde_json::json!([1, 2]));
     assert_eq!(b["min_tokens"], 5);
     assert_eq!(b["stream_options"]["continuous_usage_stats"], true);
@@ -518,7 +522,60 @@ fn request_bodies() {
         model: None,
         ..opts
     };
-    let b = openai::body(true, "hi", None, 5, &strict);
+    let b = openai::body(true, &Prompt::text("hi"), 5, &strict);
     let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
     assert_eq!(keys, vec!["max_tokens", "messages", "stream"]);
+    assert_eq!(
+        b["messages"],
+        serde_json::json!([{"role": "user", "content": "hi"}])
+    );
+}
+
+/// A request with recorded `messages`: chat sends them as recorded (roles, contents,
+/// order); completion-style dialects send the prompt text (their rendering).
+#[test]
+fn chat_bodies_send_recorded_messages() {
+    use crate::adapter::{BodyOptions, Dialect};
+    use formats::ChatMessage;
+    let opts = BodyOptions {
+        stream: true,
+        model: None,
+        ignore_eos: false,
+        min_tokens: false,
+        stream_usage: false,
+        continuous_usage: false,
+    };
+    let messages = vec![
+        ChatMessage::new("system", "be brief"),
+        ChatMessage::new("user", "hello there"),
+        ChatMessage::new("assistant", "hi, \"quoted\"\nline"),
+        ChatMessage::new("user", "and now?"),
+    ];
+    let text = formats::render_messages(&messages);
+    let prompt = Prompt {
+        text: &text,
+        token_ids: None,
+        messages: Some(&messages),
+    };
+    let b = openai::OpenAi { chat: true }.body(&prompt, 7, &opts);
+    let sent: Vec<ChatMessage> = serde_json::from_value(b["messages"].clone()).unwrap();
+    assert_eq!(sent, messages);
+    assert_eq!(b["max_tokens"], 7);
+    let b = openai::OpenAi { chat: false }.body(&prompt, 7, &opts);
+    assert_eq!(b["prompt"], serde_json::json!(text));
+    assert!(b.get("messages").is_none());
+    for kind in [
+        crate::BackendKind::Tgi,
+        crate::BackendKind::Vllm,
+        crate::BackendKind::Lightllm,
+        crate::BackendKind::Sglang,
+        crate::BackendKind::Llamacpp,
+    ] {
+        let b = kind.dialect().body(&prompt, 7, &opts).to_string();
+        assert!(
+            b.contains(&serde_json::to_string(&text).unwrap()),
+            "{kind}: {b}"
+        );
+        assert!(!b.contains("\"role\""), "{kind}: {b}");
+    }
 }

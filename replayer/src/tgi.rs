@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{
-    Accum, BodyOptions, Decoder, Dialect, Present, ReqCtx, json_error_message, to_u32,
+    Accum, BodyOptions, Decoder, Dialect, Present, Prompt, ReqCtx, json_error_message, to_u32,
 };
 use crate::scan::{Miss, Scan, Scanner, first_time};
 
@@ -32,8 +32,8 @@ impl Dialect for Tgi {
         }
     }
 
-    fn body(&self, prompt: &str, _: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(prompt, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(prompt.text, max, o)
     }
 
     fn stream_decoder(&self, _ctx: &ReqCtx) -> Box<dyn Decoder> {

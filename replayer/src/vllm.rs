@@ -28,7 +28,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::adapter::{Accum, BodyOptions, Decoder, Dialect, EventFraming, ReqCtx, settle_counts};
+use crate::adapter::{
+    Accum, BodyOptions, Decoder, Dialect, EventFraming, Prompt, ReqCtx, settle_counts,
+};
 
 /// The vLLM legacy `api_server` dialect.
 pub(crate) struct Vllm;
@@ -38,8 +40,8 @@ impl Dialect for Vllm {
         "/generate"
     }
 
-    fn body(&self, prompt: &str, _: Option<&[u32]>, max: u32, o: &BodyOptions) -> Value {
-        body(prompt, max, o)
+    fn body(&self, prompt: &Prompt, max: u32, o: &BodyOptions) -> Value {
+        body(prompt.text, max, o)
     }
 
     fn framing(&self) -> EventFraming {

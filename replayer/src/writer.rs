@@ -49,6 +49,8 @@ pub(crate) struct Expected {
     pub prompt_tokens: u32,
     pub max_tokens: u32,
     pub warmup: bool,
+    pub session_id: Option<u64>,
+    pub turn: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -188,6 +190,8 @@ impl Writer {
                     e.max_tokens,
                     e.warmup,
                 );
+                rec.session_id = e.session_id;
+                rec.turn = e.turn;
                 rec.error = Some("internal error: no record was produced for this request".into());
                 self.write(&rec);
             }
