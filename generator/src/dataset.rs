@@ -26,8 +26,8 @@
 use std::path::Path;
 
 use formats::{
-    Arrival, DatasetImportSpec, LengthDist, TraceHeader, TraceRequest, TraceSpec, TraceWriter,
-    sha256_file,
+    Arrival, DatasetImportSpec, LengthDist, ThinkTime, TraceHeader, TraceRequest, TraceSpec,
+    TraceWriter, sha256_file,
 };
 
 use crate::GENERATOR_VERSION;
@@ -74,6 +74,10 @@ pub struct DatasetOptions {
     /// `None`: the file's timestamps when every item has one, else a burst.
     pub arrival: Option<Arrival>,
     pub ignore_eos: bool,
+    /// `--sessions`: keep conversations as multi-turn sessions ([`crate::dataset_session`]).
+    pub sessions: bool,
+    /// `--think-time` (sessions only): think times drawn from this distribution.
+    pub think: Option<ThinkTime>,
 }
 
 impl Default for DatasetOptions {
@@ -88,6 +92,8 @@ impl Default for DatasetOptions {
             max_output_tokens: None,
             arrival: None,
             ignore_eos: true,
+            sessions: false,
+            think: None,
         }
     }
 }
@@ -100,6 +106,11 @@ pub struct DatasetReport {
     pub filtered: usize,
     /// Items without a usable prompt or answer (e.g. a conversation with no human turn).
     pub unusable: usize,
+    /// With `--sessions`: later turns of kept sessions left out because a turn at or
+    /// before them failed the filters or had no answer (a session ends at such a turn).
+    pub cut_turns: usize,
+    /// With `--sessions`: sessions written (0 without).
+    pub sessions: usize,
 }
 
 /// An item that passed the filters.
@@ -111,7 +122,7 @@ struct Candidate {
     timestamp_ms: Option<u64>,
 }
 
-fn check_options(o: &DatasetOptions) -> Result<()> {
+pub(crate) fn check_options(o: &DatasetOptions) -> Result<()> {
     let bad = |m: &str| Err(GenError::InvalidSpec(m.into()));
     if o.requests == Some(0) {
         return bad("--requests must be at least 1");
@@ -133,7 +144,11 @@ fn check_options(o: &DatasetOptions) -> Result<()> {
     if let Some(a) = &o.arrival {
         crate::spec::validate_arrival(a)?;
     }
-    Ok(())
+    match (&o.think, o.sessions) {
+        (Some(_), false) => bad("--think-time applies with --sessions only"),
+        (Some(t), true) => crate::session::validate_think("--think-time", t),
+        (None, _) => Ok(()),
+    }
 }
 
 /// Counts a text: exact ids under a tokenizer, else whitespace-separated words.
@@ -141,15 +156,21 @@ fn count(source: &PromptSource, text: &str, origin: &str) -> Result<(u32, Option
     source.count(text, origin)
 }
 
-/// The dataset output length of `item`, `Ok(None)` when it has none to give.
-fn output_len(source: &PromptSource, item: &Item, opts: &DatasetOptions) -> Result<Option<u32>> {
+/// The dataset output length of an item's `output`, `Ok(None)` when it has none to
+/// give (or `--output-tokens` gives it); `origin` names the item in errors.
+pub(crate) fn output_len(
+    source: &PromptSource,
+    output: &ItemOutput,
+    origin: &str,
+    opts: &DatasetOptions,
+) -> Result<Option<u32>> {
     if opts.output_tokens.is_some() {
         return Ok(None);
     }
-    match &item.output {
+    match output {
         ItemOutput::Tokens(n) => Ok(Some((*n).max(1))),
         ItemOutput::Text(t) if source.tokenizer().is_some() => {
-            Ok(Some(count(source, t, &item.origin)?.0.max(1)))
+            Ok(Some(count(source, t, origin)?.0.max(1)))
         }
         ItemOutput::Text(_) => Err(GenError::InvalidSpec(
             "output lengths from the recorded answers need --tokenizer; or give --output-tokens"
@@ -168,16 +189,13 @@ fn candidate(
     filtered: &mut usize,
     unusable: &mut usize,
 ) -> Result<Option<Candidate>> {
-    let output = output_len(source, &item, opts)?;
+    let output = output_len(source, &item.output, &item.origin, opts)?;
     if output.is_none() && opts.output_tokens.is_none() {
         *unusable += 1;
         return Ok(None);
     }
     let (prompt_tokens, ids) = count(source, &item.prompt, &item.origin)?;
-    if prompt_tokens < opts.min_prompt_tokens
-        || prompt_tokens > opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
-        || output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
-    {
+    if !passes(opts, prompt_tokens, output) {
         *filtered += 1;
         return Ok(None);
     }
@@ -188,6 +206,38 @@ fn candidate(
         output,
         timestamp_ms: item.timestamp_ms,
     }))
+}
+
+/// Whether a prompt count and dataset output length pass the length filters.
+pub(crate) fn passes(opts: &DatasetOptions, prompt_tokens: u32, output: Option<u32>) -> bool {
+    prompt_tokens >= opts.min_prompt_tokens
+        && prompt_tokens <= opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
+        && !output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
+}
+
+/// Visits `items` in a seeded random order, a forward Fisher-Yates shuffle on the
+/// dataset-sampling stream drawn lazily (one draw per item visited), until `visit`
+/// says it has enough.
+pub(crate) fn visit_shuffled<T>(
+    items: Vec<T>,
+    key: &SeedKey,
+    mut visit: impl FnMut(T) -> Result<bool>,
+) -> Result<()> {
+    let len = items.len() as u64;
+    let mut items: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    let mut order: Vec<u64> = (0..len).collect();
+    let mut rng = key.stream(Purpose::DatasetSample);
+    for i in 0..len {
+        let j = i + rng.below(len - i);
+        order.swap(i as usize, j as usize);
+        let item = items[order[i as usize] as usize]
+            .take()
+            .expect("each index once");
+        if visit(item)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The requests: without `--requests`, every eligible item in file order; with it, the
@@ -207,21 +257,10 @@ fn choose(
         }
         return Ok((out, filtered, unusable));
     };
-    let len = items.len() as u64;
-    let mut items: Vec<Option<Item>> = items.into_iter().map(Some).collect();
-    let mut order: Vec<u64> = (0..len).collect();
-    let mut rng = key.stream(Purpose::DatasetSample);
-    for i in 0..len {
-        if out.len() as u64 == n {
-            break;
-        }
-        let j = i + rng.below(len - i);
-        order.swap(i as usize, j as usize);
-        let item = items[order[i as usize] as usize]
-            .take()
-            .expect("each index once");
+    visit_shuffled(items, key, |item| {
         out.extend(candidate(item, opts, source, &mut filtered, &mut unusable)?);
-    }
+        Ok(out.len() as u64 == n)
+    })?;
     if (out.len() as u64) < n {
         return Err(GenError::Invalid(format!(
             "--requests {n} exceeds the {} items that pass the filters",
@@ -229,6 +268,13 @@ fn choose(
         )));
     }
     Ok((out, filtered, unusable))
+}
+
+/// The source file's name for the trace name, when `--name` is not given.
+pub(crate) fn default_name(input: &Path) -> String {
+    input
+        .file_stem()
+        .map_or_else(|| "dataset".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// Arrival offsets; sorts `chosen` by timestamp when they come from the file.
@@ -266,6 +312,11 @@ pub fn import_items(
     out: &Path,
 ) -> Result<DatasetReport> {
     check_options(opts)?;
+    if opts.sessions {
+        return Err(GenError::InvalidSpec(
+            "--sessions needs the conversations, not single items".into(),
+        ));
+    }
     let rows = items.len();
     let all_timed = rows > 0 && items.iter().all(|i| i.timestamp_ms.is_some());
     let arrival = match (&opts.arrival, all_timed) {
@@ -283,11 +334,7 @@ pub fn import_items(
     }
     let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key)?;
     let spec = DatasetImportSpec {
-        name: opts.name.clone().unwrap_or_else(|| {
-            input
-                .file_stem()
-                .map_or_else(|| "dataset".into(), |s| s.to_string_lossy().into_owned())
-        }),
+        name: opts.name.clone().unwrap_or_else(|| default_name(input)),
         seed: opts.seed,
         source_file: crate::azure::file_name(input),
         source_sha256: sha256_file(input)?,
@@ -336,6 +383,8 @@ pub fn import_items(
         },
         filtered,
         unusable,
+        cut_turns: 0,
+        sessions: 0,
     })
 }
 

@@ -1,24 +1,28 @@
 //! Import of a prompt JSONL file: one JSON object per line with
 //! * `prompt` (string) or `messages` (a list of `{"role", "content"}` strings): exactly
-//!   one of them. For now `messages` is rendered to one prompt string, each message as
-//!   `role: content` and the messages joined by a newline (`"system: Be brief.\nuser:
-//!   Hi"`); the prompt token count is that rendering's. Chat requests with `messages` in
-//!   the trace come with the multi-turn trace version.
+//!   one of them. Without `--sessions`, `messages` is rendered to one prompt string
+//!   ([`formats::render_messages`]: each message as `role: content`, joined by a
+//!   newline, `"system: Be brief.\nuser: Hi"`); the prompt token count is that
+//!   rendering's. With `--sessions` each line is a chat turn carrying its `messages`.
 //! * `max_tokens` or `output_tokens` (optional, not both): the output length, an integer
 //!   in `0..=4294967295` (0 is raised to 1). Without it `--output-tokens` must be given.
 //! * `timestamp` (optional): integer milliseconds; when every line has one and no
 //!   `--arrival` is given, arrivals follow them (see [`crate::dataset`]).
-//! * `session_id` (optional, any value): ignored for now (sessions come with the
-//!   multi-turn trace version). Other keys are ignored too.
+//! * `session_id` (optional): ignored (any value) unless `--sessions` is given; then
+//!   lines sharing one (a string or an integer) are the turns of one session
+//!   ([`parse_jsonl_sessions`], [`crate::dataset_session`]). Other keys are ignored.
 //!
 //! Blank lines are skipped. Errors name the file, the 1-based line and the field.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 
-use formats::TraceSpec;
+use formats::{ChatMessage, TraceSpec, render_messages};
 use serde_json::{Map, Value};
 
 use crate::dataset::{DatasetOptions, DatasetReport, Item, ItemOutput, import_items, read_utf8};
+use crate::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 
@@ -26,38 +30,123 @@ use crate::prompt::PromptSource;
 /// `path` only labels errors.
 pub fn parse_jsonl(text: &str, path: &Path, need_output: bool) -> Result<Vec<Item>> {
     let mut items = Vec::new();
+    for_lines(text, path, need_output, |line, n| {
+        items.push(Item {
+            origin: format!("line {n}"),
+            prompt: match line.chat {
+                Chat::Prompt(p) => p,
+                Chat::Messages(m) => render_messages(&m),
+            },
+            output: line.output,
+            timestamp_ms: line.timestamp_ms,
+        });
+        Ok(())
+    })?;
+    Ok(items)
+}
+
+/// Parses JSONL text into sessions, for `--sessions`: lines with the same `session_id`
+/// (a string or an integer, compared as JSON values: `"7"` and `7` differ) are the turns
+/// of one session, in file order; a line without one is a session of its own. A turn's
+/// chat is its line's `messages`, which must end with a `user` message, or its `prompt`
+/// as one user message. Sessions are in the order of their first line.
+pub fn parse_jsonl_sessions(
+    text: &str,
+    path: &Path,
+    need_output: bool,
+) -> Result<Vec<Conversation>> {
+    let mut convs: Vec<Conversation> = Vec::new();
+    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+    for_lines(text, path, need_output, |line, n| {
+        let chat = match line.chat {
+            Chat::Prompt(p) => vec![ChatMessage::new("user", p)],
+            Chat::Messages(m) if m.last().is_some_and(|x| x.role == "user") => m,
+            Chat::Messages(_) => {
+                return Err("messages: with --sessions the last message must be a user message (the turn's)".into());
+            }
+        };
+        let origin = format!("line {n}");
+        let turn = TurnItem {
+            origin: origin.clone(),
+            upto: chat.len(),
+            chat: Rc::new(chat),
+            output: line.output,
+            timestamp_ms: line.timestamp_ms,
+        };
+        let at = match line.session {
+            Some(key) => *by_id.entry(key?).or_insert(convs.len()),
+            None => convs.len(),
+        };
+        if at == convs.len() {
+            convs.push(Conversation {
+                origin,
+                turns: Vec::new(),
+            });
+        }
+        convs[at].turns.push(turn);
+        Ok(())
+    })?;
+    Ok(convs)
+}
+
+/// A line's prompt: a string, or chat messages.
+enum Chat {
+    Prompt(String),
+    Messages(Vec<ChatMessage>),
+}
+
+/// The fields of one line.
+struct Line {
+    chat: Chat,
+    output: ItemOutput,
+    timestamp_ms: Option<u64>,
+    /// `session_id` as a key: `s:` + a string, `n:` + an integer; an error for other
+    /// values, which only `--sessions` reports (single-shot imports ignore the field).
+    session: Option<std::result::Result<String, String>>,
+}
+
+/// Calls `each(line, line number)` for every non-blank line; errors name the line.
+fn for_lines(
+    text: &str,
+    path: &Path,
+    need_output: bool,
+    mut each: impl FnMut(Line, usize) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let mut any = false;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_start_matches('\u{feff}').trim();
         if line.is_empty() {
             continue;
         }
-        let item = parse_line(line, i + 1, need_output).map_err(|message| GenError::BadRow {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message,
-        })?;
-        items.push(item);
+        any = true;
+        parse_line(line, need_output)
+            .and_then(|l| each(l, i + 1))
+            .map_err(|message| GenError::BadRow {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message,
+            })?;
     }
-    if items.is_empty() {
+    if !any {
         return Err(GenError::BadRow {
             path: path.to_path_buf(),
             line: 1,
             message: "empty file: expected one JSON object per line".into(),
         });
     }
-    Ok(items)
+    Ok(())
 }
 
-fn parse_line(line: &str, n: usize, need_output: bool) -> std::result::Result<Item, String> {
+fn parse_line(line: &str, need_output: bool) -> std::result::Result<Line, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(o) = v else {
         return Err("expected a JSON object".into());
     };
-    let prompt = match (o.get("prompt"), o.get("messages")) {
+    let chat = match (o.get("prompt"), o.get("messages")) {
         (Some(_), Some(_)) => return Err("has both prompt and messages; give one".into()),
-        (Some(Value::String(p)), None) => p.clone(),
+        (Some(Value::String(p)), None) => Chat::Prompt(p.clone()),
         (Some(_), None) => return Err("prompt: expected a string".into()),
-        (None, Some(m)) => render_messages(m)?,
+        (None, Some(m)) => Chat::Messages(messages(m)?),
         (None, None) => return Err("missing field prompt (or messages)".into()),
     };
     let output = match (count(&o, "max_tokens")?, count(&o, "output_tokens")?) {
@@ -78,11 +167,19 @@ fn parse_line(line: &str, n: usize, need_output: bool) -> std::result::Result<It
             )
         })?),
     };
-    Ok(Item {
-        origin: format!("line {n}"),
-        prompt,
+    let session = match o.get("session_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Ok(format!("s:{s}"))),
+        Some(v @ Value::Number(n)) if n.is_u64() || n.is_i64() => Some(Ok(format!("n:{v}"))),
+        Some(v) => Some(Err(format!(
+            "session_id: expected a string or an integer, found {v}"
+        ))),
+    };
+    Ok(Line {
+        chat,
         output,
         timestamp_ms,
+        session,
     })
 }
 
@@ -97,8 +194,8 @@ fn count(o: &Map<String, Value>, field: &str) -> std::result::Result<Option<u32>
     }
 }
 
-/// `role: content` lines joined by `\n`.
-fn render_messages(m: &Value) -> std::result::Result<String, String> {
+/// The `{"role", "content"}` list of a line's `messages`.
+fn messages(m: &Value) -> std::result::Result<Vec<ChatMessage>, String> {
     let Value::Array(list) = m else {
         return Err("messages: expected a list".into());
     };
@@ -112,9 +209,9 @@ fn render_messages(m: &Value) -> std::result::Result<String, String> {
             Some(_) => Err(format!("messages[{j}].{name}: expected a string")),
             None => Err(format!("messages[{j}]: missing field {name}")),
         };
-        out.push(format!("{}: {}", field("role")?, field("content")?));
+        out.push(ChatMessage::new(field("role")?, field("content")?));
     }
-    Ok(out.join("\n"))
+    Ok(out)
 }
 
 /// Imports a JSONL file into the trace file `out`.
@@ -125,6 +222,10 @@ pub fn import_jsonl(
     out: &Path,
 ) -> Result<DatasetReport> {
     let text = read_utf8(input)?;
+    if opts.sessions {
+        let convs = parse_jsonl_sessions(&text, input, opts.output_tokens.is_none())?;
+        return import_sessions(convs, input, TraceSpec::Jsonl, opts, source, out);
+    }
     let items = parse_jsonl(&text, input, opts.output_tokens.is_none())?;
     import_items(items, input, TraceSpec::Jsonl, opts, source, out)
 }

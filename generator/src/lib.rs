@@ -6,7 +6,7 @@
 //! * [`prompt`]: prompt text with exact token counts (built-in words or a tokenizer);
 //! * [`synth`]: spec -> requests -> trace file;
 //! * [`prefix`]: shared prompt prefixes of spec files (`prefix = {...}`);
-//! * [`session`], [`synth_session`], `dataset_session`: multi-turn sessions (shared
+//! * [`session`], [`synth_session`], [`dataset_session`]: multi-turn sessions (shared
 //!   scheduling and think times; spec synthesis; dataset imports with `--sessions`);
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
@@ -25,6 +25,7 @@ pub mod azure;
 pub mod block;
 pub mod burstgpt;
 pub mod dataset;
+pub mod dataset_session;
 pub mod dist;
 pub mod error;
 pub mod inspect;

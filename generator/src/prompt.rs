@@ -281,7 +281,9 @@ impl PromptBuilder<'_> {
     pub fn answer(&mut self, id: u64, tokens: u32) -> Result<Prompt> {
         let mut rng = self.key.stream(Purpose::AnswerContent(id));
         self.picks.clear();
-        self.fill_checked(None, &mut rng, 0, tokens, || format!("answer of request {id}"))
+        self.fill_checked(None, &mut rng, 0, tokens, || {
+            format!("answer of request {id}")
+        })
     }
 
     fn build_inner(&mut self, prefix: Option<&Prompt>, id: u64, tokens: u32) -> Result<Prompt> {

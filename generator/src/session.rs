@@ -238,7 +238,10 @@ mod tests {
             &key,
         );
         let d: Vec<u64> = (0..2000).map(|_| u.draw_ns().unwrap()).collect();
-        assert!(d.iter().all(|&x| (1_000_000_000..=2_000_000_000).contains(&x)));
+        assert!(
+            d.iter()
+                .all(|&x| (1_000_000_000..=2_000_000_000).contains(&x))
+        );
         let mean = d.iter().sum::<u64>() as f64 / 2000.0 / 1e9;
         assert!((mean - 1.5).abs() < 0.03, "{mean}");
         let mut e = ThinkSampler::new(&ThinkTime::Exponential { mean_s: 2.0 }, &key);
@@ -257,7 +260,14 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [(0, 0, 0), (5, 1, 0), (5, 0, 1), (6, 1, 1), (7, 1, 2), (10, 0, 2)]
+            [
+                (0, 0, 0),
+                (5, 1, 0),
+                (5, 0, 1),
+                (6, 1, 1),
+                (7, 1, 2),
+                (10, 0, 2)
+            ]
         );
         assert_eq!(slots[2].think_ns, 5);
         assert_eq!(slots[0].think_ns, 0);

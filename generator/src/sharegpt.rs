@@ -8,19 +8,42 @@
 //! answer after it, is unusable and counted. Turn roles other than these are passed over;
 //! any other key of a conversation or turn is ignored.
 //!
+//! With `--sessions` a conversation is kept whole as a session instead
+//! ([`parse_sharegpt_sessions`], [`crate::dataset_session`]).
+//!
 //! Errors name the file, the conversation index (0-based) and the field.
 
 use std::path::Path;
+use std::rc::Rc;
 
-use formats::TraceSpec;
+use formats::{ChatMessage, TraceSpec};
 use serde_json::Value;
 
 use crate::dataset::{DatasetOptions, DatasetReport, Item, ItemOutput, import_items, read_utf8};
+use crate::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 
 /// Parses ShareGPT JSON text; `path` only labels errors.
 pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
+    parse_with(text, path, |turns, i| item(turns, i))
+}
+
+/// Parses ShareGPT JSON text into conversations kept whole, for `--sessions`: `human`
+/// turns become `user` messages, `gpt` turns `assistant`, `system` turns are kept, other
+/// roles passed over, and `gpt` turns before the first `human` one are skipped. Each
+/// user message is a turn; its recorded answer is the first assistant message after it
+/// before the next user message. `path` only labels errors.
+pub fn parse_sharegpt_sessions(text: &str, path: &Path) -> Result<Vec<Conversation>> {
+    parse_with(text, path, |turns, i| conversation_of(turns, i))
+}
+
+/// Parses the file's list and each conversation's turns, then `make(turns, index)`.
+fn parse_with<T>(
+    text: &str,
+    path: &Path,
+    make: impl Fn(&[(&str, &str)], usize) -> T,
+) -> Result<Vec<T>> {
     let bad = |m: String| GenError::Invalid(format!("{}: {m}", path.display()));
     if text.trim().is_empty() {
         return Err(bad(
@@ -41,7 +64,11 @@ pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
     convs
         .iter()
         .enumerate()
-        .map(|(i, c)| conversation(c, i).map_err(|m| bad(format!("conversation {i}: {m}"))))
+        .map(|(i, c)| {
+            turns_of(c)
+                .map(|t| make(&t, i))
+                .map_err(|m| bad(format!("conversation {i}: {m}")))
+        })
         .collect()
 }
 
@@ -75,7 +102,8 @@ fn turn(t: &Value, j: usize) -> std::result::Result<(&str, &str), String> {
     Ok((field("from")?, field("value")?))
 }
 
-fn conversation(c: &Value, i: usize) -> std::result::Result<Item, String> {
+/// A conversation's `(from, value)` turns.
+fn turns_of(c: &Value) -> std::result::Result<Vec<(&str, &str)>, String> {
     let turns = match c.get("conversations") {
         Some(Value::Array(t)) => t,
         Some(v) => {
@@ -84,32 +112,73 @@ fn conversation(c: &Value, i: usize) -> std::result::Result<Item, String> {
         None if c.is_object() => return Err("missing field conversations".into()),
         None => return Err(format!("expected an object, found {}", kind(c))),
     };
-    let turns: Vec<(&str, &str)> = turns
-        .iter()
-        .enumerate()
-        .map(|(j, t)| turn(t, j))
-        .collect::<std::result::Result<_, _>>()?;
+    turns.iter().enumerate().map(|(j, t)| turn(t, j)).collect()
+}
+
+/// The single-shot item of conversation `i`: its first human turn and its answer.
+fn item(turns: &[(&str, &str)], i: usize) -> Item {
     let origin = format!("conversation {i}");
     let Some(h) = turns.iter().position(|(from, _)| *from == "human") else {
-        return Ok(Item {
+        return Item {
             origin,
             prompt: String::new(),
             output: ItemOutput::Missing,
             timestamp_ms: None,
-        });
+        };
     };
     let answer = turns[h + 1..]
         .iter()
         .take_while(|(from, _)| *from != "human")
         .find(|(from, _)| *from == "gpt");
-    Ok(Item {
+    Item {
         origin,
         prompt: turns[h].1.to_string(),
         output: answer.map_or(ItemOutput::Missing, |(_, v)| {
             ItemOutput::Text(v.to_string())
         }),
         timestamp_ms: None,
-    })
+    }
+}
+
+/// Conversation `i` kept whole (see [`parse_sharegpt_sessions`]).
+fn conversation_of(turns: &[(&str, &str)], i: usize) -> Conversation {
+    let mut chat: Vec<ChatMessage> = Vec::new();
+    let mut users = Vec::new();
+    for &(from, value) in turns {
+        let role = match from {
+            "human" => "user",
+            "gpt" if users.is_empty() => continue,
+            "gpt" => "assistant",
+            "system" => "system",
+            _ => continue,
+        };
+        if role == "user" {
+            users.push(chat.len());
+        }
+        chat.push(ChatMessage::new(role, value));
+    }
+    let chat = Rc::new(chat);
+    let turns = users
+        .iter()
+        .enumerate()
+        .map(|(k, &u)| {
+            let answer = chat[u + 1..]
+                .iter()
+                .take_while(|m| m.role != "user")
+                .find(|m| m.role == "assistant");
+            TurnItem {
+                origin: format!("conversation {i} turn {k}"),
+                chat: Rc::clone(&chat),
+                upto: u + 1,
+                output: answer.map_or(ItemOutput::Missing, |m| ItemOutput::Text(m.content.clone())),
+                timestamp_ms: None,
+            }
+        })
+        .collect();
+    Conversation {
+        origin: format!("conversation {i}"),
+        turns,
+    }
 }
 
 /// Imports a ShareGPT JSON file into the trace file `out`.
@@ -120,6 +189,10 @@ pub fn import_sharegpt(
     out: &Path,
 ) -> Result<DatasetReport> {
     let text = read_utf8(input)?;
+    if opts.sessions {
+        let convs = parse_sharegpt_sessions(&text, input)?;
+        return import_sessions(convs, input, TraceSpec::ShareGpt, opts, source, out);
+    }
     let items = parse_sharegpt(&text, input)?;
     import_items(items, input, TraceSpec::ShareGpt, opts, source, out)
 }

@@ -128,10 +128,13 @@ impl<'a> SessionRequests<'a> {
             history.clone()
         };
         let origin = format!("session {s} turn {} (request {id})", slot.turn);
-        let (prompt, prompt_tokens, ids) = render_counted(self.prompts.source(), &messages, &origin)?;
+        let (prompt, prompt_tokens, ids) =
+            render_counted(self.prompts.source(), &messages, &origin)?;
         if !last {
             let answer = self.prompts.answer(id, max_tokens)?;
-            let history = self.histories[s].as_mut().expect("kept until the last turn");
+            let history = self.histories[s]
+                .as_mut()
+                .expect("kept until the last turn");
             history.push(ChatMessage::new("assistant", answer.text));
         }
         Ok(TraceRequest {
@@ -387,6 +390,9 @@ mod tests {
             .collect::<Result<Vec<_>>>()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("session 0 turn 2") && e.contains("above the limit"), "{e}");
+        assert!(
+            e.contains("session 0 turn 2") && e.contains("above the limit"),
+            "{e}"
+        );
     }
 }

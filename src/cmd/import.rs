@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use formats::OutputGuard;
 use generator::dataset::{arrival_from_flags, parse_length_dist};
+use generator::session::parse_think_time;
 use generator::{
     AzureOptions, BurstGptOptions, DatasetOptions, DatasetReport, ImportReport, MooncakeOptions,
     PromptSource,
@@ -30,7 +31,7 @@ enum Source {
     /// tokens,Log Type); failed requests (Response tokens 0) are skipped.
     Burstgpt(BurstGptArgs),
     /// ShareGPT conversation JSON (a list of {id, conversations: [{from, value}]}): the
-    /// first human turn of each conversation as the prompt.
+    /// first human turn of each conversation as the prompt (--sessions: every turn).
     Sharegpt(DatasetArgs),
     /// Prompt JSONL ({prompt | messages, max_tokens | output_tokens, timestamp} per line).
     Jsonl(DatasetArgs),
@@ -112,6 +113,15 @@ struct DatasetArgs {
     /// ignore_eos of every request.
     #[arg(long, default_value_t = true)]
     ignore_eos: bool,
+    /// Keep conversations as multi-turn sessions: one request per user turn, sending the
+    /// recorded conversation up to it (ShareGPT: each conversation; JSONL: the lines of
+    /// each session_id). --requests then counts turns.
+    #[arg(long)]
+    sessions: bool,
+    /// Think time between the turns of a session, seconds: fixed:S, uniform:LO:HI or
+    /// exponential:MEAN (default: JSONL timestamp gaps when every line has one, else 0).
+    #[arg(long, requires = "sessions")]
+    think_time: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -255,6 +265,7 @@ fn dataset(a: DatasetArgs, what: &'static str, import: DatasetImport) -> anyhow:
         .as_deref()
         .map(parse_length_dist)
         .transpose()?;
+    let think = a.think_time.as_deref().map(parse_think_time).transpose()?;
     let source = a.io.prepare(what)?;
     let opts = DatasetOptions {
         name: a.name,
@@ -266,12 +277,32 @@ fn dataset(a: DatasetArgs, what: &'static str, import: DatasetImport) -> anyhow:
         max_output_tokens: a.max_output_tokens,
         arrival,
         ignore_eos: a.ignore_eos,
+        sessions: a.sessions,
+        think,
     };
     let r = import(&a.io.file, &opts, &source, &a.io.output)?;
-    report(&r.import, "items")?;
+    if !opts.sessions {
+        report(&r.import, "items")?;
+        println!(
+            "left out {} items by the length filters and {} without a prompt and answer",
+            r.filtered, r.unusable
+        );
+        return Ok(Exit::Success);
+    }
+    let i = &r.import;
     println!(
-        "left out {} items by the length filters and {} without a prompt and answer",
-        r.filtered, r.unusable
+        "wrote {} ({} requests in {} sessions from {} conversations, {} prompt tokens, {} output tokens, sha256 {})",
+        i.path.display(),
+        i.requests,
+        r.sessions,
+        i.rows,
+        i.prompt_tokens,
+        i.output_tokens,
+        formats::sha256_file(&i.path)?
+    );
+    println!(
+        "left out {} conversations by the length filters, {} without a user turn and answer, and {} later turns after a turn that failed them",
+        r.filtered, r.unusable, r.cut_turns
     );
     Ok(Exit::Success)
 }
