@@ -4,7 +4,8 @@
 //! * `runs`: one row per log: `run` (index), `run_id`, `log`, backend, model,
 //!   simulated profile, trace name and sha256, output cap, arrival rate, log end.
 //! * `requests`: one row per request with the raw times (ns since run start), token
-//!   counts and outcome of [`crate::load::req`] (with the reasoning fields
+//!   counts, session and turn (null without a session) and outcome of
+//!   [`crate::load::req`] (with the reasoning fields
 //!   `first_reasoning_ns`, `first_answer_ns`, `reasoning_tokens`,
 //!   `server_reasoning_tokens`, and `count_flags`: the record's flags joined by `,`),
 //!   plus derived seconds `lateness_s`, `ttft_s`, `ttfat_s`

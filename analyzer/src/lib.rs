@@ -28,9 +28,10 @@
 //! # Ok::<(), analyzer::Error>(())
 //! ```
 //!
-//! Modules: [`load`] (logs to tables), [`metrics`] (definitions), [`stats`]
-//! (percentiles), [`report`] (grouping into tables), [`tables`] (Markdown, CSV, JSON),
-//! [`figures`] (PNG and SVG), [`readme`] (marker blocks), [`export`] (parquet / CSV).
+//! Modules: [`load`] (logs to tables), [`metrics`] (definitions), [`sessions`]
+//! (multi-turn sessions: by turn and per session), [`stats`] (percentiles), [`report`]
+//! (grouping into tables), [`tables`] (Markdown, CSV, JSON), [`figures`] (PNG and SVG),
+//! [`readme`] (marker blocks), [`export`] (parquet / CSV).
 
 pub mod error;
 pub mod export;

@@ -7,6 +7,7 @@
 //! <!-- llmib:throughput-table:begin -->  ...  <!-- llmib:throughput-table:end -->
 //! <!-- llmib:latency-table:begin -->     ...  <!-- llmib:latency-table:end -->
 //! <!-- llmib:runs-table:begin -->        ...  <!-- llmib:runs-table:end -->
+//! <!-- llmib:sessions-table:begin -->    ...  <!-- llmib:sessions-table:end -->
 //! <!-- llmib:figures:begin -->           ...  <!-- llmib:figures:end -->
 //! ```
 //!
@@ -20,7 +21,13 @@ use crate::report::Report;
 use crate::tables::markdown;
 
 /// Names of the blocks, in the order they are looked for.
-pub const BLOCKS: [&str; 4] = ["throughput-table", "latency-table", "runs-table", "figures"];
+pub const BLOCKS: [&str; 5] = [
+    "throughput-table",
+    "latency-table",
+    "runs-table",
+    "sessions-table",
+    "figures",
+];
 
 fn markers(block: &str) -> (String, String) {
     (
@@ -87,6 +94,7 @@ pub fn update_readme(readme: &Path, report: &Report, figures: &[String]) -> Resu
         markdown::throughput(report),
         markdown::latency(report),
         markdown::runs(report),
+        crate::tables::sessions::readme_block(report),
         figs,
     ];
     let mut done = Vec::new();

@@ -225,3 +225,27 @@ fn a_log_without_sessions_gets_no_session_output() {
     let figs = analyzer::figure_files(&rep, dir.path(), None).unwrap();
     assert!(!figs.iter().any(|f| f.to_string_lossy().contains("by-turn")));
 }
+
+#[test]
+fn the_readme_block_holds_both_tables_and_is_empty_without_sessions() {
+    let (dir, rep) = analyse(&sessions_log::records(), &AnalyzeOptions::default());
+    let readme = dir.path().join("README.md");
+    let marked = "# x\n<!-- llmib:sessions-table:begin -->\n<!-- llmib:sessions-table:end -->\n";
+    std::fs::write(&readme, marked).unwrap();
+    let done = analyzer::update_readme(&readme, &rep, &[]).unwrap();
+    assert_eq!(done, ["sessions-table"]);
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert!(text.contains("| chat | OpenAI | 3 | 2 | 15 |"), "{text}");
+    assert!(text.contains("| chat | OpenAI | 8+ |"), "{text}");
+    assert!(
+        !text.contains("## "),
+        "no headings inside the block: {text}"
+    );
+    let (_d, plain) = analyse(&latency_records(1.0, 0.5), &AnalyzeOptions::default());
+    analyzer::update_readme(&readme, &plain, &[]).unwrap();
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert_eq!(
+        text,
+        "# x\n<!-- llmib:sessions-table:begin -->\n\n<!-- llmib:sessions-table:end -->\n"
+    );
+}

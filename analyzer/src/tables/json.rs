@@ -2,8 +2,9 @@
 //! [`RunMetrics`](crate::RunMetrics): `requests`, `ok`, `duration_s`,
 //! `throughput_tok_s`, `output_tok_s`, `request_s`, and statistics objects `ttft_s`,
 //! `ttfat_s`, `tpot_s`, `itl_s`, `e2e_s`, `per_token_latency_s`, `lateness_s` with
-//! `count`, `mean`, `min`, `max`, `p50`, `p90`, `p95`, `p99`, `p99_9`; `reasoning`), both
-//! tables and the warnings.
+//! `count`, `mean`, `min`, `max`, `p50`, `p90`, `p95`, `p99`, `p99_9`; `reasoning`;
+//! `sessions` and `ttft_by_turn` for runs with multi-turn sessions), both tables and the
+//! warnings.
 
 use crate::report::Report;
 

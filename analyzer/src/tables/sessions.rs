@@ -157,6 +157,19 @@ pub fn markdown(report: &Report) -> String {
     )
 }
 
+/// The README's `sessions-table` block: both tables without headings (empty without
+/// sessions).
+pub fn readme_block(report: &Report) -> String {
+    if !any(report) {
+        return String::new();
+    }
+    format!(
+        "{}\n{}",
+        markdown_sessions(report),
+        markdown_by_turn(report)
+    )
+}
+
 /// `ttft_by_turn.csv`: one row per run and turn row, statistics in seconds from
 /// `from` (also a column), full precision; `turn` is `8+` on the tail row.
 pub fn csv_by_turn(report: &Report) -> String {
