@@ -3,6 +3,8 @@
 //! malformed data, oversized lines, early close).
 #![allow(dead_code)]
 
+pub mod sessions;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
