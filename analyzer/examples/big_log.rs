@@ -100,6 +100,7 @@ fn main() -> Result<()> {
             connect_start_ns: None,
             connect_ns: None,
             sent_ns: None,
+            resends: 0,
             first_byte_ns: Some(dispatched + 1_000_000),
             events,
             end_ns: Some(end),

@@ -351,6 +351,12 @@ pub struct LogRecord {
     /// requests that never reached a connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_ns: Option<u64>,
+    /// Times the request was resent on another connection because the kept-alive
+    /// connection it had taken was closed (by the server, idle) before any byte of the
+    /// request was written: the server never saw those attempts. 0 (absent) almost
+    /// always; see `replayer/README.md` ("Connections the server closes").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resends: u32,
     /// When the response status line and headers arrived.
     pub first_byte_ns: Option<u64>,
     /// Streamed events (one entry per answer for non-streamed requests).
@@ -424,6 +430,10 @@ pub struct LogRecord {
     pub server_timing: BTreeMap<String, String>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl LogRecord {
     /// A record for a request that was never sent.
     pub fn not_sent(
@@ -442,6 +452,7 @@ impl LogRecord {
             connect_start_ns: None,
             connect_ns: None,
             sent_ns: None,
+            resends: 0,
             first_byte_ns: None,
             events: Events::default(),
             end_ns: None,

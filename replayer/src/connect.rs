@@ -36,7 +36,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -52,7 +52,7 @@ const UNSET: u64 = u64::MAX;
 
 tokio::task_local! {
     /// The stamps of the request whose `send()` is being polled on this task.
-    static STAMPS: Arc<Stamps>;
+    pub(crate) static STAMPS: Arc<Stamps>;
 }
 
 /// One request's wire times, run-clock ns, each stamped at most once (the first time).
@@ -64,6 +64,9 @@ pub(crate) struct Stamps {
     connect_start: AtomicU64,
     connected: AtomicU64,
     sent: AtomicU64,
+    /// Times the HTTP stack resent the request on another connection because the
+    /// pooled one closed before any byte of it was written (`resend.rs`).
+    resends: AtomicU32,
 }
 
 impl Stamps {
@@ -73,6 +76,7 @@ impl Stamps {
             connect_start: AtomicU64::new(UNSET),
             connected: AtomicU64::new(UNSET),
             sent: AtomicU64::new(UNSET),
+            resends: AtomicU32::new(0),
         })
     }
 
@@ -98,6 +102,16 @@ impl Stamps {
     /// When the request's bytes were handed to its connection.
     pub fn sent_ns(&self) -> Option<u64> {
         Self::read(&self.sent)
+    }
+
+    /// Counts one resend of the request on another connection.
+    pub fn count_resend(&self) {
+        self.resends.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resends of the request on another connection so far.
+    pub fn resends(&self) -> u32 {
+        self.resends.load(Ordering::Relaxed)
     }
 }
 

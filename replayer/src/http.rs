@@ -91,6 +91,9 @@ pub(crate) fn build_client(
     pool: usize,
     count: &ConnCount,
 ) -> Result<reqwest::Client, ReplayError> {
+    // hyper-util resends a request that a closed pooled connection never took; the
+    // watch records it on the request (`resend.rs`).
+    crate::resend::install();
     let mut b = client_builder(tls)
         .connector_layer(ConnectLayer::new(count.clone()))
         .pool_max_idle_per_host(pool)

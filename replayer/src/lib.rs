@@ -35,6 +35,7 @@ mod prepare;
 mod progress;
 mod reasoning;
 mod request;
+mod resend;
 mod run;
 mod scan;
 mod schedule;

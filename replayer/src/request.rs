@@ -402,6 +402,7 @@ impl State {
             connect_start_ns: self.stamps.connect_start_ns(),
             connect_ns: self.stamps.connect_ns(),
             sent_ns: self.stamps.sent_ns(),
+            resends: self.stamps.resends(),
             first_byte_ns: self.first_byte_ns,
             events: std::mem::take(&mut acc.events),
             end_ns: Some(end_ns),

@@ -89,6 +89,7 @@ pub fn ok(
         connect_start_ns: None,
         connect_ns: None,
         sent_ns: None,
+        resends: 0,
         first_byte_ns: Some(dispatched + MS),
         events: ev,
         end_ns: Some(end),
