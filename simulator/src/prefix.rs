@@ -218,6 +218,37 @@ mod tests {
         assert!(a.iter().zip(&c).all(|(x, y)| x != y));
     }
 
+    /// A multi-turn chat: turn k+1's `messages` are turn k's plus the recorded answer
+    /// and the next question, so every full block of turn k is a block of turn k+1
+    /// (the replayer's sessions rely on it; `replayer/tests/sessions_cache.rs` checks
+    /// it end to end). Roles are markers, not tokens: the same words under another
+    /// role are another prefix, and the block count is the content words'.
+    #[test]
+    fn a_chat_turn_is_a_prefix_of_the_next() {
+        let chat = |turns: usize, answer_role: &str| {
+            let mut m = vec![serde_json::json!({"role": "system", "content": "be brief"})];
+            for k in 0..turns {
+                if k > 0 {
+                    m.push(serde_json::json!({"role": answer_role, "content": format!("answer {k} a b c")}));
+                }
+                m.push(serde_json::json!({"role": "user", "content": format!("question {k} x y")}));
+            }
+            let mut h = BlockHasher::new(4);
+            hash_messages(&mut h, &m);
+            h.finish()
+        };
+        for k in 1..6 {
+            let (this, next) = (chat(k, "assistant"), chat(k + 1, "assistant"));
+            assert_eq!(next[..this.len()], this[..], "turn {k}");
+            assert!(next.len() > this.len());
+        }
+        // 2 + 4 + 5 + 4 words: 3 full blocks of 4.
+        assert_eq!(chat(2, "assistant").len(), 3);
+        let (a, b) = (chat(3, "assistant"), chat(3, "user"));
+        assert_eq!(a[0], b[0], "the first block ends before the answer");
+        assert_ne!(a[2..], b[2..]);
+    }
+
     #[test]
     fn lru_evicts_only_unpinned_oldest() {
         let mut c = PrefixCache::default();
