@@ -212,7 +212,7 @@ fn candidate(
 pub(crate) fn passes(opts: &DatasetOptions, prompt_tokens: u32, output: Option<u32>) -> bool {
     prompt_tokens >= opts.min_prompt_tokens
         && prompt_tokens <= opts.max_prompt_tokens.unwrap_or(MAX_PROMPT_TOKENS)
-        && !output.is_some_and(|o| o > opts.max_output_tokens.unwrap_or(u32::MAX))
+        && output.is_none_or(|o| o <= opts.max_output_tokens.unwrap_or(u32::MAX))
 }
 
 /// Visits `items` in a seeded random order, a forward Fisher-Yates shuffle on the

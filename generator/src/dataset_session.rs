@@ -325,3 +325,223 @@ pub fn import_sessions(
         sessions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonl::parse_jsonl_sessions;
+    use crate::sharegpt::parse_sharegpt_sessions;
+    use formats::{LengthDist, ThinkTime};
+
+    const SHAREGPT: &str = r#"[
+        {"conversations":[{"from":"system","value":"Be kind."},{"from":"human","value":"q one"},{"from":"gpt","value":"a one"},{"from":"human","value":"q two"},{"from":"gpt","value":"a two two"},{"from":"human","value":"q three"},{"from":"gpt","value":"a three"}]},
+        {"conversations":[{"from":"gpt","value":"hello"},{"from":"human","value":"h1"},{"from":"tool","value":"x"},{"from":"gpt","value":"g1"},{"from":"human","value":"h2"}]},
+        {"conversations":[{"from":"human","value":"first"},{"from":"human","value":"second"},{"from":"gpt","value":"answer"}]},
+        {"conversations":[{"from":"gpt","value":"alone"}]}
+    ]"#;
+
+    fn convs() -> Vec<Conversation> {
+        parse_sharegpt_sessions(SHAREGPT, Path::new("s.json")).unwrap()
+    }
+
+    fn roles(t: &TurnItem) -> Vec<&str> {
+        t.messages().iter().map(|m| m.role.as_str()).collect()
+    }
+
+    #[test]
+    fn sharegpt_conversations_become_turns() {
+        let c = convs();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].turns.len(), 3);
+        assert_eq!(roles(&c[0].turns[0]), ["system", "user"]);
+        assert_eq!(
+            roles(&c[0].turns[2]),
+            ["system", "user", "assistant", "user", "assistant", "user"]
+        );
+        assert_eq!(c[0].turns[1].output, ItemOutput::Text("a two two".into()));
+        assert_eq!(c[0].turns[2].origin, "conversation 0 turn 2");
+        // Leading gpt turns and unknown roles are passed over; the last turn has no answer.
+        assert_eq!(roles(&c[1].turns[1]), ["user", "assistant", "user"]);
+        assert_eq!(c[1].turns[1].output, ItemOutput::Missing);
+        // Two human turns in a row: the first one has no answer.
+        assert_eq!(c[2].turns[0].output, ItemOutput::Missing);
+        assert_eq!(c[2].turns[1].output, ItemOutput::Text("answer".into()));
+        assert!(c[3].turns.is_empty());
+    }
+
+    #[test]
+    fn jsonl_lines_group_by_session_id() {
+        let text = "{\"session_id\":\"a\",\"prompt\":\"p1\",\"max_tokens\":1}\n\
+            {\"session_id\":7,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}\n\
+            {\"prompt\":\"lonely\",\"max_tokens\":3}\n\
+            {\"session_id\":\"7\",\"prompt\":\"string seven\",\"max_tokens\":4}\n\
+            {\"session_id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"p1\"},{\"role\":\"assistant\",\"content\":\"r\"},{\"role\":\"user\",\"content\":\"p2\"}],\"max_tokens\":5}\n";
+        let c = parse_jsonl_sessions(text, Path::new("j.jsonl"), true).unwrap();
+        let shape: Vec<(String, usize)> = c
+            .iter()
+            .map(|c| (c.origin.clone(), c.turns.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("line 1".to_string(), 2),
+                ("line 2".into(), 1),
+                ("line 3".into(), 1),
+                ("line 4".into(), 1)
+            ]
+        );
+        assert_eq!(roles(&c[0].turns[0]), ["user"]);
+        assert_eq!(c[0].turns[1].origin, "line 5");
+        assert_eq!(c[0].turns[1].output, ItemOutput::Tokens(5));
+        for (line, want) in [
+            (
+                "{\"session_id\":1.5,\"prompt\":\"p\",\"max_tokens\":1}",
+                "j.jsonl:1: session_id: expected a string or an integer, found 1.5",
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"assistant\",\"content\":\"y\"}],\"max_tokens\":1}",
+                "j.jsonl:1: messages: with --sessions the last message must be a user message",
+            ),
+        ] {
+            let e = parse_jsonl_sessions(line, Path::new("j.jsonl"), true)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        // Without --sessions a session_id of any kind is ignored.
+        crate::jsonl::parse_jsonl(
+            "{\"session_id\":[1],\"prompt\":\"p\",\"max_tokens\":1}",
+            Path::new("j.jsonl"),
+            true,
+        )
+        .unwrap();
+    }
+
+    fn opts() -> DatasetOptions {
+        DatasetOptions {
+            sessions: true,
+            output_tokens: Some(LengthDist::Fixed { value: 3, floor: 1 }),
+            ..DatasetOptions::default()
+        }
+    }
+
+    fn pick(convs: Vec<Conversation>, o: &DatasetOptions) -> Result<Chosen> {
+        choose(convs, o, &PromptSource::builtin(), &SeedKey::new(o.seed))
+    }
+
+    fn lens(c: &Chosen) -> Vec<usize> {
+        c.sessions.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_turn_outside_the_filters_ends_its_session() {
+        // Rendered words: conversation 0's turns 6, 12 and 19 (role labels count), 1's
+        // 2 and 6, 2's 2 and 4.
+        let mut o = opts();
+        o.max_prompt_tokens = Some(12);
+        let c = pick(convs(), &o).unwrap();
+        assert_eq!(lens(&c), [2, 2, 2]);
+        assert_eq!((c.cut_turns, c.filtered, c.unusable), (1, 0, 1));
+        o.min_prompt_tokens = 4;
+        let c = pick(convs(), &o).unwrap();
+        assert_eq!(lens(&c), [2]);
+        assert_eq!((c.cut_turns, c.filtered, c.unusable), (1, 2, 1));
+    }
+
+    #[test]
+    fn missing_answers_end_sessions_when_lengths_come_from_them() {
+        let o = DatasetOptions {
+            sessions: true,
+            ..DatasetOptions::default()
+        };
+        let mut c = convs();
+        for conv in &mut c {
+            for t in &mut conv.turns {
+                if let ItemOutput::Text(a) = &t.output {
+                    t.output = ItemOutput::Tokens(a.split_whitespace().count() as u32);
+                }
+            }
+        }
+        let c = pick(c, &o).unwrap();
+        assert_eq!(lens(&c), [3, 1]);
+        assert_eq!((c.cut_turns, c.unusable), (1, 2));
+    }
+
+    #[test]
+    fn requests_count_turns_and_cut_the_last_session() {
+        let mut o = opts();
+        o.requests = Some(4);
+        o.seed = 3;
+        let c = pick(convs(), &o).unwrap();
+        assert_eq!(c.turns, 4);
+        assert_eq!(lens(&c).iter().sum::<usize>(), 4);
+        let again = pick(convs(), &o).unwrap();
+        assert_eq!(lens(&c), lens(&again));
+        o.requests = Some(8);
+        let e = pick(convs(), &o).err().unwrap().to_string();
+        assert!(e.contains("--requests 8 exceeds the 7 turns"), "{e}");
+    }
+
+    #[test]
+    fn recorded_gaps_are_think_times_and_may_not_go_back() {
+        let text = "{\"session_id\":1,\"prompt\":\"a\",\"max_tokens\":1,\"timestamp\":5000}\n\
+            {\"session_id\":2,\"prompt\":\"b\",\"max_tokens\":1,\"timestamp\":1000}\n\
+            {\"session_id\":1,\"prompt\":\"c\",\"max_tokens\":1,\"timestamp\":5250}\n\
+            {\"session_id\":2,\"prompt\":\"d\",\"max_tokens\":1,\"timestamp\":8000}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("t.jsonl");
+        std::fs::write(&input, text).unwrap();
+        let out = dir.path().join("t.msgpack");
+        let o = DatasetOptions {
+            sessions: true,
+            ..DatasetOptions::default()
+        };
+        let src = PromptSource::builtin();
+        crate::import_jsonl(&input, &o, &src, &out).unwrap();
+        let (h, reqs) = formats::read_trace(&out).unwrap();
+        assert_eq!(h.version, formats::TRACE_VERSION_SESSIONS);
+        let got: Vec<(u64, &str, Option<u64>)> = reqs
+            .iter()
+            .map(|r| (r.arrival_ns / 1_000_000, r.prompt.as_str(), r.think_ns))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, "user: b", None),
+                (4000, "user: a", None),
+                (4250, "user: c", Some(250_000_000)),
+                (7000, "user: d", Some(7_000_000_000)),
+            ]
+        );
+        // --think-time replaces the gaps, and the timestamps still start the sessions.
+        let o2 = DatasetOptions {
+            think: Some(ThinkTime::Fixed { value_s: 1.0 }),
+            ..o.clone()
+        };
+        crate::import_jsonl(&input, &o2, &src, &out).unwrap();
+        let (_, reqs) = formats::read_trace(&out).unwrap();
+        let at: Vec<u64> = reqs.iter().map(|r| r.arrival_ns / 1_000_000).collect();
+        assert_eq!(at, [0, 1000, 4000, 5000]);
+        std::fs::write(&input, text.replace("5250", "4999")).unwrap();
+        let e = crate::import_jsonl(&input, &o, &src, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3: timestamp 4999 is before the previous turn's (5000, line 1)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn think_time_needs_sessions() {
+        let o = DatasetOptions {
+            think: Some(ThinkTime::Fixed { value_s: 1.0 }),
+            ..DatasetOptions::default()
+        };
+        let e = check_options(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("--think-time applies with --sessions only"),
+            "{e}"
+        );
+    }
+}

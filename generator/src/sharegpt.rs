@@ -26,7 +26,7 @@ use crate::prompt::PromptSource;
 
 /// Parses ShareGPT JSON text; `path` only labels errors.
 pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
-    parse_with(text, path, |turns, i| item(turns, i))
+    parse_with(text, path, item)
 }
 
 /// Parses ShareGPT JSON text into conversations kept whole, for `--sessions`: `human`
@@ -35,7 +35,7 @@ pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
 /// user message is a turn; its recorded answer is the first assistant message after it
 /// before the next user message. `path` only labels errors.
 pub fn parse_sharegpt_sessions(text: &str, path: &Path) -> Result<Vec<Conversation>> {
-    parse_with(text, path, |turns, i| conversation_of(turns, i))
+    parse_with(text, path, conversation_of)
 }
 
 /// Parses the file's list and each conversation's turns, then `make(turns, index)`.

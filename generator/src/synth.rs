@@ -17,8 +17,8 @@ use crate::synth_session::SessionRequests;
 pub struct Requests<'a>(Inner<'a>);
 
 enum Inner<'a> {
-    Single(Single<'a>),
-    Sessions(SessionRequests<'a>),
+    Single(Box<Single<'a>>),
+    Sessions(Box<SessionRequests<'a>>),
 }
 
 /// The requests of a spec without `sessions`: one single-shot request per draw.
@@ -44,8 +44,8 @@ impl<'a> Requests<'a> {
     pub fn new(spec: &'a SyntheticSpec, source: &'a PromptSource) -> Result<Self> {
         validate(spec)?;
         Ok(Requests(match spec.sessions {
-            None => Inner::Single(Single::new(spec, source)?),
-            Some(_) => Inner::Sessions(SessionRequests::new(spec, source)?),
+            None => Inner::Single(Box::new(Single::new(spec, source)?)),
+            Some(_) => Inner::Sessions(Box::new(SessionRequests::new(spec, source)?)),
         }))
     }
 

@@ -120,7 +120,7 @@ struct DatasetArgs {
     sessions: bool,
     /// Think time between the turns of a session, seconds: fixed:S, uniform:LO:HI or
     /// exponential:MEAN (default: JSONL timestamp gaps when every line has one, else 0).
-    #[arg(long, requires = "sessions")]
+    #[arg(long)]
     think_time: Option<String>,
 }
 
