@@ -250,6 +250,7 @@ pub async fn run_suite(
                     Some(SimulatedInfo {
                         dialect: dialect.clone(),
                         profile: profile.clone(),
+                        speedup: None,
                     }),
                 )
             }

@@ -68,6 +68,7 @@ fn main() -> Result<()> {
             simulated: Some(SimulatedInfo {
                 dialect: "vllm".into(),
                 profile: "benchmark".into(),
+                speedup: None,
             }),
         },
         0,

@@ -40,13 +40,12 @@ pub use output::{
 };
 pub use spec::{
     Arrival, AzureImportSpec, BurstGptImportSpec, DatasetImportSpec, LengthDist,
-    MooncakeImportSpec, PrefixShare, PrefixSpec, SessionSpec, SyntheticSpec, ThinkTime,
-    TraceSpec,
+    MooncakeImportSpec, PrefixShare, PrefixSpec, SessionSpec, SyntheticSpec, ThinkTime, TraceSpec,
 };
 pub use trace::{
     ChatMessage, TRACE_FORMAT, TRACE_VERSION, TRACE_VERSION_PLAIN, TRACE_VERSION_SESSIONS,
-    TokenizerInfo, TraceHeader, TraceReader, TraceRequest, TraceTrailer, TraceWriter,
-    read_trace, render_messages,
+    TokenizerInfo, TraceHeader, TraceReader, TraceRequest, TraceTrailer, TraceWriter, read_trace,
+    render_messages,
 };
 
 #[cfg(test)]

@@ -53,17 +53,35 @@ impl SimulatedInfo {
     pub fn from_header(value: &str) -> Option<SimulatedInfo> {
         let mut profile = None;
         let mut dialect = None;
+        let mut speedup = None;
         for part in value.split(';') {
             match part.trim().split_once('=') {
                 Some(("profile", v)) => profile = Some(v.trim().to_string()),
                 Some(("dialect", v)) => dialect = Some(v.trim().to_string()),
+                Some(("speedup", v)) => {
+                    speedup = v
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|k| k.is_finite() && *k >= 1.0)
+                }
                 _ => {}
             }
         }
         Some(SimulatedInfo {
             dialect: dialect.unwrap_or_default(),
             profile: profile?,
+            speedup,
         })
+    }
+
+    /// The [`SIMULATOR_HEADER`] value that [`Self::from_header`] parses back.
+    pub fn header_value(&self) -> String {
+        let mut v = format!("profile={}; dialect={}", self.profile, self.dialect);
+        if let Some(k) = self.speedup {
+            v.push_str(&format!("; speedup={k}"));
+        }
+        v
     }
 }
 
@@ -128,6 +146,11 @@ pub const SIMULATOR_HEADER: &str = "x-llmib-simulator";
 pub struct SimulatedInfo {
     pub dialect: String,
     pub profile: String,
+    /// The simulator ran its profile this many times faster than calibrated
+    /// (`llmib sim --speedup K`): the run's times are the profile's divided by it.
+    /// Absent when 1, and in logs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
 }
 
 /// Replay options, recorded for reproducibility. Header values given with `--header`

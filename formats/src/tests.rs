@@ -438,7 +438,13 @@ fn plain_traces_stay_version_2_and_sessions_need_version_3() {
 #[test]
 fn session_trace_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let reqs = vec![turn(0, 0, 0), turn(1, 1, 0), turn(2, 0, 1), turn(3, 1, 1), turn(4, 0, 2)];
+    let reqs = vec![
+        turn(0, 0, 0),
+        turn(1, 1, 0),
+        turn(2, 0, 1),
+        turn(3, 1, 1),
+        turn(4, 0, 2),
+    ];
     let path = write_requests(dir.path(), &header(5).with_sessions(), &reqs).unwrap();
     let (h, back) = read_trace(&path).unwrap();
     assert_eq!(h.version, 3);
@@ -450,7 +456,10 @@ fn session_trace_round_trips() {
 fn session_rules_are_enforced_on_write() {
     let dir = tempfile::tempdir().unwrap();
     let bad: Vec<(&str, Vec<TraceRequest>)> = vec![
-        ("turn 1 of session 0 where turn 2", vec![turn(0, 0, 0), turn(1, 0, 2)]),
+        (
+            "turn 1 of session 0 where turn 2",
+            vec![turn(0, 0, 0), turn(1, 0, 2)],
+        ),
         ("starts at turn 1", vec![turn(0, 0, 1)]),
         ("numbered in order", vec![turn(0, 1, 0)]),
         ("`think_ns` on a session's first turn", {
@@ -471,9 +480,14 @@ fn session_rules_are_enforced_on_write() {
     ];
     for (want, reqs) in bad {
         let h = header(reqs.len() as u64).with_sessions();
-        let err = write_requests(dir.path(), &h, &reqs).unwrap_err().to_string();
+        let err = write_requests(dir.path(), &h, &reqs)
+            .unwrap_err()
+            .to_string();
         // "turn 1 of session 0 where turn 2" reads "turn 2 of session 0 where turn 1".
-        let want = want.replace("turn 1 of session 0 where turn 2", "turn 2 of session 0 where turn 1");
+        let want = want.replace(
+            "turn 1 of session 0 where turn 2",
+            "turn 2 of session 0 where turn 1",
+        );
         assert!(err.contains(&want), "{err} / {want}");
     }
 }
@@ -498,7 +512,10 @@ fn session_rules_are_enforced_on_read() {
     let bytes = w.write_trailer(&mut trailer).unwrap();
     std::fs::write(&path, bytes).unwrap();
     let err = read_trace(&path).unwrap_err().to_string();
-    assert!(err.contains("turn 2 of session 0 where turn 1 was expected"), "{err}");
+    assert!(
+        err.contains("turn 2 of session 0 where turn 1 was expected"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -514,4 +531,21 @@ fn messages_render_as_role_lines() {
         "system: be brief\nuser: hi\nassistant: hello\nuser: again"
     );
     assert_eq!(render_messages(&[]), "");
+}
+
+#[test]
+fn simulator_header_round_trips_with_and_without_speedup() {
+    for speedup in [None, Some(8.0), Some(2.5)] {
+        let info = SimulatedInfo {
+            dialect: "openai".into(),
+            profile: "a800-llama2-13b".into(),
+            speedup,
+        };
+        assert_eq!(SimulatedInfo::from_header(&info.header_value()), Some(info));
+    }
+    // Older simulators send no speed-up; nonsense values are ignored, not trusted.
+    let old = SimulatedInfo::from_header("profile=tiny; dialect=tgi").unwrap();
+    assert_eq!(old.speedup, None);
+    let bad = SimulatedInfo::from_header("profile=tiny; dialect=tgi; speedup=0.5").unwrap();
+    assert_eq!(bad.speedup, None);
 }

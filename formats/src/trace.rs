@@ -455,7 +455,12 @@ impl SessionCheck {
         if let Some(m) = &r.messages {
             match m.last() {
                 Some(last) if last.role == "user" => {}
-                _ => return Err(format!("id {}: `messages` must end with a user message", r.id)),
+                _ => {
+                    return Err(format!(
+                        "id {}: `messages` must end with a user message",
+                        r.id
+                    ));
+                }
             }
         }
         let (session, turn) = match (r.session_id, r.turn) {

@@ -277,6 +277,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
     .layer(axum::middleware::map_response(identify(
         config.dialect,
         config.profile.name().to_string(),
+        config.profile.speedup,
     )));
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     use axum::serve::ListenerExt;
@@ -301,15 +302,22 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
 }
 
 /// Response header naming the simulator on every answer, so a client can never mistake
-/// simulated numbers for a real server's: `x-llmib-simulator: profile=NAME; dialect=D`.
+/// simulated numbers for a real server's: `x-llmib-simulator: profile=NAME; dialect=D`,
+/// and `; speedup=K` when the profile runs `K` times faster ([`Profile::sped_up`]).
 pub use formats::SIMULATOR_HEADER;
 
 /// The middleware that adds [`SIMULATOR_HEADER`].
 fn identify(
     dialect: Dialect,
     profile: String,
+    speedup: f64,
 ) -> impl Fn(axum::response::Response) -> std::future::Ready<axum::response::Response> + Clone {
-    let value = axum::http::HeaderValue::from_str(&format!("profile={profile}; dialect={dialect}"))
+    let info = formats::SimulatedInfo {
+        dialect: dialect.to_string(),
+        profile,
+        speedup: (speedup != 1.0).then_some(speedup),
+    };
+    let value = axum::http::HeaderValue::from_str(&info.header_value())
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("profile=unnamed"));
     move |mut res: axum::response::Response| {
         res.headers_mut().insert(SIMULATOR_HEADER, value.clone());

@@ -229,6 +229,10 @@ pub struct Profile {
     tgi: Option<EngineParams>,
     vllm: Option<EngineParams>,
     lightllm: Option<EngineParams>,
+    /// Time dilation: the profile runs this many times faster than its units say
+    /// (every engine cost and null-profile interval divided by it; 1 = as calibrated).
+    /// See [`Profile::sped_up`].
+    pub speedup: f64,
 }
 
 impl Profile {
@@ -332,7 +336,40 @@ impl Profile {
             tgi,
             vllm,
             lightllm,
+            speedup: 1.0,
         })
+    }
+
+    /// The same profile run `k` times faster (`llmib sim --speedup K`): every engine cost
+    /// (prefill and decode step times) and the null profile's intervals divided by `k`;
+    /// capacities, batch limits and policies unchanged, so the schedule of a trace whose
+    /// arrivals are also `k` times faster is the same, on a clock `k` times faster. A
+    /// replay at time scale `k` against it measures the profile's behaviour in `1/k` of
+    /// the time; its latencies are the profile's divided by `k` (the run log records `k`
+    /// through the simulator header). Speed-ups compose (`sped_up(2).sped_up(3)` = 6).
+    pub fn sped_up(mut self, k: f64) -> Result<Profile, SimError> {
+        if !(k.is_finite() && k >= 1.0) {
+            return Err(SimError::Profile(format!(
+                "speed-up must be a finite number >= 1, not {k}"
+            )));
+        }
+        for params in [&mut self.tgi, &mut self.vllm, &mut self.lightllm]
+            .into_iter()
+            .flatten()
+        {
+            params.prefill_base_us /= k;
+            params.prefill_per_token_us /= k;
+            params.decode_base_us /= k;
+            params.decode_per_seq_us /= k;
+            params.decode_per_ctx_token_us /= k;
+        }
+        if let Some(null) = &mut self.null {
+            let scale = |us: u64| (us as f64 / k).round() as u64;
+            null.inter_token_us = scale(null.inter_token_us);
+            null.first_token_us = null.first_token_us.map(scale);
+        }
+        self.speedup *= k;
+        Ok(self)
     }
 
     pub fn name(&self) -> &str {
@@ -368,6 +405,72 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{VirtualRequest, simulate};
+
+    #[test]
+    fn a_sped_up_profile_runs_the_same_schedule_k_times_faster() {
+        // A Poisson-like trace that queues and preempts on the calibrated profile; the
+        // same trace k times denser against the profile k times faster must give the
+        // same schedule (admissions, batches, preemptions, token counts) with every time
+        // divided by k, up to the rounding of step times to whole ns.
+        let base = Profile::builtin("a800-llama2-13b").unwrap();
+        let k = 8.0;
+        let fast = base.clone().sped_up(k).unwrap();
+        assert_eq!(fast.speedup, 8.0);
+        let trace: Vec<VirtualRequest> = (0..300u64)
+            .map(|i| VirtualRequest {
+                arrival_ns: i * 97_000_000 + (i * i % 13) * 5_000_000,
+                prompt_tokens: 1 + (i * 37 % 512) as u32,
+                max_tokens: 1 + (i * 53 % 512) as u32,
+                target_tokens: 1 + (i * 53 % 512) as u32,
+            })
+            .collect();
+        let dense: Vec<VirtualRequest> = trace
+            .iter()
+            .map(|r| VirtualRequest {
+                arrival_ns: (r.arrival_ns as f64 / k) as u64,
+                ..*r
+            })
+            .collect();
+        for policy in [Policy::Tgi, Policy::Vllm, Policy::Lightllm] {
+            let (slow, slow_stats) = simulate(base.engine(policy).unwrap(), policy, &trace);
+            let (quick, quick_stats) = simulate(fast.engine(policy).unwrap(), policy, &dense);
+            assert_eq!(slow_stats.max_batch, quick_stats.max_batch, "{policy:?}");
+            let mut worst = 0.0f64;
+            for (a, b) in slow.iter().zip(&quick) {
+                assert_eq!(
+                    (a.output_tokens, a.preemptions, a.rejected),
+                    (b.output_tokens, b.preemptions, b.rejected),
+                    "{policy:?}"
+                );
+                let e2e = |r: &crate::engine::VirtualResult| r.finished_ns as f64;
+                worst = worst.max((e2e(a) / k - e2e(b)).abs() / (e2e(a) / k));
+            }
+            assert!(
+                worst < 1e-3,
+                "{policy:?}: worst relative difference {worst}"
+            );
+        }
+    }
+
+    #[test]
+    fn speed_ups_compose_and_must_be_at_least_one() {
+        let p = Profile::builtin("a800-llama2-13b").unwrap();
+        let e = p.engine(Policy::Vllm).unwrap().decode_base_us;
+        let six = p.clone().sped_up(2.0).unwrap().sped_up(3.0).unwrap();
+        assert_eq!(six.speedup, 6.0);
+        assert!((six.engine(Policy::Vllm).unwrap().decode_base_us - e / 6.0).abs() < 1e-9);
+        for bad in [0.5, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(p.clone().sped_up(bad).is_err(), "{bad}");
+        }
+        let null = Profile::builtin("null").unwrap();
+        let before = null.null.clone().unwrap();
+        let after = null.sped_up(4.0).unwrap().null.unwrap();
+        assert_eq!(
+            after.inter_token_us,
+            (before.inter_token_us as f64 / 4.0).round() as u64
+        );
+    }
 
     #[test]
     fn builtins_parse() {

@@ -203,6 +203,7 @@ impl Ctx {
                 route: route.to_owned(),
                 stream,
                 received_ns,
+                speedup: Some(state.profile.speedup).filter(|&k| k != 1.0),
                 ..Default::default()
             },
             done: false,

@@ -67,7 +67,7 @@ impl Outcome {
 }
 
 /// One request's ground truth.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TruthRecord {
     /// Arrival order on this server, from 0.
     pub seq: u64,
@@ -114,6 +114,11 @@ pub struct TruthRecord {
     pub cached_tokens: u32,
     /// `length` or `eos` when generation ended normally.
     pub finish_reason: Option<String>,
+    /// The profile ran this many times faster than calibrated (`--speedup K`): every
+    /// time in this record is on the real (dilated) clock; times x K are in the
+    /// profile's units. Absent when 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
 }
 
 pub(crate) enum Msg {

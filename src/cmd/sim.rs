@@ -24,6 +24,11 @@ pub struct Args {
     /// Speed profile: a built-in name (tiny, null, a800-llama2-13b) or a TOML file.
     #[arg(long, default_value = "tiny")]
     profile: String,
+    /// Run the profile K times faster (every engine cost divided by K; K >= 1),
+    /// announced in the `x-llmib-simulator` header (`speedup=K`) and recorded in run
+    /// logs; replay at `--time-scale K` to keep the profile's schedule.
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    speedup: f64,
     /// Reasoning model (openai dialect, chat): the first N output tokens of every chat
     /// completion stream as reasoning (`delta.reasoning`) before the answer
     /// (`delta.content`); a request turns it off with
@@ -118,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         guard.check_file(truth)?;
     }
     let dialect: simulator::Dialect = args.dialect.parse()?;
-    let profile = simulator::Profile::load(&args.profile)?;
+    let profile = simulator::Profile::load(&args.profile)?.sped_up(args.speedup)?;
     let mut config = simulator::SimConfig::new(dialect, profile);
     config.reasoning = reasoning(&args, dialect)?;
     if let Some(sep) = &args.vllm_separator {

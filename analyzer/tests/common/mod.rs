@@ -63,6 +63,7 @@ pub fn simulated(mut h: LogHeader, profile: &str) -> LogHeader {
     h.backend.simulated = Some(SimulatedInfo {
         dialect: h.backend.kind.clone(),
         profile: profile.into(),
+        speedup: None,
     });
     h
 }
