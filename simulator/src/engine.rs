@@ -131,6 +131,8 @@ pub struct CoreStats {
     pub peak_kv_tokens: u64,
     /// Prompt tokens found in the prefix cache over every admission.
     pub cached_tokens: u64,
+    /// Prompt (and recomputed) tokens prefilled over every step, cache hits excluded.
+    pub prefill_tokens: u64,
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -290,17 +292,36 @@ impl Core {
             self.stats.decode_steps += 1;
         }
         self.stats.max_batch = self.stats.max_batch.max(self.running.len() as u64);
-        let kv = match self.policy {
-            Policy::Vllm => self.used_blocks * self.p.block_size as u64,
-            Policy::Tgi => self.reserved,
-            Policy::Lightllm => self.running.iter().map(|s| s.context() + 1).sum(),
-        };
+        let kv = self.kv_tokens();
         self.stats.peak_kv_tokens = self.stats.peak_kv_tokens.max(kv);
+        self.stats.prefill_tokens += step.prefill_tokens;
         if let Some(c) = &mut self.cache {
             c.trim(self.total_blocks - self.used_blocks);
         }
         self.pending_decode = decode;
         Some(step)
+    }
+
+    /// KV-cache tokens in use (vLLM: blocks held, prefix-cache pins included, times the
+    /// block size; TGI: tokens reserved; LightLLM: the running contexts plus one).
+    fn kv_tokens(&self) -> u64 {
+        match self.policy {
+            Policy::Vllm => self.used_blocks * self.p.block_size as u64,
+            Policy::Tgi => self.reserved,
+            Policy::Lightllm => self.running.iter().map(|s| s.context() + 1).sum(),
+        }
+    }
+
+    /// Fraction of the KV cache in use, 0 to 1 (what `vllm:kv_cache_usage_perc` says).
+    pub fn kv_usage(&self) -> f64 {
+        let capacity = match self.policy {
+            Policy::Vllm => self.total_blocks * self.p.block_size as u64,
+            _ => self.p.kv_capacity_tokens,
+        };
+        if capacity == 0 {
+            return 0.0;
+        }
+        (self.kv_tokens() as f64 / capacity as f64).min(1.0)
     }
 
     /// Apply the step planned last: prefilled requests get their first (next) token,
@@ -559,10 +580,14 @@ impl Default for Clock {
 
 /// The real-time engine task: owns the core until the submission channel closes and
 /// nothing is left to run.
+///
+/// The core's state is published into `gauges` (for `/metrics`) whenever it changes:
+/// after new submissions, at a step's start (admissions, preemptions) and at its end.
 pub async fn run_realtime(
     mut core: Core,
     clock: Clock,
     mut rx: mpsc::UnboundedReceiver<Submission>,
+    gauges: std::sync::Arc<crate::metrics::EngineGauges>,
 ) {
     let mut chans: HashMap<u64, mpsc::UnboundedSender<EngineEvent>> = HashMap::new();
     let mut emits = Vec::new();
@@ -576,7 +601,9 @@ pub async fn run_realtime(
             chans.insert(sub.req.key, sub.events);
             core.submit_prefixed(sub.req, sub.hashes);
         }
-        let Some(step) = core.plan() else {
+        let planned = core.plan();
+        gauges.publish(&core);
+        let Some(step) = planned else {
             deadline = None;
             if !open {
                 return;
@@ -625,6 +652,7 @@ pub async fn run_realtime(
         let at_ns = clock.now_ns();
         emits.clear();
         core.finish_step(&mut emits);
+        gauges.publish(&core);
         for e in &emits {
             let ok = match chans.get(&e.key) {
                 Some(tx) => tx

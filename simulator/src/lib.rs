@@ -34,6 +34,7 @@ use std::time::Duration;
 pub mod calibration;
 pub mod engine;
 pub mod faults;
+pub mod metrics;
 pub mod prefix;
 pub mod profile;
 pub mod reasoning;
@@ -248,12 +249,13 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         None => None,
     };
     let policy = config.policy.unwrap_or(config.dialect.default_policy());
+    let gauges = Arc::new(metrics::EngineGauges::default());
     let (engine, engine_task) = match config.profile.engine(policy) {
         Some(params) if !config.profile.is_null() => {
             let core = engine::Core::new(params.clone(), policy);
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let fits = engine::Core::new(params.clone(), policy);
-            let task = tokio::spawn(engine::run_realtime(core, clock, rx));
+            let task = tokio::spawn(engine::run_realtime(core, clock, rx, gauges.clone()));
             (Some(server::EngineHandle { tx, fits }), Some(task))
         }
         _ => (None, None),
@@ -263,6 +265,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         clock,
         engine,
         truth.as_ref().map(|t| t.sender()),
+        gauges,
     ));
     let router = match config.dialect {
         Dialect::Tgi => tgi::routes(),
@@ -273,6 +276,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         Dialect::Llamacpp => llamacpp::routes(),
     }
     .route("/health", axum::routing::get(server::health))
+    .route("/metrics", axum::routing::get(metrics::handler))
     .with_state(state.clone())
     .layer(axum::middleware::map_response(identify(
         config.dialect,

@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     pub keep_alive: Duration,
     /// What ends each streamed vLLM object.
     pub vllm_separator: crate::VllmSeparator,
+    /// What `GET /metrics` shows.
+    pub metrics: crate::metrics::ServerMetrics,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
         clock: Clock,
         engine: Option<EngineHandle>,
         truth: Option<std::sync::mpsc::Sender<Msg>>,
+        gauges: Arc<crate::metrics::EngineGauges>,
     ) -> AppState {
         let null_interval = Duration::from_micros(
             config
@@ -86,6 +89,7 @@ impl AppState {
             null_first,
             keep_alive: config.keep_alive,
             vllm_separator: config.vllm_separator,
+            metrics: crate::metrics::ServerMetrics::new(&config.profile.model, gauges),
         }
     }
 
@@ -244,6 +248,14 @@ impl Ctx {
             self.rec.http_status = status;
         }
         self.rec.finished_ns = self.state.clock.now_ns();
+        if outcome == Outcome::Ok {
+            let r = &self.rec;
+            self.state.metrics.request_done(
+                r.finish_reason.as_deref() == Some("eos"),
+                r.first_token_ns.map(|t| t.saturating_sub(r.received_ns)),
+                r.finished_ns.saturating_sub(r.received_ns),
+            );
+        }
         if let Some(truth) = &self.state.truth {
             let rec = std::mem::take(&mut self.rec);
             if let Ok(tx) = truth.lock() {
