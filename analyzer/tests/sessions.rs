@@ -249,3 +249,21 @@ fn the_readme_block_holds_both_tables_and_is_empty_without_sessions() {
         "# x\n<!-- llmib:sessions-table:begin -->\n\n<!-- llmib:sessions-table:end -->\n"
     );
 }
+
+#[test]
+fn every_session_json_key_is_documented() {
+    let (_d, rep) = analyse(&sessions_log::records(), &AnalyzeOptions::default());
+    let json: serde_json::Value =
+        serde_json::from_str(&analyzer::render(&rep, Format::Json)).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Sessions").unwrap()..readme.find("## Tables").unwrap()];
+    let run = &json["runs"][0];
+    let objects = [&run["sessions"], &run["ttft_by_turn"][0]];
+    for key in objects.iter().flat_map(|o| o.as_object().unwrap().keys()) {
+        assert!(
+            section.contains(&format!("`{key}`")),
+            "`{key}` undocumented"
+        );
+    }
+}
