@@ -9,7 +9,8 @@
 //!    (`events[0] - dispatched`) minus the simulator's truth TTFT
 //!    (`first_token - received`), per request id;
 //! 3. token events/s per client CPU-second (client on one runtime worker thread);
-//! 4. memory per open stream (RSS growth with ~2,000 streams held open).
+//! 4. memory per open stream (RSS growth with ~2,000 streams held open);
+//! 5. the lateness of session turns released by their predecessors' completions.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -214,13 +215,14 @@ fn main() {
             .build()
             .unwrap(),
     };
-    let sections: [Section; 6] = [
+    let sections: [Section; 7] = [
         ("bulk", bulk_streaming),
         ("short", short_requests),
         ("lateness", lateness),
         ("ttft", ttft_error),
         ("events", events_one_thread),
         ("memory", memory_per_stream),
+        ("sessions", sessions),
     ];
     for (name, f) in sections {
         if chosen.is_empty() || chosen.contains(&name) {
@@ -340,6 +342,129 @@ fn lateness(b: &Bench) {
             100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
             s.cpu_time.as_secs_f64() * 1e6 / n as f64,
             if s.count(formats::Outcome::Ok) == n {
+                ""
+            } else {
+                " (errors!)"
+            }
+        );
+    }
+}
+
+/// Think times of the sessions section, by (session + turn) mod 5.
+const THINK_NS: [u64; 5] = [0, 2_000_000, 5_000_000, 10_000_000, 20_000_000];
+
+/// A session trace: `n` sessions of `turns` turns (16-word prompts, 4 tokens), starting
+/// `1/rate` s apart; each later turn thinks `THINK_NS` after its previous turn.
+fn write_session_trace(path: &Path, n: u64, rate: f64, turns: u32) {
+    let mut order: Vec<(u64, u64, u32)> = Vec::new();
+    for s in 0..n {
+        let mut arrival = (s as f64 * 1e9 / rate) as u64;
+        for k in 0..turns {
+            if k > 0 {
+                arrival += THINK_NS[(s as usize + k as usize) % THINK_NS.len()];
+            }
+            order.push((arrival, s, k));
+        }
+    }
+    order.sort_unstable();
+    let spec = TraceSpec::Synthetic(SyntheticSpec {
+        name: "bench-sessions".into(),
+        seed: 1,
+        requests: order.len() as u64,
+        prompt_tokens: LengthDist::Fixed {
+            value: 16,
+            floor: 1,
+        },
+        output_tokens: LengthDist::Fixed { value: 4, floor: 1 },
+        arrival: Arrival::Constant { rate },
+        ignore_eos: true,
+        prefix: None,
+        sessions: None,
+    });
+    let tokenizer = TokenizerInfo {
+        kind: "builtin-words".into(),
+        name: "bench".into(),
+        sha256: None,
+    };
+    let header = TraceHeader::new(spec, tokenizer, order.len() as u64, "bench").with_sessions();
+    let mut w = TraceWriter::create(path, &header).unwrap();
+    let prompt: Vec<String> = (0..16).map(|i| format!("w{i}")).collect();
+    for (id, (arrival_ns, s, k)) in order.into_iter().enumerate() {
+        w.write(&TraceRequest {
+            id: id as u64,
+            arrival_ns,
+            prompt: prompt.join(" "),
+            prompt_tokens: 16,
+            max_tokens: 4,
+            ignore_eos: true,
+            session_id: Some(s),
+            turn: Some(k),
+            think_ns: (k > 0).then(|| THINK_NS[(s as usize + k as usize) % THINK_NS.len()]),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Session turns released by completions (issue 12): sessions of 10 turns start at 20
+/// and 200 sessions/s (about 180 and 1,800 requests/s), each later turn due 0-20 ms
+/// after its previous turn ends. Lateness (`dispatched - scheduled`, no concurrency cap)
+/// of the open-loop first turns and of the released turns, whose due time the
+/// dispatcher learns from the completion that releases them.
+fn sessions(b: &Bench) {
+    println!(
+        "\n## session turns released by completions (null profile, 10 turns per session, think 0-20 ms, 4 tokens, streamed)"
+    );
+    println!(
+        "| sessions/s | requests | first turns p50 / p99 | released turns p50 / p99 / max | of which think 0 p50 / p99 | think > 0 p50 / p99 | dispatcher alone p99 / max | client cpu |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for rate in [20.0, 200.0] {
+        let sim = Sim::start(0, Path::new(""));
+        let n = (rate * b.secs) as u64;
+        write_session_trace(&b.trace, n, rate, 10);
+        let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), b.out.clone());
+        cfg.overwrite = true;
+        let s =
+            b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+                .unwrap();
+        sim.stop();
+        let log = read_log(&b.out).unwrap();
+        let (mut first, mut later, mut at_end, mut thought) = (vec![], vec![], vec![], vec![]);
+        for r in &log.records {
+            let late = r.dispatched_ns.unwrap_or(r.scheduled_ns) as i64 - r.scheduled_ns as i64;
+            let (s, k) = (r.session_id.unwrap(), r.turn.unwrap());
+            if k == 0 {
+                first.push(late);
+                continue;
+            }
+            later.push(late);
+            // Think 0: due the instant the previous turn ended, so the release's own
+            // path (channel, dispatcher wake-up, task start) is all late.
+            if THINK_NS[(s as usize + k as usize) % THINK_NS.len()] == 0 {
+                at_end.push(late);
+            } else {
+                thought.push(late);
+            }
+        }
+        let ns = |v: i64| fmt_ns(v.max(0) as u64);
+        println!(
+            "| {rate} | {} | {} / {} | {} / {} / {} | {} / {} | {} / {} | {} / {} | {:.0}% |{}",
+            log.records.len(),
+            ns(pct(&mut first, 0.5)),
+            ns(pct(&mut first, 0.99)),
+            ns(pct(&mut later, 0.5)),
+            ns(pct(&mut later, 0.99)),
+            ns(pct(&mut later, 1.0)),
+            ns(pct(&mut at_end, 0.5)),
+            ns(pct(&mut at_end, 0.99)),
+            ns(pct(&mut thought, 0.5)),
+            ns(pct(&mut thought, 0.99)),
+            fmt_ns(s.handoff_p99_ns),
+            fmt_ns(s.handoff_max_ns),
+            100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
+            if s.count(formats::Outcome::Ok) == log.records.len() as u64 {
                 ""
             } else {
                 " (errors!)"
