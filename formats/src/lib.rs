@@ -20,6 +20,7 @@ mod hash;
 mod log;
 mod object;
 mod output;
+mod server_metrics;
 mod spec;
 mod stream;
 mod trace;
@@ -37,6 +38,11 @@ pub use log::{
 };
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
+};
+pub use server_metrics::{
+    MetricSample, SERVER_METRICS_FORMAT, SERVER_METRICS_SUFFIX, SERVER_METRICS_VERSION,
+    ServerMetricsHeader, ServerMetricsLog, ServerMetricsRef, ServerMetricsWriter, is_sidecar_path,
+    read_server_metrics, sidecar_path,
 };
 pub use spec::{
     Arrival, AzureImportSpec, BurstGptImportSpec, DatasetImportSpec, LengthDist,

@@ -206,6 +206,10 @@ pub struct ReplayOptions {
     /// `N - prompt_tokens + 1`, flagged per record). `None` when not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_model_len: Option<u32>,
+    /// `--server-metrics`: the server's own metrics were scraped during the run into
+    /// the sidecar file next to this log ([`crate::sidecar_path`]); `None` when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<crate::ServerMetricsRef>,
 }
 
 /// The connection warm-up done before the run's clock started (`--connections N`):
@@ -255,6 +259,7 @@ impl Default for ReplayOptions {
             pool_idle_timeout_ms: None,
             model_discovered: false,
             max_model_len: None,
+            server_metrics: None,
         }
     }
 }

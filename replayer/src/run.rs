@@ -281,6 +281,7 @@ fn replay_options(
         pool_idle_timeout_ms: Some(config.pool_idle_timeout.as_millis() as u64),
         model_discovered: false,
         max_model_len: config.max_model_len,
+        server_metrics: None,
     }
 }
 
