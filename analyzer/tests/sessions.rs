@@ -154,6 +154,7 @@ fn markdown_json_and_csv_show_the_sessions() {
     );
     let tail = md.lines().find(|l| l.starts_with("| chat | OpenAI | 8+ |"));
     assert!(tail.is_some_and(|l| l.ends_with("| - |")), "{md}");
+    assert!(md.contains("turn `8+` pools every turn from 8 on"), "{md}");
     // Warnings stay last.
     assert!(md.find("## TTFT by turn") < md.find("## Warnings"));
 
@@ -240,6 +241,17 @@ fn the_readme_block_holds_both_tables_and_is_empty_without_sessions() {
     assert!(
         !text.contains("## "),
         "no headings inside the block: {text}"
+    );
+    // Without a turn >= 8, no word of the tail.
+    let short: Vec<_> = sessions_log::records()
+        .into_iter()
+        .filter(|r| r.turn.is_none_or(|t| t < 8))
+        .collect();
+    let (_d, rep) = analyse(&short, &AnalyzeOptions::default());
+    let md = analyzer::render(&rep, Format::Markdown);
+    assert!(
+        md.contains("- latencies of `ok` requests\n") && !md.contains("8+"),
+        "{md}"
     );
     let (_d, plain) = analyse(&latency_records(1.0, 0.5), &AnalyzeOptions::default());
     analyzer::update_readme(&readme, &plain, &[]).unwrap();

@@ -135,9 +135,13 @@ pub fn markdown_by_turn(report: &Report) -> String {
         })
         .collect();
     let mut s = md_table(&head, &rows);
-    s.push_str(&format!(
-        "\n- latencies of `ok` requests; turn `{TAIL_TURN}+` pools every turn from {TAIL_TURN} on\n"
-    ));
+    s.push_str("\n- latencies of `ok` requests");
+    if with_turns(report).any(|(_, t)| t.tail) {
+        s.push_str(&format!(
+            "; turn `{TAIL_TURN}+` pools every turn from {TAIL_TURN} on"
+        ));
+    }
+    s.push('\n');
     s
 }
 
