@@ -33,6 +33,7 @@
 //! (grouping into tables), [`tables`] (Markdown, CSV, JSON), [`figures`] (PNG and SVG),
 //! [`readme`] (marker blocks), [`export`] (parquet / CSV).
 
+pub mod capacity;
 pub mod error;
 pub mod export;
 pub mod figures;
@@ -70,6 +71,7 @@ pub fn render(report: &Report, format: Format) -> String {
 /// The file names [`write_outputs`] writes for `formats` (`ttft_by_turn.csv` only when
 /// some run has sessions).
 fn output_names(report: &Report, formats: &[Format]) -> Vec<&'static str> {
+    let has_curves = !capacity::curves(report).is_empty();
     let mut names = Vec::new();
     for f in formats {
         match f {
@@ -79,8 +81,16 @@ fn output_names(report: &Report, formats: &[Format]) -> Vec<&'static str> {
                 if tables::sessions::any(report) {
                     names.push("ttft_by_turn.csv");
                 }
+                if has_curves {
+                    names.push("capacity.csv");
+                }
             }
-            Format::Json => names.push("report.json"),
+            Format::Json => {
+                names.push("report.json");
+                if has_curves {
+                    names.push("capacity.json");
+                }
+            }
         }
     }
     names
@@ -96,7 +106,8 @@ pub fn output_files(report: &Report, dir: &Path, formats: &[Format]) -> Vec<Path
 
 /// Writes the report into `dir` (created if needed), per format:
 /// Markdown `tables.md`; CSV `throughput.csv`, `latency.csv`, `runs.csv` (and
-/// `ttft_by_turn.csv` when some run has sessions); JSON `report.json`. Returns the files
+/// `ttft_by_turn.csv` when some run has sessions, `capacity.csv` when some trace was
+/// run at several offered rates); JSON `report.json` (and `capacity.json`). Returns the files
 /// written.
 pub fn write_outputs(report: &Report, dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -107,6 +118,10 @@ pub fn write_outputs(report: &Report, dir: &Path, formats: &[Format]) -> Result<
             "latency.csv" => tables::csv::latency(report),
             "runs.csv" => tables::csv::runs(report),
             "ttft_by_turn.csv" => tables::sessions::csv_by_turn(report),
+            "capacity.csv" => capacity::export::csv(&capacity::curves(report)),
+            "capacity.json" => {
+                capacity::export::json(&capacity::curves(report), report.capacity_slo.as_ref())
+            }
             _ => tables::json::report(report),
         };
         (name, text)

@@ -265,6 +265,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
                 .filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|f| f.is_file())
+                // A capacity manifest lives next to its logs; it is not a run log.
+                .filter(|f| {
+                    !f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(crate::capacity::manifest::is_manifest_name)
+                })
                 .collect();
             files.sort();
             out.extend(files.into_iter().map(|f| (f, true)));

@@ -83,6 +83,9 @@ pub struct RunReport {
     pub metrics: RunMetrics,
     #[serde(skip)]
     pub samples: Samples,
+    /// Offered and achieved request rates (real time), for the capacity curves.
+    #[serde(skip)]
+    pub rates: crate::capacity::Rates,
 }
 
 impl RunReport {
@@ -187,6 +190,10 @@ pub struct Report {
     pub latency_tables: Vec<Table<LatencyCell>>,
     /// Everything the user should know, one line each (also printed on stderr).
     pub warnings: Vec<String>,
+    /// Capacity SLO targets drawn on the curve figures and written in
+    /// `capacity.json` (a capacity manifest's, or the caller's); `None` by default.
+    #[serde(skip)]
+    pub capacity_slo: Option<crate::capacity::SloTargets>,
 }
 
 /// Corner label of the throughput table (verbatim from the original).
@@ -333,9 +340,10 @@ fn count_flag_note(flag: &str) -> String {
 /// Computes every run's metrics and the two tables.
 pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
     let computed = compute_all(runs, &opts.metrics)?;
+    let rates = crate::capacity::rates(runs)?;
     let mut warnings = runs.warnings.clone();
     let mut reports = Vec::with_capacity(runs.runs.len());
-    for (info, (metrics, samples)) in runs.runs.iter().zip(computed) {
+    for ((info, (metrics, samples)), rates) in runs.runs.iter().zip(computed).zip(rates) {
         let w = run_warnings(info, &metrics, opts);
         warnings.extend(w.iter().cloned());
         let h = &info.header;
@@ -359,6 +367,7 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
             warnings: w,
             metrics,
             samples,
+            rates,
         });
     }
     let unplaced: Vec<&str> = reports
@@ -380,6 +389,7 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
         throughput_tables,
         latency_tables,
         warnings,
+        capacity_slo: None,
     })
 }
 

@@ -8,10 +8,13 @@
 //! * `ttft-cdf-<column>`, `itl-cdf-<column>`: the same for TTFT and ITL (per event gap);
 //! * `ttft-by-turn`: multi-turn sessions' TTFT p50 and p99 by turn index, one colour
 //!   per run (only when some run has sessions);
+//! * `capacity` (`capacity-<trace>[-<model>]` when several traces): throughput-latency curves of a trace run at several offered
+//!   rates (TTFT, TPOT, E2E p50/p99 and achieved rate vs offered, knee and SLO lines);
 //! * `timeline-<run>`: one run over time: requests in flight (top) and output tokens/s
 //!   (bottom, 1/100th-of-run bins).
 
 mod cdf;
+mod curves;
 mod font;
 pub mod svg;
 mod throughput;
@@ -153,6 +156,7 @@ enum Planned<'a> {
     Throughput(&'a crate::report::Table<crate::report::ThroughputCell>),
     Cdf(cdf::Group<'a>, cdf::Metric),
     Turns(turns::Group<'a>),
+    Capacity(curves::Group),
     Timeline { run: &'a str, label: String },
 }
 
@@ -195,6 +199,19 @@ fn plan<'a>(report: &'a Report, timeline: Option<&str>) -> Result<Vec<(String, P
             None => "ttft-by-turn".to_string(),
         };
         out.push((name, Planned::Turns(group)));
+    }
+    let capacity = curves::groups(report);
+    let several = capacity.len() > 1;
+    for group in capacity {
+        let c = &group.curves[0];
+        let mut name = "capacity".to_string();
+        if several {
+            name = format!("{name}-{}", slug(&c.trace_name));
+            if let Some(m) = &c.model {
+                name = format!("{name}-{}", slug(m));
+            }
+        }
+        out.push((name, Planned::Capacity(group)));
     }
     let run = timeline_run(report, timeline)?;
     let label = report
@@ -248,6 +265,7 @@ pub fn write_figures(
                 let curves = turns::curves(&group);
                 both!(dir, name, out, turns::draw, &group, &curves)
             }
+            Planned::Capacity(group) => both!(dir, name, out, curves::draw, &group),
             Planned::Timeline { run, label } => {
                 let info = runs
                     .find(run)
