@@ -107,6 +107,14 @@ fn sessions_spec_regenerates_and_obeys_the_rules() {
     assert_eq!(read("a"), read("d"));
     let inspect = ok(&["trace", "inspect", s(&p("a"))]);
     assert!(inspect.contains("v3"), "{inspect}");
+    let line = format!("sessions           {sessions}   single-shot requests 0");
+    assert!(inspect.contains(&line), "{inspect}");
+    let turns = inspect
+        .lines()
+        .find(|l| l.starts_with("turns/session"))
+        .unwrap();
+    assert!(turns.split_whitespace().nth(5) == Some("8"), "{turns}");
+    assert!(inspect.contains("think (s)"), "{inspect}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! ShareGPT import rate (not a test): prompt tokens per second on one thread.
 //!
 //! ```text
-//! cargo run --release -p llmib-generator --example bench_dataset -- [TOKENIZER.json] [CONVERSATIONS] [MAX_WORDS]
+//! cargo run --release -p llmib-generator --example bench_dataset -- [TOKENIZER.json] [CONVERSATIONS] [MAX_WORDS] [MAX_TURNS]
 //! ```
+//! With `MAX_TURNS`, conversation `i` has `1 + i mod MAX_TURNS` human/gpt pairs and is
+//! imported with `--sessions` (one request per human turn, the rendered chat counted).
 //! Writes a ShareGPT-shaped JSON to a temporary directory (CONVERSATIONS conversations,
 //! each a human turn of 1..=MAX_WORDS words and a gpt answer of half as many, as
 //! sentences of the built-in vocabulary with capitals, commas and full stops), then times
@@ -53,6 +55,7 @@ fn main() {
         .get(1)
         .map_or(2000, |a| a.parse().expect("CONVERSATIONS"));
     let max_words: u64 = args.get(2).map_or(1024, |a| a.parse().expect("MAX_WORDS"));
+    let max_turns: Option<u64> = args.get(3).map(|a| a.parse().expect("MAX_TURNS"));
 
     let t = Instant::now();
     let source = match tokenizer {
@@ -64,14 +67,19 @@ fn main() {
     let words: Vec<&str> = BUILTIN_WORDS.lines().collect();
     let list: Vec<serde_json::Value> = (0..convs)
         .map(|i| {
-            let n = 1 + (i * 7919) % max_words;
-            serde_json::json!({
-                "id": format!("c{i}"),
-                "conversations": [
-                    {"from": "human", "value": text(&words, n, 2 * i)},
-                    {"from": "gpt", "value": text(&words, n / 2 + 1, 2 * i + 1)},
-                ],
-            })
+            let pairs = max_turns.map_or(1, |t| 1 + i % t);
+            let turns: Vec<serde_json::Value> = (0..pairs)
+                .flat_map(|k| {
+                    // Without sessions, exactly the single-turn workload of the README.
+                    let j = if max_turns.is_some() { i * 64 + k } else { i };
+                    let n = 1 + (j * 7919) % max_words;
+                    [
+                        serde_json::json!({"from": "human", "value": text(&words, n, 2 * j)}),
+                        serde_json::json!({"from": "gpt", "value": text(&words, n / 2 + 1, 2 * j + 1)}),
+                    ]
+                })
+                .collect();
+            serde_json::json!({"id": format!("c{i}"), "conversations": turns})
         })
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -83,6 +91,7 @@ fn main() {
         output_tokens: tokenizer.is_none().then(|| {
             generator::dataset::parse_length_dist("{ dist = \"fixed\", value = 100 }").unwrap()
         }),
+        sessions: max_turns.is_some(),
         ..DatasetOptions::default()
     };
     let t = Instant::now();
@@ -90,7 +99,7 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     let r = r.import;
     println!(
-        "tokenizer {}: vetting {:.2} s; {} conversations, {} prompt + {} answer tokens in {:.3} s: {:.0} prompt tokens/s",
+        "tokenizer {}: vetting {:.2} s; {} requests, {} prompt + {} answer tokens in {:.3} s: {:.0} prompt tokens/s",
         source.info().name,
         setup.as_secs_f64(),
         r.requests,

@@ -1,9 +1,12 @@
 //! Generation-rate benchmark (not a test): prompt tokens per second on one thread.
 //!
 //! ```text
-//! cargo run --release -p llmib-generator --example bench_generate -- [TOKENIZER.json] [REQUESTS] [MAX_PROMPT]
+//! cargo run --release -p llmib-generator --example bench_generate -- [TOKENIZER.json] [REQUESTS] [MAX_PROMPT] [MAX_TURNS]
 //! ```
-//! Without a tokenizer it measures the built-in vocabulary. The timed loop covers
+//! Without a tokenizer it measures the built-in vocabulary. With `MAX_TURNS` the spec
+//! has multi-turn sessions of 1..=MAX_TURNS turns (uniform) and `MAX_PROMPT` bounds each
+//! new user message and answer; the prompt tokens counted are the rendered chats, whole
+//! history included, and the loop also builds each recorded answer. The timed loop covers
 //! everything `llmib generate` does per request: length and arrival draws, prompt
 //! assembly, encoding with the tokenizer (the exactness check) and writing the trace.
 //! Vetting the tokenizer's vocabulary is a one-off cost, reported separately.
@@ -11,7 +14,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use formats::{Arrival, LengthDist, SyntheticSpec};
+use formats::{Arrival, LengthDist, SessionSpec, SyntheticSpec, ThinkTime};
 use generator::{PromptSource, generate_trace};
 
 fn main() {
@@ -19,6 +22,7 @@ fn main() {
     let tokenizer = args.first().filter(|a| *a != "-");
     let requests: u64 = args.get(1).map_or(2000, |a| a.parse().expect("REQUESTS"));
     let max_prompt: u32 = args.get(2).map_or(1024, |a| a.parse().expect("MAX_PROMPT"));
+    let max_turns: Option<u32> = args.get(3).map(|a| a.parse().expect("MAX_TURNS"));
 
     let t = Instant::now();
     let source = match tokenizer {
@@ -43,7 +47,14 @@ fn main() {
         arrival: Arrival::Poisson { rate: 8.0 },
         ignore_eos: true,
         prefix: None,
-        sessions: None,
+        sessions: max_turns.map(|hi| SessionSpec {
+            turns: LengthDist::Uniform {
+                lo: 1,
+                hi,
+                floor: 1,
+            },
+            think: ThinkTime::Exponential { mean_s: 5.0 },
+        }),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("bench.msgpack");

@@ -53,6 +53,20 @@ pub struct TraceSummary {
     pub span_ns: u64,
     pub with_token_ids: u64,
     pub ignore_eos: u64,
+    /// Multi-turn sessions, when the trace has any.
+    pub sessions: Option<SessionSummary>,
+}
+
+/// The sessions of a version 3 trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub sessions: u64,
+    /// Turns per session.
+    pub turns: Stats,
+    /// Think times of the turns after the first, ns.
+    pub think_ns: Stats,
+    /// Requests outside any session.
+    pub single: u64,
 }
 
 impl TraceSummary {
@@ -63,8 +77,17 @@ impl TraceSummary {
         let header = reader.header().clone();
         let (mut p, mut o, mut g) = (Vec::new(), Vec::new(), Vec::new());
         let (mut last, mut ids, mut eos) = (None::<u64>, 0u64, 0u64);
+        let (mut turns, mut think, mut single) = (Vec::<u64>::new(), Vec::new(), 0u64);
         for r in reader {
             let r = r?;
+            match (r.session_id, r.think_ns) {
+                (None, _) => single += 1,
+                (Some(s), _) if s as usize == turns.len() => turns.push(1),
+                (Some(s), t) => {
+                    turns[s as usize] += 1;
+                    think.extend(t);
+                }
+            }
             p.push(u64::from(r.prompt_tokens));
             o.push(u64::from(r.max_tokens));
             if let Some(l) = last {
@@ -86,6 +109,12 @@ impl TraceSummary {
             span_ns: last.unwrap_or(0),
             with_token_ids: ids,
             ignore_eos: eos,
+            sessions: (!turns.is_empty()).then(|| SessionSummary {
+                sessions: turns.len() as u64,
+                turns: Stats::of(turns),
+                think_ns: Stats::of(think),
+                single,
+            }),
         })
     }
 }
@@ -160,12 +189,42 @@ impl fmt::Display for TraceSummary {
             secs(g.p99),
             secs(g.max)
         )?;
+        if let Some(s) = &self.sessions {
+            s.fmt(f)?;
+        }
         let spec = toml::to_string(&h.spec).unwrap_or_default();
         writeln!(f, "spec:")?;
         for line in spec.lines() {
             writeln!(f, "  {line}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for SessionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "sessions           {}   single-shot requests {}",
+            self.sessions, self.single
+        )?;
+        let t = &self.turns;
+        writeln!(
+            f,
+            "{:<18} {:>10} {:>12.3} {:>10} {:>10} {:>10}",
+            "turns/session", t.min, t.mean, t.p50, t.p99, t.max
+        )?;
+        let k = &self.think_ns;
+        writeln!(
+            f,
+            "{:<18} {:>10} {:>12} {:>10} {:>10} {:>10}",
+            "think (s)",
+            secs(k.min),
+            format!("{:.6}", k.mean / 1e9),
+            secs(k.p50),
+            secs(k.p99),
+            secs(k.max)
+        )
     }
 }
 

@@ -45,7 +45,7 @@ pub use azure::{AzureOptions, ImportReport, import_azure};
 pub use burstgpt::{BurstGptOptions, BurstGptReport, import_burstgpt};
 pub use dataset::{DatasetOptions, DatasetReport};
 pub use error::{GenError, Result};
-pub use inspect::{Stats, TraceSummary};
+pub use inspect::{SessionSummary, Stats, TraceSummary};
 pub use jsonl::import_jsonl;
 pub use mooncake::{MooncakeOptions, import_mooncake};
 pub use prompt::{Prompt, PromptBuilder, PromptSource};
