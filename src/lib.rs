@@ -1,6 +1,8 @@
 //! The `llmib` pipelines that tie the crates together: suite files, `llmib run` and
 //! `llmib demo`. The command-line parsing itself lives in the `llmib` binary.
 
+pub mod capacity;
 pub mod demo;
 pub mod pipeline;
 pub mod suite;
+pub mod sweep;

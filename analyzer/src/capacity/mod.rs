@@ -265,21 +265,33 @@ pub fn curves(report: &Report) -> Vec<Curve> {
 
 /// Marks saturated points and finds the knee.
 fn mark(c: &mut Curve) {
-    let first = c.points[0].clone();
-    for p in &mut c.points {
+    c.knee = knee_of(&mut c.points);
+}
+
+/// Orders `points` by offered rate, marks the saturated ones against the lowest-rate
+/// point and returns the knee: the last point before the first saturated one (none
+/// when the first is saturated already).
+pub fn knee_of(points: &mut [Point]) -> Option<Knee> {
+    points.sort_by(|a, b| {
+        a.offered_rate
+            .total_cmp(&b.offered_rate)
+            .then(a.run.cmp(&b.run))
+    });
+    let first = points.first()?.clone();
+    for p in points.iter_mut() {
         p.saturated = saturation(p, &first);
     }
-    let cut = c.points.iter().position(|p| p.saturated.is_some());
+    let cut = points.iter().position(|p| p.saturated.is_some());
     let last_ok = match cut {
-        Some(0) => None,
-        Some(i) => Some(i - 1),
-        None => Some(c.points.len() - 1),
+        Some(0) => return None,
+        Some(i) => i - 1,
+        None => points.len() - 1,
     };
-    c.knee = last_ok.map(|i| Knee {
-        offered_rate: c.points[i].offered_rate,
-        run: c.points[i].run.clone(),
-        saturated_at: cut.map(|j| c.points[j].offered_rate),
-    });
+    Some(Knee {
+        offered_rate: points[last_ok].offered_rate,
+        run: points[last_ok].run.clone(),
+        saturated_at: cut.map(|j| points[j].offered_rate),
+    })
 }
 
 #[cfg(test)]

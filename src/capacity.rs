@@ -1,0 +1,424 @@
+//! What `llmib sweep` and `llmib search` share: the trace's rate, one replay at an
+//! offered rate into a capacity directory (reusing a complete log of the same run),
+//! its point on the curve, the cool-down between runs and the progress line.
+//!
+//! Offered rate by time scaling: the rate of the first `n` requests of a trace is `n /
+//! (their arrival span)` ([`analyzer::capacity::rate_of`]); offered rate `R` replays
+//! them at time scale `R x K / rate`, `K` the in-process simulator's speed-up (1 for a
+//! real server). Rates, latencies and durations the user gives and reads are in the
+//! profile's time: a sped-up simulator is `K` times faster, so its runs are `K` times
+//! denser and shorter, and [`analyzer::capacity`] puts their numbers back.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use analyzer::capacity::{Point, manifest::ManifestTrace};
+use formats::{LogEnd, SimulatedInfo};
+use replayer::{BackendKind, ReplayConfig, StopHandle};
+
+use crate::pipeline::PipelineError;
+
+/// Where the replays go.
+#[derive(Debug, Clone)]
+pub enum CapacityTarget {
+    /// A real server.
+    Endpoint(String),
+    /// The embedded simulator, started in-process on a free loopback port.
+    Simulated {
+        profile: String,
+        /// `K` of `--speedup K` (>= 1).
+        speedup: f64,
+    },
+}
+
+/// The flags of a capacity command that shape every replay.
+#[derive(Debug, Clone)]
+pub struct CapacitySettings {
+    pub trace: PathBuf,
+    pub backend: BackendKind,
+    pub target: CapacityTarget,
+    /// Directory of the run logs and the manifest.
+    pub dir: PathBuf,
+    pub model: Option<String>,
+    pub concurrency: Option<u32>,
+    /// Per-request timeout, profile seconds.
+    pub timeout: Option<Duration>,
+    /// Replay at most the first N requests of the trace.
+    pub max_requests: Option<u64>,
+    /// Stop dispatching after this long (profile time).
+    pub duration: Option<Duration>,
+    /// Cool-down between runs (wall time).
+    pub pause: Duration,
+    /// Replay even runs whose logs are complete.
+    pub force: bool,
+    /// Progress (ours and the replayer's bars) on stderr, when it is a terminal.
+    pub progress: bool,
+    pub api_key: Option<String>,
+    pub tls: replayer::TlsOptions,
+    pub pool_idle_timeout: Option<Duration>,
+}
+
+impl CapacitySettings {
+    /// `K`: 1 for a real server.
+    pub fn speedup(&self) -> f64 {
+        match self.target {
+            CapacityTarget::Simulated { speedup, .. } => speedup,
+            CapacityTarget::Endpoint(_) => 1.0,
+        }
+    }
+
+    /// The settings recorded in a manifest.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "concurrency": self.concurrency,
+            "timeout_s": self.timeout.map(|d| d.as_secs_f64()),
+            "max_requests": self.max_requests,
+            "duration_s": self.duration.map(|d| d.as_secs_f64()),
+            "pause_s": self.pause.as_secs_f64(),
+        })
+    }
+}
+
+/// The trace: identity and arrival times.
+#[derive(Debug, Clone)]
+pub struct TraceInfo {
+    pub path: PathBuf,
+    pub name: String,
+    pub sha256: String,
+    pub arrivals: Vec<u64>,
+}
+
+fn file_err(path: &Path, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl TraceInfo {
+    pub fn load(path: &Path) -> Result<TraceInfo, PipelineError> {
+        let (_, requests) = formats::read_trace(path).map_err(|e| file_err(path, e))?;
+        let info = TraceInfo {
+            path: path.to_path_buf(),
+            name: crate::suite::Suite::trace_stem(path),
+            sha256: formats::sha256_file(path).map_err(|e| file_err(path, e))?,
+            arrivals: requests.iter().map(|r| r.arrival_ns).collect(),
+        };
+        info.rate(info.len())?;
+        Ok(info)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.arrivals.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arrivals.is_empty()
+    }
+
+    /// The rate of the first `n` requests: `n / their arrival span`.
+    pub fn rate(&self, n: u64) -> Result<f64, PipelineError> {
+        let n = (n as usize).min(self.arrivals.len());
+        analyzer::capacity::rate_of(self.arrivals[..n].iter().copied()).ok_or_else(|| {
+            file_err(
+                &self.path,
+                format!(
+                    "the first {n} requests arrive at once (a burst) or are too few: no rate to \
+                     scale; capacity runs need a trace with arrival times"
+                ),
+            )
+        })
+    }
+
+    pub fn manifest(&self) -> ManifestTrace {
+        let span = |a: &[u64]| match (a.first(), a.last()) {
+            (Some(f), Some(l)) => (l - f) as f64 / 1e9,
+            _ => 0.0,
+        };
+        ManifestTrace {
+            path: self.path.display().to_string(),
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            requests: self.len(),
+            span_s: span(&self.arrivals),
+            rate: self.rate(self.len()).unwrap_or(0.0),
+        }
+    }
+}
+
+/// One replay's outcome.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub log: PathBuf,
+    pub time_scale: f64,
+    pub requests: u64,
+    /// A complete log of the same run was found and reused.
+    pub reused: bool,
+    pub complete: bool,
+    /// Stopped by a signal.
+    pub interrupted: bool,
+    pub point: Point,
+}
+
+/// A capacity session: the target (started when simulated) and the runs made.
+pub struct Bench {
+    pub settings: CapacitySettings,
+    pub trace: TraceInfo,
+    pub endpoint: String,
+    pub simulated: Option<SimulatedInfo>,
+    sim: Option<simulator::SimServer>,
+    pub stop: StopHandle,
+    pub progress: Progress,
+}
+
+impl Bench {
+    /// Loads the trace, creates the directory, starts the simulator or checks the
+    /// endpoint. Call from a multi-threaded tokio runtime.
+    pub async fn start(
+        settings: CapacitySettings,
+        stop: StopHandle,
+    ) -> Result<Bench, PipelineError> {
+        let trace = TraceInfo::load(&settings.trace)?;
+        std::fs::create_dir_all(&settings.dir).map_err(|e| file_err(&settings.dir, e))?;
+        let (endpoint, simulated, sim) = match &settings.target {
+            CapacityTarget::Endpoint(e) => {
+                replayer::check_endpoint_with(e, &settings.tls, Duration::from_secs(5)).await?;
+                (e.clone(), None, None)
+            }
+            CapacityTarget::Simulated { profile, speedup } => {
+                let dialect = match settings.backend {
+                    BackendKind::OpenaiChat => "openai".to_string(),
+                    b => b.as_str().to_string(),
+                };
+                let p = simulator::Profile::load(profile)?.sped_up(*speedup)?;
+                let config = simulator::SimConfig::new(dialect.parse()?, p);
+                let server = simulator::start(config).await?;
+                let info = SimulatedInfo {
+                    dialect,
+                    profile: profile.clone(),
+                    speedup: (*speedup != 1.0).then_some(*speedup),
+                };
+                (server.base_url(), Some(info), Some(server))
+            }
+        };
+        let progress = Progress::new(settings.progress);
+        Ok(Bench {
+            settings,
+            trace,
+            endpoint,
+            simulated,
+            sim,
+            stop,
+            progress,
+        })
+    }
+
+    /// Stops the in-process simulator.
+    pub async fn shutdown(self) -> Result<(), PipelineError> {
+        if let Some(s) = self.sim {
+            s.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// The time scale that offers `rate` (profile time) with the first `n` requests.
+    pub fn time_scale(&self, rate: f64, n: u64) -> Result<f64, PipelineError> {
+        Ok(rate * self.settings.speedup() / self.trace.rate(n)?)
+    }
+
+    /// Wall time a run of the first `n` requests at `rate` should take (their arrival
+    /// span at its time scale), for the ETA and the budget.
+    pub fn expected_wall(&self, rate: f64, n: u64) -> Duration {
+        let n = n.min(self.trace.len());
+        let secs = n as f64 / (rate * self.settings.speedup());
+        Duration::from_secs_f64(secs.clamp(0.0, 1e9))
+    }
+
+    /// Replays the first `n` requests offered at `rate` into `DIR/<name>.msgpack`, or
+    /// reuses a complete log of that same run; returns its point.
+    pub async fn run(&self, rate: f64, n: u64, name: &str) -> Result<RunOutcome, PipelineError> {
+        let n = n.min(self.trace.len());
+        let time_scale = self.time_scale(rate, n)?;
+        let log = self.settings.dir.join(format!("{name}.msgpack"));
+        let mut reused = false;
+        let mut interrupted = false;
+        if !self.settings.force && self.is_same_run(&log, time_scale, n) {
+            reused = true;
+        } else {
+            let config = self.replay_config(&log, time_scale, n);
+            let summary = replayer::replay(&self.trace.path, config, self.stop.clone()).await?;
+            interrupted = summary.interrupted && self.stop.is_stopped();
+        }
+        let point = point_of(&log)?;
+        let complete = formats::read_log(&log)
+            .map(|r| matches!(&r.end, LogEnd::Trailer(t) if t.complete))
+            .unwrap_or(false);
+        Ok(RunOutcome {
+            log,
+            time_scale,
+            requests: n,
+            reused,
+            complete,
+            interrupted,
+            point,
+        })
+    }
+
+    /// True when `log` is a complete run of this trace, backend and kind of target at
+    /// this time scale and request count.
+    fn is_same_run(&self, log: &Path, time_scale: f64, n: u64) -> bool {
+        let Ok(run) = formats::read_log(log) else {
+            return false;
+        };
+        let complete = matches!(&run.end, LogEnd::Trailer(t) if t.complete);
+        let h = &run.header;
+        let target = match (&self.simulated, &h.backend.simulated) {
+            (Some(a), Some(b)) => a.profile == b.profile && a.speedup == b.speedup,
+            (None, None) => h.backend.endpoint == self.endpoint,
+            _ => false,
+        };
+        let n_in_log = h.options.max_requests.unwrap_or(h.trace.request_count);
+        complete
+            && target
+            && h.trace.sha256 == self.trace.sha256
+            && h.backend.kind == self.settings.backend.as_str()
+            && (h.options.time_scale - time_scale).abs() <= 1e-9 * time_scale
+            && n_in_log.min(self.trace.len()) == n
+    }
+
+    fn replay_config(&self, log: &Path, time_scale: f64, n: u64) -> ReplayConfig {
+        let s = &self.settings;
+        let k = s.speedup();
+        let mut c = ReplayConfig::new(s.backend, self.endpoint.clone(), log.to_path_buf());
+        c.overwrite = true;
+        c.model = s.model.clone();
+        c.concurrency = s.concurrency;
+        c.timeout = s.timeout.map(|d| d.div_f64(k));
+        c.duration = s.duration.map(|d| d.div_f64(k));
+        c.time_scale = time_scale;
+        c.max_requests = (n < self.trace.len()).then_some(n);
+        c.simulated = self.simulated.clone();
+        c.progress = s.progress;
+        c.tls = s.tls.clone();
+        c.api_key = s.api_key.clone();
+        if let Some(t) = s.pool_idle_timeout {
+            c.pool_idle_timeout = t;
+        }
+        c
+    }
+
+    /// The pause between two runs, cut short by a stop. The hook for "wait until the
+    /// server reports no running requests" (issue 13 item 4) goes here once the
+    /// replayer exposes it; until then the pause alone lets the server drain.
+    pub async fn cool_down(&self) {
+        if self.settings.pause.is_zero() {
+            return;
+        }
+        // The stop handle has no awaitable side: look at it every 100 ms.
+        let end = tokio::time::Instant::now() + self.settings.pause;
+        while !self.stop.is_stopped() {
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                break;
+            }
+            tokio::time::sleep((end - now).min(Duration::from_millis(100))).await;
+        }
+    }
+}
+
+/// The point of one run log, analysed with the default options.
+pub fn point_of(log: &Path) -> Result<Point, PipelineError> {
+    point_with(log, &analyzer::AnalyzeOptions::default())
+}
+
+/// The point of one run log under `opts` (e.g. a goodput SLO).
+pub fn point_with(log: &Path, opts: &analyzer::AnalyzeOptions) -> Result<Point, PipelineError> {
+    let runs = analyzer::load_runs(&[log])?;
+    let report = analyzer::report(&runs, opts)?;
+    let r = &report.runs[0];
+    analyzer::capacity::point_of(r, opts.metrics.latency_from).ok_or_else(|| {
+        file_err(
+            log,
+            "no offered rate: fewer than two requests were dispatched",
+        )
+    })
+}
+
+/// Log file stem of a run at `rate`: fixed width so that names sort by rate.
+pub fn log_name(prefix: &str, rate: f64, repeat: u32) -> String {
+    let base = format!("{prefix}-{rate:012.4}");
+    if repeat > 1 {
+        format!("{base}-{repeat}")
+    } else {
+        base
+    }
+}
+
+/// The progress line on stderr: which rate, how many runs remain, ETA. Silent with -q
+/// or when stderr is not a terminal.
+pub struct Progress {
+    on: bool,
+    started: Instant,
+    done: AtomicU32,
+}
+
+impl Progress {
+    pub fn new(on: bool) -> Progress {
+        Progress {
+            on: on && std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            done: AtomicU32::new(0),
+        }
+    }
+
+    /// Announces run number `done + 1` at `rate`; `remaining` runs after it (None:
+    /// unknown yet) expected to take `eta` in all.
+    pub fn run(&self, what: &str, rate: f64, remaining: Option<usize>, eta: Option<Duration>) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.on {
+            return;
+        }
+        let remaining = remaining.map_or("? remaining".to_string(), |r| format!("{r} remaining"));
+        let eta = eta.map_or("ETA ?".to_string(), |d| {
+            format!("ETA {}", indicatif::HumanDuration(d))
+        });
+        eprintln!(
+            "[{} {}] {what}: run {} at {} req/s ({remaining}, {eta})",
+            indicatif::HumanDuration(self.started.elapsed()),
+            "elapsed",
+            done,
+            analyzer::report::fmt_qps(rate),
+        );
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_sort_by_rate() {
+        let mut names: Vec<String> = [16.0, 2.0, 0.5, 128.0, 4.25]
+            .iter()
+            .map(|r| log_name("rate", *r, 1))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "rate-0000000.5000",
+                "rate-0000002.0000",
+                "rate-0000004.2500",
+                "rate-0000016.0000",
+                "rate-0000128.0000"
+            ]
+        );
+        assert_eq!(log_name("rate", 2.0, 3), "rate-0000002.0000-3");
+    }
+}

@@ -1,0 +1,271 @@
+//! `llmib sweep`: one trace replayed at several offered rates, one run log per rate,
+//! then the analysis with its throughput-latency curves.
+//!
+//! Rates are listed (`--rates 1,2,4,8`) or found (`--rates auto`): from the start rate
+//! (`--start-rate`, default the trace's own rate / 8) the rate doubles until a run is
+//! saturated ([`analyzer::capacity::saturation`]: achieved rate < 90% of offered, or
+//! TTFT p50 > 10x the first run's), at most [`MAX_PROBES`] runs; then [`FILL_POINTS`]
+//! rates are filled in between the last unsaturated rate `L` and the saturated `2L`,
+//! geometrically (`L x 2^(i/4)`, i = 1..3), so the knee is located within a factor of
+//! 2^(1/4) (19%). Every run replays the same requests in the same order. The manifest
+//! (`sweep.json`) is rewritten after each run, so an interrupted sweep keeps every
+//! finished run, and running it again reuses every complete log.
+
+use std::path::PathBuf;
+
+use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestRun, SWEEP_MANIFEST};
+use analyzer::capacity::{Point, SloTargets, saturation};
+
+use crate::capacity::{Bench, RunOutcome, log_name};
+use crate::pipeline::PipelineError;
+
+/// Most probing runs of `--rates auto` before it gives up finding saturation.
+pub const MAX_PROBES: u32 = 12;
+/// Rates filled in between the last unsaturated and the first saturated probe.
+pub const FILL_POINTS: u32 = 3;
+
+/// Which rates to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RatePlan {
+    List(Vec<f64>),
+    Auto { start: Option<f64> },
+}
+
+impl RatePlan {
+    /// Parses `1,2,4,8` or `auto`.
+    pub fn parse(s: &str) -> Result<RatePlan, String> {
+        if s.trim() == "auto" {
+            return Ok(RatePlan::Auto { start: None });
+        }
+        let mut rates = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let r: f64 = part
+                .parse()
+                .ok()
+                .filter(|r: &f64| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| format!("bad rate `{part}`: expected a positive number"))?;
+            rates.push(r);
+        }
+        if rates.is_empty() {
+            return Err("expected rates like 1,2,4,8 or auto".into());
+        }
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        Ok(RatePlan::List(rates))
+    }
+}
+
+/// What a sweep did.
+#[derive(Debug)]
+pub struct SweepResult {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub runs: Vec<RunOutcome>,
+    pub interrupted: bool,
+    /// Auto: the first saturated rate, when one was reached.
+    pub saturated_at: Option<f64>,
+}
+
+/// The sweep in progress: its manifest, kept on disk after every run.
+struct Sweep<'a> {
+    bench: &'a Bench,
+    manifest: Manifest,
+    runs: Vec<RunOutcome>,
+    n: u64,
+}
+
+impl<'a> Sweep<'a> {
+    fn path(&self) -> PathBuf {
+        self.bench.settings.dir.join(SWEEP_MANIFEST)
+    }
+
+    /// Runs `rate` (announcing it) and records it; returns its point and whether the
+    /// sweep was interrupted.
+    async fn run(
+        &mut self,
+        rate: f64,
+        phase: &str,
+        remaining: Option<&[f64]>,
+    ) -> Result<(Point, bool), PipelineError> {
+        let eta = remaining.map(|r| {
+            r.iter()
+                .chain([&rate])
+                .map(|x| self.bench.expected_wall(*x, self.n) + self.bench.settings.pause)
+                .sum()
+        });
+        let bench = self.bench;
+        bench
+            .progress
+            .run("sweep", rate, remaining.map(|r| r.len()), eta);
+        let out = bench.run(rate, self.n, &log_name("rate", rate, 1)).await?;
+        if out.reused {
+            eprintln!(
+                "sweep: {} req/s already complete in {} (use --force to replay)",
+                analyzer::report::fmt_qps(rate),
+                out.log.display()
+            );
+        }
+        let first = self.runs.first().map(|r| r.point.clone());
+        let sat = first.as_ref().and_then(|f| saturation(&out.point, f));
+        self.manifest.runs.push(ManifestRun {
+            rate,
+            time_scale: out.time_scale,
+            requests: out.requests,
+            log: file_name(&out.log),
+            phase: phase.into(),
+            repeat: 1,
+            complete: out.complete,
+            saturated: sat,
+            meets_slo: None,
+            slo_ratio: None,
+        });
+        self.manifest.write(&self.path())?;
+        let (point, interrupted) = (out.point.clone(), out.interrupted);
+        self.runs.push(out);
+        Ok((point, interrupted || bench.stop.is_stopped()))
+    }
+}
+
+pub(crate) fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs the sweep; `slo` is recorded for the figures' SLO lines.
+pub async fn sweep(
+    bench: &Bench,
+    plan: &RatePlan,
+    start_rate: Option<f64>,
+    slo: Option<SloTargets>,
+) -> Result<SweepResult, PipelineError> {
+    let n = bench
+        .settings
+        .max_requests
+        .unwrap_or(bench.trace.len())
+        .min(bench.trace.len());
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: 1,
+        kind: "sweep".into(),
+        trace: bench.trace.manifest(),
+        backend: bench.settings.backend.as_str().into(),
+        endpoint: bench.endpoint.clone(),
+        model: bench.settings.model.clone(),
+        simulated: bench.simulated.clone(),
+        speedup: bench.settings.speedup(),
+        settings: settings_json(bench, plan, start_rate),
+        slo,
+        goodput: None,
+        runs: Vec::new(),
+        result: None,
+    };
+    let mut s = Sweep {
+        bench,
+        manifest,
+        runs: Vec::new(),
+        n,
+    };
+    let mut interrupted = false;
+    let mut saturated_at = None;
+    match plan {
+        RatePlan::List(rates) => {
+            for (i, &r) in rates.iter().enumerate() {
+                if i > 0 {
+                    bench.cool_down().await;
+                }
+                if bench.stop.is_stopped() {
+                    interrupted = true;
+                    break;
+                }
+                let (_, stop) = s.run(r, "rates", Some(&rates[i + 1..])).await?;
+                if stop {
+                    interrupted = true;
+                    break;
+                }
+            }
+        }
+        RatePlan::Auto { .. } => {
+            let start = match start_rate {
+                Some(r) => r,
+                None => bench.trace.rate(n)? / 8.0,
+            };
+            (interrupted, saturated_at) = auto(&mut s, start).await?;
+        }
+    }
+    s.manifest.result = Some(result_json(&s, saturated_at));
+    s.manifest.write(&s.path())?;
+    Ok(SweepResult {
+        dir: bench.settings.dir.clone(),
+        manifest: s.manifest,
+        runs: s.runs,
+        interrupted,
+        saturated_at,
+    })
+}
+
+/// `--rates auto`: doubling probes, then the fill. Returns (interrupted, first
+/// saturated rate).
+async fn auto(s: &mut Sweep<'_>, start: f64) -> Result<(bool, Option<f64>), PipelineError> {
+    let bench = s.bench;
+    let mut rate = start;
+    let mut last_good = None;
+    let mut saturated = None;
+    for probe in 0..MAX_PROBES {
+        if probe > 0 {
+            bench.cool_down().await;
+        }
+        if bench.stop.is_stopped() {
+            return Ok((true, None));
+        }
+        let (p, stop) = s.run(rate, "probe", None).await?;
+        if stop {
+            return Ok((true, None));
+        }
+        // The first run is its own TTFT reference: only its achieved rate can fail it.
+        if saturation(&p, &s.runs[0].point).is_some() {
+            saturated = Some(rate);
+            break;
+        }
+        last_good = Some(rate);
+        rate *= 2.0;
+    }
+    let (Some(hi), Some(lo)) = (saturated, last_good) else {
+        return Ok((false, saturated));
+    };
+    let fill: Vec<f64> = (1..=FILL_POINTS)
+        .map(|i| lo * (hi / lo).powf(i as f64 / (FILL_POINTS + 1) as f64))
+        .collect();
+    for (i, &r) in fill.iter().enumerate() {
+        bench.cool_down().await;
+        if bench.stop.is_stopped() {
+            return Ok((true, saturated));
+        }
+        let (_, stop) = s.run(r, "fill", Some(&fill[i + 1..])).await?;
+        if stop {
+            return Ok((true, saturated));
+        }
+    }
+    Ok((false, saturated))
+}
+
+fn settings_json(bench: &Bench, plan: &RatePlan, start_rate: Option<f64>) -> serde_json::Value {
+    let mut v = bench.settings.to_json();
+    let rates = match plan {
+        RatePlan::List(r) => serde_json::json!(r),
+        RatePlan::Auto { .. } => serde_json::json!("auto"),
+    };
+    v["rates"] = rates;
+    v["start_rate"] = serde_json::json!(start_rate);
+    v
+}
+
+/// The knee of the runs made (the curve's, see [`analyzer::capacity::knee_of`]).
+fn result_json(s: &Sweep, saturated_at: Option<f64>) -> serde_json::Value {
+    let mut points: Vec<Point> = s.runs.iter().map(|r| r.point.clone()).collect();
+    let knee = analyzer::capacity::knee_of(&mut points);
+    serde_json::json!({
+        "knee_rate": knee.map(|k| k.offered_rate),
+        "saturated_at": saturated_at,
+    })
+}
