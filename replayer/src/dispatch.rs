@@ -78,6 +78,9 @@ pub(crate) struct DispatchReport {
     pub realtime: bool,
 }
 
+/// Hands every request of `schedule` to the runtime at its time (open-loop requests at
+/// their trace time, session turns as `inbox` releases them), writes off what is left
+/// when the run stops or `duration_ns` ends, and reports.
 pub(crate) fn run(
     mut schedule: Schedule,
     inbox: Option<Receiver<Release>>,
@@ -173,21 +176,24 @@ enum Wake {
 /// Waits until `until` on the run clock (forever when `None`), a stop, or a release on
 /// `inbox` (only traces with sessions have one; without, the thread sleeps as it always
 /// did). A release wakes the thread at once (the channel's blocking receive); it is
-/// looked for during the sleep, never during the final spin, so a release that comes in
-/// the last [`SPIN_NS`] before a hand-off is taken right after it.
+/// looked for during the sleep, never during the final spin nor once the time is
+/// reached, so the schedule already known keeps its precision and a release that
+/// comes in the last [`SPIN_NS`] before a hand-off is taken right after it.
 fn wait(shared: &Shared, until: Option<u64>, inbox: Option<&Receiver<Release>>) -> Wake {
     let deadline: Option<Instant> = until.map(|ns| shared.clock.instant_at(ns));
     loop {
         if shared.stop.is_cancelled() {
             return Wake::Stopped;
         }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Wake::Reached;
+        }
         if let Some(r) = inbox.and_then(|rx| rx.try_recv().ok()) {
             return Wake::Released(r);
         }
-        let now = Instant::now();
         let left = match deadline {
-            Some(d) if now >= d => return Wake::Reached,
-            Some(d) => d - now,
+            Some(d) => d.saturating_duration_since(now),
             None => MAX_SLEEP + Duration::from_nanos(SPIN_NS),
         };
         if left > Duration::from_nanos(SPIN_NS) {
