@@ -218,6 +218,8 @@ mod tests {
     /// Every rule of the module docs, checked on `reqs` of `spec`.
     fn check_sessions(spec: &SyntheticSpec, reqs: &[TraceRequest]) {
         assert_eq!(reqs.len() as u64, spec.requests);
+        let source = PromptSource::builtin();
+        let mut prompts = source.builder(spec.seed, spec.requests);
         let mut last: Vec<&TraceRequest> = Vec::new();
         for (i, r) in reqs.iter().enumerate() {
             assert_eq!(r.id, i as u64);
@@ -227,7 +229,9 @@ mod tests {
             assert_eq!(r.prompt_tokens, words(&r.prompt));
             let user = m.last().unwrap();
             assert_eq!(user.role, "user");
-            // The user message starts with the words that spell this request's id.
+            // The user message is request `id`'s single-shot prompt of its length.
+            let want = prompts.build(r.id, words(&user.content)).unwrap().text;
+            assert_eq!(user.content, want, "request {}", r.id);
             if t == 0 {
                 assert_eq!(s, last.len(), "sessions numbered in order of first turn");
                 assert_eq!(r.think_ns, None);
