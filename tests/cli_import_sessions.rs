@@ -300,3 +300,39 @@ fn bad_think_times_are_one_line_exit_2_and_no_output() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn bad_session_files_are_one_line_exit_2_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.msgpack");
+    let ok_line = "{\"session_id\":\"a\",\"prompt\":\"hi\",\"max_tokens\":4,\"timestamp\":10}\n";
+    for (body, want) in [
+        (
+            format!(
+                "{ok_line}{{\"session_id\":{{}},\"prompt\":\"x\",\"max_tokens\":1,\"timestamp\":20}}\n"
+            ),
+            "s.jsonl:2: session_id: expected a string or an integer, found {}",
+        ),
+        (
+            format!(
+                "{ok_line}{{\"session_id\":\"a\",\"messages\":[{{\"role\":\"user\",\"content\":\"q\"}},{{\"role\":\"assistant\",\"content\":\"r\"}}],\"max_tokens\":1,\"timestamp\":20}}\n"
+            ),
+            "s.jsonl:2: messages: with --sessions the last message must be a user message",
+        ),
+        (
+            format!(
+                "{ok_line}{{\"session_id\":\"a\",\"prompt\":\"later\",\"max_tokens\":1,\"timestamp\":5}}\n"
+            ),
+            "line 2: timestamp 5 is before the previous turn's (10, line 1)",
+        ),
+    ] {
+        let input = dir.path().join("s.jsonl");
+        std::fs::write(&input, body).unwrap();
+        let o = llmib(&["import", "jsonl", s(&input), "-o", s(&out), "--sessions"]);
+        let stderr = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(stderr.contains(want), "{stderr} / {want}");
+        assert!(!out.exists());
+    }
+}
