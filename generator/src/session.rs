@@ -50,9 +50,9 @@ pub fn validate_think(what: &str, t: &ThinkTime) -> Result<()> {
         if ok {
             Ok(())
         } else {
+            let range = if zero_ok { "0 to" } else { "above 0, up to" };
             Err(GenError::InvalidSpec(format!(
-                "{what}: {name} must be a number of seconds in {}0..={MAX_THINK_S}, got {}",
-                if zero_ok { "" } else { "(" },
+                "{what}: {name} must be a number of seconds {range} {MAX_THINK_S}, got {}",
                 formats::readable(x)
             )))
         }
