@@ -422,3 +422,32 @@ mod tests {
         assert_eq!(log_name("rate", 2.0, 3), "rate-0000002.0000-3");
     }
 }
+
+/// Analyses every run log of a capacity directory into `DIR/analysis` (tables, CSV,
+/// JSON, `capacity.*` and figures), the SLO drawn on the curves. The same files
+/// `llmib analyze DIR -o DIR/analysis` writes.
+pub fn analyze_dir(
+    dir: &Path,
+    slo: Option<analyzer::capacity::SloTargets>,
+) -> Result<crate::pipeline::Analysis, PipelineError> {
+    let runs = analyzer::load_runs(&[dir])?;
+    let mut report = analyzer::report(&runs, &analyzer::AnalyzeOptions::default())?;
+    report.capacity_slo = slo;
+    let out = dir.join("analysis");
+    analyzer::write_outputs(
+        &report,
+        &out,
+        &[
+            analyzer::Format::Markdown,
+            analyzer::Format::Csv,
+            analyzer::Format::Json,
+        ],
+    )?;
+    analyzer::write_figures(&report, &runs, &out.join("figures"), None)?;
+    let tables = analyzer::render(&report, analyzer::Format::Markdown);
+    Ok(crate::pipeline::Analysis {
+        runs,
+        report,
+        tables,
+    })
+}

@@ -4,5 +4,6 @@
 pub mod capacity;
 pub mod demo;
 pub mod pipeline;
+pub mod search;
 pub mod suite;
 pub mod sweep;

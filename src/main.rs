@@ -40,12 +40,22 @@ enum Command {
     /// Compute metrics, tables and figures from run logs.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Analyze(cmd::analyze::Args),
+    /// Merge the shard logs of one sharded replay (--shard I/N) into one run log.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Merge(cmd::merge::Args),
     /// Export run logs as requests and events tables (parquet or CSV).
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Export(cmd::export::Args),
     /// Run a benchmark suite (replays, then analysis).
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Run(cmd::run::Args),
+    /// Replay one trace at several offered rates (listed or found), then draw its
+    /// throughput-latency curves.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Sweep(cmd::sweep::Args),
+    /// Find the highest offered rate that meets latency SLOs.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Search(cmd::search::Args),
     /// Run the original benchmark's suites on the embedded simulator.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Demo(cmd::demo::Args),
@@ -61,8 +71,11 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Search(a) => cmd::search::run(a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit.code()),

@@ -8,9 +8,12 @@ pub mod demo;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod merge;
 pub mod replay;
 pub mod run;
+pub mod search;
 pub mod sim;
+pub mod sweep;
 pub mod trace;
 
 use std::sync::Arc;
@@ -58,6 +61,31 @@ pub fn exit_for_failed_runs(failed: &[std::path::PathBuf]) -> Exit {
     } else {
         Exit::NothingSucceeded
     }
+}
+
+/// Analyses a sweep or search directory into `DIR/analysis`, prints its tables and
+/// each curve's knee. Exit 1 when no request succeeded in any run.
+pub fn capacity_analysis(
+    dir: &std::path::Path,
+    slo: Option<analyzer::capacity::SloTargets>,
+) -> anyhow::Result<Exit> {
+    let a = llm_infer_bench::capacity::analyze_dir(dir, slo)?;
+    println!("{}", a.tables);
+    for c in analyzer::capacity::curves(&a.report) {
+        let knee = c
+            .knee
+            .as_ref()
+            .map_or("none (saturated from the first rate)".into(), |k| {
+                format!("{} req/s", analyzer::report::fmt_qps(k.offered_rate))
+            });
+        println!("knee of {} on {}: {knee}", c.label, c.trace_name);
+    }
+    eprintln!("analysis in {}", dir.join("analysis").display());
+    if a.report.runs.iter().all(|r| r.metrics.ok == 0) {
+        eprintln!("no request succeeded in any run");
+        return Ok(Exit::NothingSucceeded);
+    }
+    Ok(Exit::Success)
 }
 
 /// The multi-threaded tokio runtime the network commands run on.

@@ -6,13 +6,15 @@
 //! records' count divided by the span of their scheduled times (`n / (max scheduled -
 //! min scheduled)`): the trace's own rate definition (request count / arrival span)
 //! applied to what was replayed, time scale included. Its **achieved rate** is the
-//! completion rate: `ok` records / span of their end times. Below saturation requests
-//! end as they arrive, shifted by a stable latency, and the two agree; above it they
-//! end at the server's pace and the achieved rate flattens at its capacity (the
-//! duration-based `request_s` would also count the drain of the last requests).
+//! completion rate of its `ok` records over the middle 80% of their end times
+//! ([`completion_rate`]). Below saturation requests end as they arrive, shifted by a
+//! stable latency, and the two agree; above it they end at the server's pace and the
+//! achieved rate flattens at its capacity (the duration-based `request_s` also counts
+//! the drain of the last requests, and so reads low on a server that kept up).
 //!
-//! Runs against the simulator sped up `K` times (`backend.simulated.speedup`) are put
-//! back in the profile's time: rates divided by `K`, latencies multiplied by it.
+//! Runs against the simulator sped up `K` times (`backend.simulated.speedup`) are in the
+//! profile's time already: loading multiplied their times by `K` (see `load`), so their
+//! rates are divided by `K` and their latencies multiplied by it with no scaling here.
 
 pub mod export;
 pub mod manifest;
@@ -33,12 +35,13 @@ pub const SATURATION_ACHIEVED: f64 = 0.9;
 /// ... or when its TTFT p50 is above this many times the lowest rate's (queueing).
 pub const SATURATION_TTFT_FACTOR: f64 = 10.0;
 
-/// Offered and achieved request rates of a run, as the log says them (real time).
+/// Offered and achieved request rates of a run, in the profile's time for a dilated
+/// simulator run (see the module docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Rates {
     /// Dispatched records / span of their scheduled times, requests/s.
     pub offered: Option<f64>,
-    /// `ok` records / span of their end times, requests/s.
+    /// Completion rate of the `ok` records ([`completion_rate`]), requests/s.
     pub achieved: Option<f64>,
 }
 
@@ -52,6 +55,25 @@ pub fn rate_of(times_ns: impl IntoIterator<Item = u64>) -> Option<f64> {
         hi = hi.max(t);
     }
     (n >= 2 && hi > lo).then(|| n as f64 / secs(hi, lo))
+}
+
+/// The completion rate of a run from its `ok` end times: completions between the 10th
+/// and the 90th percentile of the end times over their span, `(k90 - k10) / (t[k90] -
+/// t[k10])` (ranks `floor(0.1 (n-1))` and `ceil(0.9 (n-1))` of the sorted times). The
+/// tails are left out because below saturation they hold the latency spread, not the
+/// server's pace: a run's first requests end fast on an idle server and its last ones
+/// drain slowly, which over the whole span would lower the rate of a server that kept
+/// up by (latency spread / run span). `None` with fewer than two ends or a zero span.
+pub fn completion_rate(mut ends_ns: Vec<u64>) -> Option<f64> {
+    ends_ns.sort_unstable();
+    let n = ends_ns.len();
+    if n < 2 {
+        return None;
+    }
+    let lo = ((n - 1) as f64 * 0.1).floor() as usize;
+    let hi = ((n - 1) as f64 * 0.9).ceil() as usize;
+    let (a, b) = (ends_ns[lo], ends_ns[hi]);
+    (b > a).then(|| (hi - lo) as f64 / secs(b, a))
 }
 
 /// Every run's rates, in [`Runs::runs`] order.
@@ -68,10 +90,11 @@ pub(crate) fn rates(runs: &Runs) -> crate::Result<Vec<Rates>> {
                     .filter(|&i| rc.dispatched[i].is_some())
                     .map(|i| rc.scheduled[i]),
             );
-            let achieved = rate_of(
+            let achieved = completion_rate(
                 range
                     .filter(|&i| rc.outcome[i] == "ok")
-                    .filter_map(|i| rc.end[i]),
+                    .filter_map(|i| rc.end[i])
+                    .collect(),
             );
             Rates { offered, achieved }
         })
@@ -180,40 +203,24 @@ pub struct Curve {
     pub knee: Option<Knee>,
 }
 
-fn scaled(s: &Stats, k: f64) -> Stats {
-    let m = |v: Option<f64>| v.map(|v| v * k);
-    Stats {
-        count: s.count,
-        mean: m(s.mean),
-        min: m(s.min),
-        max: m(s.max),
-        p50: m(s.p50),
-        p90: m(s.p90),
-        p95: m(s.p95),
-        p99: m(s.p99),
-        p99_9: m(s.p99_9),
-    }
-}
-
 fn speedup_of(r: &RunReport) -> f64 {
     r.simulated.as_ref().and_then(|s| s.speedup).unwrap_or(1.0)
 }
 
 /// A run's point in profile time (no saturation mark); `None` without an offered rate.
 pub fn point_of(r: &RunReport, from: crate::LatencyFrom) -> Option<Point> {
-    let k = speedup_of(r);
     let m = &r.metrics;
     Some(Point {
         run: r.run.clone(),
         log: r.log.clone(),
-        offered_rate: r.rates.offered? / k,
-        achieved_rate: r.rates.achieved.map(|a| a / k),
+        offered_rate: r.rates.offered?,
+        achieved_rate: r.rates.achieved,
         requests: m.requests,
         ok: m.ok,
-        ttft_s: scaled(m.ttft_from(from), k),
-        tpot_s: scaled(&m.tpot_s, k),
-        e2e_s: scaled(m.e2e_from(from), k),
-        itl_s: scaled(&m.itl_s, k),
+        ttft_s: m.ttft_from(from).clone(),
+        tpot_s: m.tpot_s.clone(),
+        e2e_s: m.e2e_from(from).clone(),
+        itl_s: m.itl_s.clone(),
         goodput: m.goodput.as_ref().and_then(|g| g.fraction),
         saturated: None,
     })
@@ -316,6 +323,20 @@ mod tests {
             goodput: None,
             saturated: None,
         }
+    }
+
+    #[test]
+    fn completion_rate_leaves_out_the_tails() {
+        // 11 ends 1 s apart, but the first came early and the last drained late.
+        let mut ends: Vec<u64> = (0..11)
+            .map(|i| 10_000_000_000 + i * 1_000_000_000)
+            .collect();
+        ends[0] = 0;
+        ends[10] = 60_000_000_000;
+        // Ranks 1 and 9: 8 completions in 8 s.
+        assert_eq!(completion_rate(ends), Some(1.0));
+        assert_eq!(completion_rate(vec![5, 5]), None);
+        assert_eq!(completion_rate(vec![0, 1_000_000_000]), Some(1.0));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Throughput-latency curves (`capacity-<trace>`): offered rate on a log x axis, four
+//! Throughput-latency curves (`capacity`): offered rate on the x axis (from 0), four
 //! panels: TTFT, TPOT and E2E (p50 solid with dots, p99 dashed) and achieved vs
 //! offered rate (the diagonal is a server that keeps up). One colour per backend; the
 //! knee is a thin vertical line of the backend's colour in every panel; SLO targets on
@@ -116,9 +116,8 @@ where
             .iter()
             .flat_map(|c| c.points.iter().map(|p| p.offered_rate))
     };
-    let xmin = xs().fold(f64::INFINITY, f64::min);
     let xmax = xs().fold(0.0f64, f64::max);
-    let (xlo, xhi) = (xmin / 1.2, xmax * 1.2);
+    let (xlo, xhi) = (0.0, if xmax > 0.0 { xmax * 1.05 } else { 1.0 });
     let limits: Vec<f64> = match kind {
         Panel::Latency(m) => group
             .slo
@@ -148,7 +147,7 @@ where
         .margin_right(14)
         .x_label_area_size(30)
         .y_label_area_size(48)
-        .build_cartesian_2d((xlo..xhi).log_scale(), 0f64..ymax)?;
+        .build_cartesian_2d(xlo..xhi, 0f64..ymax)?;
     chart
         .configure_mesh()
         .x_labels(6)
@@ -158,7 +157,7 @@ where
         .x_desc("offered rate (req/s)")
         .axis_desc_style(text(11))
         .label_style(text(10))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(245, 245, 245))
         .draw()?;
     if let Panel::Achieved = kind {
         chart.draw_series(LineSeries::new(

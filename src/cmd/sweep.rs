@@ -1,0 +1,195 @@
+//! `llmib sweep TRACE --rates 1,2,4,8|auto -o DIR`: the trace at several offered rates,
+//! then the analysis (see `llm_infer_bench::sweep`). The target and replay flags are
+//! shared with `llmib search` ([`TargetArgs`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use llm_infer_bench::capacity::{Bench, CapacitySettings, CapacityTarget};
+use llm_infer_bench::sweep::{self, RatePlan};
+use replayer::BackendKind;
+
+use super::Exit;
+
+/// The trace, the target and the replay flags of `sweep` and `search`.
+#[derive(clap::Args)]
+pub struct TargetArgs {
+    /// Trace file to replay (it needs arrival times: its rate is count / arrival span).
+    pub trace: PathBuf,
+    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
+    #[arg(long)]
+    pub backend: BackendKind,
+    /// Server base URL (or --simulate).
+    #[arg(long, required_unless_present = "simulate")]
+    pub endpoint: Option<String>,
+    /// Run against the embedded simulator, started in-process on 127.0.0.1.
+    #[arg(long, conflicts_with = "endpoint")]
+    pub simulate: bool,
+    /// Simulator profile (name or TOML file).
+    #[arg(long, default_value = "tiny", requires = "simulate")]
+    pub profile: String,
+    /// Simulator speed-up K: the profile runs K times faster and every run K times
+    /// denser; rates, durations and SLOs stay in the profile's time.
+    #[arg(long, value_name = "K", default_value_t = 1.0, requires = "simulate")]
+    pub speedup: f64,
+    /// Output directory: run logs, manifest and analysis.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Model name sent to OpenAI-style servers.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Cap on requests in flight (default: open loop).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Per-request timeout, seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Replay only the first N requests.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+    /// Seconds of cool-down between runs.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    pub pause: f64,
+    /// Replay even the runs whose logs are already complete.
+    #[arg(long)]
+    pub force: bool,
+    /// Environment variable holding an API key (sent as `Authorization: Bearer`).
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+    /// PEM file of extra trusted certificates for an https:// endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Seconds a kept-alive connection may stay idle before it is dropped.
+    #[arg(long, value_name = "S")]
+    pub pool_idle_timeout: Option<f64>,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub(crate) fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .with_context(|| format!("{what} must be a non-negative number of seconds"))
+}
+
+fn positive(what: &str, s: f64) -> anyhow::Result<Duration> {
+    let d = secs(what, s)?;
+    anyhow::ensure!(!d.is_zero(), "{what} must be greater than 0 seconds");
+    Ok(d)
+}
+
+impl TargetArgs {
+    /// The settings, with `duration` (profile seconds) for the sweep.
+    pub fn settings(&self, duration: Option<f64>) -> anyhow::Result<CapacitySettings> {
+        anyhow::ensure!(
+            self.speedup.is_finite() && self.speedup >= 1.0,
+            "--speedup must be a number >= 1, got {}",
+            self.speedup
+        );
+        let target = match (&self.endpoint, self.simulate) {
+            (Some(e), false) => CapacityTarget::Endpoint(e.clone()),
+            _ => CapacityTarget::Simulated {
+                profile: self.profile.clone(),
+                speedup: self.speedup,
+            },
+        };
+        let api_key = match &self.api_key_env {
+            Some(name) => Some(std::env::var(name).with_context(|| {
+                format!("--api-key-env: environment variable {name} is not set")
+            })?),
+            None if self.backend.is_openai() => std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            None => None,
+        };
+        if self.insecure {
+            eprintln!("warning: --insecure: the server's TLS certificate is not verified");
+        }
+        Ok(CapacitySettings {
+            trace: self.trace.clone(),
+            backend: self.backend,
+            target,
+            dir: self.output.clone(),
+            model: self.model.clone(),
+            concurrency: self.concurrency,
+            timeout: self.timeout.map(|t| positive("--timeout", t)).transpose()?,
+            max_requests: self.max_requests,
+            duration: duration.map(|d| positive("--duration", d)).transpose()?,
+            pause: secs("--pause", self.pause)?,
+            force: self.force,
+            progress: !self.quiet,
+            api_key,
+            tls: replayer::TlsOptions {
+                cacert: self.cacert.clone(),
+                insecure: self.insecure,
+            },
+            pool_idle_timeout: self
+                .pool_idle_timeout
+                .map(|s| positive("--pool-idle-timeout", s))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Offered rates in requests/s (`1,2,4,8`), or `auto`: double from --start-rate until
+    /// saturation, then fill in 3 rates below it.
+    #[arg(long)]
+    pub rates: String,
+    /// First rate of --rates auto (default: the trace's rate / 8).
+    #[arg(long, value_name = "R")]
+    pub start_rate: Option<f64>,
+    /// Stop dispatching each run after this many seconds (the rest is logged not_sent).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// SLO lines for the curve figures, e.g. ttft_p99=0.5,tpot_p99=0.05.
+    #[arg(long)]
+    pub slo: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let plan = RatePlan::parse(&args.rates).map_err(|e| anyhow!("--rates: {e}"))?;
+    if let Some(r) = args.start_rate {
+        anyhow::ensure!(r.is_finite() && r > 0.0, "--start-rate must be > 0");
+    }
+    let slo = args
+        .slo
+        .as_deref()
+        .map(analyzer::capacity::SloTargets::parse)
+        .transpose()
+        .map_err(|e| anyhow!("--slo: {e}"))?;
+    let settings = args.target.settings(args.duration)?;
+    let rt = super::runtime()?;
+    let signals = super::on_signals(&rt)?;
+    let result = rt.block_on(async {
+        let bench = Bench::start(settings, signals.stop.clone()).await?;
+        let r = sweep::sweep(&bench, &plan, args.start_rate, slo.clone()).await;
+        bench.shutdown().await?;
+        anyhow::Ok(r?)
+    })?;
+    if let Some(r) = result.saturated_at {
+        eprintln!("sweep: saturated at {} req/s", analyzer::report::fmt_qps(r));
+    } else if matches!(plan, RatePlan::Auto { .. }) && !result.interrupted {
+        eprintln!(
+            "sweep: no saturation within {} probes (raise --start-rate)",
+            sweep::MAX_PROBES
+        );
+    }
+    let exit = super::capacity_analysis(&result.dir, slo)?;
+    if result.interrupted || signals.interrupted() {
+        eprintln!(
+            "sweep interrupted: run it again to resume (complete runs in {} are kept)",
+            result.dir.display()
+        );
+        return Ok(Exit::Interrupted);
+    }
+    Ok(exit)
+}
