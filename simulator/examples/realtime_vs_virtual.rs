@@ -4,7 +4,10 @@
 //! in-process `tiny` server of each dialect's policy over real HTTP, and compares the span
 //! in the server's truth log with the span `simulate()` computes for the same requests.
 //!
-//! `cargo run --release -p llmib-simulator --example realtime_vs_virtual`
+//! `cargo run --release -p llmib-simulator --example realtime_vs_virtual [SCALE]`
+//! `... --example realtime_vs_virtual -- --profile a800-llama2-13b --speedup K [--cap C]`:
+//! the calibrated profile sped up K times (`Profile::sped_up`), compared with its
+//! virtual span divided by K: how precise a time-dilated run is at that K.
 
 use std::time::Duration;
 
@@ -15,11 +18,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn main() {
     // Optional first argument: multiply the tiny profile's step costs (a slower engine is
     // less sensitive to the machine's own CPU load).
-    let scale: f64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().unwrap())
-        .unwrap_or(1.0);
-    let mut profile = Profile::builtin("tiny").unwrap();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .map(|i| args[i + 1].clone())
+    };
+    let scale: f64 = match args.first() {
+        Some(a) if !a.starts_with("--") => a.parse().unwrap(),
+        _ => 1.0,
+    };
+    let speedup: f64 = flag("--speedup").map_or(1.0, |k| k.parse().unwrap());
+    let cap: u32 = flag("--cap").map_or(128, |c| c.parse().unwrap());
+    let name = flag("--profile").unwrap_or_else(|| "tiny".into());
+    let mut profile = Profile::builtin(&name).unwrap();
     for policy in [
         simulator::Policy::Tgi,
         simulator::Policy::Vllm,
@@ -33,7 +45,9 @@ async fn main() {
         p.decode_per_ctx_token_us *= scale;
         profile.set_engine(policy, p);
     }
-    let reqs = calibration::throughput_workload(128, 5);
+    let reference = profile.clone();
+    let profile = profile.sped_up(speedup).unwrap();
+    let reqs = calibration::throughput_workload(cap, 5);
     let prompt: String = (0..512)
         .map(|i| format!("w{i}"))
         .collect::<Vec<_>>()
@@ -90,8 +104,8 @@ async fn main() {
             .iter()
             .filter(|r| r.outcome == Some(truth::Outcome::Ok))
             .count();
-        let (res, _) = simulate(profile.engine(policy).unwrap(), policy, &reqs);
-        let virt = res.iter().map(|r| r.finished_ns).max().unwrap();
+        let (res, _) = simulate(reference.engine(policy).unwrap(), policy, &reqs);
+        let virt = (res.iter().map(|r| r.finished_ns).max().unwrap() as f64 / speedup) as u64;
         println!(
             "{dialect}: {ok}/{} ok, real span {:.3} s, virtual span {:.3} s, real/virtual {:.3}",
             reqs.len(),

@@ -7,7 +7,7 @@
 //! requests/s (prompts uniform 1..512, outputs capped at 512): the median of request
 //! latency / output tokens, and the median request latency.
 //!
-//! [`seed_suite`] rebuilds those workloads with the same distributions (not the same
+//! The workload functions rebuild those workloads with the same distributions (not the same
 //! bytes as the project's trace files: this crate does not depend on the generator) and
 //! [`evaluate`] replays them through the engine model in virtual time, so a profile can be
 //! tuned in seconds and checked by a test.
@@ -178,4 +178,68 @@ pub fn evaluate(params: &EngineParams, policy: Policy, seed: u64) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// Every published number of the three policies next to the simulated one.
+pub fn evaluate_all(params: impl Fn(Policy) -> EngineParams, seed: u64) -> Vec<Row> {
+    POLICIES
+        .iter()
+        .flat_map(|&p| evaluate(&params(p), p, seed))
+        .collect()
+}
+
+/// The three policies, in the original's table order.
+pub const POLICIES: [Policy; 3] = [Policy::Tgi, Policy::Vllm, Policy::Lightllm];
+
+/// Two published values of one column closer than this (larger / smaller - 1) do not
+/// rank their servers: the original's own run-to-run noise is of that order.
+pub const RANK_THRESHOLD: f64 = 0.10;
+
+/// A conclusion of the original: in one column (metric), one server's published value
+/// is more than [`RANK_THRESHOLD`] above another's (faster throughput, or slower latency).
+#[derive(Debug, Clone)]
+pub struct Ranking {
+    pub metric: String,
+    /// The server with the larger published value.
+    pub higher: Policy,
+    pub lower: Policy,
+    /// published higher / lower (> 1 + RANK_THRESHOLD).
+    pub published_ratio: f64,
+    /// simulated higher / lower: the conclusion survives when > 1.
+    pub simulated_ratio: f64,
+}
+
+impl Ranking {
+    pub fn holds(&self) -> bool {
+        self.simulated_ratio > 1.0
+    }
+}
+
+/// The pairwise conclusions of the published tables found in `rows` (rows of several
+/// policies, as [`evaluate_all`] gives them), each with the simulated ratio.
+pub fn rankings(rows: &[Row]) -> Vec<Ranking> {
+    let mut out = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        for b in &rows[i + 1..] {
+            if a.metric != b.metric || a.policy == b.policy {
+                continue;
+            }
+            let (hi, lo) = if a.published >= b.published {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let published_ratio = hi.published / lo.published;
+            if published_ratio > 1.0 + RANK_THRESHOLD {
+                out.push(Ranking {
+                    metric: a.metric.clone(),
+                    higher: hi.policy,
+                    lower: lo.policy,
+                    published_ratio,
+                    simulated_ratio: hi.simulated / lo.simulated,
+                });
+            }
+        }
+    }
+    out
 }
