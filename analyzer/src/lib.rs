@@ -38,6 +38,7 @@ pub mod error;
 pub mod export;
 pub mod figures;
 pub mod load;
+pub mod merge;
 pub mod metrics;
 pub mod readme;
 pub mod report;

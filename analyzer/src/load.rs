@@ -159,6 +159,10 @@ struct Loaded {
     header: LogHeader,
     end: LogEnd,
     cols: Cols,
+    /// The run's name when it is not the file's stem (merged shard logs).
+    name: Option<String>,
+    /// A warning about the run (shards missing from a sharded run).
+    note: Option<String>,
 }
 
 fn load_one(path: &Path) -> Result<Loaded> {
@@ -172,57 +176,7 @@ fn load_one(path: &Path) -> Result<Loaded> {
     let mut c = Cols::default();
     c.request_id.reserve(hint);
     for record in reader.by_ref() {
-        let r = record.map_err(wrap)?;
-        let offset = c.ev_t_ns.len() as u64;
-        let n = r.events.len();
-        c.request_id.push(r.id);
-        c.session_id.push(r.session_id);
-        c.turn.push(r.turn);
-        c.warmup.push(r.warmup);
-        c.outcome.push(r.outcome.as_str());
-        c.http_status.push(r.http_status.map(u32::from));
-        c.error.push(r.error);
-        c.scheduled_ns.push(r.scheduled_ns);
-        c.dispatched_ns.push(r.dispatched_ns);
-        c.connect_start_ns.push(r.connect_start_ns);
-        c.connect_ns.push(r.connect_ns);
-        c.sent_ns.push(r.sent_ns);
-        c.first_byte_ns.push(r.first_byte_ns);
-        // First event carrying at least one token (a role-only or usage-only chunk
-        // is not a token).
-        let first_token = r
-            .events
-            .t_ns
-            .iter()
-            .zip(&r.events.tokens)
-            .find(|(_, k)| **k > 0)
-            .map(|(t, _)| *t);
-        c.first_token_ns.push(first_token);
-        c.end_ns.push(r.end_ns);
-        c.prompt_tokens.push(r.prompt_tokens);
-        c.max_tokens.push(r.max_tokens);
-        // The client count: the recorded one, else the sum of the event counts.
-        let client = r.output_tokens.or_else(|| {
-            (!r.events.is_empty()).then(|| r.events.total_tokens().min(u32::MAX as u64) as u32)
-        });
-        c.output_tokens.push(client);
-        c.server_output_tokens.push(r.server_output_tokens);
-        c.server_prompt_tokens.push(r.server_prompt_tokens);
-        c.server_cached_tokens.push(r.server_cached_tokens);
-        c.first_reasoning_ns.push(r.first_reasoning_ns);
-        c.first_answer_ns.push(r.first_answer_ns);
-        c.reasoning_tokens.push(r.reasoning_tokens);
-        c.server_reasoning_tokens.push(r.server_reasoning_tokens);
-        c.token_count_method.push(r.token_count_method);
-        c.count_flags
-            .push((!r.count_flags.is_empty()).then(|| r.count_flags.join(",")));
-        c.finish_reason.push(r.finish_reason);
-        c.event_offset.push(offset);
-        c.event_count.push(n as u32);
-        c.ev_request_id.extend(std::iter::repeat_n(r.id, n));
-        c.ev_seq.extend(0..n as u32);
-        c.ev_t_ns.extend_from_slice(&r.events.t_ns);
-        c.ev_tokens.extend_from_slice(&r.events.tokens);
+        push_record(&mut c, record.map_err(wrap)?);
     }
     let end = reader
         .end()
@@ -239,7 +193,92 @@ fn load_one(path: &Path) -> Result<Loaded> {
         header,
         end,
         cols: c,
+        name: None,
+        note: None,
     })
+}
+
+/// The shard logs of one sharded run loaded as one run (see [`crate::merge`]): times
+/// re-based onto the earliest shard start, ids checked disjoint.
+fn load_shards(set: &crate::merge::ShardSet) -> Result<Loaded> {
+    let mut c = Cols::default();
+    c.request_id
+        .reserve(set.key.total_requests.min(1 << 24) as usize);
+    let end = set.for_each_record(|r| {
+        push_record(&mut c, r);
+        Ok(())
+    })?;
+    if c.request_id.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: the shard logs hold no request records (nothing to analyse)",
+            set.paths[0].display()
+        )));
+    }
+    let note = set.missing_note().map(|m| {
+        format!("{m}: analysing the shards given as a partial run (its throughput is theirs alone)")
+    });
+    Ok(Loaded {
+        path: set.paths[0].clone(),
+        header: set.header.clone(),
+        end,
+        cols: c,
+        name: Some(set.name()),
+        note,
+    })
+}
+
+/// Appends one record's columns and events.
+fn push_record(c: &mut Cols, r: formats::LogRecord) {
+    let offset = c.ev_t_ns.len() as u64;
+    let n = r.events.len();
+    c.request_id.push(r.id);
+    c.session_id.push(r.session_id);
+    c.turn.push(r.turn);
+    c.warmup.push(r.warmup);
+    c.outcome.push(r.outcome.as_str());
+    c.http_status.push(r.http_status.map(u32::from));
+    c.error.push(r.error);
+    c.scheduled_ns.push(r.scheduled_ns);
+    c.dispatched_ns.push(r.dispatched_ns);
+    c.connect_start_ns.push(r.connect_start_ns);
+    c.connect_ns.push(r.connect_ns);
+    c.sent_ns.push(r.sent_ns);
+    c.first_byte_ns.push(r.first_byte_ns);
+    // First event carrying at least one token (a role-only or usage-only chunk
+    // is not a token).
+    let first_token = r
+        .events
+        .t_ns
+        .iter()
+        .zip(&r.events.tokens)
+        .find(|(_, k)| **k > 0)
+        .map(|(t, _)| *t);
+    c.first_token_ns.push(first_token);
+    c.end_ns.push(r.end_ns);
+    c.prompt_tokens.push(r.prompt_tokens);
+    c.max_tokens.push(r.max_tokens);
+    // The client count: the recorded one, else the sum of the event counts.
+    let client = r.output_tokens.or_else(|| {
+        (!r.events.is_empty()).then(|| r.events.total_tokens().min(u32::MAX as u64) as u32)
+    });
+    c.output_tokens.push(client);
+    c.server_output_tokens.push(r.server_output_tokens);
+    c.server_prompt_tokens.push(r.server_prompt_tokens);
+    c.server_cached_tokens.push(r.server_cached_tokens);
+    c.first_reasoning_ns.push(r.first_reasoning_ns);
+    c.first_answer_ns.push(r.first_answer_ns);
+    c.reasoning_tokens.push(r.reasoning_tokens);
+    c.server_reasoning_tokens.push(r.server_reasoning_tokens);
+    c.token_count_method.push(r.token_count_method);
+    c.count_flags
+        .push((!r.count_flags.is_empty()).then(|| r.count_flags.join(",")));
+    c.finish_reason.push(r.finish_reason);
+    c.event_offset.push(offset);
+    c.event_count.push(n as u32);
+    c.ev_request_id.extend(std::iter::repeat_n(r.id, n));
+    c.ev_seq.extend(0..n as u32);
+    c.ev_t_ns.extend_from_slice(&r.events.t_ns);
+    c.ev_tokens.extend_from_slice(&r.events.tokens);
 }
 
 /// True for a file that is simply not a run log (a trace, a JSON report...): skipped
@@ -322,6 +361,36 @@ fn drop_duplicates(files: &mut Vec<(PathBuf, bool)>) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
+/// What is loaded as one run: a file (and whether it was found in a directory), or the
+/// shard logs of one sharded run (named by its first).
+type Unit = (PathBuf, bool, Option<crate::merge::ShardSet>);
+
+/// Groups the shard logs among `files` by run ([`crate::merge::group`]); each set takes
+/// the place of its first file. Files whose header cannot be read stay as they are (the
+/// load reports them).
+fn units(files: Vec<(PathBuf, bool)>) -> Result<Vec<Unit>> {
+    let headers: Vec<(PathBuf, formats::LogHeader)> = files
+        .iter()
+        .filter_map(|(p, _)| Some((p.clone(), LogReader::open(p).ok()?.header().clone())))
+        .collect();
+    let (_, sets) = crate::merge::group(headers)?;
+    let set_of: std::collections::HashMap<PathBuf, usize> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| s.paths.iter().map(move |p| (p.clone(), k)))
+        .collect();
+    let mut sets: Vec<Option<crate::merge::ShardSet>> = sets.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(files.len());
+    for (path, in_dir) in files {
+        match set_of.get(&path) {
+            // The set's first file brings it; its other files are in it.
+            Some(&k) => out.extend(sets[k].take().map(|set| (path, false, Some(set)))),
+            None => out.push((path, in_dir, None)),
+        }
+    }
+    Ok(out)
+}
+
 /// Loads run logs (files, or directories holding them) into one [`Runs`].
 ///
 /// Files in a directory that are not run logs (traces, reports) are skipped with a
@@ -334,6 +403,7 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
     }
     let mut files = expand(&paths)?;
     let duplicates = drop_duplicates(&mut files)?;
+    let files = units(files)?;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -350,7 +420,10 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
                         if i >= files.len() {
                             break;
                         }
-                        let r = load_one(&files[i].0);
+                        let r = match &files[i].2 {
+                            Some(set) => load_shards(set),
+                            None => load_one(&files[i].0),
+                        };
                         *slots[i].lock().unwrap() = Some(r);
                     }
                 });
@@ -359,7 +432,7 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
         files
             .iter()
             .zip(slots)
-            .map(|((p, in_dir), slot)| {
+            .map(|((p, in_dir, _), slot)| {
                 (
                     p.clone(),
                     *in_dir,
@@ -412,7 +485,13 @@ fn assemble(loaded: Vec<Loaded>, mut warnings: Vec<String>) -> Result<Runs> {
     let mut ev_frames: Vec<DataFrame> = Vec::new();
     let (mut req_at, mut ev_at) = (0usize, 0usize);
     for (i, l) in loaded.into_iter().enumerate() {
-        let id = unique_id(&l.path, &mut taken);
+        let id = match &l.name {
+            Some(name) => unique_id(Path::new(name), &mut taken),
+            None => unique_id(&l.path, &mut taken),
+        };
+        if let Some(note) = &l.note {
+            warnings.push(format!("run {id}: {note}"));
+        }
         let n_req = l.cols.request_id.len();
         let n_ev = l.cols.ev_t_ns.len();
         match &l.end {

@@ -32,9 +32,9 @@ pub use display::readable;
 pub use error::{FormatError, Result};
 pub use hash::{sha256_bytes, sha256_file};
 pub use log::{
-    BackendInfo, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader, LogRecord,
-    LogTrailer, LogWriter, Outcome, ReplayOptions, RunLog, SIMULATOR_HEADER, SimulatedInfo,
-    TraceRef, WarmConnections, read_log,
+    BackendInfo, ClockSync, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader,
+    LogRecord, LogTrailer, LogWriter, MergedShard, Outcome, ReplayOptions, RunLog,
+    SIMULATOR_HEADER, ShardInfo, SimulatedInfo, StartAtInfo, TraceRef, WarmConnections, read_log,
 };
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,

@@ -210,6 +210,86 @@ pub struct ReplayOptions {
     /// the sidecar file next to this log ([`crate::sidecar_path`]); `None` when not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<crate::ServerMetricsRef>,
+    /// `--shard I/N`: this log holds only the requests of shard `index` of `count`
+    /// (a partial log by design: the other shards' requests have no record here).
+    /// `None` for an unsharded run and for a merged log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// `--start-at`: the run's start instant was a wall-clock time given in advance
+    /// (shared by the shards of one run); `started_unix_ns` equals it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<StartAtInfo>,
+    /// `llmib merge`: the shard logs this log was merged from, by shard index. Empty
+    /// (absent) for a log written by a replay.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// The shard a log's replay covered (`llmib replay --shard I/N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// This shard, from 0.
+    pub index: u32,
+    /// Shards of the run.
+    pub count: u32,
+    /// The assignment rule, versioned (`arrival-least-loaded-v1`, see
+    /// `replayer/README.md`): the same trace, count and rule give every shard the
+    /// same requests anywhere.
+    pub rule: String,
+    /// Requests assigned to this shard (each ends as one record of this log).
+    pub requests: u64,
+    /// Requests split between all the shards: the trace's, or the first
+    /// `max_requests`.
+    pub total_requests: u64,
+}
+
+/// A start instant fixed in advance (`llmib replay --start-at`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartAtInfo {
+    /// The instant, ns since the Unix epoch (`CLOCK_REALTIME`).
+    pub unix_ns: u64,
+    /// How the instant became the run clock: `realtime-to-monotonic` (the wall clock
+    /// waited on until shortly before it, then the instant mapped once onto the
+    /// monotonic clock all run times are measured with).
+    pub clock_source: String,
+    /// How early the mapping was done, ns before the instant.
+    pub mapped_ahead_ns: u64,
+    /// The kernel's view of the wall clock's synchronisation when the mapping was
+    /// done (`adjtimex`); `None` where it cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<ClockSync>,
+}
+
+/// The host clock's synchronisation state as the kernel reports it (`adjtimex(2)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSync {
+    /// The kernel does not flag the clock unsynchronised (`STA_UNSYNC` clear and the
+    /// call did not return `TIME_ERROR`): a time daemon (chrony, ntpd,
+    /// systemd-timesyncd, PTP) is disciplining it.
+    pub synchronized: bool,
+    /// The kernel's maximum error estimate, microseconds.
+    pub max_error_us: i64,
+    /// The kernel's estimated error, microseconds.
+    pub est_error_us: i64,
+}
+
+/// One shard log of a merged log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The shard's index.
+    pub index: u32,
+    /// The shard log's file name, as given to `llmib merge`.
+    pub file: String,
+    /// sha256 of the shard log file.
+    pub sha256: String,
+    /// The host that ran the shard.
+    pub host: String,
+    /// The shard log's `started_unix_ns`.
+    pub started_unix_ns: u64,
+    /// Records taken from it.
+    pub records: u64,
+    /// Its trailer said the shard's run completed.
+    pub complete: bool,
 }
 
 /// The connection warm-up done before the run's clock started (`--connections N`):
@@ -260,6 +340,9 @@ impl Default for ReplayOptions {
             model_discovered: false,
             max_model_len: None,
             server_metrics: None,
+            shard: None,
+            start_at: None,
+            merged_from: Vec::new(),
         }
     }
 }

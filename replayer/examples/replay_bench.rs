@@ -215,7 +215,7 @@ fn main() {
             .build()
             .unwrap(),
     };
-    let sections: [Section; 7] = [
+    let sections: [Section; 8] = [
         ("bulk", bulk_streaming),
         ("short", short_requests),
         ("lateness", lateness),
@@ -223,6 +223,7 @@ fn main() {
         ("events", events_one_thread),
         ("memory", memory_per_stream),
         ("sessions", sessions),
+        ("capacity", client_capacity),
     ];
     for (name, f) in sections {
         if chosen.is_empty() || chosen.contains(&name) {
@@ -693,4 +694,66 @@ fn memory_per_stream(b: &Bench) {
             grown as f64 / n as f64
         );
     }
+}
+
+/// What one client sustains with dispatch lateness p99 <= 1 ms (the basis of the shard
+/// counts in the README's *Sharded replay*): short requests (4 tokens, the server as
+/// fast as it can) at rising rates, then long streams (100 tokens 20 ms apart, ~2 s
+/// each) at rising rates, so that more streams are open at once. Open streams: the mean
+/// over the run (Little's law: the summed request durations over the run's span).
+fn client_capacity(b: &Bench) {
+    println!(
+        "\n## one client's capacity (TGI streamed, constant arrivals, {} s per run)",
+        b.secs
+    );
+    println!(
+        "| kind | rate (req/s) | mean open streams | run | lateness p50 | p99 | max | client cpu |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let kinds: [(&str, u64, u32, [f64; 4]); 2] = [
+        ("short", 0, 4, [500.0, 1000.0, 2000.0, 4000.0]),
+        ("streams", 20_000, 100, [100.0, 250.0, 500.0, 1000.0]),
+    ];
+    for (kind, itl_us, tokens, rates) in kinds {
+        for rate in rates {
+            for run in 1..=3 {
+                let sim = Sim::start(itl_us, Path::new(""));
+                let n = (rate * b.secs) as u64;
+                write_trace(&b.trace, n, rate, tokens);
+                let mut cfg = ReplayConfig::new(BackendKind::Tgi, sim.url.clone(), b.out.clone());
+                cfg.overwrite = true;
+                let s =
+                    b.rt.block_on(replay(&b.trace, cfg, StopHandle::new()))
+                        .unwrap();
+                sim.stop();
+                println!(
+                    "| {kind} | {rate} | {:.0} | {run} | {} | {} | {} | {:.0}% |{}",
+                    mean_open(&b.out),
+                    fmt_ns(s.lateness_p50_ns),
+                    fmt_ns(s.lateness_p99_ns),
+                    fmt_ns(s.lateness_max_ns),
+                    100.0 * s.cpu_time.as_secs_f64() / s.wall.as_secs_f64(),
+                    if s.count(formats::Outcome::Ok) == n {
+                        ""
+                    } else {
+                        " (errors!)"
+                    }
+                );
+            }
+        }
+    }
+}
+
+/// Mean requests in flight over a run: summed durations / span (Little's law).
+fn mean_open(log: &Path) -> f64 {
+    let log = read_log(log).unwrap();
+    let spans: Vec<(u64, u64)> = log
+        .records
+        .iter()
+        .filter_map(|r| Some((r.dispatched_ns?, r.end_ns?)))
+        .collect();
+    let busy: u64 = spans.iter().map(|(a, b)| b - a).sum();
+    let first = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let last = spans.iter().map(|s| s.1).max().unwrap_or(1);
+    busy as f64 / (last - first).max(1) as f64
 }

@@ -192,6 +192,12 @@ pub struct ReplayConfig {
     pub simulated: Option<formats::SimulatedInfo>,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// `--shard I/N`: replay only this shard's requests (see `crate::shard`); the log
+    /// holds their records alone.
+    pub shard: Option<crate::shard::Shard>,
+    /// `--start-at`: the run clock starts at this wall-clock instant, ns since the Unix
+    /// epoch (see `crate::start_at`); it must be ahead. `None`: as soon as ready.
+    pub start_at_unix_ns: Option<u64>,
 }
 
 impl ReplayConfig {
@@ -219,6 +225,8 @@ impl ReplayConfig {
             max_model_len: None,
             simulated: None,
             progress: false,
+            shard: None,
+            start_at_unix_ns: None,
         }
     }
 }

@@ -40,7 +40,9 @@ mod run;
 mod scan;
 mod schedule;
 mod sglang;
+pub mod shard;
 // Wired into the OpenAI decoder once its reasoning fields land (issue 11).
+mod start_at;
 mod stats;
 mod stop;
 mod summary;
@@ -61,6 +63,7 @@ pub use dispatch::SPIN_NS;
 pub use error::ReplayError;
 pub use http::{DEFAULT_POOL_IDLE, check_endpoint, check_endpoint_with};
 pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
+pub use shard::{SHARD_RULE, Shard, assign_shards};
 pub use stats::fmt_ns;
 pub use stop::StopHandle;
 pub use summary::{Connections, ReplaySummary};

@@ -2,18 +2,20 @@
 //! body serialized once (chat dialects send a request's `messages`, the others its
 //! prompt text), the scheduled time and think time scaled, the options resolved per
 //! request, the sessions' turns linked ([`Schedule`]), so that dispatching a request
-//! costs one task spawn and nothing else.
+//! costs one task spawn and nothing else. With `--shard`, only the shard's requests are
+//! prepared (`crate::shard`).
 
 use std::path::Path;
 
 use bytes::Bytes;
-use formats::{TraceHeader, TraceRequest};
+use formats::{ShardInfo, TraceHeader, TraceRequest};
 
 use crate::adapter::{BodyOptions, Prompt};
 use crate::config::{IgnoreEos, ReplayConfig};
 use crate::error::ReplayError;
 use crate::request::Prepared;
 use crate::schedule::Schedule;
+use crate::shard::{SHARD_RULE, Shard, assign_shards};
 
 /// The trace, read, verified and made ready to send.
 pub(crate) struct Plan {
@@ -23,6 +25,8 @@ pub(crate) struct Plan {
     pub schedule: Schedule,
     /// At least one request sends `ignore_eos` (recorded in the log header).
     pub any_ignore_eos: bool,
+    /// `--shard`: the shard replayed (recorded in the log header).
+    pub shard: Option<ShardInfo>,
 }
 
 /// Reads `path`, hashes it, keeps the first `max_requests` and prepares them (blocking:
@@ -37,13 +41,31 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
     if let Some(m) = config.max_requests {
         requests.truncate(m.min(usize::MAX as u64) as usize);
     }
-    let (requests, any_ignore_eos) = prepare(config, requests)?;
+    let total = requests.len() as u64;
+    let keep = config.shard.map(|s| shard_mask(&requests, s));
+    let (requests, any_ignore_eos) = prepare(config, requests, keep.as_deref())?;
+    let shard = config.shard.map(|s| ShardInfo {
+        index: s.index,
+        count: s.count,
+        rule: SHARD_RULE.to_string(),
+        requests: requests.len() as u64,
+        total_requests: total,
+    });
     Ok(Plan {
         trace,
         sha256,
         schedule: Schedule::new(requests),
         any_ignore_eos,
+        shard,
     })
+}
+
+/// Which of `requests` shard `s` replays (see `crate::shard`).
+fn shard_mask(requests: &[TraceRequest], s: Shard) -> Vec<bool> {
+    assign_shards(requests, s.count)
+        .into_iter()
+        .map(|k| k == s.index)
+        .collect()
 }
 
 fn body_options(config: &ReplayConfig, req: &TraceRequest) -> BodyOptions {
@@ -63,15 +85,21 @@ fn body_options(config: &ReplayConfig, req: &TraceRequest) -> BodyOptions {
     }
 }
 
-/// The requests made ready to send, and whether any of them sends `ignore_eos`.
+/// The requests made ready to send (those `keep` says, all without it), and whether
+/// any of them sends `ignore_eos`. Warm-up requests are the first `warmup` of the
+/// trace, whichever shard holds them.
 fn prepare(
     config: &ReplayConfig,
     requests: Vec<TraceRequest>,
+    keep: Option<&[bool]>,
 ) -> Result<(Vec<Prepared>, bool), ReplayError> {
     let dialect = config.backend.dialect();
     let mut any_ignore_eos = false;
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.into_iter().enumerate() {
+        if keep.is_some_and(|k| !k[i]) {
+            continue;
+        }
         let opts = body_options(config, &r);
         any_ignore_eos |= opts.ignore_eos;
         let ids = if config.fields.prompt_token_ids {

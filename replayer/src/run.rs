@@ -5,7 +5,9 @@
 //! each phase one function whose arguments and result say what it takes from the earlier
 //! ones. Whatever can fail on the user's input fails before anything is sent (validate,
 //! prepare, connect, open the log). The clock starts when the log is opened, 50 ms ahead,
-//! so the first deadline is not already past when the dispatcher gets to it. From then on
+//! so the first deadline is not already past when the dispatcher gets to it; with
+//! `--start-at`, at the given instant (connect waits until shortly before it, see
+//! `crate::start_at`). From then on
 //! every trace request ends as one record and the trailer is written, whatever happens;
 //! only a failing log (or a crashed thread) ends the run with an error.
 
@@ -32,6 +34,7 @@ use crate::prepare::Plan;
 use crate::progress::spawn_progress;
 use crate::request::Shared;
 use crate::schedule::{Release, Schedule};
+use crate::start_at;
 use crate::stats::{LiveStats, fmt_ns, percentile};
 use crate::stop::StopHandle;
 use crate::summary::{Connections, ReplaySummary};
@@ -48,12 +51,24 @@ pub(crate) async fn replay(
     let target = validate(trace, &config)?;
     let discovered = discover_model(&mut config, &target).await?;
     let plan = prepare(trace, &config).await?;
+    wait_for_start(&config, start_at::WARM_LEAD).await?;
     let conn = connect(&mut config, &target, &plan).await?;
+    wait_for_start(&config, start_at::MAP_AHEAD).await?;
     let log = open_log(&config, &plan, &conn.warm, discovered)?;
     let client = conn.client.clone();
     let (running, dreport) = dispatch(&config, target, client, &log, plan.schedule, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
     Ok(finish(&config.output, drained, conn))
+}
+
+/// With `--start-at`: waits until `lead` before the instant (see `crate::start_at`);
+/// fails if it passed meanwhile (a trace that took longer to read than the time left).
+async fn wait_for_start(config: &ReplayConfig, lead: Duration) -> Result<(), ReplayError> {
+    if let Some(t) = config.start_at_unix_ns {
+        start_at::check_future(t, "once ready to start")?;
+        start_at::wait_until_before(t, lead).await;
+    }
+    Ok(())
 }
 
 /// Where requests go, the fixed headers they carry and the TLS they use.
@@ -115,6 +130,16 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     }
     if config.concurrency == Some(0) {
         return Err(ReplayError::Config("concurrency must be at least 1".into()));
+    }
+    if let Some(s) = config.shard {
+        if s.index >= s.count {
+            return Err(ReplayError::Config(format!(
+                "shard {s}: the index must be below the shard count"
+            )));
+        }
+    }
+    if let Some(t) = config.start_at_unix_ns {
+        start_at::check_future(t, "at launch")?;
     }
     if config.fields.prompt_token_ids && !config.backend.accepts_token_ids() {
         return Err(ReplayError::Config(format!(
@@ -214,7 +239,15 @@ fn open_log(
 ) -> Result<LogSink, ReplayError> {
     let mut options = replay_options(config, plan.any_ignore_eos, warm);
     options.model_discovered = model_discovered;
-    let clock = RunClock::start_in(Duration::from_millis(50));
+    options.shard = plan.shard.clone();
+    let clock = match config.start_at_unix_ns {
+        Some(t) => {
+            let (clock, info) = start_at::clock_at(t)?;
+            options.start_at = Some(info);
+            clock
+        }
+        None => RunClock::start_in(Duration::from_millis(50)),
+    };
     let header = log_header(config, plan, &clock, options);
     let log = if config.overwrite {
         LogWriter::create(&config.output, &header)
@@ -238,8 +271,9 @@ fn open_log(
             turn: p.turn,
         })
         .collect();
-    if plan.schedule.has_sessions() {
-        // Open-loop requests, then later turns: two sorted runs, merged in one pass.
+    if !expected.is_sorted_by_key(|e| e.id) {
+        // With sessions: open-loop requests, then later turns (two sorted runs, merged
+        // in one pass). The writer looks records up by id.
         expected.sort_by_key(|e| e.id);
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -282,6 +316,9 @@ fn replay_options(
         model_discovered: false,
         max_model_len: config.max_model_len,
         server_metrics: None,
+        shard: None,
+        start_at: None,
+        merged_from: Vec::new(),
     }
 }
 

@@ -105,8 +105,12 @@ pub(crate) fn run(
 /// The writer's state: the log, which trace requests have their record, the report.
 struct Writer {
     log: LogWriter,
+    /// Sorted by id.
     expected: Vec<Expected>,
     first_id: u64,
+    /// The ids are `first_id..first_id + n` (a whole trace): a record's index is its id
+    /// less `first_id`; otherwise (a shard's requests) it is searched for.
+    contiguous: bool,
     seen: Vec<bool>,
     report: WriterReport,
     last_flush: Instant,
@@ -118,6 +122,8 @@ impl Writer {
         Writer {
             log,
             first_id: expected.first().map_or(0, |e| e.id),
+            contiguous: expected.last().map_or(0, |e| e.id)
+                == expected.first().map_or(0, |e| e.id) + n.saturating_sub(1) as u64,
             seen: vec![false; n],
             expected,
             report: WriterReport {
@@ -132,7 +138,13 @@ impl Writer {
     /// Writes a request's record unless its id already has one (or is not in the run):
     /// `false` then, and the duplicate is counted.
     fn accept(&mut self, record: &LogRecord, lateness_ns: Option<Lateness>) -> bool {
-        let idx = record.id.wrapping_sub(self.first_id) as usize;
+        let idx = if self.contiguous {
+            record.id.wrapping_sub(self.first_id) as usize
+        } else {
+            self.expected
+                .binary_search_by_key(&record.id, |e| e.id)
+                .unwrap_or(usize::MAX)
+        };
         if idx >= self.seen.len() || self.seen[idx] {
             self.report.duplicates_dropped += 1;
             return false;

@@ -116,6 +116,33 @@ pub struct Args {
     /// assumed from max_tokens are capped likewise (and flagged per record).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_model_len: Option<u32>,
+    /// Replay only shard I of N (0 <= I < N) of the trace: requests (whole sessions)
+    /// dealt out in arrival order, see the README's Sharded replay. The log holds only
+    /// this shard's records; merge the N logs with `llmib merge` or analyse them together.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    shard: Option<replayer::Shard>,
+    /// Shard count N, the index I taken from the environment: JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Job), else SLURM_ARRAY_TASK_ID (Slurm job array, --array=0-N-1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    shards: Option<u32>,
+    /// Start the run clock at this wall-clock instant: UNIX_TIME_NS (ns since the epoch,
+    /// e.g. from `date +%s%N`) or +SECONDS from now. Shards of one run share it; an
+    /// instant already past is an error.
+    #[arg(long, value_name = "UNIX_TIME_NS|+SECONDS")]
+    start_at: Option<String>,
+    /// Scrape the server's Prometheus metrics during the run (queue, running, KV-cache
+    /// usage) into RUN_LOG.server-metrics.jsonl: `auto` (/metrics on the endpoint's
+    /// host; a warning if it does not answer) or a URL (must answer, or the run fails).
+    #[arg(long, value_name = "URL|auto")]
+    server_metrics: Option<replayer::ServerMetricsSource>,
+    /// Seconds between two scrapes of --server-metrics (at least 0.01).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0.5,
+        requires = "server_metrics"
+    )]
+    server_metrics_interval: f64,
     /// Skip the connectivity check before the run.
     #[arg(long)]
     no_check: bool,
@@ -129,6 +156,59 @@ fn parse_header(h: &str) -> anyhow::Result<(String, String)> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => bail!("--header `{h}`: expected K:V"),
     }
+}
+
+/// Environment variables giving the shard index with `--shards N`, in precedence order.
+pub const SHARD_INDEX_ENV: [&str; 2] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"];
+
+/// The shard to replay: `--shard I/N`, or `--shards N` with I from the first of
+/// [`SHARD_INDEX_ENV`] that `env` has.
+fn resolve_shard(
+    shard: Option<replayer::Shard>,
+    shards: Option<u32>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<replayer::Shard>> {
+    let Some(n) = shards else {
+        return Ok(shard);
+    };
+    let Some((name, value)) = SHARD_INDEX_ENV
+        .iter()
+        .find_map(|name| env(name).map(|v| (*name, v)))
+    else {
+        bail!(
+            "--shards {n}: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set (give --shard I/N)"
+        );
+    };
+    let i: u32 = value
+        .trim()
+        .parse()
+        .with_context(|| format!("--shards {n}: {name}={value} is not a shard index"))?;
+    let s = replayer::Shard::new(i, n)
+        .with_context(|| format!("--shards {n}: {name}={i} is not below the shard count"))?;
+    Ok(Some(s))
+}
+
+/// `--start-at`: ns since the epoch, or `+SECONDS` from `now_ns`.
+fn parse_start_at(v: &str, now_ns: u64) -> anyhow::Result<u64> {
+    if let Some(rel) = v.strip_prefix('+') {
+        let d = rel
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .with_context(|| {
+                format!("--start-at {v}: expected +SECONDS (a non-negative number)")
+            })?;
+        return Ok(now_ns.saturating_add(d.as_nanos() as u64));
+    }
+    let ns: u64 = v.trim().parse().with_context(|| {
+        format!("--start-at {v}: expected UNIX_TIME_NS (an integer) or +SECONDS")
+    })?;
+    anyhow::ensure!(
+        ns >= 1_000_000_000_000_000,
+        "--start-at {v}: this looks like seconds, not nanoseconds since the epoch (use `date +%s%N`)"
+    );
+    Ok(ns)
 }
 
 fn seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
@@ -208,6 +288,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     config.progress = !args.quiet;
+    config.shard = resolve_shard(args.shard, args.shards, |k| std::env::var(k).ok())?;
+    config.start_at_unix_ns = args
+        .start_at
+        .as_deref()
+        .map(|v| parse_start_at(v, unix_now_ns()))
+        .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -239,4 +325,70 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::NothingSucceeded);
     }
     Ok(Exit::Success)
+}
+
+fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_shard_comes_from_the_flag_or_the_environment() {
+        let s = replayer::Shard::new(1, 4);
+        assert_eq!(resolve_shard(s, None, env(&[])).unwrap(), s);
+        assert_eq!(resolve_shard(None, None, env(&[])).unwrap(), None);
+        let both = [("JOB_COMPLETION_INDEX", "2"), ("SLURM_ARRAY_TASK_ID", "3")];
+        assert_eq!(
+            resolve_shard(None, Some(4), env(&both)).unwrap(),
+            replayer::Shard::new(2, 4)
+        );
+        let slurm = [("SLURM_ARRAY_TASK_ID", "3")];
+        assert_eq!(
+            resolve_shard(None, Some(4), env(&slurm)).unwrap(),
+            replayer::Shard::new(3, 4)
+        );
+        let e = resolve_shard(None, Some(4), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("neither JOB_COMPLETION_INDEX"), "{e}");
+        let e = format!(
+            "{:#}",
+            resolve_shard(None, Some(4), env(&slurm[..0])).unwrap_err()
+        );
+        assert!(!e.contains('\n'));
+        let high = [("SLURM_ARRAY_TASK_ID", "4")];
+        let e = resolve_shard(None, Some(4), env(&high))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not below the shard count"), "{e}");
+    }
+
+    #[test]
+    fn start_at_is_absolute_ns_or_relative_seconds() {
+        let now = 1_800_000_000_000_000_000;
+        assert_eq!(parse_start_at("+2.5", now).unwrap(), now + 2_500_000_000);
+        assert_eq!(
+            parse_start_at("1800000000123456789", now).unwrap(),
+            1_800_000_000_123_456_789
+        );
+        let e = parse_start_at("1800000000", now).unwrap_err().to_string();
+        assert!(e.contains("looks like seconds"), "{e}");
+        assert!(parse_start_at("+x", now).is_err());
+        assert!(parse_start_at("+-1", now).is_err());
+        assert!(parse_start_at("soon", now).is_err());
+    }
 }
