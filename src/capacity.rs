@@ -385,9 +385,8 @@ impl Progress {
             format!("ETA {}", indicatif::HumanDuration(d))
         });
         eprintln!(
-            "[{} {}] {what}: run {} at {} req/s ({remaining}, {eta})",
+            "[{} elapsed] {what}: run {} at {} req/s ({remaining}, {eta})",
             indicatif::HumanDuration(self.started.elapsed()),
-            "elapsed",
             done,
             analyzer::report::fmt_qps(rate),
         );
@@ -395,31 +394,6 @@ impl Progress {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_names_sort_by_rate() {
-        let mut names: Vec<String> = [16.0, 2.0, 0.5, 128.0, 4.25]
-            .iter()
-            .map(|r| log_name("rate", *r, 1))
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "rate-0000000.5000",
-                "rate-0000002.0000",
-                "rate-0000004.2500",
-                "rate-0000016.0000",
-                "rate-0000128.0000"
-            ]
-        );
-        assert_eq!(log_name("rate", 2.0, 3), "rate-0000002.0000-3");
     }
 }
 
@@ -450,4 +424,29 @@ pub fn analyze_dir(
         report,
         tables,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_sort_by_rate() {
+        let mut names: Vec<String> = [16.0, 2.0, 0.5, 128.0, 4.25]
+            .iter()
+            .map(|r| log_name("rate", *r, 1))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "rate-0000000.5000",
+                "rate-0000002.0000",
+                "rate-0000004.2500",
+                "rate-0000016.0000",
+                "rate-0000128.0000"
+            ]
+        );
+        assert_eq!(log_name("rate", 2.0, 3), "rate-0000002.0000-3");
+    }
 }

@@ -141,10 +141,7 @@ fn auto_sweep_stops_at_saturation_marks_the_knee_and_resumes() {
         (0.85 * CAPACITY..=1.1 * CAPACITY).contains(&achieved),
         "achieved {achieved} at 40 req/s"
     );
-    assert!(
-        stdout.contains(&format!("knee of vLLM (simulated, ")),
-        "{stdout}"
-    );
+    assert!(stdout.contains("knee of vLLM (simulated, "), "{stdout}");
     assert!(dir.join("analysis/figures/capacity.png").is_file());
     assert!(dir.join("analysis/figures/capacity.svg").is_file());
     let csv = std::fs::read_to_string(dir.join("analysis/capacity.csv")).unwrap();

@@ -83,6 +83,38 @@ fn options(a: &Args) -> anyhow::Result<AnalyzeOptions> {
     Ok(o)
 }
 
+/// The SLO lines of the capacity figure: a sweep or search directory's manifest's
+/// targets, else the per-request limits of `--slo` (drawn as p99 lines).
+fn capacity_slo(
+    logs: &[PathBuf],
+    opts: &AnalyzeOptions,
+) -> anyhow::Result<Option<analyzer::capacity::SloTargets>> {
+    use analyzer::capacity::{SloMetric, SloTarget, SloTargets};
+    if let Some((_, m)) = analyzer::capacity::Manifest::find(logs)?
+        && m.slo.is_some()
+    {
+        return Ok(m.slo);
+    }
+    let Some(slo) = opts.metrics.slo else {
+        return Ok(None);
+    };
+    let targets: Vec<SloTarget> = [
+        (SloMetric::Ttft, slo.ttft_s),
+        (SloMetric::Tpot, slo.tpot_s),
+        (SloMetric::E2e, slo.e2e_s),
+    ]
+    .into_iter()
+    .filter_map(|(metric, limit)| {
+        limit.map(|limit_s| SloTarget {
+            metric,
+            stat: Stat::P99,
+            limit_s,
+        })
+    })
+    .collect();
+    Ok((!targets.is_empty()).then_some(SloTargets(targets)))
+}
+
 fn formats_of(args: &Args) -> anyhow::Result<Vec<Format>> {
     let mut formats = Vec::new();
     for f in &args.format {
@@ -160,7 +192,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
         r => r?,
     };
-    let report = analyzer::report(&runs, &opts)?;
+    let mut report = analyzer::report(&runs, &opts)?;
+    report.capacity_slo = capacity_slo(&args.logs, &opts)?;
     validate_outputs(&args, &report, &runs, &formats)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");

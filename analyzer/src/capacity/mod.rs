@@ -193,7 +193,8 @@ pub struct Curve {
     pub backend: String,
     pub model: Option<String>,
     pub simulated: bool,
-    /// Simulator speed-up the runs were put back from (1 for real servers).
+    /// Simulator speed-up of the runs (1 for real servers); their times are the
+    /// profile's already.
     pub speedup: f64,
     pub trace_name: String,
     pub trace_sha256: String,
@@ -207,7 +208,7 @@ fn speedup_of(r: &RunReport) -> f64 {
     r.simulated.as_ref().and_then(|s| s.speedup).unwrap_or(1.0)
 }
 
-/// A run's point in profile time (no saturation mark); `None` without an offered rate.
+/// A run's point (no saturation mark); `None` without an offered rate.
 pub fn point_of(r: &RunReport, from: crate::LatencyFrom) -> Option<Point> {
     let m = &r.metrics;
     Some(Point {
@@ -217,10 +218,10 @@ pub fn point_of(r: &RunReport, from: crate::LatencyFrom) -> Option<Point> {
         achieved_rate: r.rates.achieved,
         requests: m.requests,
         ok: m.ok,
-        ttft_s: m.ttft_from(from).clone(),
-        tpot_s: m.tpot_s.clone(),
-        e2e_s: m.e2e_from(from).clone(),
-        itl_s: m.itl_s.clone(),
+        ttft_s: *m.ttft_from(from),
+        tpot_s: m.tpot_s,
+        e2e_s: *m.e2e_from(from),
+        itl_s: m.itl_s,
         goodput: m.goodput.as_ref().and_then(|g| g.fraction),
         saturated: None,
     })
