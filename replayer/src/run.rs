@@ -131,12 +131,12 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     if config.concurrency == Some(0) {
         return Err(ReplayError::Config("concurrency must be at least 1".into()));
     }
-    if let Some(s) = config.shard {
-        if s.index >= s.count {
-            return Err(ReplayError::Config(format!(
-                "shard {s}: the index must be below the shard count"
-            )));
-        }
+    if let Some(s) = config.shard
+        && s.index >= s.count
+    {
+        return Err(ReplayError::Config(format!(
+            "shard {s}: the index must be below the shard count"
+        )));
     }
     if let Some(t) = config.start_at_unix_ns {
         start_at::check_future(t, "at launch")?;
