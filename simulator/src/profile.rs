@@ -364,9 +364,8 @@ impl Profile {
             params.decode_per_ctx_token_us /= k;
         }
         if let Some(null) = &mut self.null {
-            let scale = |us: u64| (us as f64 / k).round() as u64;
-            null.inter_token_us = scale(null.inter_token_us);
-            null.first_token_us = null.first_token_us.map(scale);
+            null.inter_token_us = divide_us(null.inter_token_us, k);
+            null.first_token_us = null.first_token_us.map(|us| divide_us(us, k));
         }
         self.speedup *= k;
         Ok(self)
@@ -400,6 +399,11 @@ impl Profile {
         *slot = Some(params);
         self.null = None;
     }
+}
+
+/// `us / k`, rounded to whole microseconds.
+fn divide_us(us: u64, k: f64) -> u64 {
+    (us as f64 / k).round() as u64
 }
 
 #[cfg(test)]
