@@ -139,6 +139,29 @@ impl Default for RequestFields {
     }
 }
 
+/// Where `--server-metrics` scrapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMetricsSource {
+    /// `/metrics` on the endpoint's host; a server that does not answer there is a
+    /// warning, not a failure.
+    Auto,
+    /// This URL; a failure before the run fails the run.
+    Url(String),
+}
+
+impl std::str::FromStr for ServerMetricsSource {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "auto" => ServerMetricsSource::Auto,
+            url => ServerMetricsSource::Url(url.to_string()),
+        })
+    }
+}
+
+/// Default `--server-metrics-interval`.
+pub const DEFAULT_SERVER_METRICS_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Everything [`crate::replay`] needs besides the trace.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
@@ -192,6 +215,11 @@ pub struct ReplayConfig {
     pub simulated: Option<formats::SimulatedInfo>,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// `--server-metrics`: scrape the server's Prometheus metrics during the run into
+    /// the sidecar next to the log (see `crate::server_metrics`). `None`: do not.
+    pub server_metrics: Option<ServerMetricsSource>,
+    /// `--server-metrics-interval`: time between the starts of two scrapes.
+    pub server_metrics_interval: Duration,
     /// `--shard I/N`: replay only this shard's requests (see `crate::shard`); the log
     /// holds their records alone.
     pub shard: Option<crate::shard::Shard>,
@@ -225,6 +253,8 @@ impl ReplayConfig {
             max_model_len: None,
             simulated: None,
             progress: false,
+            server_metrics: None,
+            server_metrics_interval: DEFAULT_SERVER_METRICS_INTERVAL,
             shard: None,
             start_at_unix_ns: None,
         }

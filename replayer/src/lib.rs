@@ -39,6 +39,7 @@ mod resend;
 mod run;
 mod scan;
 mod schedule;
+pub mod server_metrics;
 mod sglang;
 pub mod shard;
 // Wired into the OpenAI decoder once its reasoning fields land (issue 11).
@@ -58,7 +59,10 @@ mod writer;
 
 use std::path::Path;
 
-pub use config::{BackendKind, IgnoreEos, ReplayConfig, RequestFields};
+pub use config::{
+    BackendKind, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig, RequestFields,
+    ServerMetricsSource,
+};
 pub use dispatch::SPIN_NS;
 pub use error::ReplayError;
 pub use http::{DEFAULT_POOL_IDLE, check_endpoint, check_endpoint_with};

@@ -18,14 +18,16 @@ use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use formats::{BackendInfo, LogHeader, LogWriter, ReplayOptions, TraceRef, WarmConnections};
+use formats::{
+    BackendInfo, LogHeader, LogWriter, ReplayOptions, ServerMetricsRef, TraceRef, WarmConnections,
+};
 use indicatif::ProgressBar;
 use reqwest::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::RunClock;
-use crate::config::ReplayConfig;
+use crate::config::{ReplayConfig, ServerMetricsSource};
 use crate::conn_count::ConnCount;
 use crate::dispatch::DispatchReport;
 use crate::error::ReplayError;
@@ -34,6 +36,7 @@ use crate::prepare::Plan;
 use crate::progress::spawn_progress;
 use crate::request::Shared;
 use crate::schedule::{Release, Schedule};
+use crate::server_metrics;
 use crate::start_at;
 use crate::stats::{LiveStats, fmt_ns, percentile};
 use crate::stop::StopHandle;
@@ -53,12 +56,28 @@ pub(crate) async fn replay(
     let plan = prepare(trace, &config).await?;
     wait_for_start(&config, start_at::WARM_LEAD).await?;
     let conn = connect(&mut config, &target, &plan).await?;
+    let (metrics, metrics_note) = server_metrics::setup::prepare(&config).await?;
+    config.server_metrics = metrics
+        .as_ref()
+        .map(|m| ServerMetricsSource::Url(m.reference().url));
     wait_for_start(&config, start_at::MAP_AHEAD).await?;
     let log = open_log(&config, &plan, &conn.warm, discovered)?;
+    let scraper = metrics
+        .map(|m| m.start(log.clock, &config.output))
+        .transpose()?;
     let client = conn.client.clone();
     let (running, dreport) = dispatch(&config, target, client, &log, plan.schedule, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
-    Ok(finish(&config.output, drained, conn))
+    let scraped = match scraper {
+        Some(s) => Some(s.stop().await),
+        None => None,
+    };
+    let mut summary = finish(&config.output, drained, conn);
+    summary.warnings.extend(metrics_note);
+    if let Some(r) = scraped {
+        summary.warnings.extend(r.warnings(&config.output));
+    }
+    Ok(summary)
 }
 
 /// With `--start-at`: waits until `lead` before the instant (see `crate::start_at`);
@@ -131,6 +150,7 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     if config.concurrency == Some(0) {
         return Err(ReplayError::Config("concurrency must be at least 1".into()));
     }
+    server_metrics::setup::check_interval(config)?;
     if let Some(s) = config.shard
         && s.index >= s.count
     {
@@ -315,7 +335,13 @@ fn replay_options(
         pool_idle_timeout_ms: Some(config.pool_idle_timeout.as_millis() as u64),
         model_discovered: false,
         max_model_len: config.max_model_len,
-        server_metrics: None,
+        server_metrics: config.server_metrics.as_ref().map(|s| ServerMetricsRef {
+            url: match s {
+                ServerMetricsSource::Url(u) => u.clone(),
+                ServerMetricsSource::Auto => String::new(),
+            },
+            interval_ns: config.server_metrics_interval.as_nanos() as u64,
+        }),
         shard: None,
         start_at: None,
         merged_from: Vec::new(),

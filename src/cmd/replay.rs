@@ -288,6 +288,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     config.progress = !args.quiet;
+    config.server_metrics = args.server_metrics.clone();
+    config.server_metrics_interval =
+        positive_seconds("--server-metrics-interval", args.server_metrics_interval)?;
     config.shard = resolve_shard(args.shard, args.shards, |k| std::env::var(k).ok())?;
     config.start_at_unix_ns = args
         .start_at
