@@ -451,3 +451,99 @@ fn write_merged(set: &ShardSet, output: &Path, overwrite: bool) -> Result<MergeS
         missing: set.missing_note(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use formats::{BackendInfo, ReplayOptions, ShardInfo, TraceRef};
+
+    fn header(index: u32, count: u32, started: u64) -> LogHeader {
+        let options = ReplayOptions {
+            shard: Some(ShardInfo {
+                index,
+                count,
+                rule: "arrival-least-loaded-v1".into(),
+                requests: 10,
+                total_requests: 10 * count as u64,
+            }),
+            ..ReplayOptions::default()
+        };
+        let trace = TraceRef {
+            name: "t".into(),
+            sha256: "ab".into(),
+            request_count: 10 * count as u64,
+            spec: None,
+        };
+        let backend = BackendInfo {
+            kind: "openai".into(),
+            endpoint: format!("http://client{index}:8000"),
+            model: None,
+            simulated: None,
+        };
+        LogHeader::new(
+            trace,
+            backend,
+            started,
+            "test",
+            format!("h{index}"),
+            options,
+        )
+    }
+
+    fn logs(hs: Vec<LogHeader>) -> Vec<(PathBuf, LogHeader)> {
+        let n = hs.len();
+        (0..n)
+            .map(|i| PathBuf::from(format!("runs/r1-shard-{i}.msgpack")))
+            .zip(hs)
+            .collect()
+    }
+
+    #[test]
+    fn shards_group_by_run_and_name_the_missing_ones() {
+        let mut hs = vec![header(2, 4, 100), header(0, 4, 100), header(1, 4, 100)];
+        hs.push(header(0, 2, 100)); // another run: another shard count
+        let (single, sets) = group(logs(hs)).unwrap();
+        assert!(single.is_empty());
+        assert_eq!(sets.len(), 2);
+        let four = sets.iter().find(|s| s.key.count == 4).unwrap();
+        let order: Vec<u32> = four.headers.iter().map(shard_index).collect();
+        assert_eq!(order, vec![0, 1, 2]);
+        assert_eq!(four.missing, vec![3]);
+        assert_eq!(
+            four.missing_note().unwrap(),
+            "shard 3 of 4 missing (given: 0, 1, 2)"
+        );
+        assert_eq!(four.header.host, "h0,h1,h2");
+        assert!(four.header.options.shard.is_none());
+        assert_eq!(four.name(), "r1");
+    }
+
+    #[test]
+    fn shards_that_disagree_are_refused() {
+        let mut b = header(1, 2, 100);
+        b.options.time_scale = 2.0;
+        let e = ShardSet::new(logs(vec![header(0, 2, 100), b])).unwrap_err();
+        assert!(
+            e.to_string().contains("disagree on their replay options"),
+            "{e}"
+        );
+        let e = ShardSet::new(logs(vec![header(1, 2, 100), header(1, 2, 100)])).unwrap_err();
+        assert!(e.to_string().contains("are both shard 1"), "{e}");
+    }
+
+    #[test]
+    fn times_are_rebased_onto_the_earliest_start() {
+        let set = ShardSet::new(logs(vec![header(0, 2, 1_000), header(1, 2, 1_250)])).unwrap();
+        assert_eq!(set.offsets_ns, vec![0, 250]);
+        assert_eq!(set.header.started_unix_ns, 1_000);
+        let mut r = LogRecord::not_sent(1, 10, 1, 1, false);
+        r.end_ns = Some(20);
+        r.events.push(15, 1);
+        rebase(&mut r, 250);
+        assert_eq!(
+            (r.scheduled_ns, r.end_ns, r.events.t_ns[0]),
+            (260, Some(270), 265)
+        );
+        assert_eq!(r.dispatched_ns, None);
+    }
+}
