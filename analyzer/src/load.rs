@@ -7,6 +7,13 @@
 //! become polars columns without copying. Records are never kept in memory as a whole.
 //! Logs are decoded in parallel (one thread per file, bounded by the core count).
 //!
+//! **Time dilation**: a run against the simulator sped up `K` times
+//! (`backend.simulated.speedup`, `llmib sim --speedup K`) measured every time `K` times
+//! shorter than its profile says. Its times are multiplied by `K` here, once, as the
+//! log is read ([`RunInfo::dilation`]): every metric, table, figure, export, session
+//! and capacity result then speaks the profile's units (latencies x K, rates / K) with
+//! no code of its own for it.
+//!
 //! Rows of one run are contiguous in both tables; [`RunInfo::requests`] and
 //! [`RunInfo::events`] give their ranges, and the requests table's `event_offset` /
 //! `event_count` columns point each request at its events (`event_offset` counts from
@@ -78,6 +85,9 @@ pub struct RunInfo {
     pub path: PathBuf,
     pub header: LogHeader,
     pub end: LogEnd,
+    /// Factor every time of the run was multiplied by when loaded: the simulator's
+    /// speed-up `K` (`backend.simulated.speedup`), 1 for any other run.
+    pub dilation: f64,
     /// Rows of this run in the requests table.
     pub requests: Range<usize>,
     /// Rows of this run in the events table.
@@ -158,11 +168,48 @@ struct Loaded {
     path: PathBuf,
     header: LogHeader,
     end: LogEnd,
+    dilation: f64,
     cols: Cols,
     /// The run's name when it is not the file's stem (merged shard logs).
     name: Option<String>,
     /// A warning about the run (shards missing from a sharded run).
     note: Option<String>,
+}
+
+/// The factor a run's times are multiplied by to be in its profile's units.
+pub fn dilation_of(header: &LogHeader) -> f64 {
+    header
+        .backend
+        .simulated
+        .as_ref()
+        .and_then(|s| s.speedup)
+        .filter(|k| k.is_finite() && *k >= 1.0)
+        .unwrap_or(1.0)
+}
+
+/// Multiplies every time of `c` by `k` (ns since the run's start, and durations).
+fn dilate(c: &mut Cols, k: f64) {
+    if k == 1.0 {
+        return;
+    }
+    let f = |t: u64| (t as f64 * k).round() as u64;
+    let all = |v: &mut Vec<u64>| v.iter_mut().for_each(|t| *t = f(*t));
+    let some = |v: &mut Vec<Option<u64>>| v.iter_mut().flatten().for_each(|t| *t = f(*t));
+    all(&mut c.scheduled_ns);
+    all(&mut c.ev_t_ns);
+    for v in [
+        &mut c.dispatched_ns,
+        &mut c.connect_start_ns,
+        &mut c.connect_ns,
+        &mut c.sent_ns,
+        &mut c.first_byte_ns,
+        &mut c.first_token_ns,
+        &mut c.end_ns,
+        &mut c.first_reasoning_ns,
+        &mut c.first_answer_ns,
+    ] {
+        some(v);
+    }
 }
 
 fn load_one(path: &Path) -> Result<Loaded> {
@@ -188,10 +235,13 @@ fn load_one(path: &Path) -> Result<Loaded> {
             path.display()
         )));
     }
+    let dilation = dilation_of(&header);
+    dilate(&mut c, dilation);
     Ok(Loaded {
         path: path.to_path_buf(),
         header,
         end,
+        dilation,
         cols: c,
         name: None,
         note: None,
@@ -214,6 +264,8 @@ fn load_shards(set: &crate::merge::ShardSet) -> Result<Loaded> {
             set.paths[0].display()
         )));
     }
+    let dilation = dilation_of(&set.header);
+    dilate(&mut c, dilation);
     let note = set.missing_note().map(|m| {
         format!("{m}: analysing the shards given as a partial run (its throughput is theirs alone)")
     });
@@ -221,6 +273,7 @@ fn load_shards(set: &crate::merge::ShardSet) -> Result<Loaded> {
         path: set.paths[0].clone(),
         header: set.header.clone(),
         end,
+        dilation,
         cols: c,
         name: Some(set.name()),
         note,
@@ -304,6 +357,8 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
                 .filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|f| f.is_file())
+                // A run log's server-metrics sidecar is read with its log, not as one.
+                .filter(|f| !formats::is_sidecar_path(f))
                 // A capacity manifest lives next to its logs; it is not a run log.
                 .filter(|f| {
                     !f.file_name()
@@ -460,7 +515,9 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
             list.join(", ")
         )));
     }
-    assemble(loaded, warnings)
+    let mut runs = assemble(loaded, warnings)?;
+    runs.warnings.extend(crate::server_metrics::warnings(&runs));
+    Ok(runs)
 }
 
 fn unique_id(path: &Path, taken: &mut Vec<String>) -> String {
@@ -520,6 +577,7 @@ fn assemble(loaded: Vec<Loaded>, mut warnings: Vec<String>) -> Result<Runs> {
             path: l.path,
             header: l.header,
             end: l.end,
+            dilation: l.dilation,
             requests: req_at..req_at + n_req,
             events: ev_at..ev_at + n_ev,
         });

@@ -10,7 +10,9 @@
 //!   two columns, labelled with the trace name, and a note says so. Runs of different
 //!   traces are never mixed in one cell.
 //! * A **row** is one backend kind, real or simulated (simulated rows are labelled
-//!   `(simulated, <profile>)` and never share a cell with real runs).
+//!   `(simulated, <profile>)`, plus `, x K` when the simulator ran `K` times faster,
+//!   and never share a cell with real runs). Runs at different speed-ups of one
+//!   profile share a row: loading put them all in the profile's units.
 //! * Tables are split by **model** when the runs name more than one.
 //! * Several runs in one cell (same backend, same trace: repeats) are pooled: throughput
 //!   = total tokens / total duration, latency statistics over all their requests; a note
@@ -78,12 +80,15 @@ pub struct RunReport {
     pub started_unix_ns: u64,
     /// Replay speed-up (`--time-scale`): arrival offsets were divided by it.
     pub time_scale: f64,
+    /// The simulator's speed-up `K` the run's times were multiplied by when loaded
+    /// ([`crate::load::RunInfo::dilation`]; 1 when none).
+    pub dilation: f64,
     pub warnings: Vec<String>,
     #[serde(flatten)]
     pub metrics: RunMetrics,
     #[serde(skip)]
     pub samples: Samples,
-    /// Offered and achieved request rates (real time), for the capacity curves.
+    /// Offered and achieved request rates (profile time when dilated), for the capacity curves.
     #[serde(skip)]
     pub rates: crate::capacity::Rates,
 }
@@ -91,11 +96,30 @@ pub struct RunReport {
 impl RunReport {
     /// Row label of the run's backend in tables.
     pub fn row_label(&self) -> String {
-        match &self.simulated {
-            Some(s) => format!("{} (simulated, {})", self.backend_name, s.profile),
-            None => self.backend_name.clone(),
-        }
+        simulated_label(
+            &self.backend_name,
+            self.simulated.as_ref(),
+            &[self.dilation],
+        )
     }
+}
+
+/// `vLLM (simulated, PROFILE, x K)`: a backend's label, with its simulator profile and
+/// the speed-ups its runs were dilated back from (`x 10` or `x 10-40`; none when 1).
+pub fn simulated_label(backend_name: &str, sim: Option<&SimulatedInfo>, ks: &[f64]) -> String {
+    let Some(s) = sim else {
+        return backend_name.to_string();
+    };
+    let lo = ks.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ks.iter().copied().fold(1.0, f64::max);
+    let k = if hi <= 1.0 {
+        String::new()
+    } else if lo == hi {
+        format!(", x {}", fmt_qps(hi))
+    } else {
+        format!(", x {}-{}", fmt_qps(lo), fmt_qps(hi))
+    };
+    format!("{backend_name} (simulated, {}{k})", s.profile)
 }
 
 /// Display name of a backend kind, as in the original tables.
@@ -219,9 +243,10 @@ fn placement(info: &RunInfo) -> Placement {
     match &info.header.trace.spec {
         Some(spec @ TraceSpec::Synthetic(s)) => match (s.arrival.rate(), spec.output_cap()) {
             // The replayer's --time-scale divides arrival offsets: the offered rate
-            // is the trace's rate times the scale.
+            // is the trace's rate times the scale, in the profile's time divided by
+            // the simulator's speed-up.
             (Some(q), _) => Placement::Latency {
-                qps: q * info.header.options.time_scale,
+                qps: q * info.header.options.time_scale / info.dilation,
             },
             (None, Some(cap)) => Placement::Throughput { cap },
             (None, None) => Placement::None,
@@ -238,10 +263,19 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
             "run {id}: interrupted log without trailer, {records} records analysed"
         ));
     }
-    if info.header.options.time_scale != 1.0 {
+    // Replayed at time scale K against a simulator K times faster, a run offers the
+    // trace's own rate in the profile's time: nothing to say.
+    let scale = info.header.options.time_scale / info.dilation;
+    if (scale - 1.0).abs() > 1e-9 {
         w.push(format!(
-            "run {id}: replayed at time scale {}: its offered rate (table column) is the trace's rate times {}",
-            info.header.options.time_scale, info.header.options.time_scale
+            "run {id}: replayed at time scale {}{}: its offered rate (table column) is the trace's rate times {}",
+            info.header.options.time_scale,
+            if info.dilation != 1.0 {
+                format!(" against a simulator {} times faster", info.dilation)
+            } else {
+                String::new()
+            },
+            fmt_qps(scale)
         ));
     }
     if m.requests > m.ok {
@@ -364,6 +398,7 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
             },
             started_unix_ns: h.started_unix_ns,
             time_scale: h.options.time_scale,
+            dilation: info.dilation,
             warnings: w,
             metrics,
             samples,
@@ -531,14 +566,24 @@ fn build_table<C>(
             trace_sha256: ck.1.clone(),
         });
     }
-    // Rows: one per (backend, simulated profile).
+    // Rows: one per (backend, simulated profile); the label names the speed-ups.
     let mut row_keys: Vec<(usize, String, Option<String>, String)> = Vec::new();
     for (r, _) in placed {
+        let profile = r.simulated.as_ref().map(|s| s.profile.clone());
+        let same = |o: &&(&RunReport, f64)| {
+            o.0.backend == r.backend
+                && o.0.simulated.as_ref().map(|s| &s.profile) == profile.as_ref()
+        };
+        let ks: Vec<f64> = placed
+            .iter()
+            .filter(same)
+            .map(|(o, _)| o.dilation)
+            .collect();
         let key = (
             backend_rank(&r.backend),
             r.backend.clone(),
-            r.simulated.as_ref().map(|s| s.profile.clone()),
-            r.row_label(),
+            profile,
+            simulated_label(&r.backend_name, r.simulated.as_ref(), &ks),
         );
         if !row_keys.contains(&key) {
             row_keys.push(key);
@@ -584,6 +629,13 @@ fn build_table<C>(
     if rows.iter().any(|r| r.simulated) {
         notes.push(
             "rows marked (simulated, profile) were measured against llm-infer-bench's simulator, not a real server"
+                .into(),
+        );
+    }
+    if placed.iter().any(|(r, _)| r.dilation != 1.0) {
+        notes.push(
+            "x K: the simulator ran the profile K times faster and the trace was replayed K times denser; \
+             times were multiplied by K and rates divided by K (the profile's units)"
                 .into(),
         );
     }
