@@ -12,6 +12,10 @@
 //!   (time to first answer token), `e2e_s` (from dispatch) and the `early_stop` flag.
 //! * `events`: one row per streamed event: `run`, `request_id`, `seq`, `t_ns`, `tokens`.
 //!
+//! Runs replayed with `--server-metrics` add two files (only then; see
+//! [`crate::server_metrics`]): `server_metrics` (one row per scrape: running, waiting,
+//! KV-cache usage) and `server_series` (every kept series of every scrape, long format).
+//!
 //! Every row carries `run`; join on (`run`, `request_id`). Warmup requests are kept and
 //! flagged (`warmup`), so filters are the reader's choice.
 
@@ -220,6 +224,20 @@ pub fn export(runs: &Runs, dir: &Path, format: ExportFormat) -> Result<Vec<PathB
     for ((_, df), path) in tables.iter_mut().zip(export_files(dir, format)) {
         write(df, &path, format)?;
         written.push(path);
+    }
+    let server = [
+        (
+            "server_metrics",
+            crate::server_metrics::samples_table(runs)?,
+        ),
+        ("server_series", crate::server_metrics::series_table(runs)?),
+    ];
+    for (name, df) in server {
+        if let Some(mut df) = df {
+            let path = dir.join(format!("{name}.{}", format.ext()));
+            write(&mut df, &path, format)?;
+            written.push(path);
+        }
     }
     Ok(written)
 }

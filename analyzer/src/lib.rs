@@ -42,6 +42,7 @@ pub mod merge;
 pub mod metrics;
 pub mod readme;
 pub mod report;
+pub mod server_metrics;
 pub mod sessions;
 pub mod stats;
 pub mod tables;

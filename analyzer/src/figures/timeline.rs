@@ -23,6 +23,42 @@ pub(crate) struct Series {
     pub tok_s: Vec<(f64, f64)>,
     pub bin_s: f64,
     pub end_s: f64,
+    /// The server's own metrics, when the run scraped them (a third panel).
+    pub server: Option<ServerSeries>,
+}
+
+/// Curves of the server's metrics against the same time axis (sample midpoints, s).
+#[derive(Default)]
+pub(crate) struct ServerSeries {
+    pub running: Vec<(f64, f64)>,
+    pub waiting: Vec<(f64, f64)>,
+    /// KV-cache usage, percent.
+    pub kv_pct: Vec<(f64, f64)>,
+}
+
+impl ServerSeries {
+    fn new(samples: &[formats::MetricSample], end_s: f64) -> Option<ServerSeries> {
+        let mut s = ServerSeries::default();
+        for m in samples.iter().filter(|m| m.error.is_none()) {
+            let t = m.mid_ns() as f64 / 1e9;
+            if t > end_s {
+                continue;
+            }
+            s.running.extend(m.running.map(|v| (t, v)));
+            s.waiting.extend(m.waiting.map(|v| (t, v)));
+            s.kv_pct.extend(m.kv_usage.map(|v| (t, v * 100.0)));
+        }
+        (!s.running.is_empty() || !s.waiting.is_empty() || !s.kv_pct.is_empty()).then_some(s)
+    }
+
+    fn ymax(&self) -> f64 {
+        self.running
+            .iter()
+            .chain(&self.waiting)
+            .map(|p| p.1)
+            .fold(1.0f64, f64::max)
+            * 1.1
+    }
 }
 
 pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Series> {
@@ -109,6 +145,10 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
         tok_s,
         bin_s,
         end_s,
+        server: crate::server_metrics::samples(info)
+            .ok()
+            .flatten()
+            .and_then(|m| ServerSeries::new(&m, end_s)),
     })
 }
 
@@ -121,7 +161,18 @@ where
         &format!("Timeline of run {} ({})", s.run, s.label),
         text(18),
     )?;
-    let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 / 2);
+    let height = root.dim_in_pixel().1;
+    let (top, bottom) = match &s.server {
+        Some(_) => root.split_vertically(height / 3),
+        None => root.split_vertically(height / 2),
+    };
+    let (bottom, server) = match &s.server {
+        Some(_) => {
+            let (b, c) = bottom.split_vertically(height / 3);
+            (b, Some(c))
+        }
+        None => (bottom, None),
+    };
     let ymax = s.inflight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
     let mut a = ChartBuilder::on(&top)
         .margin(10)
@@ -165,5 +216,70 @@ where
         s.tok_s.iter().copied(),
         color(1).stroke_width(2),
     ))?;
+    if let (Some(area), Some(m)) = (server, &s.server) {
+        draw_server(&area, s.end_s, m)?;
+    }
+    Ok(())
+}
+
+/// The third panel: the server's running and waiting requests (left axis) and its
+/// KV-cache usage (right axis, %), on the run's time axis.
+fn draw_server<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    end_s: f64,
+    m: &ServerSeries,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let mut c = ChartBuilder::on(area)
+        .margin(10)
+        .margin_right(28)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .right_y_label_area_size(56)
+        .build_cartesian_2d(0f64..end_s, 0f64..m.ymax())?
+        .set_secondary_coord(0f64..end_s, 0f64..100f64);
+    c.configure_mesh()
+        .x_desc("time since run start (s)")
+        .y_desc("server: requests")
+        .axis_desc_style(text(14))
+        .label_style(text(12))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    c.configure_secondary_axes()
+        .y_desc("KV cache used (%)")
+        .axis_desc_style(text(14))
+        .label_style(text(12))
+        .y_label_formatter(&tick)
+        .draw()?;
+    let lines = [
+        (&m.running, color(0), "running"),
+        (&m.waiting, color(3), "waiting"),
+    ];
+    for (points, col, name) in lines {
+        if !points.is_empty() {
+            c.draw_series(LineSeries::new(points.iter().copied(), col.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
+        }
+    }
+    if !m.kv_pct.is_empty() {
+        let col = color(2);
+        c.draw_secondary_series(LineSeries::new(
+            m.kv_pct.iter().copied(),
+            col.stroke_width(1),
+        ))?
+        .label("KV cache %")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(1)));
+    }
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(text(12))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
     Ok(())
 }
