@@ -1,16 +1,33 @@
 //! `llmib demo`: the original benchmark's throughput and latency suites for TGI, vLLM and
-//! LightLLM, all on the embedded simulator, in a few minutes on a laptop.
+//! LightLLM on the embedded simulator's calibrated `a800-llama2-13b` profile, in its
+//! units, in a few minutes on a laptop.
 //!
-//! It runs the shipped suites (`benchmark_configs/{tgi,vllm,lightllm}_{throughput,latency}.toml`)
-//! with `--simulate`, a fast simulator profile and a time scale for the latency traces,
-//! then analyses every run into one set of tables and figures. Real-time replay of the
-//! latency suites against the calibrated A800 profile takes about half an hour per backend
-//! (1000 requests at 1 QPS alone is 1000 s); the demo's point is the whole pipeline, so it
-//! trades fidelity for time and says so in every output.
+//! Why time dilation: replayed in real time the suites take hours (1000 requests at 1
+//! QPS alone is 1000 s per backend). Each trace instead runs against the profile `K`
+//! times faster and is replayed `K` times denser: the same admissions, batches and
+//! token counts on a clock `K` times faster (`simulator::Profile::sped_up`), which the
+//! analyzer multiplies back (times x K, rates / K) when it loads the logs, so the tables
+//! are in token/s and seconds of the modelled A800.
+//!
+//! **The rule for K** ([`speedup_for`]): the trace's span in the profile's time, as the
+//! engine model computes it in virtual time for the slowest of the three policies,
+//! divided by [`DemoSettings::run_s`] (the real seconds one run should last), rounded up
+//! to a whole number, then capped twice: by [`DemoSettings::max_events_s`] divided by the
+//! trace's peak token rate in the profile's time (busiest second, any policy), because
+//! every token is an HTTP event that the simulator writes and the client parses on the
+//! same two cores; and by [`DemoSettings::max_speedup`], which keeps a decode step (20-35
+//! ms in the profile) above a few tenths of a millisecond for the tokio timer (see
+//! `simulator/README.md`, time dilation). Both caps were measured with
+//! `simulator/examples/realtime_vs_virtual.rs`. The rule is deterministic: every demo
+//! uses the same `K` per trace.
 
+pub mod compare;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use replayer::StopHandle;
+use simulator::{Policy, Profile, VirtualRequest};
 
 use crate::pipeline::{self, PipelineError, RunSettings, SuiteRun};
 use crate::suite::Suite;
@@ -25,8 +42,12 @@ pub struct DemoSettings {
     pub configs_dir: PathBuf,
     /// Simulator profile for every backend.
     pub profile: String,
-    /// Time scale of the latency traces (arrival offsets divided by it).
-    pub latency_time_scale: f64,
+    /// Real seconds one run should last: sets each trace's speed-up (module docs).
+    pub run_s: f64,
+    /// Largest speed-up used.
+    pub max_speedup: f64,
+    /// Most token events per real second a run may reach at its busiest.
+    pub max_events_s: f64,
     /// Run logs go to `runs_dir/<suite>/<backend>/<trace>.msgpack`.
     pub runs_dir: PathBuf,
     /// Tables and figures.
@@ -40,8 +61,10 @@ impl Default for DemoSettings {
     fn default() -> Self {
         DemoSettings {
             configs_dir: PathBuf::from("benchmark_configs"),
-            profile: "tiny".to_string(),
-            latency_time_scale: 50.0,
+            profile: "a800-llama2-13b".to_string(),
+            run_s: 7.0,
+            max_speedup: 100.0,
+            max_events_s: 60_000.0,
             runs_dir: PathBuf::from("runs/demo"),
             results_dir: PathBuf::from("results/demo"),
             force: false,
@@ -55,6 +78,8 @@ impl Default for DemoSettings {
 pub struct DemoRun {
     pub suites: Vec<SuiteRun>,
     pub logs: Vec<PathBuf>,
+    /// The load and speed-up of every trace.
+    pub speedups: BTreeMap<PathBuf, (TraceLoad, f64)>,
     /// Tables, report and loaded runs of every demo log.
     pub analysis: pipeline::Analysis,
     pub interrupted: bool,
@@ -73,13 +98,120 @@ pub fn demo_suites(configs_dir: &Path) -> Result<Vec<Suite>, PipelineError> {
     Ok(suites)
 }
 
+/// How long a trace runs and how dense its tokens get, in the profile's time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceLoad {
+    /// Span from the first arrival to the last token, slowest policy, seconds.
+    pub span_s: f64,
+    /// Output tokens per second in the busiest one-second window, any policy (a
+    /// request's tokens counted evenly between its first and last token).
+    pub peak_tok_s: f64,
+}
+
+/// Tokens per second in the busiest second of a virtual run.
+fn peak_tokens_per_s(results: &[simulator::VirtualResult]) -> f64 {
+    const W: u64 = 1_000_000_000;
+    let end = results.iter().map(|r| r.finished_ns).max().unwrap_or(0);
+    let mut buckets = vec![0.0f64; (end / W + 1) as usize];
+    for r in results.iter().filter(|r| r.output_tokens > 0) {
+        let (a, b) = (r.first_token_ns, r.finished_ns.max(r.first_token_ns + 1));
+        let per_ns = r.output_tokens as f64 / (b - a) as f64;
+        for i in (a / W)..=(b / W) {
+            let (lo, hi) = (i * W, (i + 1) * W);
+            let overlap = b.min(hi).saturating_sub(a.max(lo));
+            buckets[i as usize] += overlap as f64 * per_ns;
+        }
+    }
+    buckets.into_iter().fold(0.0, f64::max)
+}
+
+/// A trace's output cap, arrival rate and requests as the engine model takes them.
+pub type VirtualTrace = (Option<u32>, Option<f64>, Vec<VirtualRequest>);
+
+/// The requests of a trace as the engine model takes them (ignore_eos: exactly
+/// max_tokens), with its output cap and arrival rate.
+pub fn virtual_trace(trace: &Path) -> Result<VirtualTrace, PipelineError> {
+    let (header, requests) = formats::read_trace(trace).map_err(|e| PipelineError::File {
+        path: trace.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let reqs = requests
+        .iter()
+        .map(|r| VirtualRequest {
+            arrival_ns: r.arrival_ns,
+            prompt_tokens: r.prompt_tokens,
+            max_tokens: r.max_tokens,
+            target_tokens: r.max_tokens,
+        })
+        .collect();
+    Ok((header.spec.output_cap(), header.spec.rate_per_s(), reqs))
+}
+
+/// The [`TraceLoad`] of `trace` under `profile`, from the engine model in virtual time.
+pub fn trace_load(trace: &Path, profile: &Profile) -> Result<TraceLoad, PipelineError> {
+    let (_, requests) = formats::read_trace(trace).map_err(|e| PipelineError::File {
+        path: trace.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let reqs: Vec<VirtualRequest> = requests
+        .iter()
+        .map(|r| VirtualRequest {
+            arrival_ns: r.arrival_ns,
+            prompt_tokens: r.prompt_tokens,
+            max_tokens: r.max_tokens,
+            target_tokens: r.max_tokens,
+        })
+        .collect();
+    let mut load = TraceLoad {
+        span_s: 0.0,
+        peak_tok_s: 0.0,
+    };
+    for policy in [Policy::Tgi, Policy::Vllm, Policy::Lightllm] {
+        let Some(params) = profile.engine(policy) else {
+            continue;
+        };
+        let (res, _) = simulator::simulate(params, policy, &reqs);
+        let end = res.iter().map(|r| r.finished_ns).max().unwrap_or(0);
+        load.span_s = load.span_s.max(end as f64 / 1e9);
+        load.peak_tok_s = load.peak_tok_s.max(peak_tokens_per_s(&res));
+    }
+    Ok(load)
+}
+
+/// The speed-up of a trace with this load (module docs).
+pub fn speedup_for(load: TraceLoad, settings: &DemoSettings) -> f64 {
+    let by_time = (load.span_s / settings.run_s).ceil();
+    let by_events = if load.peak_tok_s > 0.0 {
+        (settings.max_events_s / load.peak_tok_s).floor()
+    } else {
+        f64::INFINITY
+    };
+    by_time.min(by_events).clamp(1.0, settings.max_speedup)
+}
+
+/// The load and speed-up of every trace of `suites`.
+pub fn speedups(
+    suites: &[Suite],
+    settings: &DemoSettings,
+) -> Result<BTreeMap<PathBuf, (TraceLoad, f64)>, PipelineError> {
+    let profile = Profile::load(&settings.profile)?;
+    let mut out = BTreeMap::new();
+    for trace in suites.iter().flat_map(|s| &s.traces) {
+        if !out.contains_key(trace) && trace.is_file() {
+            let load = trace_load(trace, &profile)?;
+            out.insert(trace.clone(), (load, speedup_for(load, settings)));
+        }
+    }
+    Ok(out)
+}
+
 /// One line saying what the demo's numbers are.
 pub fn disclaimer(settings: &DemoSettings) -> String {
     format!(
         "SIMULATED: every number comes from llm-infer-bench's embedded simulator (profile `{}`), \
-         not from a GPU server; latency traces were replayed at time scale {} (arrival rates \
-         {}x the trace's QPS).",
-        settings.profile, settings.latency_time_scale, settings.latency_time_scale
+         not from a GPU server; each trace ran K times faster against a profile K times faster \
+         (x K in the tables) and is reported in the profile's units.",
+        settings.profile
     )
 }
 
@@ -89,24 +221,19 @@ pub async fn run_demo(
     stop: &StopHandle,
 ) -> Result<DemoRun, PipelineError> {
     let suites = demo_suites(&settings.configs_dir)?;
+    let speedups = speedups(&suites, settings)?;
     let mut runs = Vec::new();
     let mut logs = Vec::new();
     let mut interrupted = false;
     for suite in &suites {
-        let is_latency = suite.traces.iter().any(|t| {
-            formats::TraceReader::open(t)
-                .ok()
-                .and_then(|r| r.header().spec.rate_per_s())
-                .is_some()
-        });
         let run_settings = RunSettings {
             force: settings.force,
             simulate: true,
             profile: Some(settings.profile.clone()),
-            time_scale: is_latency.then_some(settings.latency_time_scale),
             runs_dir: settings.runs_dir.clone(),
             results_dir: settings.results_dir.clone(),
             progress: settings.progress,
+            speedups: speedups.iter().map(|(t, (_, k))| (t.clone(), *k)).collect(),
             ..RunSettings::default()
         };
         let run = pipeline::run_suite(suite, &run_settings, stop).await?;
@@ -122,7 +249,43 @@ pub async fn run_demo(
     Ok(DemoRun {
         suites: runs,
         logs,
+        speedups,
         analysis,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speedup_rule_rounds_up_and_caps() {
+        let s = DemoSettings::default();
+        let load = |span_s, peak_tok_s| TraceLoad { span_s, peak_tok_s };
+        assert_eq!(speedup_for(load(70.0, 10.0), &s), 10.0);
+        assert_eq!(speedup_for(load(70.5, 10.0), &s), 11.0);
+        assert_eq!(speedup_for(load(1.0, 10.0), &s), 1.0);
+        assert_eq!(speedup_for(load(1e6, 10.0), &s), s.max_speedup);
+        // Dense tokens: the event budget caps it.
+        assert_eq!(speedup_for(load(700.0, 3000.0), &s), 20.0);
+        assert_eq!(speedup_for(load(700.0, 1e9), &s), 1.0);
+    }
+
+    #[test]
+    fn peak_counts_tokens_evenly_over_a_request_life() {
+        let r = |first_token_ns, finished_ns, output_tokens| simulator::VirtualResult {
+            first_token_ns,
+            finished_ns,
+            output_tokens,
+            ..Default::default()
+        };
+        // 100 tokens over 2 s, and 30 tokens within the second second.
+        let results = [
+            r(0, 2_000_000_000, 100),
+            r(1_200_000_000, 1_500_000_000, 30),
+        ];
+        let peak = peak_tokens_per_s(&results);
+        assert!((peak - 80.0).abs() < 1e-6, "{peak}");
+    }
 }

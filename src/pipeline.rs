@@ -6,7 +6,10 @@
 //! Without an endpoint (or with `--simulate`) the suite runs against the embedded
 //! simulator, started in-process on a free loopback port with the backend's dialect and
 //! scheduling policy; every log header then records the simulator, and the analyzer
-//! labels those numbers as simulated.
+//! labels those numbers as simulated. A trace given a speed-up `K`
+//! ([`RunSettings::speedups`]) runs against the profile `K` times faster, replayed `K`
+//! times denser (and its timeout `K` times shorter): the same schedule in `1/K` of the
+//! time, which the analyzer reports back in the profile's units.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,6 +51,17 @@ pub struct RunSettings {
     pub openai_api_key: Option<String>,
     /// Replaces the replayer's pool idle timeout (`--pool-idle-timeout`).
     pub pool_idle_timeout: Option<Duration>,
+    /// Simulator speed-up per trace path (simulated targets only; absent: 1): the
+    /// profile runs `K` times faster and the trace is replayed at `K` times its time
+    /// scale (see `simulator::Profile::sped_up`).
+    pub speedups: std::collections::BTreeMap<PathBuf, f64>,
+}
+
+impl RunSettings {
+    /// The simulator speed-up of one trace (1 when none is set).
+    pub fn speedup(&self, trace: &Path) -> f64 {
+        self.speedups.get(trace).copied().unwrap_or(1.0)
+    }
 }
 
 impl Default for RunSettings {
@@ -67,6 +81,7 @@ impl Default for RunSettings {
             api_key: None,
             openai_api_key: None,
             pool_idle_timeout: None,
+            speedups: Default::default(),
         }
     }
 }
@@ -171,8 +186,15 @@ fn trace_sha256(trace: &Path) -> Result<String, PipelineError> {
 }
 
 /// True when `log` holds a complete run of `trace` (by sha256) against the same kind of
-/// target, so replaying it again would only repeat a measurement.
-pub fn is_complete_run(log: &Path, trace_sha256: &str, target: &Target, backend: &str) -> bool {
+/// target (for the simulator: same profile and speed-up `k`), so replaying it again
+/// would only repeat a measurement.
+pub fn is_complete_run(
+    log: &Path,
+    trace_sha256: &str,
+    target: &Target,
+    backend: &str,
+    k: f64,
+) -> bool {
     let Ok(run) = formats::read_log(log) else {
         return false;
     };
@@ -186,7 +208,7 @@ pub fn is_complete_run(log: &Path, trace_sha256: &str, target: &Target, backend:
             .backend
             .simulated
             .as_ref()
-            .is_some_and(|s| &s.profile == profile),
+            .is_some_and(|s| &s.profile == profile && s.speedup.unwrap_or(1.0) == k),
     };
     complete
         && same_target
@@ -220,43 +242,21 @@ pub async fn run_suite(
     for trace in &suite.traces {
         let log = log_path(&settings.runs_dir, suite, trace);
         let reusable = !settings.force && settings.max_requests.is_none() && log.is_file();
-        if reusable && is_complete_run(&log, &trace_sha256(trace)?, &target, &suite.backend) {
+        let k = settings.speedup(trace);
+        if reusable && is_complete_run(&log, &trace_sha256(trace)?, &target, &suite.backend, k) {
             runs.push((trace.clone(), TraceRun::Skipped(log)));
         } else {
             todo.push((trace.clone(), log));
         }
     }
 
-    let mut sim = None;
-    let (endpoint, simulated) = match &target {
-        Target::Endpoint(e) => {
-            if !todo.is_empty() {
-                replayer::check_endpoint_with(e, &settings.tls, Duration::from_secs(5)).await?;
-            }
-            (e.clone(), None)
-        }
-        Target::Simulated { dialect, profile } => {
-            if todo.is_empty() {
-                (String::new(), None)
-            } else {
-                let dialect_v: simulator::Dialect = dialect.parse()?;
-                let profile_v = simulator::Profile::load(profile)?;
-                let server =
-                    simulator::start(simulator::SimConfig::new(dialect_v, profile_v)).await?;
-                let url = server.base_url();
-                sim = Some(server);
-                (
-                    url,
-                    Some(SimulatedInfo {
-                        dialect: dialect.clone(),
-                        profile: profile.clone(),
-                        speedup: None,
-                    }),
-                )
-            }
-        }
-    };
-
+    if let Target::Endpoint(e) = &target
+        && !todo.is_empty()
+    {
+        replayer::check_endpoint_with(e, &settings.tls, Duration::from_secs(5)).await?;
+    }
+    // One in-process simulator per speed-up, started when a trace first needs it.
+    let mut sim: Option<(f64, simulator::SimServer)> = None;
     let mut interrupted = false;
     for (trace, log) in todo {
         if stop.is_stopped() {
@@ -269,7 +269,29 @@ pub async fn run_suite(
                 message: e.to_string(),
             })?;
         }
-        let config = replay_config(suite, settings, backend, &endpoint, simulated.clone(), log);
+        let k = settings.speedup(&trace);
+        let (endpoint, simulated) = match &target {
+            Target::Endpoint(e) => (e.clone(), None),
+            Target::Simulated { dialect, profile } => {
+                if sim.as_ref().is_none_or(|(sk, _)| *sk != k) {
+                    if let Some((_, old)) = sim.take() {
+                        old.shutdown().await?;
+                    }
+                    let dialect_v: simulator::Dialect = dialect.parse()?;
+                    let profile_v = simulator::Profile::load(profile)?.sped_up(k)?;
+                    let config = simulator::SimConfig::new(dialect_v, profile_v);
+                    sim = Some((k, simulator::start(config).await?));
+                }
+                let url = sim.as_ref().expect("started above").1.base_url();
+                let info = SimulatedInfo {
+                    dialect: dialect.clone(),
+                    profile: profile.clone(),
+                    speedup: (k != 1.0).then_some(k),
+                };
+                (url, Some(info))
+            }
+        };
+        let config = replay_config(suite, settings, backend, &endpoint, simulated, log, k);
         eprintln!(
             "{}: replaying {} against {}",
             suite.name,
@@ -285,7 +307,7 @@ pub async fn run_suite(
             break;
         }
     }
-    if let Some(server) = sim {
+    if let Some((_, server)) = sim {
         server.shutdown().await?;
     }
     Ok(SuiteRun {
@@ -304,6 +326,7 @@ fn replay_config(
     endpoint: &str,
     simulated: Option<SimulatedInfo>,
     output: PathBuf,
+    k: f64,
 ) -> ReplayConfig {
     let r = &suite.replay;
     let mut c = ReplayConfig::new(backend, endpoint, output);
@@ -324,8 +347,10 @@ fn replay_config(
     c.connections = r.connections;
     c.max_model_len = r.max_model_len;
     c.warmup = r.warmup;
-    c.timeout = r.timeout_s.map(Duration::from_secs_f64);
-    c.time_scale = settings.time_scale.unwrap_or(r.time_scale);
+    // A simulator `k` times faster: the same schedule needs arrivals `k` times denser,
+    // and the suite's timeout (in the profile's time) is `k` times shorter.
+    c.timeout = r.timeout_s.map(|t| Duration::from_secs_f64(t / k));
+    c.time_scale = settings.time_scale.unwrap_or(r.time_scale) * k;
     c.max_requests = settings.max_requests;
     c.simulated = simulated;
     c.progress = settings.progress;

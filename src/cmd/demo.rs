@@ -14,12 +14,20 @@ pub struct Args {
     /// Directory holding the suite files.
     #[arg(long, default_value = "benchmark_configs")]
     configs: PathBuf,
-    /// Simulator profile for all backends (a fast one keeps the demo short).
-    #[arg(long, default_value = "tiny")]
+    /// Simulator profile for all backends.
+    #[arg(long, default_value = "a800-llama2-13b")]
     profile: String,
-    /// Time scale of the latency traces.
-    #[arg(long, value_name = "K", default_value_t = 50.0)]
-    latency_time_scale: f64,
+    /// Real seconds one run should last: each trace's speed-up K is its span in the
+    /// profile's time (engine model, slowest policy) / this, rounded up.
+    #[arg(long, value_name = "S", default_value_t = 7.0)]
+    run_seconds: f64,
+    /// Largest speed-up K (keeps engine steps above the timer's resolution).
+    #[arg(long, value_name = "K", default_value_t = 100.0)]
+    max_speedup: f64,
+    /// Most token events per real second a run may reach at its busiest (caps K for
+    /// dense traces: every token is an HTTP event on the same cores).
+    #[arg(long, value_name = "N", default_value_t = 60_000.0)]
+    max_events: f64,
     /// Directory of the run logs.
     #[arg(long, default_value = "runs/demo")]
     runs_dir: PathBuf,
@@ -40,8 +48,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     anyhow::ensure!(
-        args.latency_time_scale.is_finite() && args.latency_time_scale > 0.0,
-        "--latency-time-scale must be > 0"
+        args.run_seconds.is_finite() && args.run_seconds > 0.0,
+        "--run-seconds must be > 0"
+    );
+    anyhow::ensure!(
+        args.max_speedup.is_finite() && args.max_speedup >= 1.0,
+        "--max-speedup must be >= 1"
+    );
+    anyhow::ensure!(
+        args.max_events.is_finite() && args.max_events > 0.0,
+        "--max-events must be > 0"
     );
     let configs = if args.configs.is_dir() {
         args.configs
@@ -58,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let settings = DemoSettings {
         configs_dir: configs,
         profile: args.profile,
-        latency_time_scale: args.latency_time_scale,
+        run_s: args.run_seconds,
+        max_speedup: args.max_speedup,
+        max_events_s: args.max_events,
         runs_dir: args.runs_dir,
         results_dir: args.results_dir,
         force: args.force,
@@ -74,6 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let signals = super::on_signals(&rt)?;
     let run = rt.block_on(demo::run_demo(&settings, &signals.stop))?;
     println!("{}", run.analysis.tables);
+    let rows = demo::compare::rows(&run.analysis.report);
+    let exact = exact_rows(&settings, &run.speedups)?;
+    println!("{}", demo::compare::markdown(&rows, &exact));
+    println!("{}", speedup_table(&run.speedups));
     println!("{}", demo::disclaimer(&settings));
     let reused = run
         .suites
@@ -102,6 +124,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let rel: Vec<String> = figures.iter().map(|p| p.display().to_string()).collect();
         analyzer::update_readme("README.md".as_ref(), &a.report, &rel)
             .context("updating README.md")?;
+        let extra = [
+            ("demo-vs-published", demo::compare::markdown(&rows, &exact)),
+            ("demo-speedups", speedup_table(&run.speedups)),
+        ];
+        update_blocks("README.md".as_ref(), &extra).context("updating README.md")?;
         eprintln!("demo: README.md tables and figures/ updated");
     }
     let failed: Vec<_> = run
@@ -110,4 +137,45 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .flat_map(pipeline::runs_without_success)
         .collect();
     Ok(super::exit_for_failed_runs(&failed))
+}
+
+/// Markdown: the speed-up K of every trace and what set it.
+fn speedup_table(speedups: &std::collections::BTreeMap<PathBuf, (demo::TraceLoad, f64)>) -> String {
+    let mut s = String::from(
+        "| trace | span in the profile's time, s | peak token rate, tok/s | speed-up K |\n|:--|--:|--:|--:|\n",
+    );
+    for (trace, (load, k)) in speedups {
+        let name = trace
+            .file_stem()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "| {name} | {:.0} | {:.0} | {k} |\n",
+            load.span_s, load.peak_tok_s
+        ));
+    }
+    s
+}
+
+/// Rewrites the demo's own marker blocks of the README (present ones only).
+fn update_blocks(readme: &std::path::Path, blocks: &[(&str, String)]) -> anyhow::Result<()> {
+    let mut text = std::fs::read_to_string(readme)?;
+    for (name, content) in blocks {
+        analyzer::readme::replace_block(&mut text, name, content)?;
+    }
+    formats::write_atomic(readme, text.as_bytes())?;
+    Ok(())
+}
+
+/// The demo's cells in virtual time (the engine model alone) on the same traces.
+fn exact_rows(
+    settings: &DemoSettings,
+    speedups: &std::collections::BTreeMap<PathBuf, (demo::TraceLoad, f64)>,
+) -> anyhow::Result<Vec<simulator::calibration::Row>> {
+    let profile = simulator::Profile::load(&settings.profile)?;
+    let traces = speedups
+        .keys()
+        .map(|t| demo::virtual_trace(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(demo::compare::virtual_rows(&profile, &traces))
 }

@@ -114,6 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .ok()
             .filter(|k| !k.is_empty()),
         pool_idle_timeout,
+        speedups: Default::default(),
     };
     let rt = super::runtime()?;
     let signals = super::on_signals(&rt)?;
