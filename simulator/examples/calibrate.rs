@@ -1,7 +1,9 @@
-//! Replay the seed suite through a profile's engine model in virtual time and compare
+//! Replay the calibration workloads through a profile's engine model in virtual time and compare
 //! with the original benchmark's published A800 13B numbers.
 //!
-//! `cargo run --release -p llmib-simulator --example calibrate [PROFILE] [SEED]`
+//! `cargo run --release -p llmib-simulator --example calibrate [PROFILE] [SEED]`: on
+//! workloads rebuilt from the original's distributions (seed 1 by default); with
+//! `-- --traces`, on the committed traces (`traces/`, what `llmib demo` replays).
 //! `... --example calibrate -- --tune [PROFILE]` fits the cost coefficients of the three
 //! policies together and prints them.
 //!
@@ -45,7 +47,7 @@ fn coefficient(p: &mut EngineParams, k: usize) -> &mut f64 {
     }
 }
 
-fn tune(profile: &Profile, seed: u64) -> Vec<(Policy, EngineParams)> {
+fn tune(profile: &Profile, w: &calibration::Workloads) -> Vec<(Policy, EngineParams)> {
     let policies = calibration::POLICIES;
     let start: f64 = std::env::var("PREFILL_BASE_START")
         .ok()
@@ -62,7 +64,7 @@ fn tune(profile: &Profile, seed: u64) -> Vec<(Policy, EngineParams)> {
     let mut rows: Vec<Vec<calibration::Row>> = policies
         .iter()
         .zip(&params)
-        .map(|(&p, e)| calibration::evaluate(e, p, seed))
+        .map(|(&p, e)| calibration::evaluate_on(e, p, w))
         .collect();
     let mut best = score(&rows.concat());
     let mut step = 2.0f64;
@@ -75,7 +77,7 @@ fn tune(profile: &Profile, seed: u64) -> Vec<(Policy, EngineParams)> {
                     let v = coefficient(&mut q, k);
                     *v = if *v == 0.0 { 0.01 * f } else { *v * f };
                     let mut trial = rows.clone();
-                    trial[i] = calibration::evaluate(&q, policy, seed);
+                    trial[i] = calibration::evaluate_on(&q, policy, w);
                     let s = score(&trial.concat());
                     if s < best {
                         best = s;
@@ -102,10 +104,17 @@ fn main() {
         .first()
         .map(|s| s.as_str())
         .unwrap_or("a800-llama2-13b");
-    let seed: u64 = rest.get(1).map(|s| s.parse().expect("seed")).unwrap_or(1);
+    // The seeded workloads (the original's distributions), or with --traces the
+    // committed traces (what the demo replays).
+    let w = if args.iter().any(|a| a == "--traces") {
+        calibration::Workloads::committed().expect("committed traces")
+    } else {
+        let seed = rest.get(1).map_or(1, |s| s.parse().expect("seed"));
+        calibration::Workloads::seeded(seed)
+    };
     let mut profile = Profile::load(name).expect("profile");
     if tune_mode {
-        for (policy, p) in tune(&profile, seed) {
+        for (policy, p) in tune(&profile, &w) {
             println!(
                 "[policy.{policy}]\nprefill_base_us = {:.1}\nprefill_per_token_us = {:.2}\ndecode_base_us = {:.1}\ndecode_per_seq_us = {:.2}\ndecode_per_ctx_token_us = {:.4}\n",
                 p.prefill_base_us,
@@ -117,7 +126,7 @@ fn main() {
             profile.set_engine(policy, p);
         }
     }
-    let rows = calibration::evaluate_all(|p| profile.engine(p).expect("engine").clone(), seed);
+    let rows = calibration::evaluate_all(|p| profile.engine(p).expect("engine").clone(), &w);
     println!("| policy | metric | simulated | published | sim/pub |");
     println!("|---|---|---|---|---|");
     let mut worst: f64 = 0.0;

@@ -141,19 +141,86 @@ impl Row {
     }
 }
 
-/// Every published number of one policy next to the simulated one.
+/// The calibration workloads: one per cap (burst) and one per published QPS.
+#[derive(Debug, Clone)]
+pub struct Workloads {
+    /// (cap, requests) for each of [`CAPS`].
+    pub throughput: Vec<(u32, Vec<VirtualRequest>)>,
+    /// (rate, requests) for each of [`QPS`].
+    pub latency: Vec<(f64, Vec<VirtualRequest>)>,
+}
+
+impl Workloads {
+    /// Rebuilt from the original's distributions with this seed (no files).
+    pub fn seeded(seed: u64) -> Workloads {
+        Workloads {
+            throughput: CAPS
+                .iter()
+                .map(|&c| (c, throughput_workload(c, seed)))
+                .collect(),
+            latency: QPS
+                .iter()
+                .map(|&q| (q, latency_workload(q, seed)))
+                .collect(),
+        }
+    }
+
+    /// The project's committed traces in `dir` (`throughput-cap{C}.msgpack`,
+    /// `latency-qps{Q}.msgpack`): what `llmib demo` replays, so the profile is fitted to
+    /// the requests the demo sends (ignore_eos: exactly max_tokens each).
+    pub fn from_traces(dir: &std::path::Path) -> Result<Workloads, formats::FormatError> {
+        let read = |name: String| -> Result<Vec<VirtualRequest>, formats::FormatError> {
+            let (_, reqs) = formats::read_trace(dir.join(name))?;
+            Ok(reqs
+                .iter()
+                .map(|r| VirtualRequest {
+                    arrival_ns: r.arrival_ns,
+                    prompt_tokens: r.prompt_tokens,
+                    max_tokens: r.max_tokens,
+                    target_tokens: r.max_tokens,
+                })
+                .collect())
+        };
+        let mut w = Workloads {
+            throughput: Vec::new(),
+            latency: Vec::new(),
+        };
+        for c in CAPS {
+            w.throughput
+                .push((c, read(format!("throughput-cap{c}.msgpack"))?));
+        }
+        for q in QPS {
+            w.latency
+                .push((q, read(format!("latency-qps{q}.msgpack"))?));
+        }
+        Ok(w)
+    }
+
+    /// The committed traces of this repository (`traces/` next to the crate).
+    pub fn committed() -> Result<Workloads, formats::FormatError> {
+        Workloads::from_traces(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces"))
+    }
+}
+
+/// Every published number of one policy next to the simulated one, on the seeded
+/// workloads.
 pub fn evaluate(params: &EngineParams, policy: Policy, seed: u64) -> Vec<Row> {
+    evaluate_on(params, policy, &Workloads::seeded(seed))
+}
+
+/// Every published number of one policy next to the simulated one, on `w`.
+pub fn evaluate_on(params: &EngineParams, policy: Policy, w: &Workloads) -> Vec<Row> {
     let mut rows = Vec::new();
     let tp = PUBLISHED_THROUGHPUT
         .iter()
         .find(|(p, _)| *p == policy)
         .expect("listed")
         .1;
-    for (i, cap) in CAPS.iter().enumerate() {
+    for (i, (cap, reqs)) in w.throughput.iter().enumerate() {
         rows.push(Row {
             policy,
             metric: format!("throughput cap {cap} (tok/s)"),
-            simulated: throughput(params, policy, &throughput_workload(*cap, seed)),
+            simulated: throughput(params, policy, reqs),
             published: tp[i],
         });
     }
@@ -162,8 +229,8 @@ pub fn evaluate(params: &EngineParams, policy: Policy, seed: u64) -> Vec<Row> {
         .find(|(p, _)| *p == policy)
         .expect("listed")
         .1;
-    for (i, qps) in QPS.iter().enumerate() {
-        let (per_tok, req) = latency(params, policy, &latency_workload(*qps, seed));
+    for (i, (qps, reqs)) in w.latency.iter().enumerate() {
+        let (per_tok, req) = latency(params, policy, reqs);
         rows.push(Row {
             policy,
             metric: format!("QPS {qps} s/token"),
@@ -180,11 +247,11 @@ pub fn evaluate(params: &EngineParams, policy: Policy, seed: u64) -> Vec<Row> {
     rows
 }
 
-/// Every published number of the three policies next to the simulated one.
-pub fn evaluate_all(params: impl Fn(Policy) -> EngineParams, seed: u64) -> Vec<Row> {
+/// Every published number of the three policies next to the simulated one, on `w`.
+pub fn evaluate_all(params: impl Fn(Policy) -> EngineParams, w: &Workloads) -> Vec<Row> {
     POLICIES
         .iter()
-        .flat_map(|&p| evaluate(&params(p), p, seed))
+        .flat_map(|&p| evaluate_on(&params(p), p, w))
         .collect()
 }
 

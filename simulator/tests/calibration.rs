@@ -1,5 +1,5 @@
 //! The shipped a800-llama2-13b profile keeps the original benchmark's numbers and its
-//! conclusions (seed suite replayed in virtual time): every published 13B number within
+//! conclusions (the seeded calibration workloads in virtual time): every published 13B number within
 //! 35%, and every pair of servers whose published values in a column differ by more than
 //! 10% in the same order.
 
@@ -7,7 +7,8 @@ use simulator::{Profile, calibration};
 
 fn rows() -> Vec<calibration::Row> {
     let profile = Profile::builtin("a800-llama2-13b").unwrap();
-    calibration::evaluate_all(|p| profile.engine(p).unwrap().clone(), 1)
+    let w = calibration::Workloads::seeded(1);
+    calibration::evaluate_all(|p| profile.engine(p).unwrap().clone(), &w)
 }
 
 #[test]
@@ -61,4 +62,17 @@ fn rankings_ignore_published_differences_under_10_percent() {
     assert_eq!(far.len(), 1);
     assert_eq!((far[0].higher, far[0].lower), (Policy::Vllm, Policy::Tgi));
     assert!(!far[0].holds());
+}
+
+#[test]
+fn the_committed_traces_load_as_calibration_workloads() {
+    let w = calibration::Workloads::committed().unwrap();
+    assert_eq!(w.throughput.len(), 4);
+    assert_eq!(w.latency.len(), 3);
+    assert!(w.throughput.iter().all(|(_, r)| r.len() == 1000));
+    assert!(
+        w.throughput
+            .iter()
+            .all(|(cap, r)| r.iter().all(|q| q.max_tokens <= *cap))
+    );
 }
