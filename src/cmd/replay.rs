@@ -126,8 +126,9 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     shards: Option<u32>,
     /// Start the run clock at this wall-clock instant: UNIX_TIME_NS (ns since the epoch,
-    /// e.g. from `date +%s%N`) or +SECONDS from now. Shards of one run share it; an
-    /// instant already past is an error.
+    /// e.g. from `date +%s%N`), computed once and given to every shard of one run; or
+    /// +SECONDS from this process's start (a single replay). An instant already past is
+    /// an error.
     #[arg(long, value_name = "UNIX_TIME_NS|+SECONDS")]
     start_at: Option<String>,
     /// Scrape the server's Prometheus metrics during the run (queue, running, KV-cache
