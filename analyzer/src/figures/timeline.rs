@@ -204,7 +204,11 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..s.end_s, 0f64..tmax)?;
     b.configure_mesh()
-        .x_desc("time since run start (s)")
+        .x_desc(match s.server {
+            // The server panel below carries the axis name.
+            Some(_) => "",
+            None => "time since run start (s)",
+        })
         .y_desc(format!("output tokens/s ({:.2} s bins)", s.bin_s))
         .axis_desc_style(text(14))
         .label_style(text(12))
