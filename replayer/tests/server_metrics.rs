@@ -84,6 +84,8 @@ async fn running_samples_match_the_truth_logs_in_flight_count() {
     assert!(samples.windows(2).all(|w| w[0].start_ns < w[1].start_ns));
     let window = interval.as_nanos() as i128;
     let mut busy = 0;
+    // Samples whose count is the truth's at an instant of the scrape itself.
+    let mut within_scrape = 0;
     let mut max_running = 0.0f64;
     for s in &samples {
         assert_eq!(s.error, None);
@@ -104,11 +106,23 @@ async fn running_samples_match_the_truth_logs_in_flight_count() {
             s.start_ns,
             s.end_ns
         );
+        let (lo, hi) = in_flight_range(&spans, s.start_ns as i128, s.end_ns as i128);
+        if (lo as f64..=hi as f64).contains(&running) {
+            within_scrape += 1;
+        }
         if running > 0.0 {
             busy += 1;
         }
         max_running = max_running.max(running);
     }
+    // Most are exact at an instant of the scrape itself (measured: 46-50 of 51; the
+    // rest are requests whose last token the handler had not written yet when the
+    // engine had already freed them).
+    assert!(
+        within_scrape * 2 >= samples.len(),
+        "only {within_scrape} of {} samples exact within their own span",
+        samples.len()
+    );
     // Not vacuous: the run was seen busy, with several requests at once.
     assert!(busy >= 10, "{busy} busy samples");
     assert!(max_running >= 2.0, "max running {max_running}");
