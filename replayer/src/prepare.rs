@@ -27,6 +27,9 @@ pub(crate) struct Plan {
     pub any_ignore_eos: bool,
     /// `--shard`: the shard replayed (recorded in the log header).
     pub shard: Option<ShardInfo>,
+    /// Every request is due at the same instant (a burst, like the throughput traces):
+    /// dispatch lateness is then the time the client takes to send them all.
+    pub burst: bool,
 }
 
 /// Reads `path`, hashes it, keeps the first `max_requests` and prepares them (blocking:
@@ -42,6 +45,8 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
         requests.truncate(m.min(usize::MAX as u64) as usize);
     }
     let total = requests.len() as u64;
+    let burst = requests.len() > 1
+        && requests.iter().all(|r| r.arrival_ns == requests[0].arrival_ns && r.turn.is_none());
     let keep = config.shard.map(|s| shard_mask(&requests, s));
     let (requests, any_ignore_eos) = prepare(config, requests, keep.as_deref())?;
     let shard = config.shard.map(|s| ShardInfo {
@@ -57,6 +62,7 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
         schedule: Schedule::new(requests),
         any_ignore_eos,
         shard,
+        burst,
     })
 }
 
