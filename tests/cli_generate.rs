@@ -2,28 +2,13 @@
 //! through the real binary: outputs, determinism, the committed seed suite, and bad input
 //! (exit code 2, one line on stderr, no output file).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn llmib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmib"))
-        .args(args)
-        .output()
-        .expect("run llmib")
-}
+use common::*;
+use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = llmib(args);
-    assert!(
-        out.status.success(),
-        "llmib {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs a command that must fail on bad input: exit 2, exactly one `error:` line.
@@ -61,10 +46,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -3,35 +3,10 @@
 //! fields, non-UTF-8, empty, huge numbers) as one-line errors naming the file, line and
 //! field, exit status 2 and no output file.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn llmib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmib"))
-        .args(args)
-        .output()
-        .expect("run llmib")
-}
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = llmib(args);
-    assert!(
-        out.status.success(),
-        "llmib {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Runs an import that must fail: exit 2, exactly one `error:` line, no output file.
 fn fails(args: &[&str], out: &Path) -> String {

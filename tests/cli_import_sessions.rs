@@ -4,37 +4,12 @@
 //! a tokenizer (`LLMIB_TOKENIZER` for a real one), and bad `--think-time` values as
 //! one-line errors with exit status 2 and no output file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::*;
 use formats::{ChatMessage, TraceRequest};
-
-fn llmib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmib"))
-        .args(args)
-        .output()
-        .expect("run llmib")
-}
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = llmib(args);
-    assert!(
-        out.status.success(),
-        "llmib {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Session rules and order: sessions numbered by first turn, turns in order with
 /// `arrival = previous + think_ns`, each turn's chat extends the previous one's, file

@@ -3,31 +3,12 @@
 //! documented file order, exact counts under a tokenizer (`LLMIB_TOKENIZER` for a real
 //! one), and bad session parameters are one-line errors with exit status 2.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::*;
 use formats::TraceRequest;
-
-fn llmib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_llmib"))
-        .args(args)
-        .output()
-        .expect("run llmib")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = llmib(args);
-    assert!(
-        out.status.success(),
-        "llmib {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benchmark_configs/specs/multi-turn-chat.toml")

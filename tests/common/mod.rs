@@ -4,10 +4,39 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The `llmib` binary Cargo built for these tests.
 pub const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
+
+/// Runs `llmib ARGS` to its end.
+pub fn llmib(args: &[&str]) -> Output {
+    Command::new(LLMIB).args(args).output().expect("run llmib")
+}
+
+/// Runs `llmib ARGS`, which must succeed; returns its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = llmib(args);
+    assert!(
+        out.status.success(),
+        "llmib {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A sample file of `tests/data/`.
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A path as an argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
 
 /// `llmib sim` on a free port of 127.0.0.1, killed and reaped on drop.
 pub struct SimProcess {
