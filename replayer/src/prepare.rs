@@ -46,7 +46,9 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
     }
     let total = requests.len() as u64;
     let burst = requests.len() > 1
-        && requests.iter().all(|r| r.arrival_ns == requests[0].arrival_ns && r.turn.is_none());
+        && requests
+            .iter()
+            .all(|r| r.arrival_ns == requests[0].arrival_ns && r.turn.is_none());
     let keep = config.shard.map(|s| shard_mask(&requests, s));
     let (requests, any_ignore_eos) = prepare(config, requests, keep.as_deref())?;
     let shard = config.shard.map(|s| ShardInfo {

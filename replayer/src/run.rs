@@ -730,9 +730,8 @@ mod lateness_tests {
     #[test]
     fn a_burst_warns_only_when_sending_it_is_over_one_percent_of_the_run() {
         // 200 ms to send 1,000 requests at once in a 100 s run: 0.2%, no distortion.
-        let late = |p99, secs| {
-            lateness_warning(Lateness { p99, burst: true }, Duration::from_secs(secs))
-        };
+        let late =
+            |p99, secs| lateness_warning(Lateness { p99, burst: true }, Duration::from_secs(secs));
         assert!(late(200 * MS, 100).is_none());
         assert!(late(1000 * MS, 100).is_none());
         let w = late(200 * MS, 10).unwrap();
