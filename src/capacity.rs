@@ -171,7 +171,13 @@ pub struct Bench {
     sim: Option<simulator::SimServer>,
     pub stop: StopHandle,
     pub progress: Progress,
+    /// The cool-down still asks the server's metrics whether it is idle (cleared once
+    /// it found none, so a server without metrics costs one failed poll, not one a run).
+    metrics_idle: std::sync::atomic::AtomicBool,
 }
+
+/// Longest wait for the server to report idle after a run (beyond `--pause`).
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 impl Bench {
     /// Loads the trace, creates the directory, starts the simulator or checks the
@@ -212,6 +218,7 @@ impl Bench {
             sim,
             stop,
             progress,
+            metrics_idle: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -309,10 +316,50 @@ impl Bench {
         c
     }
 
-    /// The pause between two runs, cut short by a stop. The hook for "wait until the
-    /// server reports no running requests" (issue 13 item 4) goes here once the
-    /// replayer exposes it; until then the pause alone lets the server drain.
+    /// The cool-down between two runs: the pause, then, when the server exports
+    /// Prometheus metrics at `/metrics` on the endpoint's host (vLLM, SGLang, TGI, the
+    /// simulator), until they report no running and no waiting request (at most
+    /// [`IDLE_LIMIT`]; `replayer::server_metrics::wait_until_idle`). Cut short by a stop.
     pub async fn cool_down(&self) {
+        self.pause().await;
+        if !self.stop.is_stopped() {
+            tokio::select! {
+                _ = self.wait_idle() => {}
+                _ = self.stopped() => {}
+            }
+        }
+    }
+
+    /// Waits for the server's metrics to say it is idle; a server without usable
+    /// metrics is not asked again (one line says so), one still busy at the limit is
+    /// a warning.
+    async fn wait_idle(&self) {
+        use replayer::server_metrics::{ServerMetricsError, auto_url, wait_until_idle_with};
+        use std::sync::atomic::Ordering;
+        if !self.metrics_idle.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(url) = auto_url(&self.endpoint) else {
+            return;
+        };
+        match wait_until_idle_with(url.as_str(), &self.settings.tls, IDLE_LIMIT).await {
+            Ok(_) => {}
+            Err(e @ ServerMetricsError::NotIdle { .. }) => eprintln!("warning: cool-down: {e}"),
+            Err(e) => {
+                self.metrics_idle.store(false, Ordering::Relaxed);
+                eprintln!("note: cool-down by --pause alone ({e})");
+            }
+        }
+    }
+
+    /// Resolves once the stop handle is stopped (it has no awaitable side).
+    async fn stopped(&self) {
+        while !self.stop.is_stopped() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn pause(&self) {
         if self.settings.pause.is_zero() {
             return;
         }

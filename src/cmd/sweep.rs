@@ -48,7 +48,8 @@ pub struct TargetArgs {
     /// Replay only the first N requests.
     #[arg(long, value_name = "N")]
     pub max_requests: Option<u64>,
-    /// Seconds of cool-down between runs.
+    /// Seconds of cool-down between runs (then, when the server exports /metrics,
+    /// until it reports nothing running or waiting, at most 60 s).
     #[arg(long, value_name = "S", default_value_t = 0.0)]
     pub pause: f64,
     /// Replay even the runs whose logs are already complete.
