@@ -271,6 +271,31 @@ fn choose(
 }
 
 /// The source file's name for the trace name, when `--name` is not given.
+/// The header spec of a dataset import of `input` (`sessions`: `--sessions`, which also
+/// records the think time).
+pub(crate) fn import_spec(
+    opts: &DatasetOptions,
+    input: &Path,
+    arrival: Option<Arrival>,
+    sessions: bool,
+) -> Result<DatasetImportSpec> {
+    Ok(DatasetImportSpec {
+        name: opts.name.clone().unwrap_or_else(|| default_name(input)),
+        seed: opts.seed,
+        source_file: crate::azure::file_name(input),
+        source_sha256: sha256_file(input)?,
+        requests: opts.requests,
+        output_tokens: opts.output_tokens.clone(),
+        min_prompt_tokens: opts.min_prompt_tokens,
+        max_prompt_tokens: opts.max_prompt_tokens,
+        max_output_tokens: opts.max_output_tokens,
+        arrival,
+        ignore_eos: opts.ignore_eos,
+        sessions,
+        think: if sessions { opts.think.clone() } else { None },
+    })
+}
+
 pub(crate) fn default_name(input: &Path) -> String {
     input
         .file_stem()
@@ -333,21 +358,7 @@ pub fn import_items(
         )));
     }
     let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key)?;
-    let spec = DatasetImportSpec {
-        name: opts.name.clone().unwrap_or_else(|| default_name(input)),
-        seed: opts.seed,
-        source_file: crate::azure::file_name(input),
-        source_sha256: sha256_file(input)?,
-        requests: opts.requests,
-        output_tokens: opts.output_tokens.clone(),
-        min_prompt_tokens: opts.min_prompt_tokens,
-        max_prompt_tokens: opts.max_prompt_tokens,
-        max_output_tokens: opts.max_output_tokens,
-        arrival,
-        ignore_eos: opts.ignore_eos,
-        sessions: false,
-        think: None,
-    };
+    let spec = import_spec(opts, input, arrival, false)?;
     let n = chosen.len() as u64;
     let header = TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION);
     let mut writer = TraceWriter::create(out, &header)?;

@@ -31,14 +31,13 @@ use std::rc::Rc;
 
 use formats::{
     Arrival, ChatMessage, DatasetImportSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter,
-    render_messages, sha256_file,
+    render_messages,
 };
 
 use crate::GENERATOR_VERSION;
 use crate::azure::ImportReport;
 use crate::dataset::{
-    DatasetOptions, DatasetReport, ItemOutput, check_options, default_name, output_len, passes,
-    visit_shuffled,
+    DatasetOptions, DatasetReport, ItemOutput, check_options, output_len, passes, visit_shuffled,
 };
 use crate::dist::{arrivals, sample_length};
 use crate::error::{GenError, Result};
@@ -270,21 +269,7 @@ pub fn import_sessions(
             t.output = Some(sample_length(d, &mut lengths));
         }
     }
-    let spec = DatasetImportSpec {
-        name: opts.name.clone().unwrap_or_else(|| default_name(input)),
-        seed: opts.seed,
-        source_file: crate::azure::file_name(input),
-        source_sha256: sha256_file(input)?,
-        requests: opts.requests,
-        output_tokens: opts.output_tokens.clone(),
-        min_prompt_tokens: opts.min_prompt_tokens,
-        max_prompt_tokens: opts.max_prompt_tokens,
-        max_output_tokens: opts.max_output_tokens,
-        arrival,
-        ignore_eos: opts.ignore_eos,
-        sessions: true,
-        think: opts.think.clone(),
-    };
+    let spec = crate::dataset::import_spec(opts, input, arrival, true)?;
     let n = flat.len() as u64;
     let header =
         TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION).with_sessions();
