@@ -118,6 +118,7 @@ fn auto_sweep_stops_at_saturation_marks_the_knee_and_resumes() {
 
     // The knee: the last rate the server kept up with, near its capacity.
     let knee = m["result"]["knee_rate"].as_f64().unwrap();
+    eprintln!("rates {phases:?}, knee {knee} req/s (capacity {CAPACITY})");
     assert!(
         (0.8 * CAPACITY..=1.2 * CAPACITY).contains(&knee),
         "knee {knee} vs capacity {CAPACITY}"
