@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Runs an import that must fail: exit 2, exactly one `error:` line, no output file.
 fn fails(args: &[&str], out: &Path) -> String {
@@ -190,8 +190,7 @@ fn burstgpt_sample_skips_failures_filters_and_regenerates() {
 #[test]
 fn with_a_tokenizer_every_prompt_re_encodes_to_its_count() {
     let dir = tempfile::tempdir().unwrap();
-    let tok = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
+    let tok = fixture_tokenizer();
     let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
     for (kind, file) in [
         ("burstgpt", "burstgpt-sample.csv"),
@@ -390,10 +389,7 @@ fn jsonl_sample_arrives_on_its_timestamps() {
 fn dataset_imports_with_a_tokenizer_re_encode_exactly() {
     let dir = tempfile::tempdir().unwrap();
     // LLMIB_TOKENIZER=path/to/tokenizer.json runs it with a real tokenizer.
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
-    let real = std::env::var_os("LLMIB_TOKENIZER").map(PathBuf::from);
-    let tok = real.clone().unwrap_or(fixture);
+    let (tok, real) = test_tokenizer();
     let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
     for (kind, file) in [
         ("sharegpt", "sharegpt-sample.json"),
@@ -417,10 +413,10 @@ fn dataset_imports_with_a_tokenizer_re_encode_exactly() {
             generator::prompt::verify_prompt(&source, &r.prompt, ids, r.prompt_tokens)
                 .unwrap_or_else(|e| panic!("{kind} request {}: {e}", r.id));
         }
-        if kind == "sharegpt" && real.is_some() {
+        if kind == "sharegpt" && real {
             assert!(stdout.contains("7 of 8 items"), "{stdout}");
         }
-        if kind == "sharegpt" && real.is_none() {
+        if kind == "sharegpt" && !real {
             // sg-5 has no answer; sg-1 starts with gpt and gives its human turn. The
             // tiny test BPE has ASCII tokens only and no unknown token or byte fallback,
             // so the Chinese (sg-2) and Russian (sg-6) prompts encode to 0 tokens and the

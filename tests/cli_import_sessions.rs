@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use formats::{ChatMessage, TraceRequest};
@@ -201,10 +201,7 @@ fn jsonl_sessions_group_by_session_id_on_their_timestamps() {
 #[test]
 fn session_imports_with_a_tokenizer_re_encode_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
-    let real = std::env::var_os("LLMIB_TOKENIZER").map(PathBuf::from);
-    let tok = real.clone().unwrap_or(fixture);
+    let (tok, real) = test_tokenizer();
     let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
     for (kind, file) in [
         ("sharegpt", "sharegpt-sessions-sample.json"),
@@ -228,7 +225,7 @@ fn session_imports_with_a_tokenizer_re_encode_exactly() {
             generator::prompt::verify_prompt(&source, &r.prompt, ids, r.prompt_tokens)
                 .unwrap_or_else(|e| panic!("{kind} request {}: {e}", r.id));
         }
-        if kind == "sharegpt" && real.is_some() {
+        if kind == "sharegpt" && real {
             // mt-5 has no human turn, mt-3's first human turn no answer, mt-2's last
             // turn no answer (cut).
             assert!(

@@ -101,11 +101,7 @@ fn sessions_spec_regenerates_and_obeys_the_rules() {
 #[test]
 fn sessions_with_a_tokenizer_re_encode_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json");
-    let tok = std::env::var_os("LLMIB_TOKENIZER")
-        .map(PathBuf::from)
-        .unwrap_or(fixture);
+    let (tok, _) = test_tokenizer();
     let source = generator::PromptSource::from_tokenizer_file(&tok, None).unwrap();
     let out = dir.path().join("t.msgpack");
     ok(&[

@@ -33,6 +33,21 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The repository's tiny BPE `tokenizer.json` (a test fixture of the generator).
+pub fn fixture_tokenizer() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("generator/tests/fixtures/tiny-bpe-tokenizer.json")
+}
+
+/// The tokenizer of the exact-count tests: `LLMIB_TOKENIZER` (a real one, e.g. Llama
+/// 3's) when it is set, else [`fixture_tokenizer`]; and whether it is the real one.
+pub fn test_tokenizer() -> (PathBuf, bool) {
+    match std::env::var_os("LLMIB_TOKENIZER") {
+        Some(p) => (PathBuf::from(p), true),
+        None => (fixture_tokenizer(), false),
+    }
+}
+
 /// A path as an argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
