@@ -9,17 +9,20 @@
 //! analyzer multiplies back (times x K, rates / K) when it loads the logs, so the tables
 //! are in token/s and seconds of the modelled A800.
 //!
-//! **The rule for K** ([`speedup_for`]): the trace's span in the profile's time, as the
-//! engine model computes it in virtual time for the slowest of the three policies,
-//! divided by [`DemoSettings::run_s`] (the real seconds one run should last), rounded up
-//! to a whole number, then capped twice: by [`DemoSettings::max_events_s`] divided by the
-//! trace's peak token rate in the profile's time (busiest second, any policy), because
+//! **The rule for K** ([`speedup_for`]), per trace and backend: the trace's span in the
+//! profile's time, as the engine model computes it in virtual time under that backend's
+//! policy, divided by [`DemoSettings::run_s`] (the real seconds one run should last),
+//! rounded up to a whole number, then capped twice: by [`DemoSettings::max_events_s`]
+//! divided by the trace's peak token rate in the profile's time (busiest second), because
 //! every token is an HTTP event that the simulator writes and the client parses on the
 //! same two cores; and by [`DemoSettings::max_speedup`], which keeps a decode step (20-35
-//! ms in the profile) above a few tenths of a millisecond for the tokio timer (see
-//! `simulator/README.md`, time dilation). Both caps were measured with
-//! `simulator/examples/realtime_vs_virtual.rs`. The rule is deterministic: every demo
-//! uses the same `K` per trace.
+//! ms in the profile) above a few tenths of a millisecond (see `simulator/README.md`,
+//! time dilation). Both caps were measured with `simulator/examples/realtime_vs_virtual.rs`.
+//! Per backend, so that every run lasts about `run_s`: with one K per trace (from the
+//! slowest policy) the fastest server's bursts lasted 4.7 s, and sending a 1000-request
+//! burst (30-45 ms on two cores) came within a hair of 1% of the run, where the replayer
+//! warns that throughput includes the ramp. The rule is deterministic: every demo uses
+//! the same `K` per trace and backend.
 
 pub mod compare;
 
@@ -78,8 +81,8 @@ impl Default for DemoSettings {
 pub struct DemoRun {
     pub suites: Vec<SuiteRun>,
     pub logs: Vec<PathBuf>,
-    /// The load and speed-up of every trace.
-    pub speedups: BTreeMap<PathBuf, (TraceLoad, f64)>,
+    /// The load and speed-up of every trace, per backend.
+    pub speedups: Speedups,
     /// Tables, report and loaded runs of every demo log.
     pub analysis: pipeline::Analysis,
     pub interrupted: bool,
@@ -98,15 +101,19 @@ pub fn demo_suites(configs_dir: &Path) -> Result<Vec<Suite>, PipelineError> {
     Ok(suites)
 }
 
-/// How long a trace runs and how dense its tokens get, in the profile's time.
+/// How long a trace runs and how dense its tokens get under one policy, in the
+/// profile's time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TraceLoad {
-    /// Span from the first arrival to the last token, slowest policy, seconds.
+    /// Span from the first arrival to the last token, seconds.
     pub span_s: f64,
-    /// Output tokens per second in the busiest one-second window, any policy (a
-    /// request's tokens counted evenly between its first and last token).
+    /// Output tokens per second in the busiest one-second window (a request's tokens
+    /// counted evenly between its first and last token).
     pub peak_tok_s: f64,
 }
+
+/// The load and speed-up of each (backend, trace).
+pub type Speedups = BTreeMap<(String, PathBuf), (TraceLoad, f64)>;
 
 /// Tokens per second in the busiest second of a virtual run.
 fn peak_tokens_per_s(results: &[simulator::VirtualResult]) -> f64 {
@@ -147,35 +154,26 @@ pub fn virtual_trace(trace: &Path) -> Result<VirtualTrace, PipelineError> {
     Ok((header.spec.output_cap(), header.spec.rate_per_s(), reqs))
 }
 
-/// The [`TraceLoad`] of `trace` under `profile`, from the engine model in virtual time.
-pub fn trace_load(trace: &Path, profile: &Profile) -> Result<TraceLoad, PipelineError> {
-    let (_, requests) = formats::read_trace(trace).map_err(|e| PipelineError::File {
-        path: trace.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let reqs: Vec<VirtualRequest> = requests
-        .iter()
-        .map(|r| VirtualRequest {
-            arrival_ns: r.arrival_ns,
-            prompt_tokens: r.prompt_tokens,
-            max_tokens: r.max_tokens,
-            target_tokens: r.max_tokens,
-        })
-        .collect();
-    let mut load = TraceLoad {
-        span_s: 0.0,
-        peak_tok_s: 0.0,
+/// The [`TraceLoad`] of `trace` under `profile` and `policy`, from the engine model in
+/// virtual time.
+pub fn trace_load(
+    trace: &Path,
+    profile: &Profile,
+    policy: Policy,
+) -> Result<TraceLoad, PipelineError> {
+    let (_, _, reqs) = virtual_trace(trace)?;
+    let Some(params) = profile.engine(policy) else {
+        return Ok(TraceLoad {
+            span_s: 0.0,
+            peak_tok_s: 0.0,
+        });
     };
-    for policy in [Policy::Tgi, Policy::Vllm, Policy::Lightllm] {
-        let Some(params) = profile.engine(policy) else {
-            continue;
-        };
-        let (res, _) = simulator::simulate(params, policy, &reqs);
-        let end = res.iter().map(|r| r.finished_ns).max().unwrap_or(0);
-        load.span_s = load.span_s.max(end as f64 / 1e9);
-        load.peak_tok_s = load.peak_tok_s.max(peak_tokens_per_s(&res));
-    }
-    Ok(load)
+    let (res, _) = simulator::simulate(params, policy, &reqs);
+    let end = res.iter().map(|r| r.finished_ns).max().unwrap_or(0);
+    Ok(TraceLoad {
+        span_s: end as f64 / 1e9,
+        peak_tok_s: peak_tokens_per_s(&res),
+    })
 }
 
 /// The speed-up of a trace with this load (module docs).
@@ -189,20 +187,34 @@ pub fn speedup_for(load: TraceLoad, settings: &DemoSettings) -> f64 {
     by_time.min(by_events).clamp(1.0, settings.max_speedup)
 }
 
-/// The load and speed-up of every trace of `suites`.
-pub fn speedups(
-    suites: &[Suite],
-    settings: &DemoSettings,
-) -> Result<BTreeMap<PathBuf, (TraceLoad, f64)>, PipelineError> {
+/// The load and speed-up of every trace of `suites`, under each suite's backend's own
+/// scheduling policy.
+pub fn speedups(suites: &[Suite], settings: &DemoSettings) -> Result<Speedups, PipelineError> {
     let profile = Profile::load(&settings.profile)?;
-    let mut out = BTreeMap::new();
-    for trace in suites.iter().flat_map(|s| &s.traces) {
-        if !out.contains_key(trace) && trace.is_file() {
-            let load = trace_load(trace, &profile)?;
-            out.insert(trace.clone(), (load, speedup_for(load, settings)));
+    let mut out = Speedups::new();
+    for suite in suites {
+        let policy = suite
+            .backend
+            .parse::<simulator::Dialect>()?
+            .default_policy();
+        for trace in &suite.traces {
+            let key = (suite.backend.clone(), trace.clone());
+            if !out.contains_key(&key) && trace.is_file() {
+                let load = trace_load(trace, &profile, policy)?;
+                out.insert(key, (load, speedup_for(load, settings)));
+            }
         }
     }
     Ok(out)
+}
+
+/// The speed-ups of one backend's traces, as [`RunSettings::speedups`] takes them.
+fn speedups_of(speedups: &Speedups, backend: &str) -> BTreeMap<PathBuf, f64> {
+    speedups
+        .iter()
+        .filter(|((b, _), _)| b == backend)
+        .map(|((_, t), (_, k))| (t.clone(), *k))
+        .collect()
 }
 
 /// One line saying what the demo's numbers are.
@@ -233,7 +245,7 @@ pub async fn run_demo(
             runs_dir: settings.runs_dir.clone(),
             results_dir: settings.results_dir.clone(),
             progress: settings.progress,
-            speedups: speedups.iter().map(|(t, (_, k))| (t.clone(), *k)).collect(),
+            speedups: speedups_of(&speedups, &suite.backend),
             ..RunSettings::default()
         };
         let run = pipeline::run_suite(suite, &run_settings, stop).await?;
@@ -270,6 +282,40 @@ mod tests {
         // Dense tokens: the event budget caps it.
         assert_eq!(speedup_for(load(700.0, 3000.0), &s), 20.0);
         assert_eq!(speedup_for(load(700.0, 1e9), &s), 1.0);
+    }
+
+    #[test]
+    fn every_backend_gets_its_own_speed_up_so_every_run_lasts_about_run_s() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmark_configs");
+        let suites = demo_suites(&configs).unwrap();
+        let s = DemoSettings::default();
+        let k = speedups(&suites, &s).unwrap();
+        assert_eq!(k.len(), 24, "8 traces x 3 backends");
+        for ((backend, trace), (load, k)) in &k {
+            let real_s = load.span_s / k;
+            if *k < s.max_speedup {
+                let what = format!("{backend} {trace:?}: {real_s} s");
+                assert!(real_s <= s.run_s + 1e-9, "{what}");
+                assert!(real_s > 0.85 * s.run_s, "{what}");
+            } else {
+                // Capped (QPS 1: 973 s / 100).
+                assert!(real_s > s.run_s, "{backend} {trace:?}: {real_s} s");
+            }
+        }
+        // The cap-32 burst: TGI's span is the longest, vLLM's the shortest; one K per
+        // trace (TGI's) would make vLLM's run last 2/3 of the others.
+        let cap32 = |b: &str| {
+            k.iter()
+                .find(|((kb, t), _)| kb == b && t.ends_with("throughput-cap32.msgpack"))
+                .map(|(_, (_, k))| *k)
+                .unwrap()
+        };
+        assert!(
+            cap32("vllm") < cap32("tgi"),
+            "{} {}",
+            cap32("vllm"),
+            cap32("tgi")
+        );
     }
 
     #[test]

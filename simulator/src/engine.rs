@@ -11,16 +11,16 @@
 //!   trace runs in milliseconds, exactly and deterministically. It is used to calibrate
 //!   profiles and to test the model against analytic values.
 //!
-//! Why a single owner task and channels: the scheduler is inherently sequential (one GPU
+//! Why a single owner and channels: the scheduler is inherently sequential (one GPU
 //! runs one batch at a time), so a lock-free single owner is both the simplest and the
 //! fastest design; HTTP handlers never block it (unbounded token channels), and a handler
 //! whose client went away is noticed when its channel is closed and its request freed.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::VecDeque;
+
+use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::prefix::PrefixCache;
 use crate::profile::{EngineParams, Policy};
@@ -535,7 +535,7 @@ pub enum EngineEvent {
     Token { index: u32, last: bool, at_ns: u64 },
 }
 
-/// A request sent to the real-time engine task.
+/// A request sent to the real-time engine ([`crate::realtime`]).
 pub struct Submission {
     pub req: EngineRequest,
     /// Its prompt's block hashes, for the prefix cache (may be empty).
@@ -575,115 +575,6 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Clock::new()
-    }
-}
-
-/// The real-time engine task: owns the core until the submission channel closes and
-/// nothing is left to run.
-///
-/// The core's state is published into `gauges` (for `/metrics`) whenever it changes:
-/// after new submissions, at a step's start (admissions, preemptions) and at its end.
-pub async fn run_realtime(
-    mut core: Core,
-    clock: Clock,
-    mut rx: mpsc::UnboundedReceiver<Submission>,
-    gauges: std::sync::Arc<crate::metrics::EngineGauges>,
-) {
-    let mut chans: HashMap<u64, mpsc::UnboundedSender<EngineEvent>> = HashMap::new();
-    let mut emits = Vec::new();
-    let mut gone = Vec::new();
-    // Step deadlines are chained while busy, so timer granularity (1 ms in tokio) never
-    // accumulates into drift: a late wake-up is followed by steps that are not slept.
-    let mut deadline: Option<Instant> = None;
-    let mut open = true;
-    loop {
-        while let Ok(sub) = rx.try_recv() {
-            chans.insert(sub.req.key, sub.events);
-            core.submit_prefixed(sub.req, sub.hashes);
-        }
-        let planned = core.plan();
-        gauges.publish(&core);
-        let Some(step) = planned else {
-            deadline = None;
-            if !open {
-                return;
-            }
-            match rx.recv().await {
-                Some(sub) => {
-                    chans.insert(sub.req.key, sub.events);
-                    core.submit_prefixed(sub.req, sub.hashes);
-                }
-                None => open = false,
-            }
-            continue;
-        };
-        let now = Instant::now();
-        let start = match deadline {
-            Some(d)
-                if now
-                    .checked_sub(Duration::from_millis(5))
-                    .is_none_or(|t| d > t) =>
-            {
-                d.min(now)
-            }
-            _ => now,
-        };
-        let start_ns = clock.ns_at(start);
-        for &(key, cached) in &step.cached {
-            if let Some(tx) = chans.get(&key) {
-                let _ = tx.send(EngineEvent::Admitted {
-                    at_ns: start_ns,
-                    cached,
-                });
-            }
-        }
-        for key in &step.preempted {
-            if let Some(tx) = chans.get(key) {
-                let _ = tx.send(EngineEvent::Preempted);
-            }
-        }
-        let end = start + Duration::from_nanos(step.duration_ns);
-        if end > Instant::now() {
-            tokio::time::sleep_until(end).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
-        deadline = Some(end);
-        let at_ns = clock.now_ns();
-        emits.clear();
-        core.finish_step(&mut emits);
-        gauges.publish(&core);
-        for e in &emits {
-            let ok = match chans.get(&e.key) {
-                Some(tx) => tx
-                    .send(EngineEvent::Token {
-                        index: e.index,
-                        last: e.last,
-                        at_ns,
-                    })
-                    .is_ok(),
-                None => false,
-            };
-            if e.last {
-                chans.remove(&e.key);
-            } else if !ok {
-                gone.push(e.key);
-            }
-        }
-        // Requests whose handler is gone (client disconnected): free them. Waiting ones
-        // are found when their channel is closed.
-        chans.retain(|key, tx| {
-            if tx.is_closed() {
-                gone.push(*key);
-                false
-            } else {
-                true
-            }
-        });
-        for key in gone.drain(..) {
-            chans.remove(&key);
-            core.cancel(key);
-        }
     }
 }
 

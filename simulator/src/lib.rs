@@ -37,6 +37,7 @@ pub mod faults;
 pub mod metrics;
 pub mod prefix;
 pub mod profile;
+pub mod realtime;
 pub mod reasoning;
 mod sampling;
 mod server;
@@ -208,7 +209,7 @@ pub struct SimServer {
     started_unix_ns: u64,
     shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    engine_task: Option<tokio::task::JoinHandle<()>>,
+    engine: Option<realtime::EngineThread>,
     truth: Option<truth::TruthWriter>,
 }
 
@@ -250,13 +251,13 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
     };
     let policy = config.policy.unwrap_or(config.dialect.default_policy());
     let gauges = Arc::new(metrics::EngineGauges::default());
-    let (engine, engine_task) = match config.profile.engine(policy) {
+    let (engine, engine_thread) = match config.profile.engine(policy) {
         Some(params) if !config.profile.is_null() => {
             let core = engine::Core::new(params.clone(), policy);
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (thread, tx) = realtime::EngineThread::spawn(core, clock, gauges.clone())
+                .map_err(SimError::Serve)?;
             let fits = engine::Core::new(params.clone(), policy);
-            let task = tokio::spawn(engine::run_realtime(core, clock, rx, gauges.clone()));
-            (Some(server::EngineHandle { tx, fits }), Some(task))
+            (Some(server::EngineHandle { tx, fits }), Some(thread))
         }
         _ => (None, None),
     };
@@ -300,7 +301,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         started_unix_ns: clock.started_unix_ns,
         shutdown_tx: Some(shutdown_tx),
         serve_task,
-        engine_task,
+        engine: engine_thread,
         truth,
     })
 }
@@ -363,9 +364,8 @@ impl SimServer {
                 }
             };
         // Stop the engine: open token channels close, so any response still streaming ends.
-        if let Some(task) = self.engine_task.take() {
-            task.abort();
-            let _ = task.await;
+        if let Some(engine) = self.engine.take() {
+            engine.stop().await;
         }
         if let Some(truth) = self.truth.take() {
             truth.close().await?;

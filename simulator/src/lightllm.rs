@@ -15,6 +15,11 @@
 //!   server loses them: its manager keeps only the latest undelivered token of a
 //!   request, so of the tokens made before the stream reads again only the last is sent
 //!   (the truth log still counts them all; `ignore_eos` still yields `max_new_tokens`).
+//!   Not when the profile runs sped up (`--speedup K`, K > 1): whether a token is lost
+//!   depends on how soon the stream reads again in real time, and sped up the tokens
+//!   come K times closer while the handler is no faster, so a run would lose tokens the
+//!   modelled server kept (at K = 100, a third of a QPS-1 run's records lost some). A
+//!   sped-up stream sends every token.
 //! - the length check (prompt over the max input length, or prompt + max_new_tokens over
 //!   the max total) runs inside the generation generator: on `/generate` it is a 500; on
 //!   `/generate_stream` the 200 headers are already out and the connection is cut.
@@ -83,14 +88,17 @@ fn push_py_str(out: &mut BytesMut, s: &str) {
     push_json_str(out, s);
 }
 
-struct LightFramer;
+struct LightFramer {
+    /// Keep only the latest undelivered token (off when sped up: module docs).
+    latest_only: bool,
+}
 
 /// `text/event-stream` as Starlette's `StreamingResponse` sends it.
 const SSE_UTF8: &str = "text/event-stream; charset=utf-8";
 
 impl Framer for LightFramer {
     fn latest_only(&self) -> bool {
-        true
+        self.latest_only
     }
 
     fn token(&mut self, tok: &Tok, out: &mut BytesMut) {
@@ -179,11 +187,14 @@ async fn generate_stream(
         Ok(x) => x,
         Err(resp) => return resp,
     };
+    let framer = LightFramer {
+        latest_only: st.profile.speedup == 1.0,
+    };
     let mut job = Job::start(ctx, plan);
     job.before_headers().await;
     response(
         StatusCode::OK,
         Some(SSE_UTF8),
-        stream_body(job, LightFramer, None),
+        stream_body(job, framer, None),
     )
 }

@@ -23,11 +23,12 @@ use tokio::time::Instant;
 
 use crate::engine::{Clock, Core, EngineEvent, EngineRequest, Submission};
 use crate::faults::{Fault, Faults, mix};
+use crate::realtime::EngineInput;
 use crate::truth::{Msg, Outcome, TruthRecord};
 use crate::{Dialect, Profile, SimConfig};
 
 pub(crate) struct EngineHandle {
-    pub tx: mpsc::UnboundedSender<Submission>,
+    pub tx: mpsc::UnboundedSender<EngineInput>,
     /// A core with the same parameters, used only for `fits` checks.
     pub fits: Core,
 }
@@ -349,7 +350,7 @@ impl Job {
                     },
                     events: tx,
                 };
-                match engine.tx.send(sub) {
+                match engine.tx.send(EngineInput::Submit(sub)) {
                     Ok(()) => Source::Engine(rx),
                     Err(_) => Source::Closed,
                 }

@@ -118,6 +118,32 @@ async fn tgi_stream_sends_keep_alive_comments_when_idle() {
     s.shutdown().await.unwrap();
 }
 
+/// The token ids a LightLLM `/generate_stream` of 40 tokens (ignore_eos) sends.
+async fn streamed_ids_of_40(s: &simulator::SimServer) -> Vec<u64> {
+    let r = post(
+        s,
+        "/generate_stream",
+        r#"{"inputs":"a b c","parameters":{"do_sample":false,"ignore_eos":true,"max_new_tokens":40}}"#,
+    )
+    .await;
+    assert!(r.complete);
+    sse_data(&r.text())
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(e).unwrap();
+            v["token"]["id"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// The ids of the first request's tokens at these indices.
+fn token_ids(indices: impl IntoIterator<Item = u32>) -> Vec<u64> {
+    indices
+        .into_iter()
+        .map(|i| u64::from(simulator::words::token(0, i).0))
+        .collect()
+}
+
 #[tokio::test]
 async fn lightllm_sends_only_the_latest_of_the_tokens_ready_together() {
     // The null profile with no delay makes every token ready at once: the server sends
@@ -129,32 +155,30 @@ async fn lightllm_sends_only_the_latest_of_the_tokens_ready_together() {
         c.truth_log = Some(truth.clone())
     })
     .await;
-    let r = post(
-        &s,
-        "/generate_stream",
-        r#"{"inputs":"a b c","parameters":{"do_sample":false,"ignore_eos":true,"max_new_tokens":40}}"#,
-    )
-    .await;
-    assert!(r.complete);
-    let events = sse_data(&r.text());
-    let ids: Vec<u64> = events
-        .iter()
-        .map(|e| {
-            let v: serde_json::Value = serde_json::from_str(e).unwrap();
-            v["token"]["id"].as_u64().unwrap()
-        })
-        .collect();
-    let expect: Vec<u64> = [15, 31, 39]
-        .iter()
-        .map(|&i| u64::from(simulator::words::token(0, i).0))
-        .collect();
-    assert_eq!(ids, expect, "tokens 15, 31 and 39 (the last) are sent");
+    let expect = token_ids([15, 31, 39]);
+    assert_eq!(
+        streamed_ids_of_40(&s).await,
+        expect,
+        "tokens 15, 31 and 39 (the last) are sent"
+    );
     s.shutdown().await.unwrap();
     let truth = read_truth_log(&truth).unwrap();
     assert_eq!(
         truth[0].output_tokens, 40,
         "the lost tokens were generated all the same"
     );
+}
+
+#[tokio::test]
+async fn a_sped_up_lightllm_sends_every_token() {
+    // The same tokens, all ready at once, but the profile runs sped up: losing tokens
+    // would be an artifact of the real-time handler against a K times faster engine.
+    let s = start_with(Dialect::Lightllm, "null", |c| {
+        c.profile = c.profile.clone().sped_up(4.0).unwrap()
+    })
+    .await;
+    assert_eq!(streamed_ids_of_40(&s).await, token_ids(0..40));
+    s.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -17,11 +17,12 @@ pub struct Args {
     /// Simulator profile for all backends.
     #[arg(long, default_value = "a800-llama2-13b")]
     profile: String,
-    /// Real seconds one run should last: each trace's speed-up K is its span in the
-    /// profile's time (engine model, slowest policy) / this, rounded up.
+    /// Real seconds one run should last: each trace's speed-up K, per backend, is its
+    /// span in the profile's time (engine model, that backend's policy) / this, rounded up.
     #[arg(long, value_name = "S", default_value_t = 7.0)]
     run_seconds: f64,
-    /// Largest speed-up K (keeps engine steps above the timer's resolution).
+    /// Largest speed-up K (keeps engine steps well above the engine thread's wake-up
+    /// latency).
     #[arg(long, value_name = "K", default_value_t = 100.0)]
     max_speedup: f64,
     /// Most token events per real second a run may reach at its busiest (caps K for
@@ -139,18 +140,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(super::exit_for_failed_runs(&failed))
 }
 
-/// Markdown: the speed-up K of every trace and what set it.
-fn speedup_table(speedups: &std::collections::BTreeMap<PathBuf, (demo::TraceLoad, f64)>) -> String {
+/// Markdown: the speed-up K of every trace and backend, and what set it.
+fn speedup_table(speedups: &demo::Speedups) -> String {
     let mut s = String::from(
-        "| trace | span in the profile's time, s | peak token rate, tok/s | speed-up K |\n|:--|--:|--:|--:|\n",
+        "| trace | backend | span in the profile's time, s | peak token rate, tok/s | speed-up K |\n|:--|:--|--:|--:|--:|\n",
     );
-    for (trace, (load, k)) in speedups {
+    for ((backend, trace), (load, k)) in speedups {
         let name = trace
             .file_stem()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         s.push_str(&format!(
-            "| {name} | {:.0} | {:.0} | {k} |\n",
+            "| {name} | {backend} | {:.0} | {:.0} | {k} |\n",
             load.span_s, load.peak_tok_s
         ));
     }
@@ -170,11 +171,12 @@ fn update_blocks(readme: &std::path::Path, blocks: &[(&str, String)]) -> anyhow:
 /// The demo's cells in virtual time (the engine model alone) on the same traces.
 fn exact_rows(
     settings: &DemoSettings,
-    speedups: &std::collections::BTreeMap<PathBuf, (demo::TraceLoad, f64)>,
+    speedups: &demo::Speedups,
 ) -> anyhow::Result<Vec<simulator::calibration::Row>> {
     let profile = simulator::Profile::load(&settings.profile)?;
-    let traces = speedups
-        .keys()
+    let paths: std::collections::BTreeSet<&PathBuf> = speedups.keys().map(|(_, t)| t).collect();
+    let traces = paths
+        .into_iter()
         .map(|t| demo::virtual_trace(t))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(demo::compare::virtual_rows(&profile, &traces))
