@@ -10,25 +10,12 @@ use std::process::Command;
 
 use common::{LLMIB, write_trace};
 
-/// A profile whose capacity is exact: one request at a time (max_batch_size 1), each
-/// step 4 ms, a request of 10 output tokens = 1 prefill step + 9 decode steps = 40 ms,
-/// so the server completes at most 25 requests/s.
-const PROFILE: &str = r#"
-name = "one-at-a-time"
-description = "capacity 25 req/s for 10-token answers"
-model = "cap"
-max_input_length = 64
-max_total_tokens = 128
-[engine]
-kv_capacity_tokens = 65536
-max_batch_size = 1
-max_prefill_tokens = 4096
-prefill_base_us = 4000.0
-prefill_per_token_us = 0.0
-decode_base_us = 4000.0
-decode_per_seq_us = 0.0
-decode_per_ctx_token_us = 0.0
-"#;
+/// A profile whose capacity is exact: one request at a time, each step 4 ms, a request
+/// of 10 output tokens = 1 prefill step + 9 decode steps = 40 ms, so the server completes
+/// at most 25 requests/s.
+fn capacity_profile() -> String {
+    common::one_at_a_time_profile(4000.0, "capacity 25 req/s for 10-token answers")
+}
 const CAPACITY: f64 = 25.0;
 
 fn sweep_args(dir: &Path, trace: &Path, profile: &Path) -> Vec<String> {
@@ -70,7 +57,7 @@ fn json(path: &Path) -> serde_json::Value {
 fn auto_sweep_stops_at_saturation_marks_the_knee_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = tmp.path().join("cap.toml");
-    std::fs::write(&profile, PROFILE).unwrap();
+    std::fs::write(&profile, capacity_profile()).unwrap();
     let trace = tmp.path().join("steady.msgpack");
     // 50 requests 100 ms apart, 10 output tokens each.
     write_trace(

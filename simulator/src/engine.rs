@@ -4,9 +4,9 @@
 //! step does (which waiting requests are admitted and prefilled, which running ones are
 //! preempted, which decode) and how long it takes; [`Core::finish_step`] applies it (every
 //! member gains one token). Two drivers run the same core:
-//! - [`run_realtime`], a tokio task that owns the core, takes requests over a channel,
-//!   sleeps each step's duration on the tokio timer and sends each token to its request's
-//!   channel when the step ends (the HTTP handler writes it to the client);
+//! - [`crate::realtime`], an OS thread that owns the core, takes requests over a channel,
+//!   sleeps each step's duration and sends each token to its request's channel when the
+//!   step ends (the HTTP handler writes it to the client);
 //! - [`simulate`], a discrete-event loop in virtual time (no sleeping): a 1000-request
 //!   trace runs in milliseconds, exactly and deterministically. It is used to calibrate
 //!   profiles and to test the model against analytic values.

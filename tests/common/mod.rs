@@ -165,3 +165,28 @@ pub fn write_trace(
     }
     w.finish().unwrap();
 }
+
+/// A simulator profile whose capacity is exact: one request at a time (max_batch_size 1)
+/// and every step `step_us` long, so a request of `n` output tokens takes `n` steps (a
+/// prefill, then `n - 1` decodes) and the server completes at most
+/// `1e6 / (n * step_us)` requests per second.
+pub fn one_at_a_time_profile(step_us: f64, description: &str) -> String {
+    format!(
+        r#"
+name = "one-at-a-time"
+description = "{description}"
+model = "cap"
+max_input_length = 64
+max_total_tokens = 128
+[engine]
+kv_capacity_tokens = 65536
+max_batch_size = 1
+max_prefill_tokens = 4096
+prefill_base_us = {step_us:.1}
+prefill_per_token_us = 0.0
+decode_base_us = {step_us:.1}
+decode_per_seq_us = 0.0
+decode_per_ctx_token_us = 0.0
+"#
+    )
+}
