@@ -363,14 +363,9 @@ impl Bench {
         if self.settings.pause.is_zero() {
             return;
         }
-        // The stop handle has no awaitable side: look at it every 100 ms.
-        let end = tokio::time::Instant::now() + self.settings.pause;
-        while !self.stop.is_stopped() {
-            let now = tokio::time::Instant::now();
-            if now >= end {
-                break;
-            }
-            tokio::time::sleep((end - now).min(Duration::from_millis(100))).await;
+        tokio::select! {
+            _ = tokio::time::sleep(self.settings.pause) => {}
+            _ = self.stopped() => {}
         }
     }
 }

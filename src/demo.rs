@@ -27,10 +27,11 @@
 pub mod compare;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 
 use replayer::StopHandle;
-use simulator::{Policy, Profile, VirtualRequest};
+use simulator::{EngineParams, Policy, Profile, VirtualRequest};
 
 use crate::pipeline::{self, PipelineError, RunSettings, SuiteRun};
 use crate::suite::Suite;
@@ -154,26 +155,15 @@ pub fn virtual_trace(trace: &Path) -> Result<VirtualTrace, PipelineError> {
     Ok((header.spec.output_cap(), header.spec.rate_per_s(), reqs))
 }
 
-/// The [`TraceLoad`] of `trace` under `profile` and `policy`, from the engine model in
-/// virtual time.
-pub fn trace_load(
-    trace: &Path,
-    profile: &Profile,
-    policy: Policy,
-) -> Result<TraceLoad, PipelineError> {
-    let (_, _, reqs) = virtual_trace(trace)?;
-    let Some(params) = profile.engine(policy) else {
-        return Ok(TraceLoad {
-            span_s: 0.0,
-            peak_tok_s: 0.0,
-        });
-    };
-    let (res, _) = simulator::simulate(params, policy, &reqs);
+/// The [`TraceLoad`] of a trace's requests under `params` and `policy`, from the engine
+/// model in virtual time.
+pub fn trace_load(reqs: &[VirtualRequest], params: &EngineParams, policy: Policy) -> TraceLoad {
+    let (res, _) = simulator::simulate(params, policy, reqs);
     let end = res.iter().map(|r| r.finished_ns).max().unwrap_or(0);
-    Ok(TraceLoad {
+    TraceLoad {
         span_s: end as f64 / 1e9,
         peak_tok_s: peak_tokens_per_s(&res),
-    })
+    }
 }
 
 /// The speed-up of a trace with this load (module docs).
@@ -191,18 +181,31 @@ pub fn speedup_for(load: TraceLoad, settings: &DemoSettings) -> f64 {
 /// scheduling policy.
 pub fn speedups(suites: &[Suite], settings: &DemoSettings) -> Result<Speedups, PipelineError> {
     let profile = Profile::load(&settings.profile)?;
+    // Each trace is read once, however many backends replay it.
+    let mut requests: BTreeMap<&Path, Vec<VirtualRequest>> = BTreeMap::new();
     let mut out = Speedups::new();
     for suite in suites {
         let policy = suite
             .backend
             .parse::<simulator::Dialect>()?
             .default_policy();
-        for trace in &suite.traces {
+        for trace in suite.traces.iter().filter(|t| t.is_file()) {
+            let load = match profile.engine(policy) {
+                Some(params) => {
+                    let reqs = match requests.entry(trace.as_path()) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(virtual_trace(trace)?.2),
+                    };
+                    trace_load(reqs, params, policy)
+                }
+                // No engine model for this policy: nothing to pace, K = 1.
+                None => TraceLoad {
+                    span_s: 0.0,
+                    peak_tok_s: 0.0,
+                },
+            };
             let key = (suite.backend.clone(), trace.clone());
-            if !out.contains_key(&key) && trace.is_file() {
-                let load = trace_load(trace, &profile, policy)?;
-                out.insert(key, (load, speedup_for(load, settings)));
-            }
+            out.insert(key, (load, speedup_for(load, settings)));
         }
     }
     Ok(out)

@@ -270,7 +270,6 @@ fn choose(
     Ok((out, filtered, unusable))
 }
 
-/// The source file's name for the trace name, when `--name` is not given.
 /// The header spec of a dataset import of `input` (`sessions`: `--sessions`, which also
 /// records the think time).
 pub(crate) fn import_spec(
@@ -296,6 +295,7 @@ pub(crate) fn import_spec(
     })
 }
 
+/// The source file's name for the trace name, when `--name` is not given.
 pub(crate) fn default_name(input: &Path) -> String {
     input
         .file_stem()
