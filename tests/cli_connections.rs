@@ -65,13 +65,24 @@ fn write_trace(path: &Path) {
 
 /// Replays the burst trace with `flags`; returns the log and the summary (stdout).
 fn replay(dir: &Path, sim: &SimProcess, name: &str, flags: &[&str]) -> (RunLog, String) {
+    replay_as(dir, sim, "tgi", name, flags)
+}
+
+/// [`replay`] with the given `--backend`.
+fn replay_as(
+    dir: &Path,
+    sim: &SimProcess,
+    backend: &str,
+    name: &str,
+    flags: &[&str],
+) -> (RunLog, String) {
     let trace = dir.join("bursts.msgpack");
     if !trace.exists() {
         write_trace(&trace);
     }
     let out = dir.join(name);
     let o = Command::new(LLMIB)
-        .args(["replay", trace.to_str().unwrap(), "--backend", "tgi"])
+        .args(["replay", trace.to_str().unwrap(), "--backend", backend])
         .args([
             "--endpoint",
             &sim.url,
@@ -126,6 +137,29 @@ fn warm_connections_keep_connection_setup_out_of_the_requests() {
     for r in &log.records {
         assert_eq!(r.connect_start_ns, None, "request {} connected", r.id);
         assert_eq!(r.connect_ns, None, "request {} connected", r.id);
+    }
+}
+
+/// uvicorn (vLLM, SGLang) writes `data: [DONE]` and the chunked terminator separately:
+/// a client that drops the response at the marker closes the connection, and every
+/// later request opens a new one inside its timings. The simulator's
+/// `--stream-end-gap-ms` sends them 20 ms apart; the replayer must read the body's end
+/// and keep every warmed connection.
+#[test]
+fn a_terminator_written_after_the_end_marker_keeps_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start("openai", &["--stream-end-gap-ms", "20"]);
+    let cap = BURST.to_string();
+    let flags = ["--concurrency", &cap, "--connections", &cap];
+    let (log, stdout) = replay_as(dir.path(), &sim, "openai", "gap.msgpack", &flags);
+    assert!(
+        stdout.contains("connections: 4 of 4 opened before the clock"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 0 opened during the run"), "{stdout}");
+    for r in &log.records {
+        assert_eq!(r.connect_ns, None, "request {} connected", r.id);
+        assert_eq!(r.output_tokens, Some(16), "request {}", r.id);
     }
 }
 

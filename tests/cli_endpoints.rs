@@ -121,6 +121,42 @@ fn https_with_cacert_records_every_request_ok_and_without_it_fails_the_check() {
     assert!(line.contains("--cacert /nonexistent.pem"), "{line}");
 }
 
+/// The usual test certificate (`openssl req -x509 ... -addext subjectAltName=IP:...`)
+/// says CA:TRUE; given with `--cacert`, webpki alone refuses it as the server's own
+/// (`CaUsedAsEndEntity`). It is accepted as curl accepts it; the same kind of certificate made for another
+/// name is still refused.
+#[test]
+fn a_self_signed_certificate_marked_as_a_ca_is_trusted_with_cacert() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start("tgi", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let certs = tls_front::openssl_style_certificate(&["127.0.0.1"]);
+    let front = rt.block_on(tls_front::tls_front_with(sim.addr(), Duration::ZERO, certs));
+    let pem = dir.path().join("server.pem");
+    std::fs::write(&pem, &front.ca_pem).unwrap();
+    let (o, out) = replay(
+        dir.path(),
+        "tgi",
+        &front.url,
+        &["--cacert", pem.to_str().unwrap()],
+    );
+    all_ok(&o, &out);
+
+    // The very certificate the server presents, but made for another name.
+    let certs = tls_front::openssl_style_certificate(&["other.test"]);
+    let other = rt.block_on(tls_front::tls_front_with(sim.addr(), Duration::ZERO, certs));
+    let wrong = dir.path().join("other.pem");
+    std::fs::write(&wrong, &other.ca_pem).unwrap();
+    let (o, _) = replay(
+        dir.path(),
+        "tgi",
+        &other.url,
+        &["--cacert", wrong.to_str().unwrap()],
+    );
+    let line = one_line_error(&o);
+    assert!(line.contains("certificate"), "{line}");
+}
+
 #[test]
 fn without_model_the_only_served_model_is_used_and_recorded() {
     let dir = tempfile::tempdir().unwrap();

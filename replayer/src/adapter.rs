@@ -18,9 +18,10 @@
 //!   `continuous_usage_stats`); each event's count is the increase of `completion_tokens`.
 //! * `final_usage`: the server reported a total (TGI `details.generated_tokens`, OpenAI
 //!   `usage`, LightLLM `count_output_tokens`). Streamed: when it equals the number of
-//!   content events each event gets one token, otherwise the total is split across events
-//!   in proportion to the new text bytes of each event (largest-remainder rounding, so
-//!   the per-event counts add up to the total exactly).
+//!   content events each event gets one token; above it, each event gets one and the rest
+//!   is split across events in proportion to the new text bytes of each event
+//!   (largest-remainder rounding, so the per-event counts add up to the total exactly);
+//!   below it (a total smaller than the events), the whole total is split that way.
 //! * `assumed_max_tokens`: no server count, but the response finished at the length
 //!   limit (`finish_reason = length`) or `ignore_eos` was sent to a server whose API
 //!   honours it and the response completed: the total is `max_tokens`, split across events
@@ -98,24 +99,18 @@ impl Accum {
             self.output_tokens = Some(0);
             return;
         }
-        if total as usize == n {
-            self.events.tokens.iter_mut().for_each(|t| *t = 1);
+        let weights: Vec<u64> = if self.text_bytes.iter().any(|&b| b > 0) {
+            self.text_bytes.iter().map(|&b| b as u64).collect()
         } else {
-            let weights: Vec<u64> = if self.text_bytes.iter().any(|&b| b > 0) {
-                self.text_bytes.iter().map(|&b| b as u64).collect()
-            } else {
-                vec![1; n]
-            };
-            let sum: u64 = weights.iter().sum();
-            let mut cum = 0u64;
-            let mut assigned = 0u64;
-            for (i, w) in weights.iter().enumerate() {
-                cum += w;
-                // round(total * cum / sum), exact in integers
-                let upto = (2 * total as u64 * cum + sum) / (2 * sum);
-                self.events.tokens[i] = (upto - assigned) as u32;
-                assigned = upto;
-            }
+            vec![1; n]
+        };
+        // Every event is at least one token when the total allows it (a server sends a
+        // content chunk only for a token, even an empty-text one); the rest follows
+        // the text bytes.
+        let base = u32::from(total as usize >= n);
+        let rest = total - base * n as u32;
+        for (t, extra) in self.events.tokens.iter_mut().zip(split(rest, &weights)) {
+            *t = base + extra;
         }
         self.output_tokens = Some(self.events.total_tokens() as u32);
     }
@@ -131,6 +126,25 @@ impl Accum {
         self.events.tokens.iter_mut().for_each(|t| *t = 1);
         self.keep_counts("event_count");
     }
+}
+
+/// `total` split in proportion to `weights` (not all zero), rounded so that the parts add
+/// up to `total` exactly: part `i` is `round(total * cum_i / sum) - round(total *
+/// cum_{i-1} / sum)`, in integers.
+fn split(total: u32, weights: &[u64]) -> Vec<u32> {
+    let sum: u64 = weights.iter().sum();
+    let mut cum = 0u64;
+    let mut assigned = 0u64;
+    weights
+        .iter()
+        .map(|w| {
+            cum += w;
+            let upto = (2 * total as u64 * cum + sum) / (2 * sum);
+            let part = (upto - assigned) as u32;
+            assigned = upto;
+            part
+        })
+        .collect()
 }
 
 /// Facts about the request the decoders need.
@@ -400,7 +414,10 @@ mod tests {
         }
         a.spread_total(16, "final_usage");
         assert_eq!(a.events.tokens.iter().sum::<u32>(), 16);
-        assert_eq!(a.events.tokens, vec![2, 2, 4, 0, 8]);
+        // One each, the other 11 by text bytes (1, 1, 2, 0, 4 of 8).
+        assert_eq!(a.events.tokens, vec![2, 3, 4, 1, 6]);
+        a.spread_total(4, "final_usage");
+        assert_eq!(a.events.tokens, vec![1, 0, 1, 0, 2], "below the events");
         let mut a = Accum::default();
         for _ in 0..3 {
             a.push(0, 0, 5);

@@ -345,3 +345,75 @@ data:{\"token\": {\"id\": 306, \"text\": \" I\", \"logprob\": -0.25, \"special\"
     assert_eq!(r.finish.as_deref(), Some("length"));
     assert!(r.flags.is_empty(), "exact: nothing to flag");
 }
+
+/// A real vLLM 0.32 capture of `tests/fixtures/vllm-0.32/`.
+macro_rules! vllm032 {
+    ($name:literal) => {
+        include_bytes!(concat!("../tests/fixtures/vllm-0.32/", $name))
+    };
+}
+
+/// The body cut after each event, so that event `i` arrives at time `i`.
+fn one_event_per_part(body: &[u8]) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while let Some(k) = body[start..].windows(2).position(|w| w == b"\n\n") {
+        parts.push(&body[start..start + k + 2]);
+        start += k + 2;
+    }
+    parts.push(&body[start..]);
+    parts
+}
+
+/// `n` tokens, one per event, each at its own part's time (`first` for the first).
+fn assert_one_token_per_event(r: &Result, n: u32, first: u64) {
+    ok(r);
+    assert_eq!(r.tokens, vec![1; n as usize], "{r:?}");
+    assert_eq!(r.output, Some(n));
+    assert_eq!(r.server_output, Some(n));
+    let times: Vec<u64> = (first..first + n as u64).collect();
+    assert_eq!(r.times, times);
+}
+
+fn ctx(max_tokens: u32) -> ReqCtx {
+    ReqCtx { max_tokens, ..CTX }
+}
+
+#[test]
+fn vllm_empty_text_events_are_tokens() {
+    // 64 tokens; events 43 and 59 are `"text": ""` (tokens ending inside a UTF-8
+    // character). Before the fix: 62 events, usage spread by text length.
+    let body = vllm032!("completions_stream_empty_text.body");
+    check_splits(body, false, &oai, &ctx(64));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(64), true);
+    assert_one_token_per_event(&r, 64, 0);
+    assert_eq!(r.method, Some("final_usage"));
+}
+
+#[test]
+fn vllm_an_empty_first_token_is_the_first_token() {
+    // TTFT is the first token's time even when its text is empty.
+    let body = vllm032!("completions_stream_empty_first.body");
+    check_splits(body, false, &oai, &ctx(16));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(16), true);
+    assert_one_token_per_event(&r, 16, 0);
+}
+
+#[test]
+fn vllm_an_empty_last_token_with_the_finish_reason_is_a_token() {
+    // The 44th and last token is `"text": ""` with `finish_reason: length`; the usage
+    // chunk (44) says it was a token, unlike llama.cpp's final empty chunk.
+    let body = vllm032!("completions_stream_empty_last.body");
+    check_splits(body, false, &oai, &ctx(44));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(44), true);
+    assert_one_token_per_event(&r, 44, 0);
+}
+
+#[test]
+fn vllm_chat_empty_content_deltas_are_tokens_and_the_role_chunk_is_not() {
+    let body = vllm032!("chat_stream_empty_content.body");
+    check_splits(body, false, &oai, &ctx(64));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(64), true);
+    // Part 0 is the role chunk: the first token is part 1.
+    assert_one_token_per_event(&r, 64, 1);
+}

@@ -114,6 +114,10 @@ pub(crate) fn body(
 /// A stream chunk's `delta`, or a whole answer's `message`.
 #[derive(Deserialize, Default)]
 struct Delta<'a> {
+    /// Present on a chat stream's first chunk (`{"role":"assistant","content":""}`),
+    /// which carries no token.
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -131,6 +135,11 @@ impl Delta<'_> {
             len(&self.content),
             len(&self.reasoning).max(len(&self.reasoning_content)),
         )
+    }
+
+    /// Whether it has a text field (answer or reasoning) as a string, empty or not.
+    fn has_text_field(&self) -> bool {
+        self.content.is_some() || self.reasoning.is_some() || self.reasoning_content.is_some()
     }
 }
 
@@ -253,9 +262,31 @@ struct Facts<'a> {
     /// The last choice's finish reason, when any choice has one.
     finish_reason: Option<Cow<'a, str>>,
     usage: Option<Counts>,
+    /// Some choice has a text field (`text`, `content`, `reasoning`...) as a string,
+    /// even an empty one: vLLM sends `"text": ""` for a token that ends inside a UTF-8
+    /// character, and that chunk is still one token.
+    text_field: bool,
+    /// Some choice's delta names a `role` (a chat stream's first chunk: no token).
+    role: bool,
     /// The event's only non-null text string, when it has exactly one (fast path only):
     /// what a [`Template`] of it would leave open.
     hole: Holes<'a>,
+}
+
+impl Facts<'_> {
+    /// A chunk that carries a token even without text: a text field holding the empty
+    /// string, in a chunk that is neither the chat role chunk nor a final chunk (which
+    /// llama.cpp and transformers serve send as `"text": ""` with the finish reason).
+    fn empty_token(&self) -> bool {
+        self.text_field && !self.role && self.finish_reason.is_none()
+    }
+
+    /// A final chunk with an empty text field: a token only when the final usage says
+    /// there was one more token than events (vLLM: the last token ended inside a UTF-8
+    /// character); see [`StreamDecoder::finish`].
+    fn empty_final(&self) -> bool {
+        self.text_field && !self.role && self.finish_reason.is_some()
+    }
 }
 
 /// The text strings of an event seen by the scanner: none, exactly one (its raw body and
@@ -288,6 +319,7 @@ struct Base {
     usage: Option<Counts>,
     /// The hole holds reasoning text (else answer text).
     hole_is_reasoning: bool,
+    role: bool,
 }
 
 impl Base {
@@ -304,6 +336,9 @@ impl Base {
             reasoning,
             finish_reason: self.finish_reason.clone().map(Cow::Owned),
             usage: self.usage,
+            // The hole is a text string.
+            text_field: true,
+            role: self.role,
             hole: Holes::None,
         }
     }
@@ -327,6 +362,7 @@ fn template_of(data: &[u8], f: &Facts<'_>) -> Option<Template<Base>> {
         finish_reason: f.finish_reason.as_deref().map(str::to_string),
         usage: f.usage,
         hole_is_reasoning: is_reasoning,
+        role: f.role,
     };
     Template::new(data, raw, base)
 }
@@ -354,6 +390,12 @@ fn facts_serde(data: &[u8]) -> Result<Facts<'_>, NoFacts> {
         let (a, r) = choice_text_len(&c);
         f.answer += a;
         f.reasoning += r;
+        let deltas = [&c.delta, &c.message].into_iter().flatten();
+        for d in deltas {
+            f.text_field |= d.has_text_field();
+            f.role |= d.role.is_some();
+        }
+        f.text_field |= c.text.is_some();
         if let Some(r) = c.finish_reason {
             f.finish_reason = Some(r);
         }
@@ -411,15 +453,18 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
             first_time(&mut seen, 1)?;
             let t = s.opt_string()?;
             f.answer += t.map_or(0, |t| t.decoded_len);
+            f.text_field |= t.is_some();
             f.hole.add(t, false);
             Ok(())
         }
         b"delta" | b"message" => {
             first_time(&mut seen, if key == b"delta" { 2 } else { 4 })?;
             if !s.null()? {
-                let (a, r) = message_fast(s, &mut f.hole)?;
-                f.answer += a;
-                f.reasoning += r;
+                let m = message_fast(s, &mut f.hole)?;
+                f.answer += m.answer;
+                f.reasoning += m.reasoning;
+                f.text_field |= m.text_field;
+                f.role |= m.role;
             }
             Ok(())
         }
@@ -438,13 +483,24 @@ fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
     Ok(())
 }
 
-/// (answer, reasoning) text bytes of a `delta` or `message` object, as
-/// [`Delta::text_len`] counts them.
-fn message_fast<'a>(s: &mut Scanner<'a>, hole: &mut Holes<'a>) -> Scan<(usize, usize)> {
+/// What the fast path reads of a `delta` or `message` object.
+struct MessageFacts {
+    /// Answer and reasoning text bytes, as [`Delta::text_len`] counts them.
+    answer: usize,
+    reasoning: usize,
+    /// As [`Delta::has_text_field`].
+    text_field: bool,
+    /// A `role` key is present.
+    role: bool,
+}
+
+fn message_fast<'a>(s: &mut Scanner<'a>, hole: &mut Holes<'a>) -> Scan<MessageFacts> {
     let (mut seen, mut answer, mut reasoning, mut copy) = (0, 0, 0, 0);
+    let (mut text_field, mut role) = (false, false);
     let mut len = |s: &mut Scanner<'a>, is_reasoning: bool| {
         let t = s.opt_string()?;
         hole.add(t, is_reasoning);
+        text_field |= t.is_some();
         Ok(t.map_or(0, |t| t.decoded_len))
     };
     s.object(|s, key| match key {
@@ -463,9 +519,19 @@ fn message_fast<'a>(s: &mut Scanner<'a>, hole: &mut Holes<'a>) -> Scan<(usize, u
             copy = len(s, true)?;
             Ok(())
         }
+        b"role" => {
+            first_time(&mut seen, 8)?;
+            role = true;
+            s.skip()
+        }
         _ => s.skip(),
     })?;
-    Ok((answer, reasoning.max(copy)))
+    Ok(MessageFacts {
+        answer,
+        reasoning: reasoning.max(copy),
+        text_field,
+        role,
+    })
 }
 
 fn usage_fast(s: &mut Scanner<'_>) -> Scan<Counts> {
@@ -535,10 +601,13 @@ pub(crate) struct StreamDecoder {
     /// The last event decoded in full with one text string, as a template for the next
     /// ones (see [`crate::template`]).
     template: Option<Template<Base>>,
+    /// When a final chunk with an empty text field arrived (see [`Facts::empty_final`]).
+    empty_final_ns: Option<u64>,
 }
 
 impl StreamDecoder {
     fn apply(&mut self, f: Facts<'_>, t_ns: u64, acc: &mut Accum) {
+        let (empty_token, empty_final) = (f.empty_token(), f.empty_final());
         if let Some(r) = f.finish_reason {
             acc.finish_reason = Some(r.into_owned());
             acc.complete = true;
@@ -565,13 +634,28 @@ impl StreamDecoder {
         // (every earlier event counted); otherwise it is the final usage-only chunk.
         let continuous = !acc.events.is_empty() && acc.counted_events == acc.events.len();
         let text = f.answer + f.reasoning;
-        if text > 0 || (d > 0 && continuous) {
+        if text > 0 || empty_token || (d > 0 && continuous) {
             acc.reasoning
                 .event(acc.events.len(), t_ns, f.reasoning, f.answer);
             acc.push(t_ns, d.min(u32::MAX as u64) as u32, text);
             if delta.is_some() {
                 acc.counted_events += 1;
             }
+        } else if empty_final {
+            self.empty_final_ns = Some(t_ns);
+        }
+    }
+
+    /// A final chunk with an empty text field is the last token when the server's total
+    /// is exactly one more than the events seen (see [`Facts::empty_final`]).
+    fn settle_empty_final(&mut self, acc: &mut Accum) {
+        let (Some(t_ns), Some(total)) = (self.empty_final_ns.take(), acc.server_output_tokens)
+        else {
+            return;
+        };
+        if total as usize == acc.events.len() + 1 {
+            acc.reasoning.event(acc.events.len(), t_ns, 0, 0);
+            acc.push(t_ns, 0, 0);
         }
     }
 }
@@ -617,8 +701,11 @@ impl Decoder for StreamDecoder {
     fn finish(&mut self, acc: &mut Accum, ctx: &ReqCtx, _eof: bool) {
         let n = acc.events.len();
         if n > 0 && acc.counted_events == n {
+            // Continuous usage counted every event; a final chunk's token came with
+            // a usage increase, so it already is one.
             acc.keep_counts("usage_delta");
         } else {
+            self.settle_empty_final(acc);
             // Without continuous usage, ignore_eos alone is no contract on an
             // OpenAI-style server (many silently drop unknown fields).
             let ctx = ReqCtx {

@@ -224,11 +224,18 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     };
     let ended = never_sent_timeout(ended, &mut st);
     let end_ns = shared.clock.now_ns();
+    let rest = st.rest.take();
     let rec = st.into_record(&prep, &ctx, dispatched_ns, end_ns, ended);
     count_done(&shared.live, &rec);
     guard.armed = false;
     release_next(&shared, &prep, &rec);
     send(&shared, rec, Some(lateness_ns));
+    // The record is final; read the body's own end so the connection is kept (see
+    // `crate::drain`), still holding the concurrency slot, so that the next request
+    // finds the connection idle.
+    if let Some(resp) = rest {
+        crate::drain::drain(resp, &shared.abort).await;
+    }
     if shared.slots.is_some() {
         // hyper returns the connection to the pool from a task of its own, woken when
         // the body ended; let it run before the slot goes to the next request, which
@@ -325,6 +332,9 @@ struct State {
     server_timing: BTreeMap<String, String>,
     /// Connection and send times, stamped on the wire (see [`crate::connect`]).
     stamps: Arc<Stamps>,
+    /// A streamed response whose end marker came before the body's end: read after
+    /// the record (see [`crate::drain`]).
+    rest: Option<reqwest::Response>,
 }
 
 impl State {
@@ -340,6 +350,7 @@ impl State {
             body,
             server_timing: BTreeMap::new(),
             stamps,
+            rest: None,
         }
     }
 
@@ -529,7 +540,11 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
         return End::Status;
     }
     if shared.stream {
-        read_stream(shared, &mut resp, ctx, st).await
+        let (end, marker) = read_stream(shared, &mut resp, ctx, st).await;
+        if marker {
+            st.rest = Some(resp);
+        }
+        end
     } else {
         read_answer(shared, &mut resp, ctx, st).await
     }
@@ -595,13 +610,14 @@ async fn read_answer(
 }
 
 /// Reads a streamed body chunk by chunk, each timestamped as it arrives and decoded at
-/// once (the per-event path).
+/// once (the per-event path). The flag is set when the answer ended at an end marker
+/// (or a server error event) before the body's own end: the rest is still to be read.
 async fn read_stream(
     shared: &Shared,
     resp: &mut reqwest::Response,
     ctx: &ReqCtx,
     st: &mut State,
-) -> End {
+) -> (End, bool) {
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
@@ -609,23 +625,23 @@ async fn read_stream(
                 if !st.feed(&chunk, t) {
                     if st.acc.protocol_error.is_some() {
                         st.finish_stream(t, false, ctx);
-                        return End::Broken;
+                        return (End::Broken, false);
                     }
-                    // End marker or server error event: the response is over.
+                    // End marker or server error event: the answer is over.
                     st.finish_inner(t, false, true, ctx);
-                    return End::Body;
+                    return (End::Body, true);
                 }
             }
             Ok(None) => {
                 let t = shared.clock.now_ns();
                 st.finish_stream(t, true, ctx);
-                return End::Body;
+                return (End::Body, false);
             }
             Err(e) => {
                 st.error = Some(describe(&e));
                 let t = shared.clock.now_ns();
                 st.finish_stream(t, false, ctx);
-                return End::Broken;
+                return (End::Broken, false);
             }
         }
     }

@@ -187,7 +187,8 @@ fn openai_coalesced_events_split_final_usage_by_text() {
     let body = b"data: {\"choices\":[{\"text\":\"ab\"}]}\n\ndata: {\"choices\":[{\"text\":\"cdefgh\",\"finish_reason\":\"length\"}]}\n\n\
 data: {\"choices\":[],\"usage\":{\"completion_tokens\":8}}\n\ndata: [DONE]\n\n";
     let r = check_splits(body, false, &oai, &CTX);
-    assert_eq!(r.tokens, vec![2, 6]);
+    // One token each, the other 6 by text bytes (2:6).
+    assert_eq!(r.tokens, vec![3, 5]);
     assert_eq!(r.method, Some("final_usage"));
 }
 
@@ -427,7 +428,9 @@ fn vllm_cumulative_text_split_by_new_bytes() {
     let r = check_splits(&body, true, &make, &ctx);
     assert_eq!(r.tokens.len(), 4);
     assert_eq!(r.tokens.iter().sum::<u32>(), 9);
-    assert_eq!(r.tokens, vec![2, 3, 0, 4]);
+    // One token each (the step without new text ended inside a character), the other
+    // 5 by new bytes.
+    assert_eq!(r.tokens, vec![2, 3, 1, 3]);
     assert_eq!(r.method, Some("assumed_max_tokens"));
     assert!(r.complete && r.server_error.is_none());
     // Without ignore_eos: one per event assumed, said so.

@@ -9,7 +9,9 @@
 //!   (`rustls-native-certs`: `/etc/ssl/certs` and friends, or `SSL_CERT_FILE` /
 //!   `SSL_CERT_DIR`), which is where a company CA installed on the machine lives;
 //! * `--cacert FILE` adds the certificates of a PEM file (one or more) to those roots,
-//!   for a private CA or a self-signed server certificate;
+//!   for a private CA or a self-signed server certificate; a server presenting exactly
+//!   one of them is accepted even when it is marked as a CA, as OpenSSL-made test
+//!   certificates are (see [`crate::tls_pinned`]);
 //! * `--insecure` skips certificate verification entirely (the handshake signatures are
 //!   still checked, so the connection is encrypted, but to an unverified peer);
 //! * ALPN offers `http/1.1` only: the replayer speaks HTTP/1.1 (one connection per
@@ -64,11 +66,20 @@ pub(crate) fn client_config(opts: &TlsOptions, https: bool) -> Result<ClientConf
             .with_no_client_auth()
     } else {
         let roots = if https {
-            roots(extra)?
+            roots(extra.clone())?
         } else {
             RootCertStore::empty()
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if https && !extra.is_empty() {
+            let verifier = crate::tls_pinned::PinnedOrWebPki::new(roots, extra, provider)
+                .map_err(|e| ReplayError::Config(format!("--cacert: {e}")))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        } else {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)

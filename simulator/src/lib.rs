@@ -182,6 +182,11 @@ pub struct SimConfig {
     /// What ends each streamed object of the vLLM dialect: NUL (2023, the default) or
     /// newline (the same server from late 2024).
     pub vllm_separator: VllmSeparator,
+    /// How long after a stream's last event the body ends (the HTTP chunked
+    /// terminator). Zero: with the last event. uvicorn, under vLLM's and SGLang's
+    /// OpenAI servers, writes the two separately (about 0.04 ms apart), and a client
+    /// that stops reading at the end marker then loses its kept-alive connection.
+    pub stream_end_gap: Duration,
 }
 
 impl SimConfig {
@@ -199,6 +204,7 @@ impl SimConfig {
             reasoning: None,
             keep_alive: Duration::from_secs(15),
             vllm_separator: VllmSeparator::Nul,
+            stream_end_gap: Duration::ZERO,
         }
     }
 }

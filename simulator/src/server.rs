@@ -50,6 +50,8 @@ pub(crate) struct AppState {
     pub keep_alive: Duration,
     /// What ends each streamed vLLM object.
     pub vllm_separator: crate::VllmSeparator,
+    /// See [`SimConfig::stream_end_gap`].
+    stream_end_gap: Duration,
     /// What `GET /metrics` shows.
     pub metrics: crate::metrics::ServerMetrics,
 }
@@ -90,6 +92,7 @@ impl AppState {
             null_first,
             keep_alive: config.keep_alive,
             vllm_separator: config.vllm_separator,
+            stream_end_gap: config.stream_end_gap,
             metrics: crate::metrics::ServerMetrics::new(&config.profile.model, gauges),
         }
     }
@@ -519,6 +522,8 @@ struct StreamState<F> {
     /// before it).
     pending: Option<Tok>,
     done: bool,
+    /// Set when the last event went out: wait this long before the body's end.
+    end_gap: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -541,10 +546,14 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
         written: 0,
         pending: None,
         done: false,
+        end_gap: None,
     };
     let prefix = futures_util::stream::iter(prefix.map(Ok::<Bytes, Cut>));
     let tokens = futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
+            if let Some(gap) = st.end_gap.take() {
+                tokio::time::sleep(gap).await;
+            }
             return None;
         }
         let fault = st.job.plan.fault;
@@ -629,6 +638,8 @@ pub(crate) fn stream_body<F: Framer>(job: Job, framer: F, prefix: Option<Bytes>)
         }
         if ended {
             st.framer.end(&mut out);
+            let gap = st.job.ctx.state.stream_end_gap;
+            st.end_gap = (!gap.is_zero()).then_some(gap);
         }
         Some((Ok(out.freeze()), st))
     });

@@ -44,6 +44,10 @@ pub struct Args {
     /// default) or newline (the same server from late 2024, commit 9e37266).
     #[arg(long, value_name = "nul|newline")]
     vllm_separator: Option<String>,
+    /// Milliseconds between a stream's last event and the end of its body (the HTTP
+    /// chunked terminator), as uvicorn (vLLM, SGLang) writes them separately; 0: together.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    stream_end_gap_ms: f64,
     /// Scheduling policy (tgi, vllm, lightllm); default: the dialect's own.
     #[arg(long)]
     policy: Option<String>,
@@ -113,6 +117,14 @@ fn reasoning(
     }))
 }
 
+/// `--stream-end-gap-ms`: at most a minute.
+fn stream_end_gap(ms: f64) -> anyhow::Result<std::time::Duration> {
+    if !(0.0..=60_000.0).contains(&ms) {
+        anyhow::bail!("--stream-end-gap-ms must be between 0 and 60000 (got {ms})");
+    }
+    Ok(std::time::Duration::from_secs_f64(ms / 1000.0))
+}
+
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(truth) = &args.truth_log {
         let mut guard = OutputGuard::new(args.force);
@@ -132,6 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
         config.vllm_separator = sep.parse()?;
     }
+    config.stream_end_gap = stream_end_gap(args.stream_end_gap_ms)?;
     config.host = args.host;
     config.port = args.port;
     config.truth_log = args.truth_log;

@@ -37,12 +37,52 @@ fn certificates() -> (String, rustls::pki_types::CertificateDer<'static>, Vec<u8
     (ca.pem(), leaf.der().clone(), leaf_key.serialize_der())
 }
 
+/// A self-signed server certificate for `names` that also says it is a CA
+/// (`basicConstraints CA:TRUE`), as `openssl req -x509 -newkey rsa:2048 -nodes
+/// -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1` makes it: its own PEM is
+/// what `--cacert` is given.
+pub fn openssl_style_certificate(
+    names: &[&str],
+) -> (String, rustls::pki_types::CertificateDer<'static>, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "127.0.0.1");
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().clone(), key.serialize_der())
+}
+
+/// A certificate and its PKCS#8 key from PEM text (e.g. what `openssl req -x509
+/// -newkey rsa:2048 -nodes` wrote), in the form [`tls_front_with`] takes.
+pub fn pem_certificate(
+    cert_pem: &str,
+    key_pem: &str,
+) -> (String, rustls::pki_types::CertificateDer<'static>, Vec<u8>) {
+    use rustls::pki_types::pem::PemObject;
+    let cert = rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    (cert_pem.to_string(), cert, key.secret_pkcs8_der().to_vec())
+}
+
 /// Starts an HTTPS front on 127.0.0.1 port 0 forwarding to `backend` (`host:port`).
 /// `handshake_delay`: how long the front waits after accepting a TCP connection
 /// before it takes part in the TLS handshake (so a client's connection setup is
 /// measurably longer than a TCP connect).
 pub async fn tls_front(backend: String, handshake_delay: Duration) -> TlsFront {
-    let (ca_pem, cert, key) = certificates();
+    tls_front_with(backend, handshake_delay, certificates()).await
+}
+
+/// [`tls_front`] presenting `certs`: (the PEM to trust, the server's certificate, its
+/// PKCS#8 key).
+pub async fn tls_front_with(
+    backend: String,
+    handshake_delay: Duration,
+    certs: (String, rustls::pki_types::CertificateDer<'static>, Vec<u8>),
+) -> TlsFront {
+    let (ca_pem, cert, key) = certs;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)

@@ -1,0 +1,504 @@
+//! The project's own check against real servers no one here wrote: vLLM 0.32 (CPU build)
+//! and llama.cpp's `llama-server`, as `../shared/real-servers/` sets them up. Ignored by
+//! default (vLLM needs 12 GB of downloads once, and a minute to start): run
+//! `scripts/real-servers.sh`, which starts both servers on free ports and runs these
+//! tests with `--ignored`, or start them yourself and set
+//! * `LLMIB_VLLM_URL` (e.g. `http://127.0.0.1:18431`) and `LLMIB_VLLM_TOKENIZER` (the
+//!   served model's `tokenizer.json`), for the `vllm_*` tests;
+//! * `LLMIB_LLAMACPP_URL` and `LLMIB_AZURE_CSV` (the Azure 2023 conversation trace), for
+//!   the `llamacpp_*` tests.
+//!
+//! What each test asserts is what a user must be able to trust on a real server: every
+//! request ok, exact token counts (one event per token, even for tokens whose text ends
+//! inside a UTF-8 character), exact prompt counts, kept-alive connections reused (none
+//! opened during a run whose concurrency never exceeds the warmed connections), the
+//! prefix-cache hits the client records equal to vLLM's own counters, a graceful
+//! SIGTERM, https with an OpenSSL-made certificate, and a capacity search that finds a
+//! knee agreeing with a grid.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use formats::{LogRecord, Outcome, RunLog, read_log};
+
+mod common;
+
+use common::{LLMIB, s};
+
+#[path = "../replayer/tests/common/tls_front.rs"]
+mod tls_front;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run scripts/real-servers.sh (see this file's docs)")
+    })
+}
+
+/// Runs `llmib ARGS`; panics with its output unless it exits 0.
+fn llmib_ok(args: &[&str]) -> String {
+    let o = Command::new(LLMIB).args(args).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "llmib {args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// `GET URL` (plain http), the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut c = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        c,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    c.read_to_string(&mut buf).unwrap();
+    buf.split_once("\r\n\r\n")
+        .map_or(buf.clone(), |(_, b)| b.to_string())
+}
+
+/// The sum of a Prometheus counter's samples (`name` followed by `{` or a space).
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A spec file, generated into a trace with the vLLM model's tokenizer (exact counts).
+fn generate(dir: &Path, name: &str, spec: &str) -> PathBuf {
+    let spec_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&spec_path, spec).unwrap();
+    let trace = dir.join(format!("{name}.msgpack"));
+    let tokenizer = env("LLMIB_VLLM_TOKENIZER");
+    llmib_ok(&[
+        "generate",
+        s(&spec_path),
+        "-o",
+        s(&trace),
+        "--tokenizer",
+        &tokenizer,
+    ]);
+    trace
+}
+
+/// `n` requests of `prompt` tokens and exactly `output` output tokens (ignore_eos), at
+/// `rate` req/s (Poisson), prompts drawn so that no two share a 128-token block.
+fn synthetic(n: u64, prompt: u32, output: u32, rate: f64) -> String {
+    format!(
+        r#"
+name = "real-{n}-{prompt}-{output}"
+seed = 7
+requests = {n}
+ignore_eos = true
+[prompt_tokens]
+dist = "fixed"
+value = {prompt}
+[output_tokens]
+dist = "fixed"
+value = {output}
+[arrival]
+process = "poisson"
+rate = {rate}
+"#
+    )
+}
+
+/// Replays `trace` against `url`, which must succeed; returns the log and stdout.
+fn replay(trace: &Path, url: &str, backend: &str, out: &Path, flags: &[&str]) -> (RunLog, String) {
+    let mut args = vec![
+        "replay",
+        s(trace),
+        "--backend",
+        backend,
+        "--endpoint",
+        url,
+        "-o",
+        s(out),
+        "--force",
+        "--quiet",
+        "--timeout",
+        "120",
+    ];
+    args.extend_from_slice(flags);
+    let stdout = llmib_ok(&args);
+    (read_log(out).unwrap(), stdout)
+}
+
+fn assert_all_ok(log: &RunLog) {
+    for r in &log.records {
+        assert_eq!(r.outcome, Outcome::Ok, "request {}: {:?}", r.id, r.error);
+    }
+}
+
+/// Every record has one event per token and the server's own count.
+fn assert_one_event_per_token(log: &RunLog, tokens: u32) {
+    for r in &log.records {
+        assert_eq!(r.output_tokens, Some(tokens), "request {}", r.id);
+        assert_eq!(r.server_output_tokens, Some(tokens), "request {}", r.id);
+        assert_eq!(
+            r.events.len(),
+            tokens as usize,
+            "request {}: {} events for {tokens} tokens",
+            r.id,
+            r.events.len()
+        );
+        assert!(r.events.tokens.iter().all(|&k| k == 1), "request {}", r.id);
+    }
+}
+
+/// The summary says no connection was opened once the clock ran, and no record paid
+/// for one.
+fn assert_no_connection_during_the_run(log: &RunLog, stdout: &str) {
+    assert!(stdout.contains("; 0 opened during the run"), "{stdout}");
+    let connected: Vec<u64> = log
+        .records
+        .iter()
+        .filter(|r| r.connect_ns.is_some())
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        connected.is_empty(),
+        "requests that connected: {connected:?}"
+    );
+}
+
+fn prompt_tokens_sent(r: &LogRecord) -> (u32, Option<u32>) {
+    (r.prompt_tokens, r.server_prompt_tokens)
+}
+
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_completions_and_chat_count_every_token_on_kept_alive_connections() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "kept", &synthetic(100, 100, 64, 8.0));
+    let flags = ["--concurrency", "8", "--connections", "8"];
+    for backend in ["openai", "openai-chat"] {
+        let out = dir.path().join(format!("{backend}.msgpack"));
+        let (log, stdout) = replay(&trace, &url, backend, &out, &flags);
+        println!("{backend}: {}", stdout.trim());
+        assert_all_ok(&log);
+        assert_one_event_per_token(&log, 64);
+        assert_no_connection_during_the_run(&log, &stdout);
+        // Discovery: the only served model, recorded.
+        assert_eq!(log.header.backend.model.as_deref(), Some("tiny-llama"));
+        assert!(log.header.options.model_discovered);
+        if backend == "openai" {
+            // Completions text: the server adds BOS.
+            for r in &log.records {
+                let (p, server) = prompt_tokens_sent(r);
+                assert_eq!(server, Some(p + 1), "request {}", r.id);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_token_ids_and_continuous_usage_are_exact() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "ids", &synthetic(40, 200, 32, 8.0));
+    let out = dir.path().join("ids.msgpack");
+    let (log, _) = replay(
+        &trace,
+        &url,
+        "openai",
+        &out,
+        &["--prompt-token-ids", "--continuous-usage"],
+    );
+    assert_all_ok(&log);
+    assert_one_event_per_token(&log, 32);
+    for r in &log.records {
+        let (p, server) = prompt_tokens_sent(r);
+        assert_eq!(
+            server,
+            Some(p),
+            "request {}: ids are sent as they are",
+            r.id
+        );
+        assert_eq!(r.token_count_method.as_deref(), Some("usage_delta"));
+    }
+}
+
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_prefix_cache_hits_equal_the_servers_counters() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    // `prefix` must come before the tables of the spec.
+    let spec = synthetic(60, 700, 8, 10.0).replacen(
+        "ignore_eos = true",
+        "ignore_eos = true\nprefix = { groups = 2, tokens = 512 }",
+        1,
+    );
+    let trace = generate(dir.path(), "prefix", &spec);
+    let before = http_get(&format!("{url}/metrics"));
+    let out = dir.path().join("prefix.msgpack");
+    let (log, _) = replay(&trace, &url, "openai", &out, &["--prompt-token-ids"]);
+    let after = http_get(&format!("{url}/metrics"));
+    assert_all_ok(&log);
+    let client: u64 = log
+        .records
+        .iter()
+        .map(|r| u64::from(r.server_cached_tokens.unwrap_or(0)))
+        .sum();
+    let server = counter(&after, "vllm:prefix_cache_hits_total")
+        - counter(&before, "vllm:prefix_cache_hits_total");
+    println!("prefix cache hits: client {client}, vLLM {server}");
+    assert!(client > 0, "the shared prefixes hit the cache");
+    assert_eq!(
+        client as f64, server,
+        "client-recorded hits vs vLLM's counter"
+    );
+}
+
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_server_metrics_are_scraped_beside_the_log() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "metrics", &synthetic(60, 100, 32, 10.0));
+    let out = dir.path().join("metrics.msgpack");
+    let (log, stdout) = replay(
+        &trace,
+        &url,
+        "openai",
+        &out,
+        &[
+            "--server-metrics",
+            "auto",
+            "--server-metrics-interval",
+            "0.1",
+        ],
+    );
+    assert_all_ok(&log);
+    let sidecar = dir.path().join("metrics.msgpack.server-metrics.jsonl");
+    let text = std::fs::read_to_string(&sidecar).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let samples = text.lines().count();
+    assert!(samples > 10, "{samples} lines in the sidecar");
+    assert!(
+        text.contains("vllm:num_requests_running"),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+}
+
+/// SIGTERM mid-run: the replay stops dispatching, lets in-flight requests finish, and
+/// the log is complete and readable (every trace request has its record).
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_sigterm_leaves_a_complete_log() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "term", &synthetic(200, 50, 16, 10.0));
+    let out = dir.path().join("term.msgpack");
+    let mut child = Command::new(LLMIB)
+        .args([
+            "replay",
+            s(&trace),
+            "--backend",
+            "openai",
+            "--endpoint",
+            &url,
+        ])
+        .args(["-o", s(&out), "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the log has grown past its header: the run is under way.
+    let t0 = Instant::now();
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4096 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let o: Output = child.wait_with_output().unwrap();
+    println!(
+        "SIGTERM: exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+    let log = read_log(&out).unwrap();
+    assert_eq!(log.records.len(), 200, "one record per trace request");
+    let ok = log
+        .records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .count();
+    let not_sent = log
+        .records
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotSent)
+        .count();
+    assert!(ok > 0 && not_sent > 0, "ok {ok}, not sent {not_sent}");
+}
+
+/// https through a TLS front whose certificate `openssl req -x509` made (CA:TRUE, as
+/// most guides give it), trusted with `--cacert`: every request ok, connections kept.
+#[test]
+#[ignore = "needs a real vLLM and openssl: scripts/real-servers.sh"]
+fn vllm_over_https_with_an_openssl_certificate() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let o = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let certs = tls_front::pem_certificate(
+        &std::fs::read_to_string(&cert).unwrap(),
+        &std::fs::read_to_string(&key).unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let backend = url.trim_start_matches("http://").to_string();
+    let front = rt.block_on(tls_front::tls_front_with(backend, Duration::ZERO, certs));
+    let trace = generate(dir.path(), "https", &synthetic(40, 100, 16, 8.0));
+    let out = dir.path().join("https.msgpack");
+    let (log, stdout) = replay(
+        &trace,
+        &front.url,
+        "openai",
+        &out,
+        &[
+            "--cacert",
+            s(&cert),
+            "--concurrency",
+            "4",
+            "--connections",
+            "4",
+        ],
+    );
+    assert_all_ok(&log);
+    assert_one_event_per_token(&log, 16);
+    assert_no_connection_during_the_run(&log, &stdout);
+}
+
+/// A capacity search against the real server finds a knee (not "saturated from the first
+/// rate"), and a grid of two runs per rate puts it within the grid's step.
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "search", &synthetic(2000, 100, 32, 40.0));
+    let common = [
+        "--backend",
+        "openai",
+        "--endpoint",
+        url.as_str(),
+        "--slo",
+        "ttft_p99=0.5",
+        "--run-duration",
+        "15s",
+        "--quiet",
+    ];
+    let search_dir = dir.path().join("search");
+    let mut args = vec![
+        "search",
+        s(&trace),
+        "-o",
+        s(&search_dir),
+        "--start-rate",
+        "4",
+    ];
+    args.extend_from_slice(&common);
+    args.extend_from_slice(&["--runs", "2"]);
+    let found = llmib_ok(&args);
+    println!("search:\n{found}");
+    assert!(!found.contains("saturated from the first rate"), "{found}");
+    let grid_dir = dir.path().join("grid");
+    let mut args = vec!["search", s(&trace), "-o", s(&grid_dir), "--grid", "4:40:4"];
+    args.extend_from_slice(&common);
+    args.extend_from_slice(&["--runs", "2"]);
+    let grid = llmib_ok(&args);
+    println!("grid:\n{grid}");
+    // "highest rate meeting ttft_p99<=0.5s: 12 req/s (boundary in [...]) ..."
+    let knee = |text: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("highest rate meeting"))
+            .unwrap_or_else(|| panic!("no rate meets the SLO: {text}"));
+        let (_, after) = line.split_once(": ").unwrap();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (a, b) = (knee(&found), knee(&grid));
+    assert!((a - b).abs() <= 4.0, "search {a} req/s vs grid {b} req/s");
+}
+
+/// The Azure conversation trace (200 requests at 10x, prompts capped at 512 tokens,
+/// outputs at 64, ignore_eos) against llama-server, three runs on each backend: no
+/// request lost, counts exact, connections kept.
+#[test]
+#[ignore = "needs a real llama-server: scripts/real-servers.sh"]
+fn llamacpp_azure_slice_loses_nothing_and_keeps_connections() {
+    let url = env("LLMIB_LLAMACPP_URL");
+    let csv = env("LLMIB_AZURE_CSV");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("azure.msgpack");
+    llmib_ok(&[
+        "import",
+        "azure",
+        &csv,
+        "-o",
+        s(&trace),
+        "--time-scale",
+        "10",
+        "--max-prompt-tokens",
+        "512",
+        "--max-output-tokens",
+        "64",
+        "--max-requests",
+        "200",
+    ]);
+    for backend in ["openai", "llamacpp"] {
+        for run in 0..3 {
+            let out = dir.path().join(format!("{backend}-{run}.msgpack"));
+            let (log, stdout) = replay(&trace, &url, backend, &out, &[]);
+            let opened = log
+                .records
+                .iter()
+                .filter(|r| r.connect_ns.is_some())
+                .count();
+            println!(
+                "{backend} run {run}: {opened} of 200 opened a connection; {}",
+                stdout.trim()
+            );
+            assert_eq!(log.records.len(), 200);
+            assert_all_ok(&log);
+            for r in &log.records {
+                let n = r.output_tokens.expect("a count");
+                assert_eq!(Some(n), r.server_output_tokens, "request {}", r.id);
+                assert_eq!(r.events.len(), n as usize, "request {}", r.id);
+            }
+        }
+    }
+}
