@@ -568,7 +568,7 @@ fn send_failed(e: &reqwest::Error, st: &mut State) -> End {
         st.error = Some(why);
         return End::ConnectFailed;
     }
-    st.error = Some(if st.stamps.connect_start_ns().is_none() {
+    st.error = Some(if sent_on_a_kept_alive_connection(&st.stamps) {
         bounded(&format!(
             "kept-alive connection closed before any answer (the server may have closed \
              it as idle: see --pool-idle-timeout): {why}"
@@ -577,6 +577,18 @@ fn send_failed(e: &reqwest::Error, st: &mut State) -> End {
         why
     });
     End::Broken
+}
+
+/// Whether the request went out on a connection of the pool: it opened none, or the one
+/// it started finished connecting only after the request was written (hyper sent it on
+/// a connection that came back to the pool meanwhile; see the replayer README's
+/// Connections).
+fn sent_on_a_kept_alive_connection(stamps: &Stamps) -> bool {
+    match (stamps.connect_ns(), stamps.sent_ns()) {
+        (Some(connected), Some(sent)) => connected > sent,
+        (None, Some(_)) => true,
+        _ => stamps.connect_start_ns().is_none(),
+    }
 }
 
 /// Reads a whole non-streamed answer (at most [`MAX_BODY_BYTES`]) and decodes it.
