@@ -20,6 +20,26 @@ use replayer::{BackendKind, ReplayConfig, StopHandle};
 
 use crate::pipeline::PipelineError;
 
+/// Lowest offered rate a capacity run accepts, requests/s: below it a run of a few
+/// requests would last for hours and its arrival times approach the log's range.
+pub const MIN_RATE: f64 = 1e-3;
+/// Highest offered rate a capacity run accepts, requests/s: above it arrival gaps fall
+/// below a microsecond, shorter than a request takes to be sent.
+pub const MAX_RATE: f64 = 1e6;
+
+/// Checks an offered rate given by the user (`--start-rate`, `--rates`, `--grid`):
+/// a number in [`MIN_RATE`, `MAX_RATE`] requests/s. The error is one line naming `what`.
+pub fn check_rate(what: &str, r: f64) -> Result<f64, String> {
+    if r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!(
+            "{what}: expected a rate between {MIN_RATE} and {MAX_RATE:.0} requests/s, got {}",
+            formats::readable(r)
+        ))
+    }
+}
+
 /// Where the replays go.
 #[derive(Debug, Clone)]
 pub enum CapacityTarget {
@@ -254,7 +274,7 @@ impl Bench {
         if !self.settings.force && self.is_same_run(&log, time_scale, n) {
             reused = true;
         } else {
-            let config = self.replay_config(&log, time_scale, n);
+            let config = self.replay_config(&log, rate, time_scale, n);
             let summary = replayer::replay(&self.trace.path, config, self.stop.clone()).await?;
             interrupted = summary.interrupted && self.stop.is_stopped();
         }
@@ -295,7 +315,7 @@ impl Bench {
             && n_in_log.min(self.trace.len()) == n
     }
 
-    fn replay_config(&self, log: &Path, time_scale: f64, n: u64) -> ReplayConfig {
+    fn replay_config(&self, log: &Path, rate: f64, time_scale: f64, n: u64) -> ReplayConfig {
         let s = &self.settings;
         let k = s.speedup();
         let mut c = ReplayConfig::new(s.backend, self.endpoint.clone(), log.to_path_buf());
@@ -306,6 +326,7 @@ impl Bench {
         c.duration = s.duration.map(|d| d.div_f64(k));
         c.time_scale = time_scale;
         c.max_requests = (n < self.trace.len()).then_some(n);
+        c.offered_rate = Some(rate);
         c.simulated = self.simulated.clone();
         c.progress = s.progress;
         c.tls = s.tls.clone();

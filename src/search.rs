@@ -69,6 +69,24 @@ pub struct Trial {
 pub enum Stopped {
     Budget,
     Interrupted,
+    /// The server failed (a replay could not run, or no request of a run could
+    /// connect): [`Search::failure`] says how.
+    ServerFailed,
+    /// The next rate needs more requests than the trace has to fill `--run-duration`
+    /// ([`Search::fillable_rate`]): its run would be too short to measure.
+    TraceTooShort,
+}
+
+impl Stopped {
+    /// The manifest's `result.stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stopped::Budget => "budget",
+            Stopped::Interrupted => "interrupted",
+            Stopped::ServerFailed => "server_failed",
+            Stopped::TraceTooShort => "trace_too_short",
+        }
+    }
 }
 
 /// The search in progress.
@@ -78,6 +96,8 @@ pub struct Search<'a> {
     opts: AnalyzeOptions,
     pub trials: Vec<Trial>,
     pub manifest: Manifest,
+    /// Why the server failed, when the search stopped for it.
+    pub failure: Option<String>,
 }
 
 impl<'a> Search<'a> {
@@ -118,7 +138,15 @@ impl<'a> Search<'a> {
             opts,
             trials: Vec::new(),
             manifest,
+            failure: None,
         }
+    }
+
+    /// The highest rate whose run the trace fills: `--run-duration` at `rate` takes
+    /// `rate x run_duration` requests. Above it a run would end early (a 40-request
+    /// trace at 100,000 req/s lasts 0.4 ms): too short to measure, never a capacity.
+    pub fn fillable_rate(&self) -> f64 {
+        self.bench.trace.len() as f64 / self.spec.run_duration.as_secs_f64()
     }
 
     /// Requests of a run at `rate`.
@@ -142,6 +170,9 @@ impl<'a> Search<'a> {
     /// One more run at `rate`.
     async fn trial(&mut self, rate: f64, phase: &str) -> Result<bool, Stopped> {
         let b = self.bench;
+        if rate > self.fillable_rate() * (1.0 + 1e-9) {
+            return Err(Stopped::TraceTooShort);
+        }
         let n = self.requests(rate);
         let expected = b.expected_wall(rate, n) + b.settings.pause;
         if let Some(budget) = self.spec.budget
@@ -161,20 +192,25 @@ impl<'a> Search<'a> {
             .map(|bu| bu.saturating_sub(b.progress.elapsed()));
         b.progress.run("search", rate, None, remaining);
         let repeat = self.at(rate).count() as u32 + 1;
-        let out = b
-            .run(rate, n, &log_name("rate", rate, repeat))
-            .await
-            .map_err(|e| {
-                eprintln!("search: run at {rate} req/s failed: {e}");
-                Stopped::Interrupted
-            })?;
+        let rate_s = analyzer::report::fmt_qps(rate);
+        let out = match b.run(rate, n, &log_name("rate", rate, repeat)).await {
+            Ok(out) => out,
+            Err(_) if b.stop.is_stopped() => return Err(Stopped::Interrupted),
+            Err(e) => return Err(self.failed(format!("the run at {rate_s} req/s failed: {e}"))),
+        };
         if out.interrupted {
             return Err(Stopped::Interrupted);
         }
-        let point = point_with(&out.log, &self.opts).map_err(|e| {
-            eprintln!("search: {e}");
-            Stopped::Interrupted
-        })?;
+        let point = match point_with(&out.log, &self.opts) {
+            Ok(p) => p,
+            Err(e) => return Err(self.failed(format!("the run at {rate_s} req/s: {e}"))),
+        };
+        if point.ok == 0 && point.unconnected == point.requests && point.requests > 0 {
+            return Err(self.failed(format!(
+                "no request of the run at {rate_s} req/s could connect to {}: the server is down",
+                b.endpoint
+            )));
+        }
         let (meets, ratio) = point.meets(&self.spec.slo, self.spec.goodput);
         self.manifest.runs.push(ManifestRun {
             rate,
@@ -198,6 +234,11 @@ impl<'a> Search<'a> {
         Ok(meets)
     }
 
+    fn failed(&mut self, why: String) -> Stopped {
+        self.failure = Some(why);
+        Stopped::ServerFailed
+    }
+
     /// Runs `rate` until it has `n` runs; returns its verdict.
     async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
         while (self.at(rate).count() as u32) < n {
@@ -218,8 +259,16 @@ pub struct SearchResult {
     pub interval: (Option<f64>, Option<f64>),
     pub runs: usize,
     pub wall_s: f64,
-    /// `budget` or `interrupted` when the search stopped before it converged.
+    /// `budget`, `interrupted` or `server_failed` when the search stopped before it
+    /// converged.
     pub stopped: Option<&'static str>,
+    /// How the server failed (`stopped: server_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// `stopped: trace_too_short`: the highest rate the trace fills `--run-duration`
+    /// at (its requests / the run duration); `rate` is then a lower bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fillable_rate: Option<f64>,
     /// How noisy the boundary was: each bracketing rate's runs.
     pub noise: Vec<Noise>,
     /// `search` or `grid`.
@@ -246,7 +295,7 @@ fn noise(s: &Search, rate: f64) -> Noise {
         .map(|t| {
             let vals: Vec<f64> = trials
                 .iter()
-                .filter_map(|tr| t.value(tr.point.stats(t.metric)))
+                .filter_map(|tr| t.value(tr.point.slo_stats(t.metric)))
                 .collect();
             let min = vals.iter().copied().reduce(f64::min);
             let max = vals.iter().copied().reduce(f64::max);
@@ -357,6 +406,7 @@ pub async fn search(
     spec: &SearchSpec,
 ) -> Result<(SearchResult, Manifest), PipelineError> {
     let mut s = Search::new(bench, spec);
+    check_fillable(&s)?;
     let (lo, hi, stopped) = match &spec.grid {
         Some(g) => grid_rates(&mut s, g).await,
         None => search_rates(&mut s).await,
@@ -367,10 +417,9 @@ pub async fn search(
         interval: (lo, hi),
         runs: s.trials.len(),
         wall_s: bench.progress.elapsed().as_secs_f64(),
-        stopped: stopped.map(|st| match st {
-            Stopped::Budget => "budget",
-            Stopped::Interrupted => "interrupted",
-        }),
+        stopped: stopped.map(Stopped::as_str),
+        failure: s.failure.clone(),
+        fillable_rate: (stopped == Some(Stopped::TraceTooShort)).then(|| s.fillable_rate()),
         noise: [lo, hi]
             .into_iter()
             .flatten()
@@ -388,6 +437,44 @@ pub async fn search(
     Ok((result, s.manifest))
 }
 
+/// Refuses a search the trace cannot measure: fewer than [`MIN_REQUESTS`] requests, a
+/// `--start-rate` or a `--grid` rate above [`Search::fillable_rate`].
+fn check_fillable(s: &Search) -> Result<(), PipelineError> {
+    let len = s.bench.trace.len();
+    if len < MIN_REQUESTS {
+        return Err(PipelineError::Config(format!(
+            "{}: {len} requests; a search run needs at least {MIN_REQUESTS}",
+            s.bench.trace.path.display()
+        )));
+    }
+    let max = s.fillable_rate();
+    let highest = match &s.spec.grid {
+        Some(g) => g.iter().copied().reduce(f64::max).map(|r| ("--grid", r)),
+        None => s.spec.start_rate.map(|r| ("--start-rate", r)),
+    };
+    match highest {
+        Some((what, r)) if r > max * (1.0 + 1e-9) => Err(PipelineError::Config(format!(
+            "{what} {} req/s: {}",
+            analyzer::report::fmt_qps(r),
+            too_short(s)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Why a rate above [`Search::fillable_rate`] is not run.
+pub fn too_short_line(requests: u64, run_duration: Duration, fillable: f64) -> String {
+    format!(
+        "the trace's {requests} requests fill --run-duration {} s only up to {} req/s; faster runs would be too short to measure (use a longer trace or a shorter --run-duration)",
+        analyzer::report::fmt_qps(run_duration.as_secs_f64()),
+        analyzer::report::fmt_qps(fillable)
+    )
+}
+
+fn too_short(s: &Search) -> String {
+    too_short_line(s.bench.trace.len(), s.spec.run_duration, s.fillable_rate())
+}
+
 /// Parses `--grid LO:HI:STEP`.
 pub fn parse_grid(s: &str) -> Result<Vec<f64>, String> {
     let parts: Vec<f64> = s
@@ -401,6 +488,8 @@ pub fn parse_grid(s: &str) -> Result<Vec<f64>, String> {
     let [lo, hi, step] = parts[..] else {
         return Err(format!("bad --grid `{s}`: expected LO:HI:STEP"));
     };
+    crate::capacity::check_rate(&format!("bad --grid `{s}`: LO"), lo)?;
+    crate::capacity::check_rate(&format!("bad --grid `{s}`: HI"), hi)?;
     if !(lo > 0.0 && hi >= lo && step > 0.0 && (hi - lo) / step <= 1000.0) {
         return Err(format!(
             "bad --grid `{s}`: need 0 < LO <= HI, STEP > 0, at most 1000 rates"
@@ -418,7 +507,18 @@ mod tests {
     fn grid_rates() {
         assert_eq!(parse_grid("1:2:0.5").unwrap(), vec![1.0, 1.5, 2.0]);
         assert_eq!(parse_grid("2:2:1").unwrap(), vec![2.0]);
-        for bad in ["1:2", "0:2:1", "2:1:1", "1:2:0", "a:b:c", "1:100000:1"] {
+        for bad in [
+            "1:2",
+            "0:2:1",
+            "2:1:1",
+            "1:2:0",
+            "a:b:c",
+            "1:100000:1",
+            "nan:2:1",
+            "1:inf:1",
+            "-1:2:1",
+            "1:2:nan",
+        ] {
             assert!(parse_grid(bad).is_err(), "{bad}");
         }
     }

@@ -41,10 +41,11 @@ impl RatePlan {
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let r: f64 = part
                 .parse()
-                .ok()
-                .filter(|r: &f64| r.is_finite() && *r > 0.0)
-                .ok_or_else(|| format!("bad rate `{part}`: expected a positive number"))?;
-            rates.push(r);
+                .map_err(|_| format!("bad rate `{part}`: expected a positive number"))?;
+            rates.push(crate::capacity::check_rate(
+                &format!("bad rate `{part}`"),
+                r,
+            )?);
         }
         if rates.is_empty() {
             return Err("expected rates like 1,2,4,8 or auto".into());

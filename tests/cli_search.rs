@@ -175,3 +175,195 @@ fn a800_search_is_within_10_percent_of_the_grid_and_repeatable() {
     assert!((b / g - 1.0).abs() <= 0.10, "search {b} vs grid {g}");
     assert!((a / b - 1.0).abs() <= 0.10, "searches {a} and {b}");
 }
+
+/// `llmib search ARGS` as it ends: (exit code, stdout, stderr).
+fn search_cmd(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(LLMIB)
+        .arg("search")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("search.json")).unwrap()).unwrap()
+}
+
+fn steady(dir: &Path, n: u64) -> std::path::PathBuf {
+    let trace = dir.join("steady.msgpack");
+    write_trace(
+        &trace,
+        "steady",
+        n,
+        25_000_000,
+        "a b",
+        formats::LengthDist::Fixed { value: 3, floor: 1 },
+        |_| 3,
+    );
+    trace
+}
+
+/// A server failing most requests (HTTP 500) answers the few others fast: their TTFT
+/// alone met the SLO. A failed request meets no latency SLO.
+#[test]
+fn failed_requests_count_against_the_slo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = steady(tmp.path(), 40);
+    let sim = common::SimProcess::start("vllm", &["--fault-500", "0.875", "--seed", "7"]);
+    let dir = tmp.path().join("s");
+    let (code, stdout, stderr) = search_cmd(&[
+        trace.to_str().unwrap(),
+        "--backend",
+        "vllm",
+        "--endpoint",
+        &sim.url,
+        "--slo",
+        "ttft_p99=5",
+        "--run-duration",
+        "2s",
+        "--grid",
+        "20:20:1",
+        "--repeats",
+        "1",
+        "-q",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let m = manifest(&dir);
+    let run = &m["runs"][0];
+    assert_eq!(run["meets_slo"], false, "{m}");
+    assert!(m["result"]["rate"].is_null(), "{m}");
+    assert!(stdout.contains("no rate tried meets"), "{stdout}");
+    // Its worst statistic / limit is infinite (written null): failures decided.
+    assert!(run["slo_ratio"].is_null(), "{m}");
+    sim.stop();
+}
+
+/// A 40-request trace fills a 1 s run only up to 40 req/s: faster runs would last
+/// less than a second (0.4 ms at 100,000 req/s) and measure nothing. The search stops
+/// there with a lower bound and one line; a start or grid above it is refused.
+#[test]
+fn runs_the_trace_cannot_fill_are_never_a_capacity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = steady(tmp.path(), 40);
+    let t = trace.to_str().unwrap();
+    let base = |dir: &Path| -> Vec<String> {
+        [
+            t,
+            "--backend",
+            "vllm",
+            "--simulate",
+            "--speedup",
+            "10",
+            "--slo",
+            "ttft_p99=30",
+            "--run-duration",
+            "1s",
+            "-q",
+            "-o",
+            dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let dir = tmp.path().join("s");
+    let args = base(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = search_cmd(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let m = manifest(&dir);
+    assert_eq!(m["result"]["stopped"], "trace_too_short", "{m}");
+    assert_eq!(m["result"]["fillable_rate"].as_f64(), Some(40.0));
+    let found = m["result"]["rate"].as_f64().unwrap();
+    assert!(found <= 40.0, "{found}");
+    for r in m["runs"].as_array().unwrap() {
+        assert!(r["rate"].as_f64().unwrap() <= 40.0, "{r}");
+    }
+    assert!(stdout.contains("at least"), "{stdout}");
+    let line: Vec<&str> = stderr.lines().filter(|l| l.contains("too short")).collect();
+    assert_eq!(line.len(), 1, "{stderr}");
+    assert!(line[0].contains("only up to 40 req/s"), "{stderr}");
+
+    for (extra, want) in [
+        (&["--grid", "10:80:10"][..], "--grid 80 req/s"),
+        (&["--start-rate", "100"][..], "--start-rate 100 req/s"),
+    ] {
+        let dir = tmp.path().join(format!("r{}", extra[1].replace(':', "-")));
+        let mut args = base(&dir);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = search_cmd(&args);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(want) && stderr.contains("too short"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The server dies between two runs: the search reports it in one line and exits 2
+/// (not 130, nothing interrupted it), keeping the run measured.
+#[test]
+fn a_server_that_dies_is_reported_not_an_interruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = steady(tmp.path(), 40);
+    let sim = common::SimProcess::start("vllm", &[]);
+    let dir = tmp.path().join("s");
+    let mut child = Command::new(LLMIB)
+        .args([
+            "search",
+            trace.to_str().unwrap(),
+            "--backend",
+            "vllm",
+            "--endpoint",
+            &sim.url,
+            "--slo",
+            "ttft_p99=5",
+            "--run-duration",
+            "2s",
+            "--grid",
+            "5:6:1",
+            "--repeats",
+            "1",
+            "--pause",
+            "5",
+            "-q",
+            "-o",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The manifest appears when the first run is measured; the pause follows it.
+    let manifest_path = dir.join("search.json");
+    let t0 = std::time::Instant::now();
+    while !manifest_path.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no first run");
+        assert!(child.try_wait().unwrap().is_none(), "search ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(sim);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap();
+    assert!(last.starts_with("error: search stopped: "), "{stderr}");
+    assert!(
+        last.contains("6 req/s") && last.contains("1 run measured"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    let m = manifest(&dir);
+    assert_eq!(m["runs"].as_array().unwrap().len(), 1, "{m}");
+    assert_eq!(m["result"]["stopped"], "server_failed", "{m}");
+    assert!(dir.join(m["runs"][0]["log"].as_str().unwrap()).is_file());
+}

@@ -293,3 +293,71 @@ fn a_past_start_instant_or_a_bad_shard_is_one_line() {
         assert!(!log.exists());
     }
 }
+
+/// `analyze` of a merged log beside its own shards counts every request once (the
+/// shards are left out, one warning each), and shard file names that differ inside a
+/// multi-byte character (`é` and `è` share their first byte) name the merged run
+/// without a panic, in `analyze` and `export` alike.
+#[test]
+fn a_merged_log_beside_its_shards_counts_once_and_multibyte_names_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.msgpack");
+    common::write_trace(
+        &trace,
+        "t",
+        40,
+        5_000_000,
+        "a b c",
+        formats::LengthDist::Fixed { value: 2, floor: 1 },
+        |_| 2,
+    );
+    let sim = SimProcess::start("openai", &[]);
+    let start = (now_ns() + 2_000_000_000).to_string();
+    let shards = replay_shards(dir.path(), &trace, &sim.url, 2, &["--start-at", &start]);
+    sim.stop();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let named: Vec<PathBuf> = ["run-é.msgpack", "run-è.msgpack"]
+        .iter()
+        .zip(&shards)
+        .map(|(name, shard)| {
+            let p = runs.join(name);
+            std::fs::copy(shard, &p).unwrap();
+            p
+        })
+        .collect();
+    let r = s_(&runs);
+    ok(&llmib(&["analyze", r, "-o", s_(&dir.path().join("a1"))]));
+    ok(&llmib(&["export", r, "-o", s_(&dir.path().join("e1"))]));
+    let shards_only = report(&[&runs]);
+    assert_eq!(shards_only.runs.len(), 1);
+    assert_eq!(shards_only.runs[0].run, "run");
+    assert_eq!(shards_only.runs[0].metrics.requests, 40);
+
+    // The merged log beside its shards: one run of 40 requests, not 80.
+    let merged = runs.join("merged.msgpack");
+    ok(&llmib(&[
+        "merge",
+        s_(&named[0]),
+        s_(&named[1]),
+        "-o",
+        s_(&merged),
+    ]));
+    let out = llmib(&["analyze", r, "-o", s_(&dir.path().join("a2"))]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a shard of the merged log"), "{err}");
+    let both = analyzer::load_runs(&[&runs]).unwrap();
+    assert_eq!(both.runs.len(), 1, "{:?}", both.warnings);
+    assert_eq!(both.runs[0].path, merged);
+    let rep = report(&[&runs]);
+    assert_eq!(rep.runs[0].metrics.requests, 40);
+    // Named explicitly, too.
+    let rep = report(&[&named[0], &merged, &named[1]]);
+    assert_eq!(rep.runs.len(), 1);
+    assert_eq!(rep.runs[0].metrics.requests, 40);
+}
+
+fn s_(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

@@ -225,21 +225,143 @@ fn bad_input_is_one_line() {
         .map(|s| s.to_string())
         .collect()
     };
-    for (args, want) in [
-        (base("1,2"), "burst"),
-        (base("1,x"), "--rates"),
-        (base("0"), "--rates"),
-    ] {
-        let (code, _, stderr) = run(&args);
-        assert_eq!(code, 2, "{stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(want), "{stderr}");
-    }
+    let with = |mut args: Vec<String>, extra: &[&str]| {
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
     let mut search = base("1");
     search[0] = "search".into();
     search.retain(|a| a != "--rates" && a != "1");
-    search.extend(["--slo".into(), "ttft_p42=1".into()]);
-    let (code, _, stderr) = run(&search);
+    let slo = |extra: &[&str]| with(with(search.clone(), &["--slo", "ttft_p99=1"]), extra);
+    let cases = [
+        (base("1,2"), "burst"),
+        (base("1,x"), "--rates"),
+        (base("0"), "--rates"),
+        (base("-1"), "--rates"),
+        (base("nan"), "--rates"),
+        (base("inf"), "--rates"),
+        (base("1e300"), "--rates"),
+        (with(base("auto"), &["--start-rate", "0"]), "--start-rate"),
+        (with(base("auto"), &["--start-rate", "-2"]), "--start-rate"),
+        (with(base("1"), &["--max-requests", "0"]), "--max-requests"),
+        (with(search.clone(), &["--slo", "ttft_p42=1"]), "--slo"),
+        (slo(&["--start-rate", "0"]), "--start-rate"),
+        (slo(&["--start-rate", "-1"]), "--start-rate"),
+        (slo(&["--start-rate", "NaN"]), "--start-rate"),
+        (slo(&["--start-rate", "inf"]), "--start-rate"),
+        (slo(&["--grid", "8:4:1"]), "--grid"),
+        (slo(&["--grid", "0:4:1"]), "--grid"),
+        (slo(&["--grid", "1:inf:1"]), "--grid"),
+        (slo(&["--tolerance", "nan"]), "--tolerance"),
+        (slo(&["--goodput", "nan"]), "--goodput"),
+        (slo(&["--max-requests", "0"]), "--max-requests"),
+    ];
+    for (args, want) in cases {
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!dir.exists(), "{args:?}: output folder left behind");
+    }
+    // A replay of no request is refused too, before any log is written.
+    let log = tmp.path().join("none.msgpack");
+    let (code, _, stderr) = run(&[
+        "replay".into(),
+        burst.display().to_string(),
+        "--backend".into(),
+        "vllm".into(),
+        "--endpoint".into(),
+        "http://127.0.0.1:9".into(),
+        "--max-requests".into(),
+        "0".into(),
+        "-o".into(),
+        log.display().to_string(),
+    ]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--slo"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--max-requests"), "{stderr}");
+    assert!(!log.exists());
+}
+
+/// Arrivals bunched at both ends of the trace, sparse in the middle: the middle 80% of
+/// a run offers 3.3 req/s where the whole offers 4. An idle server completes each
+/// request as it arrives: its achieved rate (middle 80% of the completions) is 3.3,
+/// which against the whole span's 4 req/s read as saturation ("knee: none").
+#[test]
+fn an_idle_server_with_uneven_arrivals_is_not_saturated() {
+    use formats::{
+        Arrival, LengthDist, SyntheticSpec, TokenizerInfo, TraceHeader, TraceRequest, TraceSpec,
+        TraceWriter,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("uneven.msgpack");
+    // 5 requests 1 ms apart, 30 spread over 1..9 s, 5 requests 1 ms apart at 10 s.
+    let arrivals: Vec<u64> = (0..5)
+        .map(|i| i * 1_000_000)
+        .chain((0..30).map(|i| 1_000_000_000 + i * 8_000_000_000 / 29))
+        .chain((0..5).map(|i| 10_000_000_000 + i * 1_000_000))
+        .collect();
+    let header = TraceHeader::new(
+        TraceSpec::Synthetic(SyntheticSpec {
+            name: "uneven".into(),
+            seed: 1,
+            requests: arrivals.len() as u64,
+            prompt_tokens: LengthDist::Fixed { value: 3, floor: 1 },
+            output_tokens: LengthDist::Fixed { value: 4, floor: 1 },
+            arrival: Arrival::Constant { rate: 4.0 },
+            ignore_eos: true,
+            prefix: None,
+            sessions: None,
+        }),
+        TokenizerInfo {
+            kind: "builtin-words".into(),
+            name: "cli".into(),
+            sha256: None,
+        },
+        arrivals.len() as u64,
+        "test",
+    );
+    let mut w = TraceWriter::create(&trace, &header).unwrap();
+    for (id, &t) in arrivals.iter().enumerate() {
+        w.write(&TraceRequest {
+            id: id as u64,
+            arrival_ns: t,
+            prompt: "a b c".into(),
+            prompt_tokens: 3,
+            max_tokens: 4,
+            ignore_eos: true,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let dir = tmp.path().join("sweep");
+    let (code, stdout, stderr) = run(&[
+        "sweep".into(),
+        trace.display().to_string(),
+        "--backend".into(),
+        "vllm".into(),
+        "--simulate".into(),
+        "--speedup".into(),
+        "10".into(),
+        "--rates".into(),
+        "2,4".into(),
+        "-q".into(),
+        "-o".into(),
+        dir.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("on uneven: 4 req/s"), "{stdout}");
+    let cap = json(&dir.join("analysis/capacity.json"));
+    let points = cap["curves"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    for p in points {
+        assert!(p["saturated"].is_null(), "{p}");
+        let (achieved, window) = (
+            p["achieved_rate"].as_f64().unwrap(),
+            p["offered_window_rate"].as_f64().unwrap(),
+        );
+        assert!(achieved < 0.9 * p["offered_rate"].as_f64().unwrap(), "{p}");
+        assert!((achieved / window - 1.0).abs() < 0.1, "{p}");
+    }
 }

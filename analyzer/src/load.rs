@@ -422,12 +422,31 @@ type Unit = (PathBuf, bool, Option<crate::merge::ShardSet>);
 
 /// Groups the shard logs among `files` by run ([`crate::merge::group`]); each set takes
 /// the place of its first file. Files whose header cannot be read stay as they are (the
-/// load reports them).
-fn units(files: Vec<(PathBuf, bool)>) -> Result<Vec<Unit>> {
-    let headers: Vec<(PathBuf, formats::LogHeader)> = files
+/// load reports them). Shard logs given beside the log merged from them are left out,
+/// with a warning each: the merged log counts their requests once
+/// ([`crate::merge::merged_shards`]).
+fn units(mut files: Vec<(PathBuf, bool)>) -> Result<(Vec<Unit>, Vec<String>)> {
+    let mut headers: Vec<(PathBuf, formats::LogHeader)> = files
         .iter()
         .filter_map(|(p, _)| Some((p.clone(), LogReader::open(p).ok()?.header().clone())))
         .collect();
+    let mut warnings = Vec::new();
+    let covered = crate::merge::merged_shards(&headers);
+    if !covered.is_empty() {
+        let mut drop = std::collections::HashSet::new();
+        for (i, k) in covered {
+            let (shard, merged) = (&headers[i].0, &headers[k].0);
+            warnings.push(format!(
+                "{} is a shard of the merged log {}: its requests are counted once, in {}",
+                shard.display(),
+                merged.display(),
+                merged.display()
+            ));
+            drop.insert(shard.clone());
+        }
+        files.retain(|(p, _)| !drop.contains(p));
+        headers.retain(|(p, _)| !drop.contains(p));
+    }
     let (_, sets) = crate::merge::group(headers)?;
     let set_of: std::collections::HashMap<PathBuf, usize> = sets
         .iter()
@@ -443,7 +462,7 @@ fn units(files: Vec<(PathBuf, bool)>) -> Result<Vec<Unit>> {
             None => out.push((path, in_dir, None)),
         }
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// Loads run logs (files, or directories holding them) into one [`Runs`].
@@ -457,8 +476,9 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
         return Err(Error::Invalid("no run logs given".into()));
     }
     let mut files = expand(&paths)?;
-    let duplicates = drop_duplicates(&mut files)?;
-    let files = units(files)?;
+    let mut warnings = drop_duplicates(&mut files)?;
+    let (files, merged) = units(files)?;
+    warnings.extend(merged);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -497,7 +517,6 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
             .collect()
     };
 
-    let mut warnings = duplicates;
     let mut loaded = Vec::new();
     for (path, in_dir, r) in results {
         match r {

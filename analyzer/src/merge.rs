@@ -85,6 +85,31 @@ pub fn group(logs: Vec<(PathBuf, LogHeader)>) -> Result<(Vec<PathBuf>, Vec<Shard
     Ok((single, sets))
 }
 
+/// The shard logs among `logs` that a merged log among them was made from
+/// (`llmib merge` records each shard's index, start instant and host in
+/// `options.merged_from`): pairs of (shard log position, merged log position). Counted
+/// with its merged log, such a shard would count its requests twice.
+pub fn merged_shards(logs: &[(PathBuf, LogHeader)]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, (_, h)) in logs.iter().enumerate() {
+        let Some(shard) = &h.options.shard else {
+            continue;
+        };
+        let merged = logs.iter().position(|(_, m)| {
+            m.trace.sha256 == h.trace.sha256
+                && m.options.merged_from.iter().any(|f| {
+                    f.index == shard.index
+                        && f.started_unix_ns == h.started_unix_ns
+                        && f.host == h.host
+                })
+        });
+        if let Some(k) = merged {
+            out.push((i, k));
+        }
+    }
+    out
+}
+
 impl ShardSet {
     /// Checks that `logs` (of one [`RunKey`]) are distinct shards of one run and builds
     /// the merged header.
@@ -142,6 +167,11 @@ impl ShardSet {
                     .take_while(|(a, b)| a == b)
                     .count(),
             );
+        }
+        // Bytes agree up to `len`, but names may differ inside a multi-byte character
+        // (`é` and `è` share their first byte): cut at the character boundary below.
+        while !first.is_char_boundary(len) {
+            len -= 1;
         }
         let mut prefix = first[..len].to_string();
         if self.paths.len() == 1 {
@@ -516,6 +546,15 @@ mod tests {
         assert_eq!(four.header.host, "h0,h1,h2");
         assert!(four.header.options.shard.is_none());
         assert_eq!(four.name(), "r1");
+    }
+
+    #[test]
+    fn names_differing_inside_a_multibyte_character_do_not_panic() {
+        let hs = vec![header(0, 2, 100), header(1, 2, 100)];
+        let paths = ["runs/run-é.shard.msgpack", "runs/run-è.shard.msgpack"];
+        let logs: Vec<(PathBuf, LogHeader)> = paths.iter().map(PathBuf::from).zip(hs).collect();
+        let set = ShardSet::new(logs).unwrap();
+        assert_eq!(set.name(), "run");
     }
 
     #[test]

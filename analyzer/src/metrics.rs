@@ -345,6 +345,8 @@ pub struct Samples {
     pub per_token_s: Vec<f64>,
     pub ttft_s: Vec<f64>,
     pub itl_s: Vec<f64>,
+    /// Per-request TPOT (requests with at least 2 output tokens).
+    pub tpot_s: Vec<f64>,
     /// Duration and token totals, to pool throughput over repeated runs.
     pub duration_s: Option<f64>,
     pub tokens_used: u64,
@@ -751,6 +753,7 @@ pub(crate) fn compute(
         per_token_s: sample_ptl,
         ttft_s: sample_ttft,
         itl_s: itl,
+        tpot_s: tpot,
         duration_s,
         tokens_used: tokens.prompt + tokens.output_used,
         tokens_requested: tokens.prompt + tokens.output_requested,

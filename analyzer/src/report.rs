@@ -238,8 +238,19 @@ pub fn latency_corner(stat: Stat, from: crate::metrics::LatencyFrom) -> String {
 
 /// A synthetic burst trace goes to the throughput table (column: its output cap), a
 /// synthetic trace with an arrival rate to the latency table (column: the rate). An
-/// imported production trace (Azure) has neither shape: per-run table only.
+/// imported production trace (Azure) has neither shape: per-run table only. A run of a
+/// sweep or search (any trace) goes to the latency table under the rate it was asked
+/// to offer (`options.offered_rate`): the spec's rate times the time scale is not it,
+/// as the scale was chosen from the rate of the requests replayed, not the spec's.
 fn placement(info: &RunInfo) -> Placement {
+    let asked = info
+        .header
+        .options
+        .offered_rate
+        .filter(|r| r.is_finite() && *r > 0.0);
+    if let Some(qps) = asked {
+        return Placement::Latency { qps };
+    }
     match &info.header.trace.spec {
         Some(spec @ TraceSpec::Synthetic(s)) => match (s.arrival.rate(), spec.output_cap()) {
             // The replayer's --time-scale divides arrival offsets: the offered rate
@@ -266,7 +277,13 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
     // Replayed at time scale K against a simulator K times faster, a run offers the
     // trace's own rate in the profile's time: nothing to say.
     let scale = info.header.options.time_scale / info.dilation;
-    if (scale - 1.0).abs() > 1e-9 {
+    if let Some(r) = info.header.options.offered_rate {
+        w.push(format!(
+            "run {id}: replayed at time scale {} to offer {} req/s (its table column)",
+            formats::readable(info.header.options.time_scale),
+            fmt_qps(r)
+        ));
+    } else if (scale - 1.0).abs() > 1e-9 {
         w.push(format!(
             "run {id}: replayed at time scale {}{}: its offered rate (table column) is the trace's rate times {}",
             info.header.options.time_scale,

@@ -223,6 +223,11 @@ pub struct ReplayOptions {
     /// (absent) for a log written by a replay.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<MergedShard>,
+    /// `llmib sweep` and `llmib search`: the offered rate this run was asked for,
+    /// requests/s in the profile's time (its `time_scale` was chosen to offer it);
+    /// the analysis labels the run by it. `None` for a plain replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_rate: Option<f64>,
 }
 
 /// The shard a log's replay covered (`llmib replay --shard I/N`).
@@ -343,6 +348,7 @@ impl Default for ReplayOptions {
             shard: None,
             start_at: None,
             merged_from: Vec::new(),
+            offered_rate: None,
         }
     }
 }

@@ -226,6 +226,9 @@ pub struct ReplayConfig {
     /// `--start-at`: the run clock starts at this wall-clock instant, ns since the Unix
     /// epoch (see `crate::start_at`); it must be ahead. `None`: as soon as ready.
     pub start_at_unix_ns: Option<u64>,
+    /// The offered rate a capacity command (`sweep`, `search`) chose `time_scale` for,
+    /// requests/s in the profile's time; recorded in the log header, nothing else.
+    pub offered_rate: Option<f64>,
 }
 
 impl ReplayConfig {
@@ -257,6 +260,7 @@ impl ReplayConfig {
             server_metrics_interval: DEFAULT_SERVER_METRICS_INTERVAL,
             shard: None,
             start_at_unix_ns: None,
+            offered_rate: None,
         }
     }
 }

@@ -151,6 +151,11 @@ fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
     if config.concurrency == Some(0) {
         return Err(ReplayError::Config("concurrency must be at least 1".into()));
     }
+    if config.max_requests == Some(0) {
+        return Err(ReplayError::Config(
+            "--max-requests must be at least 1 (0 would replay nothing)".into(),
+        ));
+    }
     server_metrics::setup::check_interval(config)?;
     if let Some(s) = config.shard
         && s.index >= s.count
@@ -346,6 +351,7 @@ fn replay_options(
         shard: None,
         start_at: None,
         merged_from: Vec::new(),
+        offered_rate: config.offered_rate,
     }
 }
 

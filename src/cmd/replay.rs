@@ -225,6 +225,10 @@ fn positive_seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    anyhow::ensure!(
+        args.max_requests != Some(0),
+        "--max-requests must be at least 1 (0 would replay nothing)"
+    );
     OutputGuard::new(args.force)
         .input(&args.trace, "the trace being replayed")
         .check_file(&args.output)?;

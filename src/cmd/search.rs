@@ -29,13 +29,13 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub repeats: u32,
     /// First rate tried (default: the trace's rate / 8).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub start_rate: Option<f64>,
     /// Bisect until the bracket is this narrow (relative).
     #[arg(long, default_value_t = 0.05)]
     pub tolerance: f64,
     /// Brute force over LO:HI:STEP instead of searching (to check a search).
-    #[arg(long, value_name = "LO:HI:STEP")]
+    #[arg(long, value_name = "LO:HI:STEP", allow_hyphen_values = true)]
     pub grid: Option<String>,
 }
 
@@ -66,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         analyzer::capacity::SloTargets::parse(&args.slo).map_err(|e| anyhow!("--slo: {e}"))?;
     if let Some(g) = args.goodput {
         anyhow::ensure!(g > 0.0 && g <= 1.0, "--goodput must be in (0, 1]");
+    }
+    if let Some(r) = args.start_rate {
+        llm_infer_bench::capacity::check_rate("--start-rate", r).map_err(|e| anyhow!(e))?;
     }
     anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
     anyhow::ensure!(
@@ -101,10 +104,34 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         bench.shutdown().await?;
         anyhow::Ok(r?)
     })?;
-    let exit = super::capacity_analysis(&dir, Some(slo.clone()))?;
+    // A server that failed mid-search: the runs measured are analysed and kept, the
+    // answer so far printed, and the failure is the command's error (exit 2).
+    let failure = result.failure.as_ref().filter(|_| !signals.interrupted());
+    let too_short = result.fillable_rate.map(|max| {
+        let n = (max * spec.run_duration.as_secs_f64()).round() as u64;
+        search::too_short_line(n, spec.run_duration, max)
+    });
+    if let (Some(line), 0) = (&too_short, result.runs) {
+        anyhow::bail!("search: {line}");
+    }
+    let exit = match (failure, result.runs) {
+        (Some(_), 0) => Exit::NothingSucceeded,
+        _ => super::capacity_analysis(&dir, Some(slo.clone()))?,
+    };
     print_result(&result, &slo);
+    if let Some(line) = too_short {
+        eprintln!("search: no failing rate found: {line}; the rate found is a lower bound");
+    }
     if result.stopped == Some("interrupted") || signals.interrupted() {
         return Ok(Exit::Interrupted);
+    }
+    if let Some(why) = failure {
+        anyhow::bail!(
+            "search stopped: {why} ({} run{} measured before, kept in {})",
+            result.runs,
+            if result.runs == 1 { "" } else { "s" },
+            dir.display()
+        );
     }
     Ok(exit)
 }
@@ -114,9 +141,17 @@ fn rate(r: Option<f64>) -> String {
 }
 
 fn print_result(r: &search::SearchResult, slo: &analyzer::capacity::SloTargets) {
+    if r.runs == 0 {
+        return;
+    }
     match r.rate {
         Some(x) => println!(
-            "highest rate meeting {slo}: {} req/s (boundary in [{}, {}] req/s; {} runs, {:.0} s)",
+            "highest rate meeting {slo}: {}{} req/s (boundary in [{}, {}] req/s; {} runs, {:.0} s)",
+            if r.fillable_rate.is_some() {
+                "at least "
+            } else {
+                ""
+            },
             analyzer::report::fmt_qps(x),
             rate(r.interval.0),
             rate(r.interval.1),

@@ -119,7 +119,12 @@ impl TargetArgs {
             model: self.model.clone(),
             concurrency: self.concurrency,
             timeout: self.timeout.map(|t| positive("--timeout", t)).transpose()?,
-            max_requests: self.max_requests,
+            max_requests: match self.max_requests {
+                Some(0) => {
+                    anyhow::bail!("--max-requests must be at least 1 (0 would replay nothing)")
+                }
+                n => n,
+            },
             duration: duration.map(|d| positive("--duration", d)).transpose()?,
             pause: secs("--pause", self.pause)?,
             force: self.force,
@@ -143,10 +148,10 @@ pub struct Args {
     pub target: TargetArgs,
     /// Offered rates in requests/s (`1,2,4,8`), or `auto`: double from --start-rate until
     /// saturation, then fill in 3 rates below it.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub rates: String,
     /// First rate of --rates auto (default: the trace's rate / 8).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub start_rate: Option<f64>,
     /// Stop dispatching each run after this many seconds (the rest is logged not_sent).
     #[arg(long, value_name = "S")]
@@ -159,7 +164,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let plan = RatePlan::parse(&args.rates).map_err(|e| anyhow!("--rates: {e}"))?;
     if let Some(r) = args.start_rate {
-        anyhow::ensure!(r.is_finite() && r > 0.0, "--start-rate must be > 0");
+        llm_infer_bench::capacity::check_rate("--start-rate", r).map_err(|e| anyhow!(e))?;
     }
     let slo = args
         .slo

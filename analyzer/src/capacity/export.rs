@@ -8,7 +8,7 @@ use crate::stats::Stats;
 use crate::tables::csv::field;
 
 /// CSV header of `capacity.csv`.
-pub const CSV_COLUMNS: [&str; 26] = [
+pub const CSV_COLUMNS: [&str; 29] = [
     "trace",
     "trace_sha256",
     "backend",
@@ -35,6 +35,9 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "saturated",
     "knee",
     "latency_from",
+    "offered_window_rate",
+    "failed",
+    "unconnected",
 ];
 
 fn num(v: Option<f64>) -> String {
@@ -72,6 +75,9 @@ pub fn csv(curves: &[Curve]) -> String {
             cells.push(field(p.saturated.as_deref().unwrap_or("")));
             cells.push(knee.to_string());
             cells.push(c.latency_from.to_string());
+            cells.push(num(p.offered_window_rate));
+            cells.push(p.failed.to_string());
+            cells.push(p.unconnected.to_string());
             out.push_str(&cells.join(","));
             out.push('\n');
         }

@@ -12,6 +12,20 @@
 //! achieved rate flattens at its capacity (the duration-based `request_s` also counts
 //! the drain of the last requests, and so reads low on a server that kept up).
 //!
+//! **Saturation compares like with like**: the achieved rate is set against the offered
+//! rate over the same middle 80% of the dispatched records' scheduled times
+//! (`offered_window`, the same [`completion_rate`] of the arrivals), never against the
+//! whole span's. A trace's arrivals are not evenly spread (Poisson, or a production
+//! trace's bursts): the middle of a run can be 15% sparser than its whole, and an idle
+//! server that completed every request as it arrived was flagged saturated for it.
+//!
+//! **Failed requests count against every SLO**: a request that was sent and did not
+//! succeed (`http_error`, `timeout`, `connect_error`, `stream_error`) never met a
+//! latency target, so the statistics an SLO is checked against
+//! ([`Point::slo_stats`]) take it as infinitely slow: a p99 target fails once more than
+//! 1% of the requests failed, a mean target with any failure. The latencies shown
+//! (`ttft_s`...) stay those of the `ok` requests.
+//!
 //! Runs against the simulator sped up `K` times (`backend.simulated.speedup`) are in the
 //! profile's time already: loading multiplied their times by `K` (see `load`), so their
 //! rates are divided by `K` and their latencies multiplied by it with no scaling here.
@@ -43,6 +57,9 @@ pub struct Rates {
     pub offered: Option<f64>,
     /// Completion rate of the `ok` records ([`completion_rate`]), requests/s.
     pub achieved: Option<f64>,
+    /// The same rate of the dispatched records' scheduled times: the offered rate over
+    /// the window the achieved rate is measured on (saturation compares the two).
+    pub offered_window: Option<f64>,
 }
 
 /// `n / span` of a set of instants in ns (the rate of a trace: its request count over
@@ -84,19 +101,23 @@ pub(crate) fn rates(runs: &Runs) -> crate::Result<Vec<Rates>> {
         .iter()
         .map(|r| {
             let range = r.requests.clone();
-            let offered = rate_of(
-                range
-                    .clone()
-                    .filter(|&i| rc.dispatched[i].is_some())
-                    .map(|i| rc.scheduled[i]),
-            );
+            let scheduled: Vec<u64> = range
+                .clone()
+                .filter(|&i| rc.dispatched[i].is_some())
+                .map(|i| rc.scheduled[i])
+                .collect();
+            let offered = rate_of(scheduled.iter().copied());
             let achieved = completion_rate(
                 range
                     .filter(|&i| rc.outcome[i] == "ok")
                     .filter_map(|i| rc.end[i])
                     .collect(),
             );
-            Rates { offered, achieved }
+            Rates {
+                offered,
+                achieved,
+                offered_window: completion_rate(scheduled),
+            }
         })
         .collect())
 }
@@ -111,8 +132,16 @@ pub struct Point {
     pub offered_rate: f64,
     /// Requests per second completed (`ok`); `null` with fewer than two.
     pub achieved_rate: Option<f64>,
+    /// Requests per second offered over the window `achieved_rate` is measured on (the
+    /// middle 80% of the scheduled times): what saturation compares it with.
+    pub offered_window_rate: Option<f64>,
     pub requests: u64,
     pub ok: u64,
+    /// Requests sent that did not succeed (`http_error`, `timeout`, `connect_error`,
+    /// `stream_error`): each counts against every SLO target as infinitely slow.
+    pub failed: u64,
+    /// Of them, requests that never connected (`connect_error`).
+    pub unconnected: u64,
     pub ttft_s: Stats,
     pub tpot_s: Stats,
     pub e2e_s: Stats,
@@ -121,6 +150,10 @@ pub struct Point {
     pub goodput: Option<f64>,
     /// Why the run counts as saturated (see [`saturation`]); `null` when it does not.
     pub saturated: Option<String>,
+    /// The statistics SLO targets are checked against: the latencies' over every
+    /// request sent, failed ones counted infinitely slow (the module docs).
+    #[serde(skip)]
+    pub slo_stats: [Stats; 4],
 }
 
 impl Point {
@@ -134,13 +167,26 @@ impl Point {
         }
     }
 
-    /// Whether every target holds (a missing statistic fails it); and the worst
-    /// value / limit ratio (> 1 fails), for how far from the boundary the run was.
+    /// The `metric`'s statistics an SLO target is checked against: over every
+    /// request sent, a failed one counting as infinitely slow.
+    pub fn slo_stats(&self, metric: SloMetric) -> &Stats {
+        let i = match metric {
+            SloMetric::Ttft => 0,
+            SloMetric::Tpot => 1,
+            SloMetric::E2e => 2,
+            SloMetric::Itl => 3,
+        };
+        &self.slo_stats[i]
+    }
+
+    /// Whether every target holds (a missing statistic fails it, and so does a failed
+    /// request: [`Point::slo_stats`]); and the worst value / limit ratio (> 1 fails,
+    /// infinite when failures decide), for how far from the boundary the run was.
     pub fn meets(&self, slo: &SloTargets, min_goodput: Option<f64>) -> (bool, f64) {
         let mut ok = true;
         let mut worst = 0.0f64;
         for t in &slo.0 {
-            match t.value(self.stats(t.metric)) {
+            match t.value(self.slo_stats(t.metric)) {
                 Some(v) => {
                     worst = worst.max(v / t.limit_s);
                     ok &= v <= t.limit_s;
@@ -160,10 +206,11 @@ impl Point {
 /// [`SATURATION_TTFT_FACTOR`] x `first`'s. Returns the reason.
 pub fn saturation(p: &Point, first: &Point) -> Option<String> {
     let achieved = p.achieved_rate.unwrap_or(0.0);
-    if achieved < SATURATION_ACHIEVED * p.offered_rate {
+    // Like with like: both rates over the middle 80% of the run (the module docs).
+    let offered = p.offered_window_rate.unwrap_or(p.offered_rate);
+    if achieved < SATURATION_ACHIEVED * offered {
         return Some(format!(
-            "achieved {:.4} < {} x offered {:.4} req/s",
-            achieved, SATURATION_ACHIEVED, p.offered_rate
+            "achieved {achieved:.4} < {SATURATION_ACHIEVED} x offered {offered:.4} req/s (middle 80% of the run)"
         ));
     }
     if let (Some(t), Some(t0)) = (p.ttft_s.p50, first.ttft_s.p50)
@@ -208,23 +255,82 @@ fn speedup_of(r: &RunReport) -> f64 {
     r.simulated.as_ref().and_then(|s| s.speedup).unwrap_or(1.0)
 }
 
+/// Outcomes of a request sent that did not succeed.
+pub const FAILED_OUTCOMES: [&str; 4] = ["http_error", "timeout", "connect_error", "stream_error"];
+
 /// A run's point (no saturation mark); `None` without an offered rate.
 pub fn point_of(r: &RunReport, from: crate::LatencyFrom) -> Option<Point> {
     let m = &r.metrics;
+    let count = |k: &str| m.outcomes.get(k).copied().unwrap_or(0);
+    let failed: u64 = FAILED_OUTCOMES.iter().map(|k| count(k)).sum();
+    let (ttft_s, tpot_s, e2e_s, itl_s) = (*m.ttft_from(from), m.tpot_s, *m.e2e_from(from), m.itl_s);
+    let slo_stats = if failed == 0 {
+        [ttft_s, tpot_s, e2e_s, itl_s]
+    } else {
+        let s = &r.samples;
+        // ITL has a value per gap: a failed request weighs as many as an `ok` one has.
+        let gaps = (s.itl_s.len() as f64 / m.ok.max(1) as f64).round().max(1.0) as u64;
+        [
+            with_failures(&s.ttft_s, failed),
+            with_failures(&s.tpot_s, failed),
+            with_failures(&s.e2e_s, failed),
+            with_failures(&s.itl_s, failed.saturating_mul(gaps)),
+        ]
+    };
     Some(Point {
         run: r.run.clone(),
         log: r.log.clone(),
         offered_rate: r.rates.offered?,
         achieved_rate: r.rates.achieved,
+        offered_window_rate: r.rates.offered_window,
         requests: m.requests,
         ok: m.ok,
-        ttft_s: *m.ttft_from(from),
-        tpot_s: m.tpot_s,
-        e2e_s: *m.e2e_from(from),
-        itl_s: m.itl_s,
+        failed,
+        unconnected: count("connect_error"),
+        ttft_s,
+        tpot_s,
+        e2e_s,
+        itl_s,
         goodput: m.goodput.as_ref().and_then(|g| g.fraction),
         saturated: None,
+        slo_stats,
     })
+}
+
+/// Statistics of `sample` with `failed` more values at +infinity (failed requests):
+/// a quantile whose rank reaches them is infinite, the mean and max are.
+pub fn with_failures(sample: &[f64], failed: u64) -> Stats {
+    let mut v = sample.to_vec();
+    if failed == 0 {
+        return crate::stats::summarize(&mut v);
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len() as u64 + failed;
+    let at = |i: u64| v.get(i as usize).copied().unwrap_or(f64::INFINITY);
+    let q = |p: f64| {
+        let h = (n - 1) as f64 * p;
+        let lo = h.floor() as u64;
+        let frac = h - lo as f64;
+        let (a, b) = (at(lo), at((lo + 1).min(n - 1)));
+        Some(if frac == 0.0 || a.is_infinite() {
+            a
+        } else if b.is_infinite() {
+            f64::INFINITY
+        } else {
+            a + frac * (b - a)
+        })
+    };
+    Stats {
+        count: n,
+        mean: Some(f64::INFINITY),
+        min: Some(at(0)),
+        max: Some(f64::INFINITY),
+        p50: q(0.50),
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+        p99_9: q(0.999),
+    }
 }
 
 /// The curves of a report: one per (backend row, model, speed-up, trace), points
@@ -307,22 +413,27 @@ mod tests {
     use super::*;
 
     fn pt(offered: f64, achieved: f64, ttft: f64) -> Point {
+        let ttft_s = Stats {
+            p50: Some(ttft),
+            ..Stats::default()
+        };
         Point {
             run: format!("r{offered}"),
             log: String::new(),
             offered_rate: offered,
             achieved_rate: Some(achieved),
+            offered_window_rate: None,
             requests: 10,
             ok: 10,
-            ttft_s: Stats {
-                p50: Some(ttft),
-                ..Stats::default()
-            },
+            failed: 0,
+            unconnected: 0,
+            ttft_s,
             tpot_s: Stats::default(),
             e2e_s: Stats::default(),
             itl_s: Stats::default(),
             goodput: None,
             saturated: None,
+            slo_stats: [ttft_s, Stats::default(), Stats::default(), Stats::default()],
         }
     }
 
@@ -403,8 +514,8 @@ mod tests {
     #[test]
     fn meets_checks_every_target_and_goodput() {
         let mut p = pt(1.0, 1.0, 0.1);
-        p.ttft_s.p99 = Some(0.4);
-        p.tpot_s.p99 = Some(0.06);
+        p.slo_stats[0].p99 = Some(0.4);
+        p.slo_stats[1].p99 = Some(0.06);
         let slo = SloTargets::parse("ttft_p99=0.5").unwrap();
         assert_eq!(p.meets(&slo, None), (true, 0.8));
         let slo = SloTargets::parse("ttft_p99=0.5,tpot_p99=0.05").unwrap();
@@ -417,5 +528,44 @@ mod tests {
         p.goodput = Some(0.95);
         assert!(p.meets(&slo, Some(0.9)).0);
         assert!(!p.meets(&slo, Some(0.99)).0);
+    }
+
+    #[test]
+    fn failed_requests_count_as_infinitely_slow() {
+        let ok: Vec<f64> = (1..=5).map(|i| i as f64 * 0.01).collect();
+        // No failure: the ok statistics unchanged.
+        assert_eq!(
+            with_failures(&ok, 0),
+            crate::stats::summarize(&mut ok.clone())
+        );
+        // 35 of 40 failed: every percentile from p50 up is infinite.
+        let s = with_failures(&ok, 35);
+        assert_eq!(s.count, 40);
+        assert_eq!(s.p50, Some(f64::INFINITY));
+        assert_eq!(s.min, Some(0.01));
+        // 1 of 200 failed: p50 and p99 finite (rank 197.01 of 0..199 interpolates
+        // between two ok values), p99.9 not.
+        let ok: Vec<f64> = (0..199).map(|i| i as f64).collect();
+        let s = with_failures(&ok, 1);
+        assert_eq!(s.p50, Some(99.5));
+        assert!((s.p99.unwrap() - 197.01).abs() < 1e-9);
+        assert_eq!(s.p99_9, Some(f64::INFINITY));
+        assert_eq!(s.mean, Some(f64::INFINITY));
+        // With nothing ok at all, every statistic is infinite (and fails any target).
+        assert_eq!(with_failures(&[], 3).p50, Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn saturation_compares_rates_over_the_same_window() {
+        // An idle server at 4 req/s whose run's middle 80% offered 3.45 req/s (sparser
+        // arrivals there) and completed as they arrived: not saturated.
+        let first = pt(2.0, 2.0, 0.015);
+        let mut p = pt(4.0, 3.45, 0.015);
+        p.offered_window_rate = Some(3.46);
+        assert_eq!(saturation(&p, &first), None);
+        // A saturated one completes at its pace whatever the window offered.
+        p.achieved_rate = Some(2.5);
+        let why = saturation(&p, &first).unwrap();
+        assert!(why.contains("offered 3.4600"), "{why}");
     }
 }

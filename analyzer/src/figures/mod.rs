@@ -82,14 +82,18 @@ pub(crate) fn fig_err(name: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// An RGB buffer of WIDTH x HEIGHT as PNG bytes.
-fn encode_png(pixels: &[u8]) -> std::result::Result<Vec<u8>, image::ImageError> {
+/// An RGB buffer of `width` x `height` as PNG bytes.
+fn encode_png(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+) -> std::result::Result<Vec<u8>, image::ImageError> {
     use image::ImageEncoder;
     let mut bytes = Vec::new();
     image::codecs::png::PngEncoder::new(&mut bytes).write_image(
         pixels,
-        WIDTH,
-        HEIGHT,
+        width,
+        height,
         image::ColorType::Rgb8,
     )?;
     Ok(bytes)
@@ -97,24 +101,28 @@ fn encode_png(pixels: &[u8]) -> std::result::Result<Vec<u8>, image::ImageError> 
 
 /// Draws one figure twice, PNG then SVG, with a generic drawing function.
 macro_rules! both {
-    ($dir:expr, $name:expr, $out:expr, $draw:path, $($arg:expr),*) => {{
+    ($dir:expr, $name:expr, $out:expr, $draw:path, $($arg:expr),*) => {
+        both!(@sized (WIDTH, HEIGHT), $dir, $name, $out, $draw, $($arg),*)
+    };
+    (@sized $size:expr, $dir:expr, $name:expr, $out:expr, $draw:path, $($arg:expr),*) => {{
+        let (width, height): (u32, u32) = $size;
         let png = $dir.join(format!("{}.png", $name));
         {
-            let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+            let mut pixels = vec![0u8; (width * height * 3) as usize];
             {
-                let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT))
+                let root = BitMapBackend::with_buffer(&mut pixels, (width, height))
                     .into_drawing_area();
                 $draw(&root, $($arg),*).map_err(|e| fig_err(&$name, e))?;
                 root.present().map_err(|e| fig_err(&$name, e))?;
             }
-            formats::write_atomic(&png, &encode_png(&pixels).map_err(|e| fig_err(&$name, e))?)
-                .map_err(|e| fig_err(&$name, e))?;
+            let png_bytes = encode_png(&pixels, width, height).map_err(|e| fig_err(&$name, e))?;
+            formats::write_atomic(&png, &png_bytes).map_err(|e| fig_err(&$name, e))?;
         }
         let svg_path = $dir.join(format!("{}.svg", $name));
         {
             let mut text = String::new();
             {
-                let root = svg::PathSvg::new(&mut text, (WIDTH, HEIGHT)).into_drawing_area();
+                let root = svg::PathSvg::new(&mut text, (width, height)).into_drawing_area();
                 $draw(&root, $($arg),*).map_err(|e| fig_err(&$name, e))?;
                 root.present().map_err(|e| fig_err(&$name, e))?;
             }
@@ -271,7 +279,7 @@ pub fn write_figures(
                     .find(run)
                     .ok_or_else(|| Error::Invalid(format!("run `{run}` not loaded")))?;
                 let series = timeline::series(runs, info, label)?;
-                both!(dir, name, out, timeline::draw, &series)
+                both!(@sized timeline::size(&series), dir, name, out, timeline::draw, &series)
             }
         }
     }

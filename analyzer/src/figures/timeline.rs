@@ -152,6 +152,19 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
     })
 }
 
+/// Pixel size of the figure: the usual one, taller by half with the server panel so
+/// that each of the three panels keeps the height of its axis title.
+pub(crate) fn size(s: &Series) -> (u32, u32) {
+    let (w, h) = (super::WIDTH, super::HEIGHT);
+    match s.server {
+        Some(_) => (w, h * 3 / 2),
+        None => (w, h),
+    }
+}
+
+/// Height of the legend strip above the server panel, pixels.
+const LEGEND_STRIP: u32 = 22;
+
 pub(crate) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Series) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -162,13 +175,14 @@ where
         text(18),
     )?;
     let height = root.dim_in_pixel().1;
+    // Three panels: the server's gets the legend strip on top of its share.
     let (top, bottom) = match &s.server {
-        Some(_) => root.split_vertically(height / 3),
+        Some(_) => root.split_vertically((height - LEGEND_STRIP) / 3),
         None => root.split_vertically(height / 2),
     };
     let (bottom, server) = match &s.server {
         Some(_) => {
-            let (b, c) = bottom.split_vertically(height / 3);
+            let (b, c) = bottom.split_vertically((height - LEGEND_STRIP) / 3);
             (b, Some(c))
         }
         None => (bottom, None),
@@ -182,7 +196,7 @@ where
         .build_cartesian_2d(0f64..s.end_s, 0f64..ymax)?;
     a.configure_mesh()
         .y_desc(if s.inflight_binned {
-            "in flight (max per bin)"
+            "in flight (bin max)"
         } else {
             "requests in flight"
         })
@@ -209,7 +223,7 @@ where
             Some(_) => "",
             None => "time since run start (s)",
         })
-        .y_desc(format!("output tokens/s ({:.2} s bins)", s.bin_s))
+        .y_desc(format!("output tok/s, {} s bins", tick(&s.bin_s)))
         .axis_desc_style(text(14))
         .label_style(text(12))
         .x_label_formatter(&tick)
@@ -236,7 +250,20 @@ fn draw_server<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let mut c = ChartBuilder::on(area)
+    // The legend goes in a strip above the panel, never over its first seconds.
+    let (strip, area) = area.split_vertically(LEGEND_STRIP);
+    let mut entries: Vec<(&str, RGBColor, u32)> = Vec::new();
+    if !m.running.is_empty() {
+        entries.push(("running", color(0), 2));
+    }
+    if !m.waiting.is_empty() {
+        entries.push(("waiting", color(3), 2));
+    }
+    if !m.kv_pct.is_empty() {
+        entries.push(("KV cache % (right axis)", color(2), 1));
+    }
+    legend_strip(&strip, &entries)?;
+    let mut c = ChartBuilder::on(&area)
         .margin(10)
         .margin_right(28)
         .x_label_area_size(44)
@@ -263,27 +290,41 @@ where
         (&m.running, color(0), "running"),
         (&m.waiting, color(3), "waiting"),
     ];
-    for (points, col, name) in lines {
+    for (points, col, _) in lines {
         if !points.is_empty() {
-            c.draw_series(LineSeries::new(points.iter().copied(), col.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
+            c.draw_series(LineSeries::new(points.iter().copied(), col.stroke_width(2)))?;
         }
     }
     if !m.kv_pct.is_empty() {
-        let col = color(2);
         c.draw_secondary_series(LineSeries::new(
             m.kv_pct.iter().copied(),
-            col.stroke_width(1),
-        ))?
-        .label("KV cache %")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(1)));
+            color(2).stroke_width(1),
+        ))?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(text(12))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .draw()?;
+    Ok(())
+}
+
+/// A one-row legend (a line sample, then the name, per entry) from the left edge of
+/// the plotting area.
+fn legend_strip<DB: DrawingBackend>(
+    strip: &DrawingArea<DB, Shift>,
+    entries: &[(&str, RGBColor, u32)],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let style = text(12);
+    let y = LEGEND_STRIP as i32 / 2;
+    // The panels' margin (10) plus their y label area (64).
+    let mut x = 74i32;
+    for (name, col, width) in entries {
+        strip.draw(&PathElement::new(
+            [(x, y), (x + 18, y)],
+            col.stroke_width(*width),
+        ))?;
+        let (w, h) = strip.estimate_text_size(name, &style)?;
+        strip.draw(&Text::new(*name, (x + 24, y - h as i32 / 2), style.clone()))?;
+        x += 24 + w as i32 + 18;
+    }
     Ok(())
 }
