@@ -66,6 +66,28 @@ pub enum FormatError {
     Encode { what: &'static str, message: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
+    /// An input file longer than the limit of its kind ([`crate::InputKind`]).
+    #[error("{}: more than {limit}, the limit for a {what}", path.display())]
+    InputTooLarge {
+        path: PathBuf,
+        what: &'static str,
+        limit: String,
+    },
+    /// An input line longer than the limit of its kind; `line` is 1-based.
+    #[error("{}:{line}: line longer than {limit}, the limit for lines of a {what}", path.display())]
+    LineTooLong {
+        path: PathBuf,
+        line: usize,
+        what: &'static str,
+        limit: String,
+    },
+    /// Input text that is not UTF-8; `line` and `byte` (in the line) are 1-based.
+    #[error("{}:{line}: not UTF-8 (byte {byte})", path.display())]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        byte: usize,
+    },
     /// An output path refused by [`crate::OutputGuard`] rules (exists, is an input, is
     /// not a regular file, has no parent directory).
     #[error(transparent)]

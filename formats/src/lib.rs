@@ -17,6 +17,7 @@ mod crc32;
 mod display;
 mod error;
 mod hash;
+mod input;
 mod log;
 mod object;
 mod output;
@@ -31,9 +32,10 @@ pub use crc32::{Crc32, crc32};
 pub use display::readable;
 pub use error::{FormatError, Result};
 pub use hash::{sha256_bytes, sha256_file};
+pub use input::{InputFile, InputKind, Size, read_input, read_input_utf8};
 pub use log::{
     BackendInfo, ClockSync, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader,
-    LogRecord, LogTrailer, LogWriter, MergedShard, Outcome, ReplayOptions, RunLog,
+    LogRecord, LogTrailer, LogWriter, MAX_SHARDS, MergedShard, Outcome, ReplayOptions, RunLog,
     SIMULATOR_HEADER, ShardInfo, SimulatedInfo, StartAtInfo, TraceRef, WarmConnections, read_log,
 };
 pub use output::{

@@ -230,6 +230,11 @@ pub struct ReplayOptions {
     pub offered_rate: Option<f64>,
 }
 
+/// Most shards one run may be split into (`--shard I/N`, `--shards N`, and what a log
+/// header may claim): a sanity limit far above any fleet of client machines, which
+/// keeps a damaged or hostile header from sizing an allocation.
+pub const MAX_SHARDS: u32 = 1 << 16;
+
 /// The shard a log's replay covered (`llmib replay --shard I/N`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardInfo {
