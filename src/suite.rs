@@ -107,11 +107,9 @@ pub const BACKENDS: [&str; 7] = [
 /// Errors of reading a suite file.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    #[error("cannot read suite {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Not readable, or over the spec-file size limit (`path: reason`).
+    #[error("cannot read suite {0}")]
+    Read(formats::FormatError),
     #[error("invalid suite {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -120,10 +118,8 @@ impl Suite {
     /// Reads and validates a suite file; trace paths come back resolved against the file's
     /// directory.
     pub fn load(path: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            formats::read_input_utf8(path, formats::InputKind::SPEC).map_err(SuiteError::Read)?;
         let invalid = |message: String| SuiteError::Invalid {
             path: path.to_path_buf(),
             message,

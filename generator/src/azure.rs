@@ -15,14 +15,18 @@
 //!
 //! A malformed row is an error naming its line.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use formats::{AzureImportSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter, sha256_file};
+use formats::{
+    AzureImportSpec, InputFile, InputKind, TraceHeader, TraceRequest, TraceSpec, TraceWriter,
+};
 
 use crate::GENERATOR_VERSION;
-use crate::dist::secs_to_ns;
+use crate::csv::split_line;
+use crate::dist::{scale_ns, scale_overflow, secs_to_ns};
 use crate::error::{GenError, Result};
+use crate::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 use crate::spec::MAX_PROMPT_TOKENS;
 
@@ -166,82 +170,75 @@ pub fn parse_timestamp(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("timestamp {s:?} is after 2554 (beyond 64-bit nanoseconds)"))
 }
 
-/// Reads and parses every row of an Azure CSV (header checked).
-pub fn read_azure_csv(path: &Path) -> Result<Vec<AzureRow>> {
-    let file = std::fs::File::open(path).map_err(|e| GenError::io(path, e))?;
-    parse_azure_csv(BufReader::new(file), path)
+/// Reads and parses every row of an Azure CSV (header checked); also returns the
+/// sha256 of the bytes read.
+pub fn read_azure_csv(path: &Path) -> Result<(Vec<AzureRow>, String)> {
+    let mut input = InputFile::open(path, InputKind::CSV_TRACE)?;
+    let rows = azure_rows(&mut input)?;
+    Ok((rows, input.finish()?))
 }
 
 /// Parses every row of an Azure CSV read from `input` (header checked), sorted by
 /// timestamp; `path` only labels errors.
-pub fn parse_azure_csv(input: impl BufRead, path: &Path) -> Result<Vec<AzureRow>> {
-    let bad = |line: usize, message: String| GenError::BadRow {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+pub fn parse_azure_csv(input: impl Read, path: &Path) -> Result<Vec<AzureRow>> {
+    azure_rows(&mut InputFile::from_reader(
+        input,
+        path,
+        InputKind::CSV_TRACE,
+    )?)
+}
+
+const AZURE_HEADER: [&str; 3] = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"];
+
+fn azure_rows<R: Read>(input: &mut InputFile<R>) -> Result<Vec<AzureRow>> {
     let mut rows = Vec::new();
     let mut saw_header = false;
-    for (i, line) in input.lines().enumerate() {
-        let n = i + 1;
-        let line = line.map_err(|e| bad(n, format!("cannot read: {e}")))?;
-        let line = line.trim_end_matches('\r');
-        let line = if n == 1 {
-            line.trim_start_matches('\u{feff}')
-        } else {
-            line
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
+    let any = for_each_line(input, |n, line| {
+        let cols = split_line(line)?;
         if !saw_header {
-            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cols != ["TIMESTAMP", "ContextTokens", "GeneratedTokens"] {
-                return Err(bad(
-                    n,
-                    format!(
-                        "expected the header TIMESTAMP,ContextTokens,GeneratedTokens, found {}",
-                        clip(line)
-                    ),
+            if cols != AZURE_HEADER {
+                return Err(format!(
+                    "expected the header {}, found {}",
+                    AZURE_HEADER.join(","),
+                    clip(line)
                 ));
             }
             saw_header = true;
-            continue;
+            return Ok(());
         }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
         if cols.len() != 3 {
-            return Err(bad(n, format!("expected 3 fields, found {}", cols.len())));
+            return Err(format!("expected 3 fields, found {}", cols.len()));
         }
-        let timestamp_ns = parse_timestamp(cols[0]).map_err(|m| bad(n, m))?;
-        let count = |s: &str, what: &str| -> Result<u32> {
-            s.parse::<u32>().map_err(|e| {
-                let why = match e.kind() {
-                    std::num::IntErrorKind::PosOverflow => {
-                        format!("exceeds the maximum of {}", u32::MAX)
-                    }
-                    _ => "is not a non-negative integer".to_string(),
-                };
-                bad(n, format!("{what} {} {why}", clip(s)))
-            })
-        };
         rows.push(AzureRow {
-            timestamp_ns,
-            context_tokens: count(cols[1], "ContextTokens")?,
-            generated_tokens: count(cols[2], "GeneratedTokens")?,
+            timestamp_ns: parse_timestamp(&cols[0])?,
+            context_tokens: count(&cols[1], "ContextTokens")?,
+            generated_tokens: count(&cols[2], "GeneratedTokens")?,
             line: n,
         });
-    }
-    if !saw_header {
-        return Err(bad(
-            1,
-            "empty file: expected the header TIMESTAMP,ContextTokens,GeneratedTokens".into(),
+        Ok(())
+    })?;
+    if !any {
+        return Err(empty_file(
+            input,
+            &format!("the header {}", AZURE_HEADER.join(",")),
         ));
     }
     rows.sort_by_key(|r| r.timestamp_ns); // stable
     Ok(rows)
 }
 
+/// A token count of a CSV field, `what` naming its column.
+pub(crate) fn count(s: &str, what: &str) -> std::result::Result<u32, String> {
+    s.parse::<u32>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => {
+            format!("{what} {} exceeds the maximum of {}", clip(s), u32::MAX)
+        }
+        _ => format!("{what} {} is not a non-negative integer", clip(s)),
+    })
+}
+
 pub(crate) fn check_options(o: &AzureOptions) -> Result<()> {
+    crate::spec::check_name_flag(o.name.as_deref())?;
     let bad = |m: String| Err(GenError::InvalidSpec(m));
     if !(o.start_s.is_finite() && o.start_s >= 0.0) {
         return bad(format!(
@@ -287,13 +284,13 @@ pub fn import_azure(
     out: &Path,
 ) -> Result<ImportReport> {
     check_options(opts)?;
-    let rows = read_azure_csv(csv)?;
+    let (rows, sha256) = read_azure_csv(csv)?;
     let kept = select_rows(&rows, opts, csv, "ContextTokens")?;
     let spec = AzureImportSpec {
         name: trace_name(opts, csv, "azure"),
         seed: opts.seed,
         source_file: file_name(csv),
-        source_sha256: sha256_file(csv)?,
+        source_sha256: sha256,
         start_s: opts.start_s,
         duration_s: opts.duration_s,
         time_scale: opts.time_scale,
@@ -351,11 +348,8 @@ pub(crate) fn select_rows(
         if opts.max_requests.is_some_and(|m| kept.len() as u64 >= m) {
             break;
         }
-        let arrival = if opts.time_scale == 1.0 {
-            off - start_ns
-        } else {
-            ((off - start_ns) as f64 / opts.time_scale).round() as u64
-        };
+        let arrival = scale_ns(off - start_ns, opts.time_scale)
+            .ok_or_else(|| scale_overflow(input, r.line, opts.time_scale))?;
         let prompt = r
             .context_tokens
             .min(opts.max_prompt_tokens.unwrap_or(u32::MAX))

@@ -4,6 +4,7 @@
 //!
 //! * `Timestamp` is seconds from the trace start, an integer or a decimal with up to 9
 //!   fractional digits, parsed exactly to nanoseconds (no floats).
+//! * Fields may be quoted (`"ChatGPT"`, `"a, b"`; see [`crate::csv`]).
 //! * Columns after the six named ones are ignored (BurstGPT announces more); `Total
 //!   tokens` is checked to be a count but not used.
 //! * `--model` and `--log-type` keep only rows whose `Model` / `Log Type` equal them.
@@ -13,16 +14,18 @@
 //!   the earliest kept row, the window, the time scale, the clamps, and prompt text made
 //!   as a synthetic trace's with the seed.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::Path;
 
-use formats::{BurstGptImportSpec, TraceSpec, sha256_file};
+use formats::{BurstGptImportSpec, InputFile, InputKind, TraceSpec};
 
 use crate::azure::{
-    AzureOptions, AzureRow, ImportReport, check_options, clip, digits, file_name, select_rows,
-    trace_name, write_requests,
+    AzureOptions, AzureRow, ImportReport, check_options, clip, count, digits, file_name,
+    select_rows, trace_name, write_requests,
 };
+use crate::csv::split_line;
 use crate::error::{GenError, Result};
+use crate::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 
 /// The header BurstGPT's files start with.
@@ -84,25 +87,27 @@ pub fn parse_seconds(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("Timestamp {} exceeds 64-bit nanoseconds", clip(s)))
 }
 
-fn count(s: &str, what: &str) -> std::result::Result<u32, String> {
-    s.parse::<u32>().map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow => {
-            format!("{what} {} exceeds the maximum of {}", clip(s), u32::MAX)
-        }
-        _ => format!("{what} {} is not a non-negative integer", clip(s)),
-    })
-}
-
-/// Reads a BurstGPT CSV, applying the filters.
-pub fn read_burstgpt(path: &Path, opts: &BurstGptOptions) -> Result<BurstGptRows> {
-    let file = std::fs::File::open(path).map_err(|e| GenError::io(path, e))?;
-    parse_burstgpt(BufReader::new(file), path, opts)
+/// Reads a BurstGPT CSV, applying the filters; also returns the sha256 of the bytes read.
+pub fn read_burstgpt(path: &Path, opts: &BurstGptOptions) -> Result<(BurstGptRows, String)> {
+    let mut input = InputFile::open(path, InputKind::CSV_TRACE)?;
+    let rows = burstgpt_rows(&mut input, opts)?;
+    Ok((rows, input.finish()?))
 }
 
 /// Parses a BurstGPT CSV read from `input`; `path` only labels errors.
 pub fn parse_burstgpt(
-    input: impl BufRead,
+    input: impl Read,
     path: &Path,
+    opts: &BurstGptOptions,
+) -> Result<BurstGptRows> {
+    burstgpt_rows(
+        &mut InputFile::from_reader(input, path, InputKind::CSV_TRACE)?,
+        opts,
+    )
+}
+
+fn burstgpt_rows<R: Read>(
+    input: &mut InputFile<R>,
     opts: &BurstGptOptions,
 ) -> Result<BurstGptRows> {
     let mut out = BurstGptRows {
@@ -112,70 +117,52 @@ pub fn parse_burstgpt(
         failed: 0,
     };
     let mut saw_header = false;
-    for (i, line) in input.lines().enumerate() {
-        let n = i + 1;
-        let bad = |message: String| GenError::BadRow {
-            path: path.to_path_buf(),
-            line: n,
-            message,
-        };
-        let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
-        let line = line.trim_end_matches('\r');
-        let line = if n == 1 {
-            line.trim_start_matches('\u{feff}')
-        } else {
-            line
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+    let any = for_each_line(input, |n, line| {
+        let cols = split_line(line)?;
         if !saw_header {
             if cols.len() < HEADER.len() || cols[..HEADER.len()] != HEADER {
-                return Err(bad(format!(
+                return Err(format!(
                     "expected the header {}, found {}",
                     HEADER.join(","),
                     clip(line)
-                )));
+                ));
             }
             saw_header = true;
-            continue;
+            return Ok(());
         }
         if cols.len() < HEADER.len() {
-            return Err(bad(format!(
+            return Err(format!(
                 "expected {} fields, found {}",
                 HEADER.len(),
                 cols.len()
-            )));
+            ));
         }
         out.total += 1;
-        let timestamp_ns = parse_seconds(cols[0]).map_err(bad)?;
-        let request = count(cols[2], "Request tokens").map_err(bad)?;
-        let response = count(cols[3], "Response tokens").map_err(bad)?;
-        count(cols[4], "Total tokens").map_err(bad)?;
+        let timestamp_ns = parse_seconds(&cols[0])?;
+        let request = count(&cols[2], "Request tokens")?;
+        let response = count(&cols[3], "Response tokens")?;
+        count(&cols[4], "Total tokens")?;
         if opts.model.as_deref().is_some_and(|m| m != cols[1])
             || opts.log_type.as_deref().is_some_and(|t| t != cols[5])
         {
             out.filtered += 1;
-            continue;
-        }
-        if response == 0 {
+        } else if response == 0 {
             out.failed += 1;
-            continue;
+        } else {
+            out.rows.push(AzureRow {
+                timestamp_ns,
+                context_tokens: request,
+                generated_tokens: response,
+                line: n,
+            });
         }
-        out.rows.push(AzureRow {
-            timestamp_ns,
-            context_tokens: request,
-            generated_tokens: response,
-            line: n,
-        });
-    }
-    if !saw_header {
-        return Err(GenError::BadRow {
-            path: path.to_path_buf(),
-            line: 1,
-            message: format!("empty file: expected the header {}", HEADER.join(",")),
-        });
+        Ok(())
+    })?;
+    if !any {
+        return Err(empty_file(
+            input,
+            &format!("the header {}", HEADER.join(",")),
+        ));
     }
     out.rows.sort_by_key(|r| r.timestamp_ns); // stable
     Ok(out)
@@ -190,7 +177,7 @@ pub fn import_burstgpt(
 ) -> Result<BurstGptReport> {
     let base = &opts.base;
     check_options(base)?;
-    let parsed = read_burstgpt(csv, opts)?;
+    let (parsed, sha256) = read_burstgpt(csv, opts)?;
     if parsed.rows.is_empty() {
         return Err(GenError::Invalid(format!(
             "{}: no successful rows pass the filters ({} rows, {} filtered out, {} failed)",
@@ -205,7 +192,7 @@ pub fn import_burstgpt(
         name: trace_name(base, csv, "burstgpt"),
         seed: base.seed,
         source_file: file_name(csv),
-        source_sha256: sha256_file(csv)?,
+        source_sha256: sha256,
         model: opts.model.clone(),
         log_type: opts.log_type.clone(),
         start_s: base.start_s,

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use formats::{
     Arrival, DatasetImportSpec, LengthDist, ThinkTime, TraceHeader, TraceRequest, TraceSpec,
-    TraceWriter, sha256_file,
+    TraceWriter,
 };
 
 use crate::GENERATOR_VERSION;
@@ -123,6 +123,7 @@ struct Candidate {
 }
 
 pub(crate) fn check_options(o: &DatasetOptions) -> Result<()> {
+    crate::spec::check_name_flag(o.name.as_deref())?;
     let bad = |m: &str| Err(GenError::InvalidSpec(m.into()));
     if o.requests == Some(0) {
         return bad("--requests must be at least 1");
@@ -274,15 +275,18 @@ fn choose(
 /// records the think time).
 pub(crate) fn import_spec(
     opts: &DatasetOptions,
-    input: &Path,
+    input: &DatasetFile,
     arrival: Option<Arrival>,
     sessions: bool,
 ) -> Result<DatasetImportSpec> {
     Ok(DatasetImportSpec {
-        name: opts.name.clone().unwrap_or_else(|| default_name(input)),
+        name: opts
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name(input.path)),
         seed: opts.seed,
-        source_file: crate::azure::file_name(input),
-        source_sha256: sha256_file(input)?,
+        source_file: crate::azure::file_name(input.path),
+        source_sha256: input.sha256.clone(),
         requests: opts.requests,
         output_tokens: opts.output_tokens.clone(),
         min_prompt_tokens: opts.min_prompt_tokens,
@@ -330,7 +334,7 @@ fn schedule(
 /// `kind` wraps the recorded spec (`TraceSpec::ShareGpt` or `TraceSpec::Jsonl`).
 pub fn import_items(
     items: Vec<Item>,
-    input: &Path,
+    input: &DatasetFile,
     kind: fn(DatasetImportSpec) -> TraceSpec,
     opts: &DatasetOptions,
     source: &PromptSource,
@@ -354,10 +358,10 @@ pub fn import_items(
     if chosen.is_empty() {
         return Err(GenError::Invalid(format!(
             "{}: no items to import ({rows} read, {filtered} left out by the length filters, {unusable} without a prompt and answer)",
-            input.display()
+            input.path.display()
         )));
     }
-    let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key)?;
+    let arrival_ns = schedule(&mut chosen, arrival.as_ref(), &key).map_err(|e| input.name_in(e))?;
     let spec = import_spec(opts, input, arrival, false)?;
     let n = chosen.len() as u64;
     let header = TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION);
@@ -399,18 +403,23 @@ pub fn import_items(
     })
 }
 
-/// The file's bytes as UTF-8, or an error naming the line of the first bad byte.
-pub(crate) fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| GenError::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        GenError::BadRow {
-            path: path.to_path_buf(),
-            line,
-            message: format!("not UTF-8 (byte {at})"),
+/// The dataset file an import read: its path (which labels errors and names the trace)
+/// and the sha256 of the bytes read (recorded in the header).
+#[derive(Debug, Clone)]
+pub struct DatasetFile<'a> {
+    pub path: &'a Path,
+    pub sha256: String,
+}
+
+impl DatasetFile<'_> {
+    /// `e` naming this file: the timestamp checks run after parsing, on items that only
+    /// know their line or conversation.
+    pub(crate) fn name_in(&self, e: GenError) -> GenError {
+        match e {
+            GenError::Invalid(m) => GenError::Invalid(format!("{}: {m}", self.path.display())),
+            e => e,
         }
-    })
+    }
 }
 
 /// Parses a length distribution written as in a spec file, an inline TOML table such as

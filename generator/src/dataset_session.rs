@@ -37,7 +37,8 @@ use formats::{
 use crate::GENERATOR_VERSION;
 use crate::azure::ImportReport;
 use crate::dataset::{
-    DatasetOptions, DatasetReport, ItemOutput, check_options, output_len, passes, visit_shuffled,
+    DatasetFile, DatasetOptions, DatasetReport, ItemOutput, check_options, output_len, passes,
+    visit_shuffled,
 };
 use crate::dist::{arrivals, sample_length};
 use crate::error::{GenError, Result};
@@ -223,7 +224,7 @@ fn recorded_gap(session: &[Turn], k: usize) -> Result<u64> {
 /// `kind` wraps the recorded spec. `all_timed`: every line of the file has a timestamp.
 pub fn import_sessions(
     convs: Vec<Conversation>,
-    input: &Path,
+    input: &DatasetFile,
     kind: fn(DatasetImportSpec) -> TraceSpec,
     opts: &DatasetOptions,
     source: &PromptSource,
@@ -245,12 +246,12 @@ pub fn import_sessions(
     if c.sessions.is_empty() {
         return Err(GenError::Invalid(format!(
             "{}: no conversations to import ({rows} read, {} left out by the length filters, {} without a user turn and answer)",
-            input.display(),
+            input.path.display(),
             c.filtered,
             c.unusable
         )));
     }
-    let starts = starts(&mut c.sessions, arrival.as_ref(), &key)?;
+    let starts = starts(&mut c.sessions, arrival.as_ref(), &key).map_err(|e| input.name_in(e))?;
     let turns: Vec<u32> = c.sessions.iter().map(|s| s.len() as u32).collect();
     let sessions = turns.len();
     let mut think = opts.think.as_ref().map(|t| ThinkSampler::new(t, &key));
@@ -258,7 +259,8 @@ pub fn import_sessions(
         Some(t) => t.draw_ns(),
         None if all_timed => recorded_gap(&c.sessions[s as usize], k as usize),
         None => Ok(0),
-    })?;
+    })
+    .map_err(|e| input.name_in(e))?;
     let mut flat: Vec<Turn> = std::mem::take(&mut c.sessions)
         .into_iter()
         .flatten()

@@ -50,6 +50,31 @@ pub(crate) fn secs_to_ns(secs: f64) -> Option<u64> {
         .then_some(ns as u64)
 }
 
+/// An arrival offset divided by a time scale (`--time-scale`), rounded; `None` when
+/// it does not fit 64-bit nanoseconds (about 584 years): a tiny scale such as 1e-300
+/// must be an error, not a saturated arrival time.
+pub(crate) fn scale_ns(ns: u64, time_scale: f64) -> Option<u64> {
+    if time_scale == 1.0 {
+        return Some(ns);
+    }
+    let x = (ns as f64 / time_scale).round();
+    (0.0..18_446_744_073_709_551_616.0)
+        .contains(&x)
+        .then_some(x as u64)
+}
+
+/// The error of an arrival that [`scale_ns`] cannot scale, at `line` of `path`.
+pub(crate) fn scale_overflow(path: &std::path::Path, line: usize, time_scale: f64) -> GenError {
+    GenError::BadRow {
+        path: path.to_path_buf(),
+        line,
+        message: format!(
+            "--time-scale {} puts this arrival beyond 64-bit nanoseconds (about 584 years); use a larger --time-scale",
+            formats::readable(time_scale)
+        ),
+    }
+}
+
 /// Arrival offsets of `n` requests, non-decreasing, in nanoseconds.
 pub fn arrivals(arrival: &Arrival, n: u64, rng: &mut StreamRng) -> Result<Vec<u64>> {
     let overflow = || {

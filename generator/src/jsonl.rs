@@ -12,25 +12,41 @@
 //!   lines sharing one (a string or an integer) are the turns of one session
 //!   ([`parse_jsonl_sessions`], [`crate::dataset_session`]). Other keys are ignored.
 //!
-//! Blank lines are skipped. Errors name the file, the 1-based line and the field.
+//! Blank lines are skipped; a UTF-8 byte-order mark is dropped. Errors name the file,
+//! the 1-based line and the field.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
-use formats::{ChatMessage, TraceSpec, render_messages};
+use formats::{ChatMessage, InputFile, InputKind, TraceSpec, render_messages};
 use serde_json::{Map, Value};
 
-use crate::dataset::{DatasetOptions, DatasetReport, Item, ItemOutput, import_items, read_utf8};
+use crate::dataset::{DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items};
 use crate::dataset_session::{Conversation, TurnItem, import_sessions};
-use crate::error::{GenError, Result};
+use crate::error::Result;
+use crate::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 
 /// Parses JSONL text; `need_output` makes a line without an output length an error.
 /// `path` only labels errors.
 pub fn parse_jsonl(text: &str, path: &Path, need_output: bool) -> Result<Vec<Item>> {
+    jsonl_items(&mut text_input(text, path)?, need_output)
+}
+
+/// `text` as an input file named `path`.
+fn text_input<'a>(text: &'a str, path: &Path) -> Result<InputFile<&'a [u8]>> {
+    Ok(InputFile::from_reader(
+        text.as_bytes(),
+        path,
+        InputKind::PROMPT_JSONL,
+    )?)
+}
+
+fn jsonl_items<R: Read>(input: &mut InputFile<R>, need_output: bool) -> Result<Vec<Item>> {
     let mut items = Vec::new();
-    for_lines(text, path, need_output, |line, n| {
+    for_lines(input, need_output, |line, n| {
         items.push(Item {
             origin: format!("line {n}"),
             prompt: match line.chat {
@@ -55,9 +71,16 @@ pub fn parse_jsonl_sessions(
     path: &Path,
     need_output: bool,
 ) -> Result<Vec<Conversation>> {
+    jsonl_sessions(&mut text_input(text, path)?, need_output)
+}
+
+fn jsonl_sessions<R: Read>(
+    input: &mut InputFile<R>,
+    need_output: bool,
+) -> Result<Vec<Conversation>> {
     let mut convs: Vec<Conversation> = Vec::new();
     let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
-    for_lines(text, path, need_output, |line, n| {
+    for_lines(input, need_output, |line, n| {
         let chat = match line.chat {
             Chat::Prompt(p) => vec![ChatMessage::new("user", p)],
             Chat::Messages(m) if m.last().is_some_and(|x| x.role == "user") => m,
@@ -106,33 +129,16 @@ struct Line {
 }
 
 /// Calls `each(line, line number)` for every non-blank line; errors name the line.
-fn for_lines(
-    text: &str,
-    path: &Path,
+fn for_lines<R: Read>(
+    input: &mut InputFile<R>,
     need_output: bool,
     mut each: impl FnMut(Line, usize) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    let mut any = false;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_start_matches('\u{feff}').trim();
-        if line.is_empty() {
-            continue;
-        }
-        any = true;
-        parse_line(line, need_output)
-            .and_then(|l| each(l, i + 1))
-            .map_err(|message| GenError::BadRow {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message,
-            })?;
-    }
+    let any = for_each_line(input, |n, line| {
+        parse_line(line, need_output).and_then(|l| each(l, n))
+    })?;
     if !any {
-        return Err(GenError::BadRow {
-            path: path.to_path_buf(),
-            line: 1,
-            message: "empty file: expected one JSON object per line".into(),
-        });
+        return Err(empty_file(input, "one JSON object per line"));
     }
     Ok(())
 }
@@ -221,13 +227,27 @@ pub fn import_jsonl(
     source: &PromptSource,
     out: &Path,
 ) -> Result<DatasetReport> {
-    let text = read_utf8(input)?;
+    crate::dataset::check_options(opts)?;
+    let mut file = InputFile::open(input, InputKind::PROMPT_JSONL)?;
+    let need_output = opts.output_tokens.is_none();
+    let from = DatasetFile {
+        path: input,
+        sha256: String::new(),
+    };
     if opts.sessions {
-        let convs = parse_jsonl_sessions(&text, input, opts.output_tokens.is_none())?;
-        return import_sessions(convs, input, TraceSpec::Jsonl, opts, source, out);
+        let convs = jsonl_sessions(&mut file, need_output)?;
+        let from = DatasetFile {
+            sha256: file.finish()?,
+            ..from
+        };
+        return import_sessions(convs, &from, TraceSpec::Jsonl, opts, source, out);
     }
-    let items = parse_jsonl(&text, input, opts.output_tokens.is_none())?;
-    import_items(items, input, TraceSpec::Jsonl, opts, source, out)
+    let items = jsonl_items(&mut file, need_output)?;
+    let from = DatasetFile {
+        sha256: file.finish()?,
+        ..from
+    };
+    import_items(items, &from, TraceSpec::Jsonl, opts, source, out)
 }
 
 #[cfg(test)]

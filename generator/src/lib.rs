@@ -11,6 +11,8 @@
 //! * [`suite`]: the original benchmark's canonical traces;
 //! * [`azure`]: import of the Azure LLM inference trace CSV;
 //! * [`burstgpt`]: import of the BurstGPT trace CSV;
+//! * [`csv`]: the CSV line splitter of both (quotes, escaped quotes); `lines`: the line
+//!   loop every line-oriented import shares (bounded reads, see [`formats::InputFile`]);
 //! * [`dataset`], [`sharegpt`], [`jsonl`]: import of chat datasets (ShareGPT JSON,
 //!   prompt/messages JSONL);
 //! * [`mooncake`]: import of Mooncake trace JSONL, with prefix reuse kept by [`block`];
@@ -24,12 +26,14 @@
 pub mod azure;
 pub mod block;
 pub mod burstgpt;
+pub mod csv;
 pub mod dataset;
 pub mod dataset_session;
 pub mod dist;
 pub mod error;
 pub mod inspect;
 pub mod jsonl;
+mod lines;
 pub mod mooncake;
 pub mod prefix;
 pub mod prompt;

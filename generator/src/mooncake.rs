@@ -14,16 +14,20 @@
 //! * Other keys are ignored. A malformed line is a one-line error naming the file, the
 //!   line and the field.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::Path;
 
-use formats::{MooncakeImportSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter, sha256_file};
+use formats::{
+    InputFile, InputKind, MooncakeImportSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter,
+};
 use serde_json::Value;
 
 use crate::GENERATOR_VERSION;
 use crate::azure::ImportReport;
 use crate::block::{BlockBuilder, HASH_ID_LIMIT};
+use crate::dist::{scale_ns, scale_overflow};
 use crate::error::{GenError, Result};
+use crate::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 use crate::spec::MAX_PROMPT_TOKENS;
 
@@ -65,42 +69,35 @@ pub struct MooncakeRecord {
 
 /// Reads every record of a Mooncake JSONL, sorted stably by timestamp.
 pub fn read_mooncake(path: &Path, block_tokens: u32) -> Result<Vec<MooncakeRecord>> {
-    let file = std::fs::File::open(path).map_err(|e| GenError::io(path, e))?;
-    parse_mooncake(BufReader::new(file), path, block_tokens)
+    Ok(read_hashed(path, block_tokens)?.0)
+}
+
+/// [`read_mooncake`] and the sha256 of the bytes read (the file is read once: it may be
+/// a FIFO).
+fn read_hashed(path: &Path, block_tokens: u32) -> Result<(Vec<MooncakeRecord>, String)> {
+    let mut input = InputFile::open(path, InputKind::MOONCAKE_JSONL)?;
+    let records = records(&mut input, block_tokens)?;
+    Ok((records, input.finish()?))
 }
 
 /// Parses every record read from `input`; `path` only labels errors.
 pub fn parse_mooncake(
-    input: impl BufRead,
+    input: impl Read,
     path: &Path,
     block_tokens: u32,
 ) -> Result<Vec<MooncakeRecord>> {
+    let mut input = InputFile::from_reader(input, path, InputKind::MOONCAKE_JSONL)?;
+    records(&mut input, block_tokens)
+}
+
+fn records<R: Read>(input: &mut InputFile<R>, block_tokens: u32) -> Result<Vec<MooncakeRecord>> {
     let mut records = Vec::new();
-    for (i, line) in input.lines().enumerate() {
-        let n = i + 1;
-        let bad = |message: String| GenError::BadRow {
-            path: path.to_path_buf(),
-            line: n,
-            message,
-        };
-        let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
-        let line = if n == 1 {
-            line.trim_start_matches('\u{feff}')
-        } else {
-            &line
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r = parse_record(line, n, block_tokens).map_err(bad)?;
-        records.push(r);
-    }
-    if records.is_empty() {
-        return Err(GenError::BadRow {
-            path: path.to_path_buf(),
-            line: 1,
-            message: "empty file: expected one JSON object per line".into(),
-        });
+    let any = for_each_line(input, |n, line| {
+        records.push(parse_record(line, n, block_tokens)?);
+        Ok(())
+    })?;
+    if !any {
+        return Err(empty_file(input, "one JSON object per line"));
     }
     records.sort_by_key(|r| r.timestamp_ms); // stable
     Ok(records)
@@ -172,6 +169,7 @@ fn clip(s: &str) -> String {
 }
 
 fn check_options(o: &MooncakeOptions) -> Result<()> {
+    crate::spec::check_name_flag(o.name.as_deref())?;
     let bad = |m: String| Err(GenError::InvalidSpec(m));
     if !(o.time_scale.is_finite() && o.time_scale > 0.0) {
         return bad(format!(
@@ -193,7 +191,7 @@ pub fn import_mooncake(
     out: &Path,
 ) -> Result<ImportReport> {
     check_options(opts)?;
-    let records = read_mooncake(file, opts.block_tokens)?;
+    let (records, sha256) = read_hashed(file, opts.block_tokens)?;
     let keep = opts
         .max_requests
         .map_or(records.len(), |m| records.len().min(m as usize));
@@ -210,7 +208,7 @@ pub fn import_mooncake(
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        source_sha256: sha256_file(file)?,
+        source_sha256: sha256,
         time_scale: opts.time_scale,
         max_requests: opts.max_requests,
         block_tokens: opts.block_tokens,
@@ -229,11 +227,8 @@ pub fn import_mooncake(
     let (mut pt, mut ot) = (0u64, 0u64);
     for (id, r) in kept.iter().enumerate() {
         let off = (r.timestamp_ms - t0) * 1_000_000;
-        let arrival_ns = if opts.time_scale == 1.0 {
-            off
-        } else {
-            (off as f64 / opts.time_scale).round() as u64
-        };
+        let arrival_ns = scale_ns(off, opts.time_scale)
+            .ok_or_else(|| scale_overflow(file, r.line, opts.time_scale))?;
         let p = blocks
             .build(&r.hash_ids, r.input_length, opts.block_tokens)
             .map_err(|e| GenError::BadRow {
@@ -337,6 +332,6 @@ mod tests {
         }
         assert!(parse("").unwrap_err().contains("m.jsonl:1: empty file"));
         let e = parse_mooncake(&b"{\"a\xff\": 1}\n"[..], Path::new("m.jsonl"), 512).unwrap_err();
-        assert!(e.to_string().starts_with("m.jsonl:1: cannot read"), "{e}");
+        assert_eq!(e.to_string(), "m.jsonl:1: not UTF-8 (byte 4)");
     }
 }

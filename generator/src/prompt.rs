@@ -75,11 +75,11 @@ impl PromptSource {
 
     /// A Hugging Face `tokenizer.json`. `name` defaults to the file's name.
     pub fn from_tokenizer_file(path: &Path, name: Option<&str>) -> Result<Self> {
-        let sha256 = formats::sha256_file(path).map_err(|e| GenError::Tokenizer {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| GenError::Tokenizer {
+        // Read once and bounded (a `/dev/zero` once hung here); hashed as read.
+        let mut input = formats::InputFile::open(path, formats::InputKind::TOKENIZER)?;
+        let bytes = input.read_rest()?;
+        let sha256 = input.finish()?;
+        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| GenError::Tokenizer {
             path: path.to_path_buf(),
             message: one_line(&e.to_string()),
         })?;

@@ -11,22 +11,24 @@
 //! With `--sessions` a conversation is kept whole as a session instead
 //! ([`parse_sharegpt_sessions`], [`crate::dataset_session`]).
 //!
-//! Errors name the file, the conversation index (0-based) and the field.
+//! A UTF-8 byte-order mark is dropped. Errors name the file, the conversation index
+//! (0-based) and the field.
 
+use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
-use formats::{ChatMessage, TraceSpec};
+use formats::{ChatMessage, InputFile, InputKind, TraceSpec};
 use serde_json::Value;
 
-use crate::dataset::{DatasetOptions, DatasetReport, Item, ItemOutput, import_items, read_utf8};
+use crate::dataset::{DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items};
 use crate::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 
 /// Parses ShareGPT JSON text; `path` only labels errors.
 pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
-    parse_with(text, path, item)
+    conversations(&read_root(&mut text_input(text, path)?)?, path, item)
 }
 
 /// Parses ShareGPT JSON text into conversations kept whole, for `--sessions`: `human`
@@ -35,30 +37,81 @@ pub fn parse_sharegpt(text: &str, path: &Path) -> Result<Vec<Item>> {
 /// user message is a turn; its recorded answer is the first assistant message after it
 /// before the next user message. `path` only labels errors.
 pub fn parse_sharegpt_sessions(text: &str, path: &Path) -> Result<Vec<Conversation>> {
-    parse_with(text, path, conversation_of)
+    let root = read_root(&mut text_input(text, path)?)?;
+    conversations(&root, path, conversation_of)
 }
 
-/// Parses the file's list and each conversation's turns, then `make(turns, index)`.
-fn parse_with<T>(
-    text: &str,
+/// `text` as an input file named `path`.
+fn text_input<'a>(text: &'a str, path: &Path) -> Result<InputFile<&'a [u8]>> {
+    Ok(InputFile::from_reader(
+        text.as_bytes(),
+        path,
+        InputKind::SHAREGPT_JSON,
+    )?)
+}
+
+/// Parses the whole file as one JSON value while reading it: memory follows what is
+/// parsed, and garbage (`/dev/zero`) fails at its first byte.
+fn read_root<R: Read>(input: &mut InputFile<R>) -> Result<Value> {
+    let path = input.path().to_path_buf();
+    let mut seen = SeenData {
+        inner: input.reader(),
+        data: false,
+    };
+    let parsed = serde_json::from_reader::<_, Value>(&mut seen);
+    let data = seen.data;
+    drop(seen);
+    parsed.map_err(|e| {
+        if let Some(too_large) = input.limit_error() {
+            return too_large.into();
+        }
+        if e.is_io() {
+            return GenError::Invalid(format!("{}: cannot read: {e}", path.display()));
+        }
+        if !data {
+            return GenError::Invalid(format!(
+                "{}: empty file: expected a JSON list of conversations",
+                path.display()
+            ));
+        }
+        let message = if e.to_string().starts_with("invalid unicode code point") {
+            format!("not UTF-8 (column {})", e.column())
+        } else {
+            format!("not JSON: {e}")
+        };
+        GenError::BadRow {
+            path,
+            line: e.line(),
+            message,
+        }
+    })
+}
+
+/// A reader that notes whether any byte other than white space went through.
+struct SeenData<R> {
+    inner: R,
+    data: bool,
+}
+
+impl<R: Read> Read for SeenData<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.data = self.data || buf[..n].iter().any(|b| !b.is_ascii_whitespace());
+        Ok(n)
+    }
+}
+
+/// Each conversation of the file's list, `make(turns, index)`.
+fn conversations<T>(
+    root: &Value,
     path: &Path,
     make: impl Fn(&[(&str, &str)], usize) -> T,
 ) -> Result<Vec<T>> {
     let bad = |m: String| GenError::Invalid(format!("{}: {m}", path.display()));
-    if text.trim().is_empty() {
-        return Err(bad(
-            "empty file: expected a JSON list of conversations".into()
-        ));
-    }
-    let root: Value = serde_json::from_str(text).map_err(|e| GenError::BadRow {
-        path: path.to_path_buf(),
-        line: e.line(),
-        message: format!("not JSON: {e}"),
-    })?;
     let Value::Array(convs) = root else {
         return Err(bad(format!(
             "expected a JSON list of conversations, found {}",
-            kind(&root)
+            kind(root)
         )));
     };
     convs
@@ -188,13 +241,19 @@ pub fn import_sharegpt(
     source: &PromptSource,
     out: &Path,
 ) -> Result<DatasetReport> {
-    let text = read_utf8(input)?;
+    crate::dataset::check_options(opts)?;
+    let mut file = InputFile::open(input, InputKind::SHAREGPT_JSON)?;
+    let root = read_root(&mut file)?;
+    let from = DatasetFile {
+        path: input,
+        sha256: file.finish()?,
+    };
     if opts.sessions {
-        let convs = parse_sharegpt_sessions(&text, input)?;
-        return import_sessions(convs, input, TraceSpec::ShareGpt, opts, source, out);
+        let convs = conversations(&root, input, conversation_of)?;
+        return import_sessions(convs, &from, TraceSpec::ShareGpt, opts, source, out);
     }
-    let items = parse_sharegpt(&text, input)?;
-    import_items(items, input, TraceSpec::ShareGpt, opts, source, out)
+    let items = conversations(&root, input, item)?;
+    import_items(items, &from, TraceSpec::ShareGpt, opts, source, out)
 }
 
 #[cfg(test)]
@@ -218,6 +277,8 @@ mod tests {
         assert_eq!(items[1].output, ItemOutput::Missing);
         assert_eq!(items[2].output, ItemOutput::Missing);
         assert_eq!(items[2].origin, "conversation 2");
+        // A byte-order mark, as the other importers accept.
+        assert_eq!(parse("\u{feff}[]").unwrap().len(), 0);
     }
 
     #[test]
@@ -245,6 +306,7 @@ mod tests {
                 "conversation 0: conversations[0].value: expected a string, found a number",
             ),
             ("[\n{", "s.json:2: not JSON"),
+            (" \n ", "s.json: empty file"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want), "{e} / {want}");

@@ -20,7 +20,7 @@ const MAX_EXPECTED_REJECTIONS: f64 = 1000.0;
 
 /// Reads and parses a spec file (not validated: apply overrides, then [`validate`]).
 pub fn load_spec(path: &Path) -> Result<SyntheticSpec> {
-    let text = std::fs::read_to_string(path).map_err(|e| GenError::io(path, e))?;
+    let text = formats::read_input_utf8(path, formats::InputKind::SPEC)?;
     parse_spec(&text, path)
 }
 
@@ -221,20 +221,37 @@ pub(crate) fn validate_dist(what: &str, dist: &LengthDist) -> Result<()> {
     Ok(())
 }
 
-/// Rejects parameters that cannot be met, with a one-line reason.
-pub fn validate(spec: &SyntheticSpec) -> Result<()> {
-    if spec.name.trim().is_empty() {
-        return Err(GenError::InvalidSpec("name is empty".into()));
+/// Why a trace name is refused, if it is: the same rule for `generate` (the spec's
+/// `name`, `--name`) and `import --name`. A name may become a file name, so it must not
+/// be empty or hold path separators (`../../evil`) or control characters (newlines).
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("name is empty".into());
     }
-    if spec
-        .name
+    if name
         .chars()
         .any(|c| c == '/' || c == '\\' || c.is_control())
     {
-        return Err(GenError::InvalidSpec(format!(
-            "name {:?} must not contain path separators or control characters",
-            spec.name
-        )));
+        let shown: String = name.chars().take(40).collect();
+        return Some(format!(
+            "name {shown:?} must not contain path separators or control characters"
+        ));
+    }
+    None
+}
+
+/// `import --name`: refused as `generate` refuses a name ([`name_problem`]).
+pub(crate) fn check_name_flag(name: Option<&str>) -> Result<()> {
+    match name.and_then(name_problem) {
+        Some(why) => Err(GenError::Invalid(format!("--name: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// Rejects parameters that cannot be met, with a one-line reason.
+pub fn validate(spec: &SyntheticSpec) -> Result<()> {
+    if let Some(why) = name_problem(&spec.name) {
+        return Err(GenError::InvalidSpec(why));
     }
     if spec.requests == 0 {
         return Err(GenError::InvalidSpec("requests must be at least 1".into()));
@@ -267,6 +284,18 @@ pub fn validate(spec: &SyntheticSpec) -> Result<()> {
     }
     if let Some(s) = &spec.sessions {
         validate_sessions(s)?;
+        // Each recorded answer is text in the later turns' prompts: one past the prompt
+        // limit is never sendable, and 4e9 tokens of it once ran out of memory.
+        let omax = spec
+            .output_tokens
+            .cap()
+            .unwrap_or(0)
+            .max(spec.output_tokens.floor());
+        if omax > MAX_PROMPT_TOKENS {
+            return Err(GenError::InvalidSpec(format!(
+                "output_tokens can reach {omax}; in sessions each answer becomes part of the later turns' prompts, so at most {MAX_PROMPT_TOKENS}"
+            )));
+        }
     }
     validate_arrival(&spec.arrival)
 }

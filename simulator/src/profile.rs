@@ -259,9 +259,8 @@ impl Profile {
                 BUILTIN_PROFILES.join(", ")
             )));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SimError::Profile(format!("cannot read profile {}: {e}", path.display()))
-        })?;
+        let text = formats::read_input_utf8(path, formats::InputKind::SPEC)
+            .map_err(|e| SimError::Profile(format!("cannot read profile {e}")))?;
         Profile::parse(&text, &path.display().to_string())
     }
 
