@@ -115,6 +115,7 @@ impl ShardSet {
     /// the merged header.
     pub fn new(mut logs: Vec<(PathBuf, LogHeader)>) -> Result<ShardSet> {
         let key = RunKey::of(&logs[0].1).expect("grouped logs are shards");
+        check_shard_fields(&logs)?;
         logs.sort_by_key(|(_, h)| shard_index(h));
         for pair in logs.windows(2) {
             if shard_index(&pair[0].1) == shard_index(&pair[1].1) {
@@ -283,6 +284,27 @@ fn duplicate(set: &ShardSet, id: u64, second: &Path) -> Error {
         ),
         None => format!("request {id} has two records in {}", second.display()),
     })
+}
+
+/// Refuses a header whose shard fields cannot be: a count of 0 or above
+/// [`formats::MAX_SHARDS`] (a header once claimed 4,294,967,295 shards and the list of
+/// missing ones ran out of memory), or an index not below the count.
+fn check_shard_fields(logs: &[(PathBuf, LogHeader)]) -> Result<()> {
+    for (path, h) in logs {
+        let Some(s) = h.options.shard.as_ref() else {
+            continue;
+        };
+        if s.count == 0 || s.count > formats::MAX_SHARDS || s.index >= s.count {
+            return Err(Error::Invalid(format!(
+                "{}: the header says shard {} of {}; a shard log needs 0 <= index < count <= {}",
+                path.display(),
+                s.index,
+                s.count,
+                formats::MAX_SHARDS
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Options with the per-shard fields cleared: what the shards of one run must share.

@@ -93,6 +93,26 @@ fn body_options(config: &ReplayConfig, req: &TraceRequest) -> BodyOptions {
     }
 }
 
+/// Latest instant a scaled trace time may fall at, ns after the start: about 146 years,
+/// so that adding it to a start instant cannot overflow.
+const MAX_SCHEDULED_NS: f64 = (1u64 << 62) as f64;
+
+/// `ns` of the trace divided by the time scale, rounded; an error (naming request `id`)
+/// when that is beyond [`MAX_SCHEDULED_NS`]: `--time-scale 1e-300` once saturated.
+fn scaled_ns(ns: u64, time_scale: f64, id: u64) -> Result<u64, ReplayError> {
+    if time_scale == 1.0 && ns as f64 <= MAX_SCHEDULED_NS {
+        return Ok(ns);
+    }
+    let x = (ns as f64 / time_scale).round();
+    if x <= MAX_SCHEDULED_NS {
+        return Ok(x as u64);
+    }
+    Err(ReplayError::Config(format!(
+        "time scale {} puts request {id} more than 146 years after the start; use a larger time scale",
+        formats::readable(time_scale)
+    )))
+}
+
 /// The requests made ready to send (those `keep` says, all without it), and whether
 /// any of them sends `ignore_eos`. Warm-up requests are the first `warmup` of the
 /// trace, whichever shard holds them.
@@ -133,16 +153,16 @@ fn prepare(
             .and_then(|m| dialect.output_cap(m, r.prompt_tokens))
             .map_or(r.max_tokens, |cap| cap.min(r.max_tokens));
         let body = serde_json::to_vec(&body).map_err(|e| ReplayError::Internal(e.to_string()))?;
-        let scale = |ns: u64| (ns as f64 / config.time_scale).round() as u64;
+        let scale = |ns: u64| scaled_ns(ns, config.time_scale, r.id);
         // A later turn is due its think time after the previous turn ends; until then
         // its trace time is a lower bound (see `crate::schedule`).
-        let think_ns = r
-            .turn
-            .filter(|&t| t > 0)
-            .map(|_| scale(r.think_ns.unwrap_or(0)));
+        let think_ns = match r.turn {
+            Some(t) if t > 0 => Some(scale(r.think_ns.unwrap_or(0))?),
+            _ => None,
+        };
         out.push(Prepared {
             id: r.id,
-            scheduled_ns: scale(r.arrival_ns),
+            scheduled_ns: scale(r.arrival_ns)?,
             body: Bytes::from(body),
             prompt_tokens: r.prompt_tokens,
             max_tokens: r.max_tokens,

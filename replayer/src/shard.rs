@@ -25,7 +25,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use formats::TraceRequest;
+use formats::{MAX_SHARDS, TraceRequest};
 
 /// The assignment rule's name and version, recorded in shard logs' headers.
 pub const SHARD_RULE: &str = "arrival-least-loaded-v1";
@@ -38,9 +38,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Shard `index` of `count`; `None` unless `index < count`.
+    /// Shard `index` of `count`; `None` unless `index < count <= MAX_SHARDS`.
     pub fn new(index: u32, count: u32) -> Option<Shard> {
-        (index < count).then_some(Shard { index, count })
+        (index < count && count <= MAX_SHARDS).then_some(Shard { index, count })
     }
 }
 
@@ -49,7 +49,8 @@ impl std::str::FromStr for Shard {
 
     /// Parses `I/N` (I from 0 to N - 1).
     fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("shard `{s}`: expected I/N with 0 <= I < N (e.g. 0/4)");
+        let bad =
+            || format!("shard `{s}`: expected I/N with 0 <= I < N <= {MAX_SHARDS} (e.g. 0/4)");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let i: u32 = i.trim().parse().map_err(|_| bad())?;
         let n: u32 = n.trim().parse().map_err(|_| bad())?;

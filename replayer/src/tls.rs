@@ -110,8 +110,10 @@ fn roots(extra: Vec<CertificateDer<'static>>) -> Result<RootCertStore, ReplayErr
 /// Every certificate of a PEM file (other PEM sections, such as keys, are skipped).
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ReplayError> {
     let fail = |why: String| ReplayError::Config(format!("--cacert {}: {why}", path.display()));
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| fail(pem_error(e)))?;
-    let certs = iter
+    // Read once and bounded: `--cacert /dev/zero` once grew without end.
+    let pem = formats::read_input(path, formats::InputKind::CERTIFICATES)
+        .map_err(|e| ReplayError::Config(format!("--cacert {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| fail(pem_error(e)))?;
     if certs.is_empty() {
