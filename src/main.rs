@@ -62,7 +62,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and exit 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", usage_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Import(a) => cmd::import::run(a),
@@ -104,9 +112,43 @@ fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// A command-line error from clap (several lines: the error, details, usage, a hint
+/// to try --help) as one line: the error and its details, then where to look.
+fn usage_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line);
+        }
+    }
+    let text = parts.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see --help)")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{one_line, usage_line};
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let rendered = "error: invalid value 'x' for '--seed <SEED>': expected a whole number\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            usage_line(rendered),
+            "invalid value 'x' for '--seed <SEED>': expected a whole number (see --help)"
+        );
+        let rendered = "error: the following required arguments were not provided:\n  \
+                        --output <OUTPUT>\n\nUsage: llmib generate --output <OUTPUT> <SPEC>\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            usage_line(rendered),
+            "the following required arguments were not provided: --output <OUTPUT> (see --help)"
+        );
+    }
     use anyhow::Context;
 
     #[test]

@@ -252,7 +252,7 @@ fn bad_burstgpt_files_are_one_line_exit_2_and_no_output() {
         (
             "latin1.csv",
             [h.as_bytes(), b"5,ChatGPT\xe9,1,1,2,API log\n"].concat(),
-            "latin1.csv:2: cannot read",
+            "latin1.csv:2: not UTF-8",
         ),
         (
             "failed.csv",

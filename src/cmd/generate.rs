@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     name: Option<String>,
     /// Override the spec's seed.
-    #[arg(long)]
+    #[arg(long, value_parser = super::seed_arg)]
     seed: Option<u64>,
     /// Override the number of requests.
     #[arg(long)]

@@ -82,7 +82,7 @@ struct DatasetArgs {
     #[arg(long)]
     requests: Option<u64>,
     /// Seed of the sampling, arrival and output-length streams.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::seed_arg)]
     seed: u64,
     /// Output lengths from this distribution, as in a spec file, e.g.
     /// '{ dist = "capped_exponential", mean = 128, cap = 512 }' (default: the dataset's).
@@ -150,7 +150,7 @@ struct MooncakeArgs {
     #[arg(long, default_value_t = 512)]
     block_tokens: u32,
     /// Seed of the block text.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::seed_arg)]
     seed: u64,
     /// Trace name (default: the file stem).
     #[arg(long)]
@@ -183,7 +183,7 @@ struct AzureArgs {
     #[arg(long)]
     max_requests: Option<u64>,
     /// Seed of the prompt text.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::seed_arg)]
     seed: u64,
     /// Trace name (default: the file stem).
     #[arg(long)]

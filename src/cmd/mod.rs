@@ -50,6 +50,27 @@ Exit status:
   2    bad input or usage (one line on stderr says what)
   130  interrupted by Ctrl-C (SIGINT) or SIGTERM; logs written so far are complete and valid";
 
+/// `--seed`: a whole number, with a one-line reason when it is not.
+pub fn seed_arg(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
+}
+
+/// `--shards N`: a shard count, with a one-line reason when it is not one.
+pub fn shard_count_arg(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=formats::MAX_SHARDS).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "expected a whole number of shards from 1 to {}",
+                formats::MAX_SHARDS
+            )
+        })
+}
+
 /// Exit status of a suite run: 1 (with a line per run) when some trace was replayed and
 /// none of its requests succeeded.
 pub fn exit_for_failed_runs(failed: &[std::path::PathBuf]) -> Exit {

@@ -123,7 +123,7 @@ pub struct Args {
     shard: Option<replayer::Shard>,
     /// Shard count N, the index I taken from the environment: JOB_COMPLETION_INDEX
     /// (Kubernetes Indexed Job), else SLURM_ARRAY_TASK_ID (Slurm job array, --array=0-N-1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::shard_count_arg)]
     shards: Option<u32>,
     /// Start the run clock at this wall-clock instant: UNIX_TIME_NS (ns since the epoch,
     /// e.g. from `date +%s%N`), computed once and given to every shard of one run; or

@@ -39,15 +39,16 @@ pub struct Args {
     pub grid: Option<String>,
 }
 
-/// `90`, `90s`, `30m`, `1h` as a duration.
+/// `90`, `90s`, `30m`, `1h`, `1.5e3s` as a duration.
 fn parse_time(what: &str, s: &str) -> anyhow::Result<std::time::Duration> {
     let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let k = match unit {
-        "s" => 1.0,
+    // The unit is the trailing letters after the last digit (`1e3s`: `s`, not `e3s`).
+    let split = s
+        .rfind(|c: char| c.is_ascii_digit() || c == '.')
+        .map_or(0, |i| i + 1);
+    let (num, unit) = s.split_at(split);
+    let k = match unit.trim() {
+        "" | "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
         _ => return Err(anyhow!("{what} `{s}`: unit must be s, m or h")),
@@ -56,6 +57,11 @@ fn parse_time(what: &str, s: &str) -> anyhow::Result<std::time::Duration> {
         .trim()
         .parse()
         .map_err(|_| anyhow!("{what} `{s}`: expected a number with s, m or h"))?;
+    const MAX_SECS: f64 = 1e9; // about 31 years
+    anyhow::ensure!(
+        v.is_nan() || v * k <= MAX_SECS,
+        "{what} `{s}`: out of range (at most {MAX_SECS:e} seconds)"
+    );
     let d = secs(what, v * k)?;
     anyhow::ensure!(!d.is_zero(), "{what} must be greater than 0");
     Ok(d)
