@@ -326,7 +326,7 @@ fn vllm_sigterm_leaves_a_complete_log() {
     let dir = tempfile::tempdir().unwrap();
     let trace = generate(dir.path(), "term", &synthetic(200, 50, 16, 10.0));
     let out = dir.path().join("term.msgpack");
-    let mut child = Command::new(LLMIB)
+    let child = Command::new(LLMIB)
         .args([
             "replay",
             s(&trace),
