@@ -194,6 +194,8 @@ pub struct Bench {
     /// The cool-down still asks the server's metrics whether it is idle (cleared once
     /// it found none, so a server without metrics costs one failed poll, not one a run).
     metrics_idle: std::sync::atomic::AtomicBool,
+    /// Log names given so far (unique per rate, see [`crate::capacity_dir::RunNames`]).
+    names: crate::capacity_dir::RunNames,
 }
 
 /// Longest wait for the server to report idle after a run (beyond `--pause`).
@@ -207,6 +209,7 @@ impl Bench {
         stop: StopHandle,
     ) -> Result<Bench, PipelineError> {
         let trace = TraceInfo::load(&settings.trace)?;
+        crate::capacity_dir::check_dir(&settings, &trace.sha256)?;
         std::fs::create_dir_all(&settings.dir).map_err(|e| file_err(&settings.dir, e))?;
         let (endpoint, simulated, sim) = match &settings.target {
             CapacityTarget::Endpoint(e) => {
@@ -239,6 +242,7 @@ impl Bench {
             stop,
             progress,
             metrics_idle: std::sync::atomic::AtomicBool::new(true),
+            names: Default::default(),
         })
     }
 
@@ -263,17 +267,21 @@ impl Bench {
         Duration::from_secs_f64(secs.clamp(0.0, 1e9))
     }
 
-    /// Replays the first `n` requests offered at `rate` into `DIR/<name>.msgpack`, or
-    /// reuses a complete log of that same run; returns its point.
-    pub async fn run(&self, rate: f64, n: u64, name: &str) -> Result<RunOutcome, PipelineError> {
+    /// Replays the first `n` requests offered at `rate` into `DIR/rate-<rate>.msgpack`
+    /// (`-<repeat>` after the rate from the second run at a rate on), or reuses a
+    /// complete log of that same run; returns its point. A file there that is not this
+    /// run is replaced only as [`crate::capacity_dir::check_replace`] allows.
+    pub async fn run(&self, rate: f64, n: u64, repeat: u32) -> Result<RunOutcome, PipelineError> {
         let n = n.min(self.trace.len());
         let time_scale = self.time_scale(rate, n)?;
+        let name = self.names.name(rate, repeat);
         let log = self.settings.dir.join(format!("{name}.msgpack"));
         let mut reused = false;
         let mut interrupted = false;
         if !self.settings.force && self.is_same_run(&log, time_scale, n) {
             reused = true;
         } else {
+            crate::capacity_dir::check_replace(&log, &self.settings, &self.trace.sha256)?;
             let config = self.replay_config(&log, rate, time_scale, n);
             let summary = replayer::replay(&self.trace.path, config, self.stop.clone()).await?;
             interrupted = summary.interrupted && self.stop.is_stopped();
@@ -303,7 +311,7 @@ impl Bench {
         let h = &run.header;
         let target = match (&self.simulated, &h.backend.simulated) {
             (Some(a), Some(b)) => a.profile == b.profile && a.speedup == b.speedup,
-            (None, None) => h.backend.endpoint == self.endpoint,
+            (None, None) => h.backend.endpoint == formats::redact_url(&self.endpoint),
             _ => false,
         };
         let n_in_log = h.options.max_requests.unwrap_or(h.trace.request_count);

@@ -2,6 +2,7 @@
 //! `llmib demo`. The command-line parsing itself lives in the `llmib` binary.
 
 pub mod capacity;
+pub mod capacity_dir;
 pub mod demo;
 pub mod pipeline;
 pub mod search;

@@ -112,7 +112,7 @@ impl Target {
 
     pub fn describe(&self) -> String {
         match self {
-            Target::Endpoint(e) => e.clone(),
+            Target::Endpoint(e) => formats::redact_url(e),
             Target::Simulated { dialect, profile } => format!(
                 "the embedded simulator ({dialect} dialect, profile {profile}): SIMULATED numbers"
             ),
@@ -201,7 +201,9 @@ pub fn is_complete_run(
     let complete = matches!(&run.end, LogEnd::Trailer(t) if t.complete);
     let same_target = match target {
         Target::Endpoint(e) => {
-            run.header.backend.simulated.is_none() && &run.header.backend.endpoint == e
+            // Logs hold the endpoint with its password redacted.
+            run.header.backend.simulated.is_none()
+                && run.header.backend.endpoint == formats::redact_url(e)
         }
         Target::Simulated { profile, .. } => run
             .header

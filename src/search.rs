@@ -26,7 +26,7 @@ use analyzer::AnalyzeOptions;
 use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestRun, SEARCH_MANIFEST};
 use analyzer::capacity::{Point, SloTargets};
 
-use crate::capacity::{Bench, log_name, point_with};
+use crate::capacity::{Bench, point_with};
 use crate::pipeline::PipelineError;
 use crate::sweep::file_name;
 
@@ -122,7 +122,7 @@ impl<'a> Search<'a> {
             kind: "search".into(),
             trace: bench.trace.manifest(),
             backend: bench.settings.backend.as_str().into(),
-            endpoint: bench.endpoint.clone(),
+            endpoint: formats::redact_url(&bench.endpoint),
             model: bench.settings.model.clone(),
             simulated: bench.simulated.clone(),
             speedup: k,
@@ -193,7 +193,7 @@ impl<'a> Search<'a> {
         b.progress.run("search", rate, None, remaining);
         let repeat = self.at(rate).count() as u32 + 1;
         let rate_s = analyzer::report::fmt_qps(rate);
-        let out = match b.run(rate, n, &log_name("rate", rate, repeat)).await {
+        let out = match b.run(rate, n, repeat).await {
             Ok(out) => out,
             Err(_) if b.stop.is_stopped() => return Err(Stopped::Interrupted),
             Err(e) => return Err(self.failed(format!("the run at {rate_s} req/s failed: {e}"))),

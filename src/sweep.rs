@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestRun, SWEEP_MANIFEST};
 use analyzer::capacity::{Point, SloTargets, saturation};
 
-use crate::capacity::{Bench, RunOutcome, log_name};
+use crate::capacity::{Bench, RunOutcome};
 use crate::pipeline::PipelineError;
 
 /// Most probing runs of `--rates auto` before it gives up finding saturation.
@@ -98,7 +98,7 @@ impl<'a> Sweep<'a> {
         bench
             .progress
             .run("sweep", rate, remaining.map(|r| r.len()), eta);
-        let out = bench.run(rate, self.n, &log_name("rate", rate, 1)).await?;
+        let out = bench.run(rate, self.n, 1).await?;
         if out.reused {
             eprintln!(
                 "sweep: {} req/s already complete in {} (use --force to replay)",
@@ -151,7 +151,7 @@ pub async fn sweep(
         kind: "sweep".into(),
         trace: bench.trace.manifest(),
         backend: bench.settings.backend.as_str().into(),
-        endpoint: bench.endpoint.clone(),
+        endpoint: formats::redact_url(&bench.endpoint),
         model: bench.settings.model.clone(),
         simulated: bench.simulated.clone(),
         speedup: bench.settings.speedup(),

@@ -21,6 +21,7 @@ mod input;
 mod log;
 mod object;
 mod output;
+mod redact;
 mod server_metrics;
 mod spec;
 mod stream;
@@ -41,6 +42,7 @@ pub use log::{
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
 };
+pub use redact::redact_url;
 pub use server_metrics::{
     MetricSample, SERVER_METRICS_FORMAT, SERVER_METRICS_SUFFIX, SERVER_METRICS_VERSION,
     ServerMetricsHeader, ServerMetricsLog, ServerMetricsRef, ServerMetricsWriter, is_sidecar_path,

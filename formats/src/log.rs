@@ -126,7 +126,8 @@ pub struct TraceRef {
 pub struct BackendInfo {
     /// `tgi`, `vllm`, `lightllm`, `openai` or `openai-chat`.
     pub kind: String,
-    /// Base URL.
+    /// Base URL; a password in it is written as `***` (`http://user:***@host`), never
+    /// as given.
     pub endpoint: String,
     /// Model name sent to the server, when any.
     #[serde(default)]

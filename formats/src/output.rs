@@ -227,6 +227,28 @@ impl OutputGuard {
         Ok(true)
     }
 
+    /// Checks a file output path that is written without following a symbolic link
+    /// (the `--server-metrics` sidecar, whose name is derived, not chosen): as
+    /// [`OutputGuard::check_file`], and a link at `path`, even a dangling one, is an
+    /// existing file: refused without `--force`, replaced (the link, never its target)
+    /// with it, unless it leads to an input.
+    pub fn check_file_no_follow(&self, path: &Path) -> Result<(), OutputError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::metadata(path) {
+                    self.check_not_input(path, &target)?;
+                }
+                if !self.force {
+                    return Err(OutputError::Exists {
+                        path: path.to_path_buf(),
+                    });
+                }
+                ensure_parent_dir(path)
+            }
+            _ => self.check_file(path),
+        }
+    }
+
     /// Checks an output directory (created later if missing): not a file, not an input.
     pub fn check_dir(&self, dir: &Path) -> Result<(), OutputError> {
         match std::fs::metadata(dir) {
@@ -351,6 +373,31 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains(".tmp-"), "{s}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_existing_files_when_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let input = d.path().join("trace.msgpack");
+        std::fs::write(&input, b"x").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(d.path().join("nowhere"), &link).unwrap();
+        let e = OutputGuard::new(false)
+            .check_file_no_follow(&link)
+            .unwrap_err();
+        assert!(matches!(e, OutputError::Exists { .. }), "{e}");
+        OutputGuard::new(true).check_file_no_follow(&link).unwrap();
+        let to_input = d.path().join("to-input");
+        std::os::unix::fs::symlink(&input, &to_input).unwrap();
+        let e = OutputGuard::new(true)
+            .input(&input, "the trace")
+            .check_file_no_follow(&to_input)
+            .unwrap_err();
+        assert!(matches!(e, OutputError::IsInput { .. }), "{e}");
+        let dir = d.path().join("dir");
+        std::fs::create_dir(&dir).unwrap();
+        assert!(OutputGuard::new(true).check_file_no_follow(&dir).is_err());
     }
 
     #[test]

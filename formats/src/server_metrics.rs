@@ -131,10 +131,38 @@ pub struct ServerMetricsWriter {
 }
 
 impl ServerMetricsWriter {
-    /// Create (or replace) the file and write the header line.
+    /// Create (or replace) the file and write the header line. A regular file or a
+    /// symbolic link at `path` is removed first, never written through: see
+    /// [`ServerMetricsWriter::create_new`].
     pub fn create(path: impl AsRef<Path>, header: &ServerMetricsHeader) -> Result<Self> {
+        let path = path.as_ref();
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() || m.file_type().is_symlink() => {
+                std::fs::remove_file(path).map_err(|e| FormatError::io(path, e))?;
+            }
+            _ => {}
+        }
+        Self::create_new(path, header)
+    }
+
+    /// Create the file only if nothing exists at `path` (atomically: `O_EXCL`, which
+    /// also refuses a symbolic link there rather than following it), and write the
+    /// header line. The same rules as the run log's (`LogWriter::create_new`): a
+    /// sidecar never replaces anything by accident, and a link planted at its path
+    /// cannot redirect it onto another file.
+    pub fn create_new(path: impl AsRef<Path>, header: &ServerMetricsHeader) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = File::create(&path).map_err(|e| FormatError::io(&path, e))?;
+        crate::output::ensure_parent_dir(&path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    FormatError::Output(crate::output::OutputError::Exists { path: path.clone() })
+                }
+                _ => FormatError::io(&path, e),
+            })?;
         let mut w = ServerMetricsWriter {
             out: BufWriter::new(file),
             path,

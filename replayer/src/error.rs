@@ -24,4 +24,9 @@ pub enum ReplayError {
     Log { path: PathBuf, message: String },
     #[error("{0}")]
     Internal(String),
+    /// Stopped (SIGINT, SIGTERM through the [`crate::StopHandle`]) before the run
+    /// started, with nothing sent and no log written: a `--start-at` wait. Callers
+    /// report it as an interruption (exit 130), not as a failure.
+    #[error("{0}")]
+    Interrupted(String),
 }

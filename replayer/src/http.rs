@@ -33,11 +33,16 @@ pub(crate) fn request_url(
         base.truncate(base.len() - 3);
     }
     let path = backend.dialect().path(stream);
-    let url = reqwest::Url::parse(&format!("{base}{path}"))
-        .map_err(|e| ReplayError::Config(format!("invalid endpoint `{endpoint}`: {e}")))?;
+    let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| {
+        ReplayError::Config(format!(
+            "invalid endpoint `{}`: {e}",
+            formats::redact_url(endpoint)
+        ))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ReplayError::Config(format!(
-            "endpoint `{endpoint}`: expected an http:// or https:// URL"
+            "endpoint `{}`: expected an http:// or https:// URL",
+            formats::redact_url(endpoint)
         )));
     }
     Ok(url)
@@ -168,7 +173,7 @@ pub async fn check_endpoint_with(
     match client.get(base).send().await {
         Ok(_) => Ok(()),
         Err(e) => Err(ReplayError::Endpoint {
-            endpoint: endpoint.to_string(),
+            endpoint: formats::redact_url(endpoint),
             message: unreachable_why(&e, timeout),
         }),
     }

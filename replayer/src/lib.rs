@@ -70,6 +70,7 @@ pub use error::ReplayError;
 pub use http::{DEFAULT_POOL_IDLE, check_endpoint, check_endpoint_with};
 pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
 pub use shard::{SHARD_RULE, Shard, assign_shards};
+pub use start_at::MAX_AHEAD as START_AT_MAX_AHEAD;
 pub use stats::fmt_ns;
 pub use stop::StopHandle;
 pub use summary::{Connections, ReplaySummary};

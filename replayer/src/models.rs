@@ -38,9 +38,10 @@ pub(crate) async fn discover(
     headers: &HeaderMap,
     timeout: Duration,
 ) -> Result<String, ReplayError> {
+    let shown = formats::redact_url(url.as_str());
     let fail = |why: String| {
         ReplayError::Config(format!(
-            "no --model given and GET {url} {why}: give the model with --model"
+            "no --model given and GET {shown} {why}: give the model with --model"
         ))
     };
     let body = async {
@@ -58,7 +59,7 @@ pub(crate) async fn discover(
         // A certificate problem is not solved by --model: say what is.
         Ok(Err(e)) if crate::tls::tls_cause(&e).is_some() => {
             return Err(ReplayError::Endpoint {
-                endpoint: url.to_string(),
+                endpoint: shown.clone(),
                 message: crate::request::describe(&e),
             });
         }

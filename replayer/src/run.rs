@@ -54,16 +54,16 @@ pub(crate) async fn replay(
     let target = validate(trace, &config)?;
     let discovered = discover_model(&mut config, &target).await?;
     let plan = prepare(trace, &config).await?;
-    wait_for_start(&config, start_at::WARM_LEAD).await?;
+    wait_for_start(&config, start_at::WARM_LEAD, &stop).await?;
     let conn = connect(&mut config, &target, &plan).await?;
     let (metrics, metrics_note) = server_metrics::setup::prepare(&config).await?;
     config.server_metrics = metrics
         .as_ref()
         .map(|m| ServerMetricsSource::Url(m.reference().url));
-    wait_for_start(&config, start_at::MAP_AHEAD).await?;
+    wait_for_start(&config, start_at::MAP_AHEAD, &stop).await?;
     let log = open_log(&config, &plan, &conn.warm, discovered)?;
     let scraper = metrics
-        .map(|m| m.start(log.clock, &config.output))
+        .map(|m| m.start(log.clock, &config.output, config.overwrite))
         .transpose()?;
     let client = conn.client.clone();
     let burst = plan.burst;
@@ -83,10 +83,20 @@ pub(crate) async fn replay(
 
 /// With `--start-at`: waits until `lead` before the instant (see `crate::start_at`);
 /// fails if it passed meanwhile (a trace that took longer to read than the time left).
-async fn wait_for_start(config: &ReplayConfig, lead: Duration) -> Result<(), ReplayError> {
+/// A stop while waiting ends the run before anything is sent or written
+/// ([`ReplayError::Interrupted`]).
+async fn wait_for_start(
+    config: &ReplayConfig,
+    lead: Duration,
+    stop: &StopHandle,
+) -> Result<(), ReplayError> {
     if let Some(t) = config.start_at_unix_ns {
         start_at::check_future(t, "once ready to start")?;
-        start_at::wait_until_before(t, lead).await;
+        tokio::select! {
+            biased;
+            _ = stop.stop.cancelled() => return Err(start_at::interrupted(t)),
+            _ = start_at::wait_until_before(t, lead) => {}
+        }
     }
     Ok(())
 }
@@ -104,10 +114,18 @@ struct Target {
 fn validate(trace: &Path, config: &ReplayConfig) -> Result<Target, ReplayError> {
     validate_options(config)?;
     let url = request_url(&config.endpoint, config.backend, config.stream)?;
-    formats::OutputGuard::new(config.overwrite)
-        .input(trace, "the trace being replayed")
+    let guard =
+        formats::OutputGuard::new(config.overwrite).input(trace, "the trace being replayed");
+    guard
         .check_file(&config.output)
         .map_err(|e| ReplayError::Config(e.to_string()))?;
+    if config.server_metrics.is_some() {
+        // The sidecar obeys the log's rules, checked now rather than once the log is
+        // written (see `server_metrics::setup`).
+        guard
+            .check_file_no_follow(&formats::sidecar_path(&config.output))
+            .map_err(|e| ReplayError::Config(format!("--server-metrics: {e}")))?;
+    }
     let headers =
         build_headers(&config.headers, config.api_key.as_deref()).map_err(ReplayError::Config)?;
     let tls = crate::tls::client_config(&config.tls, url.scheme() == "https")?;
@@ -343,7 +361,7 @@ fn replay_options(
         max_model_len: config.max_model_len,
         server_metrics: config.server_metrics.as_ref().map(|s| ServerMetricsRef {
             url: match s {
-                ServerMetricsSource::Url(u) => u.clone(),
+                ServerMetricsSource::Url(u) => formats::redact_url(u),
                 ServerMetricsSource::Auto => String::new(),
             },
             interval_ns: config.server_metrics_interval.as_nanos() as u64,
@@ -370,7 +388,7 @@ fn log_header(
         },
         BackendInfo {
             kind: config.backend.as_str().to_string(),
-            endpoint: config.endpoint.clone(),
+            endpoint: formats::redact_url(&config.endpoint),
             model: config.model.clone(),
             simulated: config.simulated.clone(),
         },

@@ -45,13 +45,37 @@ fn past(target: u64, now: u64, when: &str) -> ReplayError {
     ))
 }
 
-/// Fails when `target` is not in the future.
+/// Farthest ahead an instant may be: a shared start is minutes or hours away; days
+/// more is a mistake (a unit wrong by a factor of 1,000, a typo), refused rather than
+/// waited on.
+pub const MAX_AHEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Fails when `target` is not in the future, or is more than [`MAX_AHEAD`] away.
 pub(crate) fn check_future(target: u64, when: &str) -> Result<(), ReplayError> {
     let now = now_unix_ns();
     if target <= now {
         return Err(past(target, now, when));
     }
+    let ahead = Duration::from_nanos(target - now);
+    if ahead > MAX_AHEAD {
+        return Err(ReplayError::Config(format!(
+            "--start-at {target}: the instant is too far ahead ({:.1} days from now, more \
+             than {} days); give one within the limit (ns since the epoch, or +SECONDS)",
+            ahead.as_secs_f64() / 86_400.0,
+            MAX_AHEAD.as_secs() / 86_400
+        )));
+    }
     Ok(())
+}
+
+/// The error of a stop (SIGINT, SIGTERM) that came while waiting for the instant:
+/// nothing was sent and no log written.
+pub(crate) fn interrupted(target: u64) -> ReplayError {
+    ReplayError::Interrupted(format!(
+        "stopped while waiting for --start-at {target} ({} ahead): nothing was sent, no run \
+         log written",
+        fmt_ns(target.saturating_sub(now_unix_ns()))
+    ))
 }
 
 /// Sleeps until `lead` before `target` on the wall clock (returns at once if that is
@@ -118,6 +142,15 @@ mod tests {
         assert!(e.contains("already past at launch"), "{e}");
         assert!(!e.contains('\n'));
         assert!(clock_at(now_unix_ns() - 1).is_err());
+    }
+
+    #[test]
+    fn an_instant_too_far_ahead_is_named_so() {
+        let far = now_unix_ns() + MAX_AHEAD.as_nanos() as u64 + 60_000_000_000;
+        let e = check_future(far, "at launch").unwrap_err().to_string();
+        assert!(e.contains("too far ahead"), "{e}");
+        assert!(!e.contains("past"), "{e}");
+        check_future(now_unix_ns() + 3_600_000_000_000, "at launch").unwrap();
     }
 
     #[test]

@@ -159,14 +159,34 @@ async fn get(
             .send()
             .await?;
         let kept = keeps_alive(&resp);
-        resp.bytes().await?;
-        Ok::<bool, reqwest::Error>(kept)
+        Ok::<Option<bool>, reqwest::Error>(drain_bounded(resp).await?.then_some(kept))
     };
     match tokio::time::timeout_at(deadline, exchange).await {
-        Ok(Ok(kept)) => Ok(kept),
+        Ok(Ok(Some(kept))) => Ok(kept),
+        Ok(Ok(None)) => Err(format!(
+            "the probe's answer is longer than {} KiB",
+            MAX_PROBE_BODY >> 10
+        )),
         Ok(Err(e)) => Err(crate::request::describe(&e)),
         Err(_) => Err("no answer in time".into()),
     }
+}
+
+/// Most bytes of a warm-up answer read (a model list or a health answer is a few KB):
+/// a longer one is dropped with its connection rather than read on.
+const MAX_PROBE_BODY: usize = 1 << 20;
+
+/// Reads an answer to its end, discarding it; false when it is longer than
+/// [`MAX_PROBE_BODY`] (reading stopped there).
+async fn drain_bounded(mut resp: reqwest::Response) -> Result<bool, reqwest::Error> {
+    let mut read = 0;
+    while let Some(chunk) = resp.chunk().await? {
+        read += chunk.len();
+        if read > MAX_PROBE_BODY {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The warning for a warm-up that left fewer connections than asked, if it did.

@@ -53,7 +53,7 @@ mod vllm;
 
 pub use engine::{VirtualRequest, VirtualResult, simulate};
 pub use faults::Faults;
-pub use profile::{EngineParams, Policy, Profile};
+pub use profile::{EngineParams, MAX_SPEEDUP, Policy, Profile};
 pub use reasoning::{Reasoning, ReasoningField};
 pub use vllm::VllmSeparator;
 

@@ -235,6 +235,13 @@ pub struct Profile {
     pub speedup: f64,
 }
 
+/// Largest speed-up [`Profile::sped_up`] accepts: at 1,000 the slowest shipped
+/// profile's decode step (25 ms) is 25 µs, already below what the engine thread and a
+/// client on the same machine resolve; beyond it, a replay's times multiplied back by
+/// `K` (as the analyzer does) are the client's own microseconds magnified, not the
+/// profile's (at `1e9` a TTFT of 1.16 ms came out as 1.16e6 s).
+pub const MAX_SPEEDUP: f64 = 1000.0;
+
 impl Profile {
     /// One of the profiles shipped with the crate (see [`BUILTIN_PROFILES`]).
     pub fn builtin(name: &str) -> Option<Profile> {
@@ -345,11 +352,19 @@ impl Profile {
     /// arrivals are also `k` times faster is the same, on a clock `k` times faster. A
     /// replay at time scale `k` against it measures the profile's behaviour in `1/k` of
     /// the time; its latencies are the profile's divided by `k` (the run log records `k`
-    /// through the simulator header). Speed-ups compose (`sped_up(2).sped_up(3)` = 6).
+    /// through the simulator header). Speed-ups compose (`sped_up(2).sped_up(3)` = 6),
+    /// up to [`MAX_SPEEDUP`] in all.
     pub fn sped_up(mut self, k: f64) -> Result<Profile, SimError> {
         if !(k.is_finite() && k >= 1.0) {
             return Err(SimError::Profile(format!(
                 "speed-up must be a finite number >= 1, not {k}"
+            )));
+        }
+        if self.speedup * k > MAX_SPEEDUP {
+            return Err(SimError::Profile(format!(
+                "speed-up {k} is above the limit of {MAX_SPEEDUP}: steps would be shorter than \
+                 the machine resolves, and times multiplied back by it would be the client's \
+                 own delays, not the profile's"
             )));
         }
         for params in [&mut self.tgi, &mut self.vllm, &mut self.lightllm]
@@ -463,7 +478,17 @@ mod tests {
         let six = p.clone().sped_up(2.0).unwrap().sped_up(3.0).unwrap();
         assert_eq!(six.speedup, 6.0);
         assert!((six.engine(Policy::Vllm).unwrap().decode_base_us - e / 6.0).abs() < 1e-9);
-        for bad in [0.5, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+        p.clone().sped_up(MAX_SPEEDUP).unwrap();
+        assert!(six.clone().sped_up(MAX_SPEEDUP / 2.0).is_err());
+        for bad in [
+            0.5,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e9,
+            MAX_SPEEDUP + 1.0,
+        ] {
             assert!(p.clone().sped_up(bad).is_err(), "{bad}");
         }
         let null = Profile::builtin("null").unwrap();

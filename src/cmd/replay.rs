@@ -127,8 +127,9 @@ pub struct Args {
     shards: Option<u32>,
     /// Start the run clock at this wall-clock instant: UNIX_TIME_NS (ns since the epoch,
     /// e.g. from `date +%s%N`), computed once and given to every shard of one run; or
-    /// +SECONDS from this process's start (a single replay). An instant already past is
-    /// an error.
+    /// +SECONDS from this process's start (a single replay). An instant already past,
+    /// or more than 7 days ahead, is an error. Ctrl-C or SIGTERM while waiting for it
+    /// ends the command at once (exit 130), with nothing sent and no log written.
     #[arg(long, value_name = "UNIX_TIME_NS|+SECONDS")]
     start_at: Option<String>,
     /// Scrape the server's Prometheus metrics during the run (queue, running, KV-cache
@@ -200,7 +201,8 @@ fn parse_start_at(v: &str, now_ns: u64) -> anyhow::Result<u64> {
             .with_context(|| {
                 format!("--start-at {v}: expected +SECONDS (a non-negative number)")
             })?;
-        return Ok(now_ns.saturating_add(d.as_nanos() as u64));
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        return Ok(now_ns.saturating_add(ns));
     }
     let ns: u64 = v.trim().parse().with_context(|| {
         format!("--start-at {v}: expected UNIX_TIME_NS (an integer) or +SECONDS")
@@ -309,13 +311,30 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .build()
         .context("starting the async runtime")?;
     let signals = super::on_signals(&runtime)?;
+    let ahead = config
+        .start_at_unix_ns
+        .map(|t| Duration::from_nanos(t.saturating_sub(unix_now_ns())));
+    if let Some(a) = ahead.filter(|a| !a.is_zero() && *a <= replayer::START_AT_MAX_AHEAD) {
+        eprintln!(
+            "waiting for --start-at: the run starts in {:.1} s (Ctrl-C cancels it)",
+            a.as_secs_f64()
+        );
+    }
     let tls = config.tls.clone();
     let summary = runtime.block_on(async {
         if !args.no_check {
             replayer::check_endpoint_with(&args.endpoint, &tls, Duration::from_secs(5)).await?;
         }
-        anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await?)
+        anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await)
     })?;
+    let summary = match summary {
+        Ok(s) => s,
+        Err(replayer::ReplayError::Interrupted(why)) => {
+            eprintln!("interrupted: {why}");
+            return Ok(Exit::Interrupted);
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!("{summary}");
     if signals.interrupted() {
         eprintln!(

@@ -68,6 +68,16 @@ fn parse_time(what: &str, s: &str) -> anyhow::Result<std::time::Duration> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    // An early error leaves no empty output directory behind.
+    let created = llm_infer_bench::capacity_dir::Created::note(&args.target.output);
+    let r = search_into(args);
+    if r.is_err() {
+        created.remove_if_empty();
+    }
+    r
+}
+
+fn search_into(args: Args) -> anyhow::Result<Exit> {
     let slo =
         analyzer::capacity::SloTargets::parse(&args.slo).map_err(|e| anyhow!("--slo: {e}"))?;
     if let Some(g) = args.goodput {

@@ -24,7 +24,7 @@ pub struct Args {
     /// Speed profile: a built-in name (tiny, null, a800-llama2-13b) or a TOML file.
     #[arg(long, default_value = "tiny")]
     profile: String,
-    /// Run the profile K times faster (every engine cost divided by K; K >= 1),
+    /// Run the profile K times faster (every engine cost divided by K; 1 <= K <= 1000),
     /// announced in the `x-llmib-simulator` header (`speedup=K`) and recorded in run
     /// logs; replay at `--time-scale K` to keep the profile's schedule.
     #[arg(long, value_name = "K", default_value_t = 1.0)]

@@ -26,13 +26,14 @@ pub struct TargetArgs {
     /// Run against the embedded simulator, started in-process on 127.0.0.1.
     #[arg(long, conflicts_with = "endpoint")]
     pub simulate: bool,
-    /// Simulator profile (name or TOML file).
-    #[arg(long, default_value = "tiny", requires = "simulate")]
-    pub profile: String,
-    /// Simulator speed-up K: the profile runs K times faster and every run K times
-    /// denser; rates, durations and SLOs stay in the profile's time.
-    #[arg(long, value_name = "K", default_value_t = 1.0, requires = "simulate")]
-    pub speedup: f64,
+    /// Simulator profile (name or TOML file; default tiny). Needs --simulate.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Simulator speed-up K (1 to 1000, default 1): the profile runs K times faster and
+    /// every run K times denser; rates, durations and SLOs stay in the profile's time.
+    /// Needs --simulate.
+    #[arg(long, value_name = "K")]
+    pub speedup: Option<f64>,
     /// Output directory: run logs, manifest and analysis.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
@@ -85,20 +86,38 @@ fn positive(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 impl TargetArgs {
-    /// The settings, with `duration` (profile seconds) for the sweep.
-    pub fn settings(&self, duration: Option<f64>) -> anyhow::Result<CapacitySettings> {
+    /// The endpoint, or the simulator with its profile and speed-up (flags that only
+    /// the simulator has are refused without `--simulate`, never ignored).
+    fn target(&self) -> anyhow::Result<CapacityTarget> {
+        if !self.simulate {
+            for (flag, given) in [
+                ("--speedup", self.speedup.is_some()),
+                ("--profile", self.profile.is_some()),
+            ] {
+                anyhow::ensure!(
+                    !given,
+                    "{flag} sets up the embedded simulator: it needs --simulate (a real --endpoint has no profile or speed-up)"
+                );
+            }
+        }
+        let speedup = self.speedup.unwrap_or(1.0);
         anyhow::ensure!(
-            self.speedup.is_finite() && self.speedup >= 1.0,
-            "--speedup must be a number >= 1, got {}",
-            self.speedup
+            speedup.is_finite() && (1.0..=simulator::MAX_SPEEDUP).contains(&speedup),
+            "--speedup must be a number from 1 to {}, got {speedup}",
+            simulator::MAX_SPEEDUP
         );
-        let target = match (&self.endpoint, self.simulate) {
+        Ok(match (&self.endpoint, self.simulate) {
             (Some(e), false) => CapacityTarget::Endpoint(e.clone()),
             _ => CapacityTarget::Simulated {
-                profile: self.profile.clone(),
-                speedup: self.speedup,
+                profile: self.profile.clone().unwrap_or_else(|| "tiny".into()),
+                speedup,
             },
-        };
+        })
+    }
+
+    /// The settings, with `duration` (profile seconds) for the sweep.
+    pub fn settings(&self, duration: Option<f64>) -> anyhow::Result<CapacitySettings> {
+        let target = self.target()?;
         let api_key = match &self.api_key_env {
             Some(name) => Some(std::env::var(name).with_context(|| {
                 format!("--api-key-env: environment variable {name} is not set")
@@ -162,6 +181,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    // An early error leaves no empty output directory behind.
+    let created = llm_infer_bench::capacity_dir::Created::note(&args.target.output);
+    let r = sweep_into(args);
+    if r.is_err() {
+        created.remove_if_empty();
+    }
+    r
+}
+
+fn sweep_into(args: Args) -> anyhow::Result<Exit> {
     let plan = RatePlan::parse(&args.rates).map_err(|e| anyhow!("--rates: {e}"))?;
     if let Some(r) = args.start_rate {
         llm_infer_bench::capacity::check_rate("--start-rate", r).map_err(|e| anyhow!(e))?;

@@ -25,8 +25,12 @@ use crate::tls::TlsOptions;
 pub use setup::MIN_INTERVAL;
 use text::{Kind, Series};
 
-/// Most bytes read from one `/metrics` answer (a real vLLM's is ~50 KB).
-const MAX_BODY: usize = 16 << 20;
+/// Most bytes read from one `/metrics` answer (a real vLLM's is ~50 KB, with every
+/// histogram). A longer answer (an endless body, a wrong URL serving a large file) is
+/// not read further: the scrape fails with an error naming the limit (before the run:
+/// the run fails or, with `auto`, goes on without samples; during it: a sample with
+/// that error). Documented in `replayer/README.md`.
+pub const MAX_BODY: usize = 4 << 20;
 
 /// Running-request gauges, in order of preference.
 pub const RUNNING: [&str; 3] = [
@@ -126,7 +130,7 @@ pub fn keep(s: &Series) -> bool {
 /// `GET /metrics` on the endpoint's host: what `--server-metrics auto` scrapes.
 pub fn auto_url(endpoint: &str) -> Result<reqwest::Url, ServerMetricsError> {
     let bad = |message: String| ServerMetricsError::BadUrl {
-        url: endpoint.to_string(),
+        url: formats::redact_url(endpoint),
         message,
     };
     let url = reqwest::Url::parse(endpoint.trim()).map_err(|e| bad(e.to_string()))?;
@@ -136,7 +140,7 @@ pub fn auto_url(endpoint: &str) -> Result<reqwest::Url, ServerMetricsError> {
 /// Parses a metrics URL given by the user (http or https).
 pub fn parse_url(url: &str) -> Result<reqwest::Url, ServerMetricsError> {
     let bad = |message: String| ServerMetricsError::BadUrl {
-        url: url.to_string(),
+        url: formats::redact_url(url),
         message,
     };
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
@@ -154,7 +158,7 @@ pub(crate) fn client(
 ) -> Result<reqwest::Client, ServerMetricsError> {
     let config = crate::tls::client_config(tls, url.scheme() == "https").map_err(|e| {
         ServerMetricsError::Fetch {
-            url: url.to_string(),
+            url: formats::redact_url(url.as_str()),
             status: None,
             message: e.to_string(),
         }
@@ -164,7 +168,7 @@ pub(crate) fn client(
         .pool_max_idle_per_host(1)
         .build()
         .map_err(|e| ServerMetricsError::Fetch {
-            url: url.to_string(),
+            url: formats::redact_url(url.as_str()),
             status: None,
             message: format!("building the HTTP client: {e}"),
         })
@@ -176,37 +180,64 @@ pub(crate) async fn fetch(
     url: &reqwest::Url,
 ) -> Result<Vec<Series>, ServerMetricsError> {
     let fail = |status: Option<u16>, message: String| ServerMetricsError::Fetch {
-        url: url.to_string(),
+        url: formats::redact_url(url.as_str()),
         status,
         message,
     };
+    let started = Instant::now();
     let resp = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| fail(None, crate::http::unreachable_why(&e, Duration::ZERO)))?;
+        .map_err(|e| fail(None, crate::http::unreachable_why(&e, started.elapsed())))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(fail(Some(status.as_u16()), format!("HTTP {status}")));
     }
+    let too_large = || {
+        fail(
+            Some(status.as_u16()),
+            format!(
+                "answer larger than {} MiB (the limit of a metrics answer); not read further",
+                MAX_BODY >> 20
+            ),
+        )
+    };
     if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(fail(Some(status.as_u16()), "answer too large".into()));
+        return Err(too_large());
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| fail(Some(status.as_u16()), crate::request::describe(&e)))?;
-    if body.len() > MAX_BODY {
-        return Err(fail(Some(status.as_u16()), "answer too large".into()));
-    }
+    let body = read_bounded(resp, MAX_BODY).await.map_err(|e| match e {
+        Some(e) => fail(
+            Some(status.as_u16()),
+            crate::http::unreachable_why(&e, started.elapsed()),
+        ),
+        None => too_large(),
+    })?;
     let text = std::str::from_utf8(&body).map_err(|_| ServerMetricsError::Parse {
-        url: url.to_string(),
+        url: formats::redact_url(url.as_str()),
         message: "not UTF-8".into(),
     })?;
     text::parse(text).map_err(|message| ServerMetricsError::Parse {
-        url: url.to_string(),
+        url: formats::redact_url(url.as_str()),
         message,
     })
+}
+
+/// The body of `resp`, read chunk by chunk up to `limit` bytes. `Err(None)`: it is
+/// longer (reading stopped there, the rest is never buffered); `Err(Some(e))`: the
+/// read failed.
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// How often [`wait_until_idle`] polls.
@@ -258,7 +289,7 @@ pub async fn wait_until_idle_with(
                 let state = QueueState::from_series(&series);
                 if state.running.is_none() && state.waiting.is_none() {
                     return Err(ServerMetricsError::NoQueueMetrics {
-                        url: url.to_string(),
+                        url: formats::redact_url(url),
                     });
                 }
                 Some(state)
@@ -279,7 +310,7 @@ pub async fn wait_until_idle_with(
         }
         if start.elapsed() >= timeout {
             return Err(ServerMetricsError::NotIdle {
-                url: url.to_string(),
+                url: formats::redact_url(url),
                 waited: start.elapsed(),
                 running: last.running.unwrap_or(0.0),
                 waiting: last.waiting.unwrap_or(0.0),

@@ -35,21 +35,33 @@ impl Prepared {
     /// What the log header records.
     pub(crate) fn reference(&self) -> ServerMetricsRef {
         ServerMetricsRef {
-            url: self.url.to_string(),
+            url: formats::redact_url(self.url.as_str()),
             interval_ns: self.interval.as_nanos() as u64,
         }
     }
 
-    /// Creates the sidecar of the log at `log` (replacing a stale one) and starts
-    /// scraping on `clock`.
-    pub(crate) fn start(self, clock: RunClock, log: &Path) -> Result<Scraper, ReplayError> {
+    /// Creates the sidecar of the log at `log` and starts scraping on `clock`. The
+    /// sidecar follows the log's output rules (checked before the run, in
+    /// `run::validate`): an existing one is replaced only with `overwrite`
+    /// (`--force`), and a symbolic link at its path is never followed.
+    pub(crate) fn start(
+        self,
+        clock: RunClock,
+        log: &Path,
+        overwrite: bool,
+    ) -> Result<Scraper, ReplayError> {
         let path = sidecar_path(log);
         let header = ServerMetricsHeader::new(
             clock.started_unix_ns,
-            self.url.as_str(),
+            formats::redact_url(self.url.as_str()),
             self.interval.as_nanos() as u64,
         );
-        let writer = ServerMetricsWriter::create(&path, &header).map_err(|e| ReplayError::Log {
+        let writer = if overwrite {
+            ServerMetricsWriter::create(&path, &header)
+        } else {
+            ServerMetricsWriter::create_new(&path, &header)
+        };
+        let writer = writer.map_err(|e| ReplayError::Log {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -89,7 +101,8 @@ pub(crate) async fn prepare(
     let probe = match fetch(&client, &url).await {
         Ok(series) if series.iter().any(keep) => Ok(()),
         Ok(_) => Err(format!(
-            "server metrics {url}: no vllm:, sglang: or tgi_ series"
+            "server metrics {}: no vllm:, sglang: or tgi_ series",
+            formats::redact_url(url.as_str())
         )),
         Err(e) => Err(e.to_string()),
     };

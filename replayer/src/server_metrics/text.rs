@@ -55,9 +55,14 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Most samples one exposition may hold (a real vLLM's has about a thousand, every
+/// histogram bucket included): a bound on what a hostile answer costs once parsed
+/// (each sample takes tens of bytes beyond its text).
+pub const MAX_SAMPLES: usize = 100_000;
+
 /// Parses a whole exposition.
 pub fn parse(text: &str) -> Result<Vec<Series>, String> {
-    let mut types: Vec<(String, Kind)> = Vec::new();
+    let mut types: std::collections::HashMap<String, Kind> = std::collections::HashMap::new();
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -79,7 +84,7 @@ pub fn parse(text: &str) -> Result<Vec<Series>, String> {
                     }
                     other => return Err(fail(&format!("unknown TYPE {other:?}"))),
                 };
-                types.push((name.to_string(), kind));
+                types.insert(name.to_string(), kind);
             }
             continue;
         }
@@ -97,6 +102,9 @@ pub fn parse(text: &str) -> Result<Vec<Series>, String> {
         if fields.next().is_some() {
             return Err(fail("text after the timestamp"));
         }
+        if out.len() == MAX_SAMPLES {
+            return Err(fail(&format!("more than {MAX_SAMPLES} samples")));
+        }
         let kind = family_kind(&types, name);
         out.push(Series {
             name: name.to_string(),
@@ -110,8 +118,8 @@ pub fn parse(text: &str) -> Result<Vec<Series>, String> {
 
 /// The type of the family a sample belongs to: its own name's, or (histogram, summary
 /// and counter parts) the name without `_bucket`, `_sum`, `_count`, `_total`, `_created`.
-fn family_kind(types: &[(String, Kind)], name: &str) -> Kind {
-    let find = |n: &str| types.iter().rev().find(|(t, _)| t == n).map(|(_, k)| *k);
+fn family_kind(types: &std::collections::HashMap<String, Kind>, name: &str) -> Kind {
+    let find = |n: &str| types.get(n).copied();
     if let Some(k) = find(name) {
         return k;
     }
