@@ -192,6 +192,8 @@ fn silent(mut conn: std::net::TcpStream) {
 }
 
 /// Runs `llmib ARGS` and reaps it with wait4(2): its output and its peak RSS in KiB.
+// The child is reaped by wait4, which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (i32, String, i64) {
     let mut child = Command::new(LLMIB)
         .args(args)
