@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use analyzer::capacity::{Point, manifest::ManifestTrace};
+use analyzer::capacity::Point;
+use analyzer::capacity::manifest::{ManifestPrefixCache, ManifestTrace};
 use formats::{LogEnd, SimulatedInfo};
 use replayer::{BackendKind, ReplayConfig, StopHandle};
 
@@ -78,6 +79,10 @@ pub struct CapacitySettings {
     pub api_key: Option<String>,
     pub tls: replayer::TlsOptions,
     pub pool_idle_timeout: Option<Duration>,
+    /// Drop the server's prefix cache before every run (the default;
+    /// `--no-reset-prefix-cache` turns it off): every rate starts from the same, empty
+    /// cache instead of the one the earlier rates warmed with the same prompts.
+    pub reset_prefix_cache: bool,
 }
 
 impl CapacitySettings {
@@ -97,6 +102,7 @@ impl CapacitySettings {
             "max_requests": self.max_requests,
             "duration_s": self.duration.map(|d| d.as_secs_f64()),
             "pause_s": self.pause.as_secs_f64(),
+            "reset_prefix_cache": self.reset_prefix_cache,
         })
     }
 }
@@ -196,6 +202,18 @@ pub struct Bench {
     metrics_idle: std::sync::atomic::AtomicBool,
     /// Log names given so far (unique per rate, see [`crate::capacity_dir::RunNames`]).
     names: crate::capacity_dir::RunNames,
+    /// How the prefix-cache resets went so far (see [`Bench::prefix_cache_note`]).
+    resets: std::sync::Mutex<Resets>,
+}
+
+/// The prefix-cache resets of the runs so far, and what was said about them.
+#[derive(Debug, Default)]
+struct Resets {
+    /// `ok` while every reset was; else the first other outcome.
+    outcome: Option<String>,
+    request: Option<String>,
+    announced: bool,
+    warned: bool,
 }
 
 /// Longest wait for the server to report idle after a run (beyond `--pause`).
@@ -233,6 +251,12 @@ impl Bench {
             }
         };
         let progress = Progress::new(settings.progress);
+        if !settings.reset_prefix_cache {
+            println!(
+                "prefix cache: not reset between runs (--no-reset-prefix-cache): later runs \
+                 may start with the cache the earlier ones warmed"
+            );
+        }
         Ok(Bench {
             settings,
             trace,
@@ -243,6 +267,7 @@ impl Bench {
             progress,
             metrics_idle: std::sync::atomic::AtomicBool::new(true),
             names: Default::default(),
+            resets: Default::default(),
         })
     }
 
@@ -287,9 +312,16 @@ impl Bench {
             interrupted = summary.interrupted && self.stop.is_stopped();
         }
         let point = point_of(&log)?;
-        let complete = formats::read_log(&log)
-            .map(|r| matches!(&r.end, LogEnd::Trailer(t) if t.complete))
-            .unwrap_or(false);
+        let read = formats::read_log(&log).ok();
+        let complete = read
+            .as_ref()
+            .is_some_and(|r| matches!(&r.end, LogEnd::Trailer(t) if t.complete));
+        if let Some(r) = read
+            .as_ref()
+            .and_then(|r| r.header.prefix_cache_reset.as_ref())
+        {
+            self.note_reset(r);
+        }
         Ok(RunOutcome {
             log,
             time_scale,
@@ -321,6 +353,55 @@ impl Bench {
             && h.backend.kind == self.settings.backend.as_str()
             && (h.options.time_scale - time_scale).abs() <= 1e-9 * time_scale
             && n_in_log.min(self.trace.len()) == n
+            && h.prefix_cache_reset.is_some() == self.settings.reset_prefix_cache
+    }
+
+    /// Takes in a run's prefix-cache reset: says once that resets happen (stdout), or
+    /// warns once that they do not (stderr).
+    fn note_reset(&self, r: &formats::PrefixCacheReset) {
+        let mut st = self.resets.lock().unwrap_or_else(|e| e.into_inner());
+        if st.request.is_none() {
+            st.request = r.request.clone();
+        }
+        if st.outcome.as_deref().is_none_or(|o| o == "ok") {
+            st.outcome = Some(r.outcome.clone());
+        }
+        if r.is_ok() && !st.announced {
+            st.announced = true;
+            println!(
+                "prefix cache: reset before each run ({}); --no-reset-prefix-cache keeps it \
+                 between runs",
+                r.request.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(w) = replayer::prefix_cache_reset_warning(r)
+            && !st.warned
+        {
+            st.warned = true;
+            eprintln!(
+                "warning: {w}: later rates run warm, with the cache the earlier ones left \
+                 (their cache states differ)"
+            );
+        }
+    }
+
+    /// The manifest's `prefix_cache`: whether resets were asked for and how they went.
+    pub fn prefix_cache_note(&self) -> Option<ManifestPrefixCache> {
+        if !self.settings.reset_prefix_cache {
+            return Some(ManifestPrefixCache {
+                reset: "off".into(),
+                outcome: None,
+                request: None,
+                warm_between_runs: true,
+            });
+        }
+        let st = self.resets.lock().unwrap_or_else(|e| e.into_inner());
+        Some(ManifestPrefixCache {
+            reset: "each_run".into(),
+            outcome: st.outcome.clone(),
+            request: st.request.clone(),
+            warm_between_runs: st.outcome.as_deref().is_some_and(|o| o != "ok"),
+        })
     }
 
     fn replay_config(&self, log: &Path, rate: f64, time_scale: f64, n: u64) -> ReplayConfig {
@@ -342,6 +423,8 @@ impl Bench {
         if let Some(t) = s.pool_idle_timeout {
             c.pool_idle_timeout = t;
         }
+        c.identify_server = true;
+        c.reset_prefix_cache = s.reset_prefix_cache;
         c
     }
 

@@ -55,6 +55,8 @@ pub struct RunSettings {
     /// profile runs `K` times faster and the trace is replayed at `K` times its time
     /// scale (see `simulator::Profile::sped_up`).
     pub speedups: std::collections::BTreeMap<PathBuf, f64>,
+    /// `--reset-prefix-cache`: drop the server's prefix cache before each trace's run.
+    pub reset_prefix_cache: bool,
 }
 
 impl RunSettings {
@@ -82,6 +84,7 @@ impl Default for RunSettings {
             openai_api_key: None,
             pool_idle_timeout: None,
             speedups: Default::default(),
+            reset_prefix_cache: false,
         }
     }
 }
@@ -366,6 +369,8 @@ fn replay_config(
     if let Some(t) = settings.pool_idle_timeout {
         c.pool_idle_timeout = t;
     }
+    c.identify_server = true;
+    c.reset_prefix_cache = settings.reset_prefix_cache;
     c
 }
 

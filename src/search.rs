@@ -131,6 +131,7 @@ impl<'a> Search<'a> {
             goodput: spec.goodput,
             runs: Vec::new(),
             result: None,
+            prefix_cache: bench.prefix_cache_note(),
         };
         Search {
             bench,
@@ -224,6 +225,7 @@ impl<'a> Search<'a> {
             meets_slo: Some(meets),
             slo_ratio: Some(ratio),
         });
+        self.manifest.prefix_cache = b.prefix_cache_note();
         let _ = self.manifest.write(&b.settings.dir.join(SEARCH_MANIFEST));
         self.trials.push(Trial {
             rate,

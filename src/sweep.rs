@@ -120,6 +120,7 @@ impl<'a> Sweep<'a> {
             meets_slo: None,
             slo_ratio: None,
         });
+        self.manifest.prefix_cache = bench.prefix_cache_note();
         self.manifest.write(&self.path())?;
         let (point, interrupted) = (out.point.clone(), out.interrupted);
         self.runs.push(out);
@@ -160,6 +161,7 @@ pub async fn sweep(
         goodput: None,
         runs: Vec::new(),
         result: None,
+        prefix_cache: bench.prefix_cache_note(),
     };
     let mut s = Sweep {
         bench,

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use formats::{LogEnd, SimulatedInfo, TraceSpec};
+use formats::{LogEnd, PrefixCacheReset, ServerIdentity, SimulatedInfo, TraceSpec};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -84,6 +84,12 @@ pub struct RunReport {
     /// ([`crate::load::RunInfo::dilation`]; 1 when none).
     pub dilation: f64,
     pub warnings: Vec<String>,
+    /// What the server said about itself before the run (log header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_identity: Option<ServerIdentity>,
+    /// The prefix-cache reset before the run, when one was asked for (log header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_reset: Option<PrefixCacheReset>,
     #[serde(flatten)]
     pub metrics: RunMetrics,
     #[serde(skip)]
@@ -417,6 +423,8 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
             time_scale: h.options.time_scale,
             dilation: info.dilation,
             warnings: w,
+            server_identity: h.server_identity.clone(),
+            prefix_cache_reset: h.prefix_cache_reset.clone(),
             metrics,
             samples,
             rates,

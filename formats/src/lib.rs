@@ -22,6 +22,7 @@ mod log;
 mod object;
 mod output;
 mod redact;
+mod server_info;
 mod server_metrics;
 mod spec;
 mod stream;
@@ -43,6 +44,7 @@ pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,
 };
 pub use redact::redact_url;
+pub use server_info::{IdentitySource, PrefixCacheReset, ServedModel, ServerIdentity};
 pub use server_metrics::{
     MetricSample, SERVER_METRICS_FORMAT, SERVER_METRICS_SUFFIX, SERVER_METRICS_VERSION,
     ServerMetricsHeader, ServerMetricsLog, ServerMetricsRef, ServerMetricsWriter, is_sidecar_path,

@@ -18,6 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FormatError, Result};
+use crate::server_info::{PrefixCacheReset, ServerIdentity};
 use crate::spec::TraceSpec;
 use crate::stream::{
     Next, ObjectReader, ObjectWriter, TrailerSums, decode, decode_header, decode_trailer,
@@ -46,6 +47,14 @@ pub struct LogHeader {
     pub host: String,
     /// How the replay was run.
     pub options: ReplayOptions,
+    /// What the server said about itself before the run (see [`ServerIdentity`]);
+    /// `None` in logs written before it existed, and by callers that did not ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_identity: Option<ServerIdentity>,
+    /// The prefix-cache reset done before the run (`--reset-prefix-cache`, and sweeps
+    /// and searches by default); `None` when none was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_reset: Option<PrefixCacheReset>,
 }
 
 impl SimulatedInfo {
@@ -103,6 +112,8 @@ impl LogHeader {
             tool_version: tool_version.into(),
             host: host.into(),
             options,
+            server_identity: None,
+            prefix_cache_reset: None,
         }
     }
 }

@@ -242,6 +242,55 @@ fn log_round_trip() {
     assert!(log.has_trailer());
 }
 
+/// The server's identity and the prefix-cache reset round-trip through a log, and a
+/// header written without them (an older log) reads with both absent.
+#[test]
+fn server_identity_and_cache_reset_round_trip_and_are_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.msgpack");
+    let mut h = log_header();
+    let mut id = ServerIdentity {
+        kind: Some("vllm".into()),
+        version: Some("0.32.0".into()),
+        server_header: Some("uvicorn".into()),
+        models: vec![ServedModel {
+            id: "tiny-llama".into(),
+            max_model_len: Some(2048),
+        }],
+        sources: vec![IdentitySource {
+            request: "GET /version".into(),
+            body: Some(r#"{"version":"0.32.0"}"#.into()),
+            truncated: false,
+        }],
+        elapsed_ns: 1_500_000,
+        ..Default::default()
+    };
+    id.cache_config.insert("block_size".into(), "128".into());
+    h.server_identity = Some(id);
+    h.prefix_cache_reset = Some(PrefixCacheReset {
+        outcome: "ok".into(),
+        request: Some("POST /reset_prefix_cache".into()),
+        tried: vec!["POST /reset_prefix_cache".into()],
+        attempts: 1,
+        http_status: Some(200),
+        answer: Some(r#"{"success":true}"#.into()),
+        at_unix_ns: 1_699_999_999_990_000_000,
+        before_start_ns: 10_000_000,
+    });
+    LogWriter::create(&path, &h)
+        .unwrap()
+        .finish(true, 1)
+        .unwrap();
+    assert_eq!(read_log(&path).unwrap().header, h);
+
+    // An older writer's header: the same map without the two keys.
+    let old = log_header();
+    let bytes = rmp_serde::to_vec_named(&old).unwrap();
+    let back: LogHeader = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back.server_identity, None);
+    assert_eq!(back.prefix_cache_reset, None);
+}
+
 #[test]
 fn killed_log_is_readable_up_to_the_last_whole_record() {
     let dir = tempfile::tempdir().unwrap();

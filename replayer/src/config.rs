@@ -229,6 +229,14 @@ pub struct ReplayConfig {
     /// The offered rate a capacity command (`sweep`, `search`) chose `time_scale` for,
     /// requests/s in the profile's time; recorded in the log header, nothing else.
     pub offered_rate: Option<f64>,
+    /// Ask the server what it is before the run and record it in the log header
+    /// (`server_identity`, see `crate::identity`): a handful of `GET`s of its own.
+    /// Off in [`ReplayConfig::new`], so that tests of the wire see only the requests
+    /// they expect; every `llmib` command turns it on.
+    pub identify_server: bool,
+    /// `--reset-prefix-cache`: drop the server's prefix cache just before the clock
+    /// starts (see `crate::cache_reset`) and record how that went.
+    pub reset_prefix_cache: bool,
 }
 
 impl ReplayConfig {
@@ -261,6 +269,8 @@ impl ReplayConfig {
             shard: None,
             start_at_unix_ns: None,
             offered_rate: None,
+            identify_server: false,
+            reset_prefix_cache: false,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! down). See `replayer/README.md` for the design, log fields and benchmark figures.
 
 pub mod adapter;
+mod cache_reset;
 mod clock;
 mod config;
 mod conn_count;
@@ -28,6 +29,7 @@ mod error;
 mod error_body;
 pub mod framing;
 mod http;
+mod identity;
 mod lightllm;
 mod llamacpp;
 mod models;
@@ -61,6 +63,7 @@ mod writer;
 
 use std::path::Path;
 
+pub use cache_reset::warning as prefix_cache_reset_warning;
 pub use config::{
     BackendKind, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig, RequestFields,
     ServerMetricsSource,

@@ -19,13 +19,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use formats::{
-    BackendInfo, LogHeader, LogWriter, ReplayOptions, ServerMetricsRef, TraceRef, WarmConnections,
+    BackendInfo, LogHeader, LogWriter, PrefixCacheReset, ReplayOptions, ServerIdentity,
+    ServerMetricsRef, TraceRef, WarmConnections,
 };
 use indicatif::ProgressBar;
 use reqwest::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cache_reset;
 use crate::clock::RunClock;
 use crate::config::{ReplayConfig, ServerMetricsSource};
 use crate::conn_count::ConnCount;
@@ -53,6 +55,7 @@ pub(crate) async fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     let target = validate(trace, &config)?;
     let discovered = discover_model(&mut config, &target).await?;
+    let identity = identify(&config, &target).await;
     let plan = prepare(trace, &config).await?;
     wait_for_start(&config, start_at::WARM_LEAD, &stop).await?;
     let conn = connect(&mut config, &target, &plan).await?;
@@ -60,8 +63,13 @@ pub(crate) async fn replay(
     config.server_metrics = metrics
         .as_ref()
         .map(|m| ServerMetricsSource::Url(m.reference().url));
+    let server = ServerState {
+        reset: reset_cache(&config, &target, identity.as_ref()).await,
+        identity,
+    };
+    let reset_note = server.reset.as_ref().and_then(cache_reset::warning);
     wait_for_start(&config, start_at::MAP_AHEAD, &stop).await?;
-    let log = open_log(&config, &plan, &conn.warm, discovered)?;
+    let log = open_log(&config, &plan, &conn.warm, discovered, server)?;
     let scraper = metrics
         .map(|m| m.start(log.clock, &config.output, config.overwrite))
         .transpose()?;
@@ -75,6 +83,7 @@ pub(crate) async fn replay(
     };
     let mut summary = finish(&config.output, drained, conn, burst);
     summary.warnings.extend(metrics_note);
+    summary.warnings.extend(reset_note);
     if let Some(r) = scraped {
         summary.warnings.extend(r.warnings(&config.output));
     }
@@ -147,6 +156,35 @@ async fn discover_model(config: &mut ReplayConfig, target: &Target) -> Result<bo
     let model = crate::models::discover(&client, &url, &target.headers, limit).await?;
     config.model = Some(model);
     Ok(true)
+}
+
+/// Phase 1c: what the server says about itself (see [`crate::identity`]), when asked.
+async fn identify(config: &ReplayConfig, target: &Target) -> Option<ServerIdentity> {
+    if !config.identify_server {
+        return None;
+    }
+    Some(crate::identity::identify(&target.url, &target.headers, &target.tls).await)
+}
+
+/// Phase 3c: `--reset-prefix-cache`, the last request before the clock starts (see
+/// [`crate::cache_reset`]); the endpoint follows the server's identity when known.
+async fn reset_cache(
+    config: &ReplayConfig,
+    target: &Target,
+    identity: Option<&ServerIdentity>,
+) -> Option<PrefixCacheReset> {
+    if !config.reset_prefix_cache {
+        return None;
+    }
+    let kind = identity.and_then(|i| i.kind.as_deref());
+    let candidates = cache_reset::candidates(config.backend, kind);
+    Some(cache_reset::reset(&target.url, &target.headers, &target.tls, &candidates).await)
+}
+
+/// What the log header records about the server besides its URL.
+struct ServerState {
+    identity: Option<ServerIdentity>,
+    reset: Option<PrefixCacheReset>,
 }
 
 fn validate_options(config: &ReplayConfig) -> Result<(), ReplayError> {
@@ -280,6 +318,7 @@ fn open_log(
     plan: &Plan,
     warm: &WarmConnections,
     model_discovered: bool,
+    server: ServerState,
 ) -> Result<LogSink, ReplayError> {
     let mut options = replay_options(config, plan.any_ignore_eos, warm);
     options.model_discovered = model_discovered;
@@ -292,7 +331,12 @@ fn open_log(
         }
         None => RunClock::start_in(Duration::from_millis(50)),
     };
-    let header = log_header(config, plan, &clock, options);
+    let mut header = log_header(config, plan, &clock, options);
+    header.server_identity = server.identity;
+    header.prefix_cache_reset = server.reset.map(|mut r| {
+        r.before_start_ns = clock.started_unix_ns.saturating_sub(r.at_unix_ns);
+        r
+    });
     let log = if config.overwrite {
         LogWriter::create(&config.output, &header)
     } else {

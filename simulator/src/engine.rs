@@ -223,6 +223,16 @@ impl Core {
         self.waiting.is_empty() && self.running.is_empty()
     }
 
+    /// Drops the prefix cache (vLLM `POST /reset_prefix_cache`, SGLang `POST
+    /// /flush_cache`). `Some(false)` when refused: a running request holds cached
+    /// blocks, or, with `require_idle` (SGLang), any request is running or waiting.
+    /// `None`: this core has no prefix cache (nothing to drop).
+    pub fn reset_prefix_cache(&mut self, require_idle: bool) -> Option<bool> {
+        let busy = require_idle && !self.is_idle();
+        let cache = self.cache.as_mut()?;
+        Some(!busy && cache.clear())
+    }
+
     /// Remove a request wherever it is (its client went away), freeing its resources.
     pub fn cancel(&mut self, key: u64) {
         if let Some(i) = self.waiting.iter().position(|s| s.req.key == key) {

@@ -44,6 +44,7 @@ mod server;
 pub mod truth;
 pub mod words;
 
+mod cache_admin;
 mod lightllm;
 mod llamacpp;
 mod openai;
@@ -276,10 +277,10 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
     ));
     let router = match config.dialect {
         Dialect::Tgi => tgi::routes(),
-        Dialect::Vllm => vllm::routes(),
+        Dialect::Vllm => vllm::routes().merge(cache_admin::vllm_routes()),
         Dialect::Lightllm => lightllm::routes(),
-        Dialect::Openai => openai::routes(),
-        Dialect::Sglang => sglang::routes(),
+        Dialect::Openai => openai::routes().merge(cache_admin::vllm_routes()),
+        Dialect::Sglang => sglang::routes().merge(cache_admin::sglang_routes()),
         Dialect::Llamacpp => llamacpp::routes(),
     }
     .route("/health", axum::routing::get(server::health))

@@ -136,6 +136,8 @@ pub(crate) struct ServerMetrics {
     success_stop: AtomicU64,
     ttft: Histogram,
     e2e: Histogram,
+    /// The labels of `vllm:cache_config_info` (escaped), when the engine has a KV cache.
+    cache_info: Option<String>,
 }
 
 impl ServerMetrics {
@@ -147,7 +149,26 @@ impl ServerMetrics {
             success_stop: AtomicU64::new(0),
             ttft: Histogram::new(TTFT_BUCKETS),
             e2e: Histogram::new(E2E_BUCKETS),
+            cache_info: None,
         }
+    }
+
+    /// Exports `vllm:cache_config_info` (an info gauge, 1, whose labels are the cache
+    /// settings, as vLLM does) for an engine of `block_size`-token blocks holding
+    /// `capacity_tokens`, with or without automatic prefix caching.
+    pub(crate) fn with_cache_info(
+        mut self,
+        block_size: u32,
+        capacity_tokens: u64,
+        prefix_caching: bool,
+    ) -> ServerMetrics {
+        let blocks = capacity_tokens / block_size.max(1) as u64;
+        let on = if prefix_caching { "True" } else { "False" };
+        self.cache_info = Some(format!(
+            "block_size=\"{block_size}\",enable_prefix_caching=\"{on}\",engine=\"0\",\
+             kv_cache_size_tokens=\"{capacity_tokens}\",num_gpu_blocks=\"{blocks}\""
+        ));
+        self
     }
 
     /// A request answered in full: `eos` says it stopped on EOS (vLLM's `stop`) rather
@@ -219,6 +240,14 @@ impl ServerMetrics {
             );
             let _ = writeln!(out, "{name}_total{{{l}}} {value}.0");
         }
+        if let Some(info) = &self.cache_info {
+            let name = "vllm:cache_config_info";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Information of the LLMEngine CacheConfig\n# TYPE {name} gauge"
+            );
+            let _ = writeln!(out, "{name}{{{info}}} 1.0");
+        }
         let name = "vllm:request_success_total";
         let _ = writeln!(
             out,
@@ -282,6 +311,16 @@ mod tests {
         assert!(out.contains("x_bucket{m=\"a\",le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_sum{m=\"a\"} 3.6\n"), "{out}");
         assert!(out.contains("x_count{m=\"a\"} 3\n"), "{out}");
+    }
+
+    #[test]
+    fn the_cache_config_is_an_info_gauge() {
+        let m = ServerMetrics::new("m", Default::default()).with_cache_info(16, 65536, true);
+        let line = "vllm:cache_config_info{block_size=\"16\",enable_prefix_caching=\"True\",\
+                    engine=\"0\",kv_cache_size_tokens=\"65536\",num_gpu_blocks=\"4096\"} 1.0\n";
+        assert!(m.render().contains(line), "{}", m.render());
+        let plain = ServerMetrics::new("m", Default::default()).render();
+        assert!(!plain.contains("cache_config_info"));
     }
 
     #[test]

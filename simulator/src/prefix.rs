@@ -187,6 +187,17 @@ impl PrefixCache {
         }
     }
 
+    /// Drops every cached block; refused (false, nothing dropped) while any block is
+    /// pinned by a running request, as vLLM refuses while blocks are in use.
+    pub fn clear(&mut self) -> bool {
+        if self.entries.len() != self.lru.len() {
+            return false;
+        }
+        self.entries.clear();
+        self.lru.clear();
+        true
+    }
+
     /// Cached blocks (pinned or not).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -269,5 +280,18 @@ mod tests {
         assert_eq!(c.hits(&[1, 2]), (1, 0));
         c.trim(0);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn clear_drops_every_block_unless_one_is_pinned() {
+        let mut c = PrefixCache::default();
+        c.pin(&[1, 2]);
+        assert!(!c.clear(), "pinned blocks are in use");
+        assert_eq!(c.len(), 2);
+        c.unpin(&[1, 2]);
+        assert!(c.clear());
+        assert!(c.is_empty());
+        assert_eq!(c.hits(&[1, 2]), (0, 0));
+        assert_eq!(c.pin(&[1]), 1, "a cleared block is a new one");
     }
 }

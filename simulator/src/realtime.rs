@@ -33,6 +33,12 @@ pub const CATCH_UP: Duration = Duration::from_millis(5);
 /// What the engine thread receives.
 pub enum EngineInput {
     Submit(Submission),
+    /// Drop the prefix cache (see [`Core::reset_prefix_cache`]); the answer goes back
+    /// on the channel.
+    ResetPrefixCache {
+        require_idle: bool,
+        answer: tokio::sync::oneshot::Sender<Option<bool>>,
+    },
     /// Stop now: every open token channel closes, so responses still streaming end.
     Stop,
 }
@@ -98,6 +104,12 @@ fn run(
         loop {
             match rx.try_recv() {
                 Ok(EngineInput::Submit(sub)) => submit(&mut core, &mut chans, sub),
+                Ok(EngineInput::ResetPrefixCache {
+                    require_idle,
+                    answer,
+                }) => {
+                    let _ = answer.send(core.reset_prefix_cache(require_idle));
+                }
                 Ok(EngineInput::Stop) => return,
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) if core.is_idle() => return,
@@ -111,6 +123,12 @@ fn run(
             deadline = None;
             match rx.blocking_recv() {
                 Some(EngineInput::Submit(sub)) => submit(&mut core, &mut chans, sub),
+                Some(EngineInput::ResetPrefixCache {
+                    require_idle,
+                    answer,
+                }) => {
+                    let _ = answer.send(core.reset_prefix_cache(require_idle));
+                }
                 Some(EngineInput::Stop) | None => return,
             }
             continue;

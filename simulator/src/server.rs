@@ -93,8 +93,24 @@ impl AppState {
             keep_alive: config.keep_alive,
             vllm_separator: config.vllm_separator,
             stream_end_gap: config.stream_end_gap,
-            metrics: crate::metrics::ServerMetrics::new(&config.profile.model, gauges),
+            metrics: server_metrics(config, gauges),
         }
+    }
+
+    /// Asks the engine to drop its prefix cache (see `cache_admin.rs`): `Some(false)`
+    /// when it refused (requests hold cached blocks; with `require_idle`, any request is
+    /// in the engine); `None` when there is no engine or it has no prefix cache.
+    pub(crate) async fn reset_prefix_cache(&self, require_idle: bool) -> Option<bool> {
+        let engine = self.engine.as_ref()?;
+        let (answer, rx) = tokio::sync::oneshot::channel();
+        engine
+            .tx
+            .send(EngineInput::ResetPrefixCache {
+                require_idle,
+                answer,
+            })
+            .ok()?;
+        rx.await.ok()?
     }
 
     /// A deterministic draw for request `seq` (seeded like the faults), for `purpose`.
@@ -146,6 +162,24 @@ impl AppState {
             reasoning: 0,
             fault,
         }
+    }
+}
+
+/// What `GET /metrics` shows: the engine's gauges, and its cache settings when it has
+/// an engine (`vllm:cache_config_info`).
+fn server_metrics(
+    config: &SimConfig,
+    gauges: Arc<crate::metrics::EngineGauges>,
+) -> crate::metrics::ServerMetrics {
+    let m = crate::metrics::ServerMetrics::new(&config.profile.model, gauges);
+    let policy = config.policy.unwrap_or(config.dialect.default_policy());
+    match config.profile.engine(policy) {
+        Some(e) if !config.profile.is_null() => m.with_cache_info(
+            e.block_size,
+            e.kv_capacity_tokens,
+            e.prefix_cache && policy == crate::Policy::Vllm,
+        ),
+        _ => m,
     }
 }
 

@@ -145,6 +145,11 @@ pub struct Args {
         requires = "server_metrics"
     )]
     server_metrics_interval: f64,
+    /// Drop the server's prefix cache just before the run starts (vLLM POST
+    /// /reset_prefix_cache, SGLang POST /flush_cache), so the run starts cold; recorded
+    /// in the run log's header. A server without the endpoint is a warning, not a failure.
+    #[arg(long)]
+    reset_prefix_cache: bool,
     /// Skip the connectivity check before the run.
     #[arg(long)]
     no_check: bool,
@@ -295,6 +300,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     config.progress = !args.quiet;
+    config.identify_server = true;
+    config.reset_prefix_cache = args.reset_prefix_cache;
     config.server_metrics = args.server_metrics.clone();
     config.server_metrics_interval =
         positive_seconds("--server-metrics-interval", args.server_metrics_interval)?;

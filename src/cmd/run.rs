@@ -58,6 +58,11 @@ pub struct Args {
     /// Seconds a kept-alive connection may stay idle before it is dropped (default 4).
     #[arg(long, value_name = "S")]
     pool_idle_timeout: Option<f64>,
+    /// Drop the server's prefix cache before each trace's run (vLLM POST
+    /// /reset_prefix_cache, SGLang POST /flush_cache); recorded in each run log. A
+    /// server without the endpoint is a warning.
+    #[arg(long)]
+    reset_prefix_cache: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -115,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .filter(|k| !k.is_empty()),
         pool_idle_timeout,
         speedups: Default::default(),
+        reset_prefix_cache: args.reset_prefix_cache,
     };
     let rt = super::runtime()?;
     let signals = super::on_signals(&rt)?;

@@ -68,6 +68,15 @@ pub struct TargetArgs {
     /// Seconds a kept-alive connection may stay idle before it is dropped.
     #[arg(long, value_name = "S")]
     pub pool_idle_timeout: Option<f64>,
+    /// Drop the server's prefix cache before every run (the default: vLLM POST
+    /// /reset_prefix_cache, SGLang POST /flush_cache), so every rate starts cold instead
+    /// of with the cache the earlier rates warmed with the same prompts. A server without
+    /// the endpoint is a warning (later rates then run warm).
+    #[arg(long, overrides_with = "no_reset_prefix_cache")]
+    pub reset_prefix_cache: bool,
+    /// Never reset the server's prefix cache between runs.
+    #[arg(long)]
+    pub no_reset_prefix_cache: bool,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -157,6 +166,7 @@ impl TargetArgs {
                 .pool_idle_timeout
                 .map(|s| positive("--pool-idle-timeout", s))
                 .transpose()?,
+            reset_prefix_cache: !self.no_reset_prefix_cache,
         })
     }
 }

@@ -101,6 +101,29 @@ pub struct Manifest {
     /// The answer: the sweep's knee or the search's rate, bracket and noise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// The server's prefix cache between runs; absent in manifests written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<ManifestPrefixCache>,
+}
+
+/// Whether the runs of a capacity directory started from the same cache state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestPrefixCache {
+    /// `each_run`: a reset was asked for before every run (the default);
+    /// `off`: never (`--no-reset-prefix-cache`).
+    pub reset: String,
+    /// How the resets went: `ok` when every one did, else the first other outcome of
+    /// a run log's `prefix_cache_reset` (`refused`, `unsupported`, `failed`). Absent
+    /// when off, or before the first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The reset request of the first run that made one (e.g. `POST /reset_prefix_cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Later runs may have started with the cache the earlier ones warmed (the reset
+    /// was off or did not happen): their cache states differ.
+    pub warm_between_runs: bool,
 }
 
 impl Manifest {
@@ -173,6 +196,7 @@ mod tests {
             goodput: None,
             runs: vec![],
             result: None,
+            prefix_cache: None,
         };
         m.write(&dir.path().join(SEARCH_MANIFEST)).unwrap();
         let (path, back) = Manifest::find(&[dir.path()]).unwrap().unwrap();

@@ -215,6 +215,12 @@ pub fn full(report: &Report) -> String {
         s.push('\n');
         s.push_str(&sessions);
     }
+    // Which server and cache state each run measured: when the logs say.
+    let servers = crate::tables::servers::markdown(report);
+    if !servers.is_empty() {
+        s.push('\n');
+        s.push_str(&servers);
+    }
     if !report.warnings.is_empty() {
         s.push_str("\n## Warnings\n\n");
         for w in &report.warnings {

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod servers;
 pub mod sessions;
 
 use crate::report::{LatencyCell, ThroughputCell};
