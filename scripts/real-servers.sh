@@ -28,7 +28,9 @@ trap cleanup EXIT
 if [ -z "${LLMIB_VLLM_URL:-}" ]; then
   bash "$servers/vllm-cpu/setup.sh" >/dev/null
   port=$(free_port)
-  "$servers/vllm-cpu/serve.sh" "$port" >&2
+  # The cache-reset route (POST /reset_prefix_cache, for --reset-prefix-cache) is only
+  # registered in vLLM's development mode.
+  VLLM_SERVER_DEV_MODE=1 "$servers/vllm-cpu/serve.sh" "$port" >&2
   started+=("$(cat "$cache/vllm-serve-$port.pid")")
   export LLMIB_VLLM_URL="http://127.0.0.1:$port"
 fi
