@@ -39,15 +39,12 @@ fn env(name: &str) -> String {
     })
 }
 
-/// Runs `llmib ARGS`; panics with its output unless it exits 0.
+/// Runs `llmib ARGS`; panics with its output unless it exits 0. Returns its standard
+/// output, then its standard error (warnings).
 fn llmib_ok(args: &[&str]) -> String {
     let o = Command::new(LLMIB).args(args).output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "llmib {args:?}: {out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "llmib {args:?}: {out}");
     out
 }
 
@@ -476,7 +473,7 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
 
 /// The Azure conversation trace (200 requests at 10x, prompts capped at 512 tokens,
 /// outputs at 64, ignore_eos) against llama-server, three runs on each backend: no
-/// request lost, counts exact, connections kept.
+/// request lost, counts exact.
 #[test]
 #[ignore = "needs a real llama-server: scripts/real-servers.sh"]
 fn llamacpp_azure_slice_loses_nothing_and_keeps_connections() {
@@ -514,11 +511,17 @@ fn llamacpp_azure_slice_loses_nothing_and_keeps_connections() {
             );
             assert_eq!(log.records.len(), 200);
             assert_all_ok(&log);
+            // llama.cpp holds back a token that ends inside a UTF-8 character and sends
+            // it with the next: an event may carry two tokens, counted exactly.
             for r in &log.records {
                 let n = r.output_tokens.expect("a count");
                 assert_eq!(Some(n), r.server_output_tokens, "request {}", r.id);
-                assert_eq!(r.events.len(), n as usize, "request {}", r.id);
+                assert!(r.events.len() <= n as usize, "request {}", r.id);
+                assert!(r.events.tokens.iter().all(|&k| k >= 1), "request {}", r.id);
             }
+            // This llama-server closes a connection that carried a stream when the next
+            // request comes on it: the replayer sends `Connection: close` and says so.
+            assert!(stdout.contains("Connection: close"), "{stdout}");
         }
     }
 }

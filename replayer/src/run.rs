@@ -53,12 +53,14 @@ pub(crate) async fn replay(
     mut config: ReplayConfig,
     stop: StopHandle,
 ) -> Result<ReplaySummary, ReplayError> {
-    let target = validate(trace, &config)?;
+    let mut target = validate(trace, &config)?;
     let discovered = discover_model(&mut config, &target).await?;
     let identity = identify(&config, &target).await;
     let plan = prepare(trace, &config).await?;
     wait_for_start(&config, start_at::WARM_LEAD, &stop).await?;
     let conn = connect(&mut config, &target, &plan).await?;
+    // After the warm-up, whose connections carry no stream.
+    let close_note = close_after_streams(&config, &mut target, identity.as_ref());
     let (metrics, metrics_note) = server_metrics::setup::prepare(&config).await?;
     config.server_metrics = metrics
         .as_ref()
@@ -84,6 +86,7 @@ pub(crate) async fn replay(
     let mut summary = finish(&config.output, drained, conn, burst);
     summary.warnings.extend(metrics_note);
     summary.warnings.extend(reset_note);
+    summary.warnings.extend(close_note);
     if let Some(r) = scraped {
         summary.warnings.extend(r.warnings(&config.output));
     }
@@ -164,6 +167,34 @@ async fn identify(config: &ReplayConfig, target: &Target) -> Option<ServerIdenti
         return None;
     }
     Some(crate::identity::identify(&target.url, &target.headers, &target.tls).await)
+}
+
+/// Phase 1d: llama.cpp's `llama-server` (as built from llama-cpp-python 0.3.36, measured
+/// in issue 21) answers a streamed request with `Keep-Alive`, then, when the next
+/// request comes on that connection, swallows it and closes the connection: every
+/// request sent on a connection that carried a stream was lost ("connection closed
+/// before message completed", 9 of 60 at `--concurrency 4`). So against it every
+/// streamed request says `Connection: close` and opens its own connection (its
+/// `connect_ns` shows the cost); the returned note says so.
+fn close_after_streams(
+    config: &ReplayConfig,
+    target: &mut Target,
+    identity: Option<&ServerIdentity>,
+) -> Option<String> {
+    let server = identity?.server_header.as_deref()?;
+    if !config.stream || !server.trim().to_ascii_lowercase().starts_with("llama.cpp") {
+        return None;
+    }
+    target.headers.insert(
+        reqwest::header::CONNECTION,
+        reqwest::header::HeaderValue::from_static("close"),
+    );
+    Some(
+        "llama.cpp's server closes a kept-alive connection after a streamed answer \
+         (losing the next request sent on it): each streamed request opens its own \
+         connection (Connection: close; see connect_ns)"
+            .into(),
+    )
 }
 
 /// Phase 3c: `--reset-prefix-cache`, the last request before the clock starts (see
