@@ -476,7 +476,7 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
 /// request lost, counts exact.
 #[test]
 #[ignore = "needs a real llama-server: scripts/real-servers.sh"]
-fn llamacpp_azure_slice_loses_nothing_and_keeps_connections() {
+fn llamacpp_azure_slice_loses_nothing() {
     let url = env("LLMIB_LLAMACPP_URL");
     let csv = env("LLMIB_AZURE_CSV");
     let dir = tempfile::tempdir().unwrap();
