@@ -30,7 +30,11 @@
 //! has `connect_start_ns` (and usually `connect_ns`) although it may have been sent on
 //! the returned connection; when its `connect_ns` is later than its `sent_ns`, it
 //! certainly was. The run's idle pool keeps such spares (`run.rs`), so the race fades
-//! instead of recurring.
+//! instead of recurring. And during the run, when a kept-alive response has just ended
+//! (`conn_count.rs`'s spare guard), a connect first waits up to 2 ms for its request to
+//! go out on the returning connection, and is not made at all if it does: the record
+//! then has no connect stamps. A connect made after that wait has it inside
+//! `connect_start_ns` .. `connect_ns`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,7 +49,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock::RunClock;
-use crate::conn_count::ConnCount;
+use crate::conn_count::{ConnCount, SPARE_GRACE};
 
 /// Not stamped yet (run-clock times are far below it).
 const UNSET: u64 = u64::MAX;
@@ -67,6 +71,8 @@ pub(crate) struct Stamps {
     /// Times the HTTP stack resent the request on another connection because the
     /// pooled one closed before any byte of it was written (`resend.rs`).
     resends: AtomicU32,
+    /// Woken when `sent` is stamped (a connect may be waiting to be spared).
+    sent_now: tokio::sync::Notify,
 }
 
 impl Stamps {
@@ -77,12 +83,15 @@ impl Stamps {
             connected: AtomicU64::new(UNSET),
             sent: AtomicU64::new(UNSET),
             resends: AtomicU32::new(0),
+            sent_now: tokio::sync::Notify::new(),
         })
     }
 
-    fn stamp(&self, cell: &AtomicU64) {
+    /// Stamps `cell` now unless it was stamped; whether this call stamped it.
+    fn stamp(&self, cell: &AtomicU64) -> bool {
         let now = self.clock.now_ns();
-        let _ = cell.compare_exchange(UNSET, now, Ordering::Relaxed, Ordering::Relaxed);
+        cell.compare_exchange(UNSET, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     fn read(cell: &AtomicU64) -> Option<u64> {
@@ -102,6 +111,24 @@ impl Stamps {
     /// When the request's bytes were handed to its connection.
     pub fn sent_ns(&self) -> Option<u64> {
         Self::read(&self.sent)
+    }
+
+    /// Whether the request's bytes go out within `grace` (or went already).
+    async fn sent_within(&self, grace: std::time::Duration) -> bool {
+        let notified = self.sent_now.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.sent_ns().is_some() {
+            return true;
+        }
+        let _ = tokio::time::timeout(grace, notified).await;
+        self.sent_ns().is_some()
+    }
+
+    fn stamp_sent(&self) {
+        if self.stamp(&self.sent) {
+            self.sent_now.notify_waiters();
+        }
     }
 
     /// Counts one resend of the request on another connection.
@@ -154,12 +181,19 @@ pub(crate) struct ConnectService<S> {
 
 type Connecting<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
+/// A connect not made: its request went out on a connection that came back to the pool
+/// meanwhile (only hyper's background task sees this error).
+#[derive(Debug, thiserror::Error)]
+#[error("connect not needed: the request went out on a returning connection")]
+pub(crate) struct SpareNotNeeded;
+
 impl<S, R> Service<R> for ConnectService<S>
 where
-    S: Service<R>,
+    S: Service<R> + Clone + Send + 'static,
+    R: Send + 'static,
     S::Future: Send + 'static,
     S::Response: Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: From<SpareNotNeeded> + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -173,14 +207,26 @@ where
         // Taken now, within the request's poll: the connect future itself may go on in
         // another task (hyper spawns it when an idle connection wins the race).
         let stamps = STAMPS.try_with(Arc::clone).ok();
-        if let Some(s) = &stamps {
-            s.stamp(&s.connect_start);
-        }
+        let stamped_start = stamps.as_ref().is_some_and(|s| s.stamp(&s.connect_start));
         let connect = self.count.start();
-        let connecting = self.inner.call(dst);
+        // A request already written once (and resent by hyper) is never spared.
+        let unsent = stamps.as_ref().is_some_and(|s| s.sent_ns().is_none());
+        let wait_for_return = unsent && self.count.claim_returning();
+        // The connector is called only once the wait is over (tower's clone-and-swap:
+        // `inner` was readied by `poll_ready`, its clone takes its place).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
+            if let Some(s) = stamps.as_ref().filter(|_| wait_for_return)
+                && s.sent_within(SPARE_GRACE).await
+            {
+                if stamped_start {
+                    s.connect_start.store(UNSET, Ordering::Relaxed);
+                }
+                return Err(SpareNotNeeded.into());
+            }
             connect.pass_gate().await;
-            let conn = connecting.await;
+            let conn = inner.call(dst).await;
             if conn.is_ok() {
                 connect.opened();
                 if let Some(s) = stamps {
@@ -217,7 +263,7 @@ impl http_body::Body for SentBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.stamps.stamp(&self.stamps.sent);
+        self.stamps.stamp_sent();
         let data = self.data.take().filter(|d| !d.is_empty());
         Poll::Ready(data.map(|d| Ok(Frame::data(d))))
     }
@@ -436,5 +482,103 @@ mod tests {
         let polled = Pin::new(&mut body).poll_frame(&mut Context::from_waker(waker));
         assert!(matches!(polled, Poll::Ready(None)));
         assert!(stamps.sent_ns().is_some() && body.is_end_stream());
+    }
+
+    /// A connector that counts the connects it makes (each succeeds at once).
+    #[derive(Clone, Default)]
+    struct CountingConnector(Arc<AtomicU32>);
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    impl Service<()> for CountingConnector {
+        type Response = ();
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<(), BoxError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: ()) -> Self::Future {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    /// Calls the layer's service as hyper does within a request's send(): with the
+    /// request's stamps reachable.
+    fn connect_for(
+        count: &ConnCount,
+        connector: &CountingConnector,
+        stamps: &Arc<Stamps>,
+    ) -> Connecting<(), BoxError> {
+        let mut svc = ConnectLayer::new(count.clone()).layer(connector.clone());
+        STAMPS.sync_scope(stamps.clone(), || svc.call(()))
+    }
+
+    #[tokio::test]
+    async fn a_connect_is_not_made_when_its_request_goes_out_on_a_returning_connection() {
+        let (count, connector) = (ConnCount::default(), CountingConnector::default());
+        count.guard_spares(true);
+        count.returning();
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        let connecting = connect_for(&count, &connector, &stamps);
+        // The returning connection takes the request (hyper polls its body) while
+        // the connect waits.
+        let sent = {
+            let stamps = stamps.clone();
+            async move {
+                tokio::task::yield_now().await;
+                stamps.stamp_sent();
+            }
+        };
+        let (conn, ()) = tokio::join!(connecting, sent);
+        let err = conn.expect_err("the connect was spared");
+        assert!(err.is::<SpareNotNeeded>(), "{err}");
+        assert_eq!(connector.0.load(Ordering::Relaxed), 0, "no connect made");
+        assert_eq!(count.opened(), 0);
+        assert_eq!(
+            stamps.connect_start_ns(),
+            None,
+            "the record shows no connect"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connect_waits_at_most_the_grace_when_no_connection_comes_back() {
+        let (count, connector) = (ConnCount::default(), CountingConnector::default());
+        count.guard_spares(true);
+        count.returning();
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        connect_for(&count, &connector, &stamps)
+            .await
+            .expect("connected after the grace");
+        assert_eq!(connector.0.load(Ordering::Relaxed), 1);
+        let (start, up) = (
+            stamps.connect_start_ns().unwrap(),
+            stamps.connect_ns().unwrap(),
+        );
+        assert!(up - start >= SPARE_GRACE.as_nanos() as u64, "{start} {up}");
+        // The returning connection was claimed: the next connect does not wait.
+        let next = Stamps::new(RunClock::start_in(Duration::ZERO));
+        connect_for(&count, &connector, &next).await.unwrap();
+        assert_eq!(connector.0.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn without_a_returning_connection_a_connect_is_made_at_once() {
+        let (count, connector) = (ConnCount::default(), CountingConnector::default());
+        count.guard_spares(true);
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        connect_for(&count, &connector, &stamps).await.unwrap();
+        assert_eq!(connector.0.load(Ordering::Relaxed), 1);
+        assert_eq!(count.opened(), 1);
+        // Nor for a request written once already (hyper resending it elsewhere), even
+        // with a connection returning.
+        count.returning();
+        let resent = Stamps::new(RunClock::start_in(Duration::ZERO));
+        resent.stamp_sent();
+        connect_for(&count, &connector, &resent).await.unwrap();
+        assert_eq!(connector.0.load(Ordering::Relaxed), 2);
     }
 }

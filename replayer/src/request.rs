@@ -122,6 +122,8 @@ impl Prepared {
 /// What all request tasks share.
 pub(crate) struct Shared {
     pub client: reqwest::Client,
+    /// The client's connects; told when a response's connection goes back to the pool.
+    pub conns: crate::conn_count::ConnCount,
     pub url: reqwest::Url,
     pub headers: HeaderMap,
     pub backend: BackendKind,
@@ -225,6 +227,7 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     let ended = never_sent_timeout(ended, &mut st);
     let end_ns = shared.clock.now_ns();
     let rest = st.rest.take();
+    let kept = st.keeps_connection && matches!(ended, End::Body | End::Status);
     let rec = st.into_record(&prep, &ctx, dispatched_ns, end_ns, ended);
     count_done(&shared.live, &rec);
     guard.armed = false;
@@ -233,8 +236,12 @@ pub(crate) async fn run(shared: Arc<Shared>, prep: Prepared) {
     // The record is final; read the body's own end so the connection is kept (see
     // `crate::drain`), still holding the concurrency slot, so that the next request
     // finds the connection idle.
-    if let Some(resp) = rest {
-        crate::drain::drain(resp, &shared.abort).await;
+    let drained = match rest {
+        Some(resp) => crate::drain::drain(resp, &shared.abort).await,
+        None => crate::drain::Drained::Clean,
+    };
+    if kept && drained == crate::drain::Drained::Clean {
+        shared.conns.returning();
     }
     if shared.slots.is_some() {
         // hyper returns the connection to the pool from a task of its own, woken when
@@ -335,6 +342,9 @@ struct State {
     /// A streamed response whose end marker came before the body's end: read after
     /// the record (see [`crate::drain`]).
     rest: Option<reqwest::Response>,
+    /// The response was HTTP/1.1 without `Connection: close`: once read to its end,
+    /// its connection goes back to the pool.
+    keeps_connection: bool,
 }
 
 impl State {
@@ -351,6 +361,7 @@ impl State {
             server_timing: BTreeMap::new(),
             stamps,
             rest: None,
+            keeps_connection: false,
         }
     }
 
@@ -535,6 +546,7 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     let status = resp.status();
     st.status = Some(status.as_u16());
     st.record_timing_headers(resp.headers());
+    st.keeps_connection = keeps_connection(&resp);
     if !status.is_success() {
         st.error = Some(crate::error_body::describe_error_answer(&mut resp).await);
         return End::Status;
@@ -548,6 +560,20 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     } else {
         read_answer(shared, &mut resp, ctx, st).await
     }
+}
+
+/// Whether the server keeps `resp`'s connection open after it (HTTP/1.1, no
+/// `Connection: close`).
+fn keeps_connection(resp: &reqwest::Response) -> bool {
+    let close = resp
+        .headers()
+        .get_all(reqwest::header::CONNECTION)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("close"))
+        });
+    resp.version() == reqwest::Version::HTTP_11 && !close
 }
 
 /// A request whose `send()` failed, before any response header. Never resent here: a

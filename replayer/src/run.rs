@@ -76,8 +76,12 @@ pub(crate) async fn replay(
         .map(|m| m.start(log.clock, &config.output, config.overwrite))
         .transpose()?;
     let client = conn.client.clone();
+    // Every streamed request opens its own connection against a server that closes
+    // after streams: none is coming back to wait for.
+    conn.count.guard_spares(close_note.is_none());
     let burst = plan.burst;
-    let (running, dreport) = dispatch(&config, target, client, &log, plan.schedule, &stop).await?;
+    let wire = (client, conn.count.clone());
+    let (running, dreport) = dispatch(&config, target, wire, &log, plan.schedule, &stop).await?;
     let drained = drain(running, log, dreport, &stop, &config.output).await?;
     let scraped = match scraper {
         Some(s) => Some(s.stop().await),
@@ -492,7 +496,7 @@ struct Running {
 async fn dispatch(
     config: &ReplayConfig,
     target: Target,
-    client: reqwest::Client,
+    wire: (reqwest::Client, ConnCount),
     log: &LogSink,
     schedule: Schedule,
     stop: &StopHandle,
@@ -504,7 +508,7 @@ async fn dispatch(
     } else {
         (None, None)
     };
-    let shared = share(config, target, client, log, stop, releases);
+    let shared = share(config, target, wire, log, stop, releases);
     let finished = CancellationToken::new();
     spawn_grace(&shared, &finished, config.grace);
     let progress = (config.progress && std::io::stderr().is_terminal())
@@ -530,13 +534,14 @@ async fn dispatch(
 fn share(
     config: &ReplayConfig,
     target: Target,
-    client: reqwest::Client,
+    (client, conns): (reqwest::Client, ConnCount),
     log: &LogSink,
     stop: &StopHandle,
     releases: Option<std::sync::mpsc::Sender<Release>>,
 ) -> Arc<Shared> {
     Arc::new(Shared {
         client,
+        conns,
         url: target.url,
         headers: target.headers,
         backend: config.backend,
