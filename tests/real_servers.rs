@@ -82,7 +82,8 @@ fn counter(metrics: &str, name: &str) -> f64 {
 fn generate(dir: &Path, name: &str, spec: &str) -> PathBuf {
     let spec_path = dir.join(format!("{name}.toml"));
     std::fs::write(&spec_path, spec).unwrap();
-    let trace = dir.join(format!("{name}.msgpack"));
+    // Not `{name}.msgpack`: that name is the run log's.
+    let trace = dir.join(format!("{name}.trace.msgpack"));
     let tokenizer = env("LLMIB_VLLM_TOKENIZER");
     llmib_ok(&[
         "generate",
@@ -259,7 +260,7 @@ fn vllm_prefix_cache_hits_equal_the_servers_counters() {
     // `prefix` must come before the tables of the spec.
     let spec = synthetic(60, 700, 8, 10.0).replacen(
         "ignore_eos = true",
-        "ignore_eos = true\nprefix = { groups = 2, tokens = 512 }",
+        "ignore_eos = true\nprefix = { groups = 2, tokens = 512, share = \"uniform\" }",
         1,
     );
     let trace = generate(dir.path(), "prefix", &spec);
@@ -448,14 +449,14 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
         "4",
     ];
     args.extend_from_slice(&common);
-    args.extend_from_slice(&["--runs", "2"]);
+    args.extend_from_slice(&["--repeats", "2"]);
     let found = llmib_ok(&args);
     println!("search:\n{found}");
     assert!(!found.contains("saturated from the first rate"), "{found}");
     let grid_dir = dir.path().join("grid");
     let mut args = vec!["search", s(&trace), "-o", s(&grid_dir), "--grid", "4:40:4"];
     args.extend_from_slice(&common);
-    args.extend_from_slice(&["--runs", "2"]);
+    args.extend_from_slice(&["--repeats", "2"]);
     let grid = llmib_ok(&args);
     println!("grid:\n{grid}");
     // "highest rate meeting ttft_p99<=0.5s: 12 req/s (boundary in [...]) ..."
