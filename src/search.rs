@@ -312,31 +312,53 @@ fn noise(s: &Search, rate: f64) -> Noise {
     }
 }
 
-/// Brackets, bisects and repeats (see the module docs).
-async fn search_rates(s: &mut Search<'_>) -> (Option<f64>, Option<f64>, Option<Stopped>) {
-    let start = match s.spec.start_rate {
-        Some(r) => r,
-        None => s.bench.trace.rate(s.bench.trace.len()).unwrap_or(1.0) / 8.0,
-    };
-    let (mut lo, mut hi) = (None, None);
-    let mut r = start;
-    for _ in 0..MAX_BRACKET {
-        match s.trial(r, "bracket").await {
-            Err(e) => return (lo, hi, Some(e)),
-            Ok(true) => lo = Some(r),
-            Ok(false) => hi = Some(r),
-        }
-        match (lo, hi) {
-            (Some(_), Some(_)) => break,
-            (Some(_), None) => r *= 2.0,
-            _ => r /= 2.0,
-        }
+/// What the search needs of its runs: [`Search`] replays, the tests' fakes answer from
+/// a table.
+trait Runs {
+    /// One more run at `rate`: whether it met the SLO.
+    fn trial(&mut self, rate: f64, phase: &str) -> impl Future<Output = Result<bool, Stopped>>;
+    /// Runs `rate` until it has `n` runs; its majority verdict.
+    fn ensure(
+        &mut self,
+        rate: f64,
+        n: u32,
+        phase: &str,
+    ) -> impl Future<Output = Result<bool, Stopped>>;
+    /// Majority verdict at `rate` (`None`: not run).
+    fn verdict(&self, rate: f64) -> Option<bool>;
+    /// Every rate run so far (with repeats).
+    fn rates(&self) -> Vec<f64>;
+}
+
+impl Runs for Search<'_> {
+    async fn trial(&mut self, rate: f64, phase: &str) -> Result<bool, Stopped> {
+        Search::trial(self, rate, phase).await
     }
+    async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
+        Search::ensure(self, rate, n, phase).await
+    }
+    fn verdict(&self, rate: f64) -> Option<bool> {
+        Search::verdict(self, rate)
+    }
+    fn rates(&self) -> Vec<f64> {
+        self.trials.iter().map(|t| t.rate).collect()
+    }
+}
+
+/// A search's answer so far: the bracket, and why it stopped early (if it did).
+type Found = (Option<f64>, Option<f64>, Option<Stopped>);
+
+/// Brackets, bisects and repeats (see the module docs), from `start`.
+async fn search_rates(s: &mut impl Runs, start: f64, tolerance: f64, repeats: u32) -> Found {
+    let (mut lo, mut hi) = (None, None);
     for _ in 0..MAX_ROUNDS {
+        if let Some(e) = bracket(s, &mut lo, &mut hi, start).await {
+            return (lo, hi, Some(e));
+        }
         let (Some(mut l), Some(mut h)) = (lo, hi) else {
             return (lo, hi, None);
         };
-        while h / l - 1.0 > s.spec.tolerance {
+        while h / l - 1.0 > tolerance {
             let mid = (l + h) / 2.0;
             match s.trial(mid, "bisect").await {
                 Err(e) => return (Some(l), Some(h), Some(e)),
@@ -345,31 +367,62 @@ async fn search_rates(s: &mut Search<'_>) -> (Option<f64>, Option<f64>, Option<S
             }
         }
         (lo, hi) = (Some(l), Some(h));
-        let lo_ok = match s.ensure(l, s.spec.repeats, "repeat").await {
+        let lo_ok = match s.ensure(l, repeats, "repeat").await {
             Err(e) => return (lo, hi, Some(e)),
             Ok(v) => v,
         };
-        let hi_ok = match s.ensure(h, s.spec.repeats, "repeat").await {
+        let hi_ok = match s.ensure(h, repeats, "repeat").await {
             Err(e) => return (lo, hi, Some(e)),
             Ok(v) => v,
         };
         if lo_ok && !hi_ok {
             return (lo, hi, None);
         }
-        // A majority flipped: the nearest verdicts that still hold bound the boundary.
-        let rates: Vec<f64> = s.trials.iter().map(|t| t.rate).collect();
-        lo = rates
-            .iter()
-            .copied()
-            .filter(|&x| s.verdict(x) == Some(true) && x < h.max(l))
-            .reduce(f64::max);
-        hi = rates
-            .iter()
-            .copied()
-            .filter(|&x| s.verdict(x) == Some(false) && lo.is_none_or(|lo| x > lo))
-            .reduce(f64::min);
+        (lo, hi) = still_holding(s, l, h);
     }
     (lo, hi, None)
+}
+
+/// After a majority flipped at `l` or `h`: the nearest rates whose verdicts still hold
+/// (either may be gone, and the next round brackets again from the other).
+fn still_holding(s: &impl Runs, l: f64, h: f64) -> (Option<f64>, Option<f64>) {
+    let rates = s.rates();
+    let lo = rates
+        .iter()
+        .copied()
+        .filter(|&x| s.verdict(x) == Some(true) && x < h.max(l))
+        .reduce(f64::max);
+    let hi = rates
+        .iter()
+        .copied()
+        .filter(|&x| s.verdict(x) == Some(false) && lo.is_none_or(|lo| x > lo))
+        .reduce(f64::min);
+    (lo, hi)
+}
+
+/// Phase 1: doubles from the highest meeting rate, or halves from the lowest failing one
+/// (from `start` when neither is known), until both are known or after [`MAX_BRACKET`]
+/// runs. Returns why it stopped early, if it did.
+async fn bracket(
+    s: &mut impl Runs,
+    lo: &mut Option<f64>,
+    hi: &mut Option<f64>,
+    start: f64,
+) -> Option<Stopped> {
+    for _ in 0..MAX_BRACKET {
+        let r = match (*lo, *hi) {
+            (Some(_), Some(_)) => return None,
+            (Some(l), None) => l * 2.0,
+            (None, Some(h)) => h / 2.0,
+            (None, None) => start,
+        };
+        match s.trial(r, "bracket").await {
+            Err(e) => return Some(e),
+            Ok(true) => *lo = Some(r),
+            Ok(false) => *hi = Some(r),
+        }
+    }
+    None
 }
 
 /// Brute force: every grid rate (with `--repeats` runs each); the answer is the highest
@@ -411,7 +464,12 @@ pub async fn search(
     check_fillable(&s)?;
     let (lo, hi, stopped) = match &spec.grid {
         Some(g) => grid_rates(&mut s, g).await,
-        None => search_rates(&mut s).await,
+        None => {
+            let start = spec
+                .start_rate
+                .unwrap_or_else(|| bench.trace.rate(bench.trace.len()).unwrap_or(1.0) / 8.0);
+            search_rates(&mut s, start, spec.tolerance, spec.repeats).await
+        }
     };
     let result = SearchResult {
         rate: lo,
@@ -503,7 +561,88 @@ pub fn parse_grid(s: &str) -> Result<Vec<f64>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_grid;
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Runs whose verdicts come from `meets(rate, nth run at that rate)`.
+    struct Fake<F> {
+        meets: F,
+        runs: Vec<(f64, bool)>,
+    }
+
+    impl<F: Fn(f64, usize) -> bool> Runs for Fake<F> {
+        async fn trial(&mut self, rate: f64, _: &str) -> Result<bool, Stopped> {
+            let nth = self.runs.iter().filter(|r| r.0 == rate).count();
+            let met = (self.meets)(rate, nth);
+            self.runs.push((rate, met));
+            Ok(met)
+        }
+        async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
+            while self.runs.iter().filter(|r| r.0 == rate).count() < n as usize {
+                self.trial(rate, phase).await?;
+            }
+            Ok(self.verdict(rate).unwrap_or(false))
+        }
+        fn verdict(&self, rate: f64) -> Option<bool> {
+            let at: Vec<bool> = self
+                .runs
+                .iter()
+                .filter(|r| r.0 == rate)
+                .map(|r| r.1)
+                .collect();
+            let met = at.iter().filter(|&&m| m).count();
+            (!at.is_empty()).then_some(2 * met > at.len())
+        }
+        fn rates(&self) -> Vec<f64> {
+            self.runs.iter().map(|r| r.0).collect()
+        }
+    }
+
+    fn search(meets: impl Fn(f64, usize) -> bool, start: f64) -> (Found, BTreeMap<String, usize>) {
+        let mut fake = Fake {
+            meets,
+            runs: Vec::new(),
+        };
+        let found = futures_executor(search_rates(&mut fake, start, 0.05, 2));
+        let mut per_rate = BTreeMap::new();
+        for (r, _) in &fake.runs {
+            *per_rate.entry(format!("{r}")).or_insert(0) += 1;
+        }
+        (found, per_rate)
+    }
+
+    fn futures_executor<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_steady_boundary_is_bracketed_and_bisected() {
+        let ((lo, hi, stopped), _) = search(|r, _| r <= 3.3, 1.0);
+        let (lo, hi) = (lo.unwrap(), hi.unwrap());
+        assert!(lo <= 3.3 && hi > 3.3 && hi / lo - 1.0 <= 0.05, "{lo} {hi}");
+        assert_eq!(stopped, None);
+    }
+
+    #[test]
+    fn a_start_rate_that_met_once_by_chance_is_searched_below() {
+        // The boundary is 3.5; the first run at 4 met by chance, its repeat did not
+        // (measured against a real vLLM: TTFT p99 0.446 then 0.522 s at 4 req/s for a
+        // 0.5 s target). The search must go below 4, not give up.
+        let ((lo, hi, _), runs) = search(|r, nth| r <= 3.5 || (r == 4.0 && nth == 0), 4.0);
+        let (lo, hi) = (lo.expect("a meeting rate below 4"), hi.unwrap());
+        assert!(lo <= 3.5 && hi > 3.5 && lo >= 3.0, "{lo} {hi} {runs:?}");
+    }
+
+    #[test]
+    fn nothing_meets_down_to_the_bracket_limit() {
+        let ((lo, hi, _), runs) = search(|_, _| false, 4.0);
+        assert_eq!(lo, None);
+        assert!(hi.unwrap() < 4.0 / 1000.0, "{runs:?}");
+    }
 
     #[test]
     fn grid_rates() {

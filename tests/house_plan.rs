@@ -139,10 +139,11 @@ fn module_graph(src: &Path) -> Graph {
         let mut uses = BTreeSet::new();
         for path in referenced_paths(&text) {
             let absolute = absolutize(module, is_dir_module, &children, &path);
-            if let Some(target) = absolute.and_then(|p| longest_known(&known, &p)) {
-                if target != module.as_str() && !target.is_empty() {
-                    uses.insert(target.to_string());
-                }
+            if let Some(target) = absolute.and_then(|p| longest_known(&known, &p))
+                && target != module.as_str()
+                && !target.is_empty()
+            {
+                uses.insert(target.to_string());
             }
         }
         graph.insert(module.clone(), uses);

@@ -446,7 +446,7 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
         "-o",
         s(&search_dir),
         "--start-rate",
-        "4",
+        "1",
     ];
     args.extend_from_slice(&common);
     args.extend_from_slice(&["--repeats", "2"]);
@@ -454,7 +454,8 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
     println!("search:\n{found}");
     assert!(!found.contains("saturated from the first rate"), "{found}");
     let grid_dir = dir.path().join("grid");
-    let mut args = vec!["search", s(&trace), "-o", s(&grid_dir), "--grid", "4:40:4"];
+    // This vLLM (CPU build, two cores) saturates near 4 req/s with these requests.
+    let mut args = vec!["search", s(&trace), "-o", s(&grid_dir), "--grid", "1:6:1"];
     args.extend_from_slice(&common);
     args.extend_from_slice(&["--repeats", "2"]);
     let grid = llmib_ok(&args);
@@ -469,7 +470,7 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
         after.split_whitespace().next().unwrap().parse().unwrap()
     };
     let (a, b) = (knee(&found), knee(&grid));
-    assert!((a - b).abs() <= 4.0, "search {a} req/s vs grid {b} req/s");
+    assert!((a - b).abs() <= 1.0, "search {a} req/s vs grid {b} req/s");
 }
 
 /// The Azure conversation trace (200 requests at 10x, prompts capped at 512 tokens,
@@ -481,7 +482,7 @@ fn llamacpp_azure_slice_loses_nothing() {
     let url = env("LLMIB_LLAMACPP_URL");
     let csv = env("LLMIB_AZURE_CSV");
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("azure.msgpack");
+    let trace = dir.path().join("azure.trace.msgpack");
     llmib_ok(&[
         "import",
         "azure",

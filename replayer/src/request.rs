@@ -546,7 +546,7 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     let status = resp.status();
     st.status = Some(status.as_u16());
     st.record_timing_headers(resp.headers());
-    st.keeps_connection = keeps_connection(&resp);
+    st.keeps_connection = crate::warm::keeps_alive(&resp);
     if !status.is_success() {
         st.error = Some(crate::error_body::describe_error_answer(&mut resp).await);
         return End::Status;
@@ -560,20 +560,6 @@ async fn drive(shared: &Shared, prep: &Prepared, ctx: &ReqCtx, st: &mut State) -
     } else {
         read_answer(shared, &mut resp, ctx, st).await
     }
-}
-
-/// Whether the server keeps `resp`'s connection open after it (HTTP/1.1, no
-/// `Connection: close`).
-fn keeps_connection(resp: &reqwest::Response) -> bool {
-    let close = resp
-        .headers()
-        .get_all(reqwest::header::CONNECTION)
-        .iter()
-        .any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("close"))
-        });
-    resp.version() == reqwest::Version::HTTP_11 && !close
 }
 
 /// A request whose `send()` failed, before any response header. Never resent here: a

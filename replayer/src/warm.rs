@@ -206,7 +206,7 @@ fn note(warm: &WarmConnections, closed: u32, failure: Option<String>) -> Option<
 }
 
 /// The connection stays open after this answer (HTTP/1.1 without `Connection: close`).
-fn keeps_alive(resp: &reqwest::Response) -> bool {
+pub(crate) fn keeps_alive(resp: &reqwest::Response) -> bool {
     let close = resp.headers().get_all(CONNECTION).iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))

@@ -345,3 +345,119 @@ async fn a_server_closing_idle_connections_never_gets_a_request_twice_nor_the_bl
     }
     panic!("no resend recorded in 20 runs of 300 racing requests");
 }
+
+/// A server that behaves as llama.cpp's `llama-server` (llama-cpp-python 0.3.36) does,
+/// on raw sockets: `Server: {server}` on every answer, OpenAI completions streamed
+/// chunked with `Keep-Alive`, and a connection that carried a stream closed without an
+/// answer when the next request comes on it. Returns its URL and the requests it
+/// swallowed that way.
+async fn closing_after_streams_server(server: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let swallowed = Arc::new(AtomicUsize::new(0));
+    let lost = swallowed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut streamed = false;
+                while let Some(head) = read_request(&mut sock, &mut buf).await {
+                    if streamed {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                        return; // the socket drops: closed before any answer
+                    }
+                    let answer = if head.starts_with("post ") {
+                        streamed = true;
+                        let chunk = |data: &str| {
+                            let event = format!("data: {data}\n\n");
+                            format!("{:x}\r\n{event}\r\n", event.len())
+                        };
+                        let token = |t: &str| {
+                            chunk(&format!(
+                                r#"{{"choices":[{{"index":0,"text":"{t}","finish_reason":null}}]}}"#
+                            ))
+                        };
+                        format!(
+                            "HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: text/event-stream\r\n\
+                             Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5, max=100\r\n\r\n\
+                             {}{}{}0\r\n\r\n",
+                            token(" a"),
+                            token(" b"),
+                            chunk("[DONE]")
+                        )
+                    } else {
+                        let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+                        format!(
+                            "HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: application/json\r\n\
+                             Content-Length: {}\r\nKeep-Alive: timeout=5, max=100\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    if sock.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if head.contains("\r\nconnection: close") {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, swallowed)
+}
+
+/// Reads one request (head and `Content-Length` body) from `sock`; its head, lowercased.
+async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return None,
+            Ok(r) => buf.extend_from_slice(&tmp[..r]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < head_end + len {
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return None,
+            Ok(r) => buf.extend_from_slice(&tmp[..r]),
+        }
+    }
+    buf.drain(..head_end + len);
+    Some(head)
+}
+
+/// Against a server that names itself llama.cpp, streamed requests say `Connection:
+/// close` and none is lost; the same server under another name shows what that avoids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_llama_cpp_server_closing_after_streams_loses_no_request() {
+    let replay_against = |server: &'static str| async move {
+        let (url, swallowed) = closing_after_streams_server(server).await;
+        let log = run(url, BackendKind::Openai, 20, 1_000_000, |c| {
+            c.model = Some("m".into());
+            c.concurrency = Some(2);
+            c.connections = Some(2);
+            c.identify_server = true; // as the CLI does
+        })
+        .await;
+        let ok = log
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Ok)
+            .count();
+        (ok, swallowed.load(Ordering::SeqCst))
+    };
+    let (ok, swallowed) = replay_against("llama.cpp").await;
+    assert_eq!((ok, swallowed), (20, 0), "ok, swallowed by the server");
+    // Under another name the replayer keeps its connections, and the server swallows
+    // the request that follows each stream on one.
+    let (ok, swallowed) = replay_against("some-server").await;
+    assert!(swallowed > 0 && ok < 20, "ok {ok}, swallowed {swallowed}");
+}
