@@ -10,8 +10,10 @@
 //!    fails) until a meeting rate `lo` and a failing rate `hi` are found;
 //! 2. **bisect**: run `(lo + hi) / 2` until `hi / lo - 1 <= tolerance`;
 //! 3. **repeat**: run `lo` and `hi` until each has `--repeats` runs; when a majority
-//!    flips, the bracket moves to the nearest rates whose verdicts still hold and the
-//!    search bisects again (at most [`MAX_ROUNDS`] rounds).
+//!    flips, the bracket moves to the nearest rates whose verdicts still hold (when no
+//!    meeting rate is left, it brackets again by halving from the lowest failing one; no
+//!    failing one, by doubling) and the search bisects again (at most [`MAX_ROUNDS`]
+//!    rounds).
 //!
 //! The answer is `lo`, with `[lo, hi]` as its interval at the search's resolution; the
 //! noise of the boundary is the spread of each target's statistic over the repeats at
