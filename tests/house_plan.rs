@@ -36,7 +36,6 @@ const KNOWN_CYCLES: &[(&str, usize)] = &[
     ("src", 1),
     ("formats/src", 1),
     ("generator/src", 1),
-    ("replayer/src", 2),
     ("analyzer/src", 2),
     ("simulator/src", 2),
 ];

@@ -169,7 +169,7 @@ async fn post(
     };
     match tokio::time::timeout(limit, exchange).await {
         Ok(Ok(a)) => Ok(a),
-        Ok(Err(e)) => Err(crate::http::unreachable_why(&e, limit)),
+        Ok(Err(e)) => Err(crate::transport_error::unreachable_why(&e, limit)),
         Err(_) => Err(format!("no answer within {:.1} s", LIMIT.as_secs_f64())),
     }
 }

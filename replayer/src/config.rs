@@ -159,6 +159,13 @@ impl std::str::FromStr for ServerMetricsSource {
     }
 }
 
+/// How long a connection may stay idle in the pool before the client drops it, by
+/// default: below the keep-alive timeouts of common servers (5 s for uvicorn, behind
+/// vLLM's and SGLang's OpenAI servers and `transformers serve`, and for cpp-httplib,
+/// behind llama.cpp's `llama-server`), so that the client never sends a request on a
+/// connection the server is closing as idle.
+pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// Default `--server-metrics-interval`.
 pub const DEFAULT_SERVER_METRICS_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -204,7 +211,7 @@ pub struct ReplayConfig {
     /// Certificate verification for `https://` endpoints (`--cacert`, `--insecure`).
     pub tls: crate::tls::TlsOptions,
     /// Idle connections older than this are dropped from the pool, never reused
-    /// (`--pool-idle-timeout`; default [`crate::http::DEFAULT_POOL_IDLE`], below common
+    /// (`--pool-idle-timeout`; default [`DEFAULT_POOL_IDLE`], below common
     /// servers' keep-alive timeouts).
     pub pool_idle_timeout: Duration,
     /// The server's context limit (`--max-model-len`), when the user knows it: where
@@ -260,7 +267,7 @@ impl ReplayConfig {
             headers: Vec::new(),
             api_key: None,
             tls: crate::tls::TlsOptions::default(),
-            pool_idle_timeout: crate::http::DEFAULT_POOL_IDLE,
+            pool_idle_timeout: DEFAULT_POOL_IDLE,
             max_model_len: None,
             simulated: None,
             progress: false,

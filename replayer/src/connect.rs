@@ -455,7 +455,7 @@ mod tests {
                 .body(reqwest::Body::wrap(body))
                 .send();
             let err = timed(stamps.clone(), send).await.unwrap_err();
-            let why = crate::request::describe(&err);
+            let why = crate::transport_error::describe(&err);
             assert!(
                 why.contains("connection closed before message completed"),
                 "{why}"

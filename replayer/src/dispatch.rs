@@ -39,8 +39,9 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
-use crate::request::{Prepared, Shared};
-use crate::schedule::{Release, Schedule};
+use crate::prepared::{Prepared, Release};
+use crate::request::Shared;
+use crate::schedule::Schedule;
 use crate::writer::WriterMsg;
 
 /// Spin (instead of sleeping) for the last stretch before a deadline. Sleeping with 1 ns
@@ -220,7 +221,6 @@ fn wait(shared: &Shared, until: Option<u64>, inbox: Option<&Receiver<Release>>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Prepared;
 
     fn turn(id: u64, due: u64, session: u64, turn: u32) -> Prepared {
         let mut p = Prepared::for_tests(id, due);

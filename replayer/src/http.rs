@@ -12,14 +12,8 @@ use crate::config::{BackendKind, ReplayConfig};
 use crate::conn_count::ConnCount;
 use crate::connect::ConnectLayer;
 use crate::error::ReplayError;
-use crate::tls::{TlsOptions, describe_tls, tls_cause};
-
-/// How long a connection may stay idle in the pool before the client drops it, by
-/// default: below the keep-alive timeouts of common servers (5 s for uvicorn, behind
-/// vLLM's and SGLang's OpenAI servers and `transformers serve`, and for cpp-httplib,
-/// behind llama.cpp's `llama-server`), so that the client never sends a request on a
-/// connection the server is closing as idle.
-pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(4);
+use crate::tls::TlsOptions;
+use crate::transport_error::unreachable_why;
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted
 /// for the OpenAI dialects).
@@ -177,24 +171,4 @@ pub async fn check_endpoint_with(
             message: unreachable_why(&e, timeout),
         }),
     }
-}
-
-/// Why a request before the run got no answer, on one line.
-pub(crate) fn unreachable_why(e: &reqwest::Error, timeout: Duration) -> String {
-    if let Some(t) = tls_cause(e) {
-        return describe_tls(t);
-    }
-    if e.is_timeout() {
-        return format!("no answer within {:.1} s", timeout.as_secs_f64());
-    }
-    if e.is_connect() {
-        let mut m = String::from("connection failed");
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            m = format!("connection failed: {s}");
-            src = s.source();
-        }
-        return m;
-    }
-    crate::request::describe(e)
 }

@@ -35,6 +35,7 @@ mod llamacpp;
 mod models;
 mod openai;
 mod prepare;
+mod prepared;
 mod progress;
 mod reasoning;
 mod request;
@@ -57,6 +58,7 @@ mod test_server;
 mod tgi;
 mod tls;
 mod tls_pinned;
+mod transport_error;
 mod vllm;
 mod warm;
 mod writer;
@@ -65,12 +67,12 @@ use std::path::Path;
 
 pub use cache_reset::warning as prefix_cache_reset_warning;
 pub use config::{
-    BackendKind, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig, RequestFields,
-    ServerMetricsSource,
+    BackendKind, DEFAULT_POOL_IDLE, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig,
+    RequestFields, ServerMetricsSource,
 };
 pub use dispatch::SPIN_NS;
 pub use error::ReplayError;
-pub use http::{DEFAULT_POOL_IDLE, check_endpoint, check_endpoint_with};
+pub use http::{check_endpoint, check_endpoint_with};
 pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
 pub use shard::{SHARD_RULE, Shard, assign_shards};
 pub use start_at::MAX_AHEAD as START_AT_MAX_AHEAD;

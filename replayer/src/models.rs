@@ -60,10 +60,15 @@ pub(crate) async fn discover(
         Ok(Err(e)) if crate::tls::tls_cause(&e).is_some() => {
             return Err(ReplayError::Endpoint {
                 endpoint: shown.clone(),
-                message: crate::request::describe(&e),
+                message: crate::transport_error::describe(&e),
             });
         }
-        Ok(Err(e)) => return Err(fail(format!("failed ({})", crate::request::describe(&e)))),
+        Ok(Err(e)) => {
+            return Err(fail(format!(
+                "failed ({})",
+                crate::transport_error::describe(&e)
+            )));
+        }
         Ok(Ok(answer)) => answer,
     };
     if !status.is_success() {

@@ -13,7 +13,7 @@ use formats::{ShardInfo, TraceHeader, TraceRequest};
 use crate::adapter::{BodyOptions, Prompt};
 use crate::config::{IgnoreEos, ReplayConfig};
 use crate::error::ReplayError;
-use crate::request::Prepared;
+use crate::prepared::Prepared;
 use crate::schedule::Schedule;
 use crate::shard::{SHARD_RULE, Shard, assign_shards};
 

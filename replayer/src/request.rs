@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use formats::{LogRecord, Outcome};
 use reqwest::header::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -25,8 +24,9 @@ use crate::clock::RunClock;
 use crate::config::BackendKind;
 use crate::connect::{SentBody, Stamps, timed};
 use crate::decode::{StreamBody, parse_answer};
-use crate::schedule::Release;
+use crate::prepared::{Prepared, Release};
 use crate::stats::LiveStats;
+use crate::transport_error::describe;
 use crate::writer::{Lateness, WriterMsg};
 
 /// Bound of one SSE line / NUL object (a streamed event). vLLM's legacy objects repeat
@@ -50,74 +50,6 @@ pub const TIMING_HEADERS: &[&str] = &[
     // Rate limits and overload (429, 503): when to come back (never retried).
     "retry-after",
 ];
-
-/// A trace request made ready to send before the run starts: the body is serialized
-/// ahead of time so dispatching costs a task spawn and nothing else.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    pub id: u64,
-    pub scheduled_ns: u64,
-    pub body: Bytes,
-    pub prompt_tokens: u32,
-    pub max_tokens: u32,
-    /// The output an assumed count may claim: `max_tokens`, or less when the server's
-    /// known limit caps it (`ReplayConfig::max_model_len`).
-    pub contract_tokens: u32,
-    pub prompt_bytes: usize,
-    pub ignore_eos_sent: bool,
-    pub warmup: bool,
-    /// When the dispatcher handed the request to the runtime (set at spawn).
-    pub handoff_ns: u64,
-    /// How long before `scheduled_ns` it was handed over (see `dispatch::handoff_lead`).
-    pub lead_ns: u64,
-    /// The trace's session and turn, copied to the record.
-    pub session_id: Option<u64>,
-    pub turn: Option<u32>,
-    /// A session's later turn not yet released: its think time scaled to the run (due
-    /// that long after the previous turn ends; `scheduled_ns` is until then the trace's
-    /// lower bound). `None` for other requests, and once released (`schedule.rs`).
-    pub think_ns: Option<u64>,
-    /// The waiting slot of the next turn of this request's session, released when this
-    /// request has its record (see `crate::schedule`).
-    pub next_turn: Option<u32>,
-}
-
-impl Prepared {
-    pub fn not_sent(&self) -> LogRecord {
-        let mut rec = LogRecord::not_sent(
-            self.id,
-            self.scheduled_ns,
-            self.prompt_tokens,
-            self.max_tokens,
-            self.warmup,
-        );
-        rec.session_id = self.session_id;
-        rec.turn = self.turn;
-        rec
-    }
-
-    /// A request with an empty body due at `scheduled_ns`, for unit tests.
-    #[cfg(test)]
-    pub fn for_tests(id: u64, scheduled_ns: u64) -> Prepared {
-        Prepared {
-            id,
-            scheduled_ns,
-            body: Bytes::new(),
-            prompt_tokens: 1,
-            max_tokens: 1,
-            contract_tokens: 1,
-            prompt_bytes: 0,
-            ignore_eos_sent: false,
-            warmup: false,
-            handoff_ns: 0,
-            lead_ns: 0,
-            session_id: None,
-            turn: None,
-            think_ns: None,
-            next_turn: None,
-        }
-    }
-}
 
 /// What all request tasks share.
 pub(crate) struct Shared {
@@ -507,25 +439,6 @@ fn outcome(end: End, acc: &mut Accum, error: &mut Option<String>) -> (Outcome, O
             }
         }
     }
-}
-
-/// Describes a transport error with its causes, on one bounded line (a TLS failure
-/// by its TLS reason, see [`crate::tls::describe_tls`]).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    if let Some(t) = crate::tls::tls_cause(e) {
-        return bounded(&crate::tls::describe_tls(t));
-    }
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        let t = cause.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = cause.source();
-    }
-    bounded(&s)
 }
 
 /// Sends the request and reads its response into `st`. The body and the send are

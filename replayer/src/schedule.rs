@@ -26,16 +26,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use crate::request::Prepared;
-
-/// A request task's word to the dispatcher that it has its record: the next turn of its
-/// session (in waiting slot `slot`) is due `think` after `ended_ns`, or, when `None`
-/// (the request was not sent), will not be sent either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Release {
-    pub slot: u32,
-    pub ended_ns: Option<u64>,
-}
+use crate::prepared::{Prepared, Release};
 
 /// The requests left to dispatch (see the module docs).
 #[derive(Debug)]

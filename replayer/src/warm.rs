@@ -167,7 +167,7 @@ async fn get(
             "the probe's answer is longer than {} KiB",
             MAX_PROBE_BODY >> 10
         )),
-        Ok(Err(e)) => Err(crate::request::describe(&e)),
+        Ok(Err(e)) => Err(crate::transport_error::describe(&e)),
         Err(_) => Err("no answer in time".into()),
     }
 }

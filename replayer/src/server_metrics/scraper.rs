@@ -14,7 +14,8 @@ use std::time::Duration;
 use formats::{MetricSample, ServerMetricsWriter};
 use tokio::sync::watch;
 
-use super::{QueueState, fetch, keep};
+use super::fetch::fetch;
+use super::queue::{QueueState, keep};
 use crate::clock::RunClock;
 
 /// What the scraper did.

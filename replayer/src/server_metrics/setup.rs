@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use formats::{ServerMetricsHeader, ServerMetricsRef, ServerMetricsWriter, sidecar_path};
 
+use super::error::ServerMetricsError;
+use super::fetch::{auto_url, client, fetch, parse_url};
+use super::queue::keep;
 use super::scraper::{ScrapeReport, Scraper};
-use super::{ServerMetricsError, auto_url, client, fetch, keep, parse_url};
 use crate::clock::RunClock;
 use crate::config::{ReplayConfig, ServerMetricsSource};
 use crate::error::ReplayError;
