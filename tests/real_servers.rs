@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use formats::{LogRecord, Outcome, RunLog, read_log};
 
+#[path = "cli/common.rs"]
 mod common;
 
 use common::{LLMIB, s};
 
-#[path = "../replayer/tests/common/tls_front.rs"]
+#[path = "../replayer/tests/all/common/tls_front.rs"]
 mod tls_front;
 
 fn env(name: &str) -> String {
