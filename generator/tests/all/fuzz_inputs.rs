@@ -29,7 +29,7 @@ const MAX_ERROR: usize = 1024;
 
 macro_rules! repo_file {
     ($p:literal) => {
-        include_bytes!(concat!("../../", $p)).to_vec()
+        include_bytes!(concat!("../../../", $p)).to_vec()
     };
 }
 
@@ -75,7 +75,7 @@ fn fuzz_target_finds_parse_or_fail_on_one_line() {
     assert!(n >= 2);
     // The same defects at a length the bound catches: a 10 kB variant and header.
     let long = "\u{fffd}x".repeat(2500);
-    let spec = include_str!("../../traces/specs/latency-qps1.toml")
+    let spec = include_str!("../../../traces/specs/latency-qps1.toml")
         .replace("process = \"poisson\"", &format!("process = \"{long}\""));
     spec_error_ok(&parse_spec(&spec, Path::new("spec.toml")).unwrap_err());
     let csv = format!("TIMESTAMP,{}\n", "\u{fffd}\u{1d}".repeat(2500));

@@ -112,7 +112,7 @@ async fn gzip_encoded_error_bodies_are_decoded_for_their_message() {
 /// chunk-size lines, chunk data, SSE lines and JSON all split at every byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_split_at_every_byte_decodes_the_same() {
-    const STREAM: &[u8] = include_bytes!("fixtures/llama.cpp/completions_stream.body");
+    const STREAM: &[u8] = include_bytes!("../fixtures/llama.cpp/completions_stream.body");
     let events = events_of(STREAM);
     let Reply::Raw(pieces) = chunked(
         "200 OK",

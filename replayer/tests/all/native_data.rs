@@ -8,13 +8,14 @@ use common::*;
 use formats::{Outcome, read_log};
 use replayer::{BackendKind, ReplayConfig, StopHandle, replay};
 
-const LLAMA_NATIVE: &[u8] = include_bytes!("fixtures/llama.cpp/native_completion_stream.body");
+const LLAMA_NATIVE: &[u8] = include_bytes!("../fixtures/llama.cpp/native_completion_stream.body");
 const LLAMA_TOO_LONG: &[u8] =
-    include_bytes!("fixtures/llama.cpp/error_prompt_too_long_stream.body");
-const SGLANG_STREAM: &[u8] = include_bytes!("fixtures/reconstructed/sglang_generate_stream.body");
-const SGLANG_ANSWER: &[u8] = include_bytes!("fixtures/reconstructed/sglang_generate.body");
+    include_bytes!("../fixtures/llama.cpp/error_prompt_too_long_stream.body");
+const SGLANG_STREAM: &[u8] =
+    include_bytes!("../fixtures/reconstructed/sglang_generate_stream.body");
+const SGLANG_ANSWER: &[u8] = include_bytes!("../fixtures/reconstructed/sglang_generate.body");
 const SGLANG_ERROR: &[u8] =
-    include_bytes!("fixtures/reconstructed/sglang_generate_stream_error.body");
+    include_bytes!("../fixtures/reconstructed/sglang_generate_stream_error.body");
 
 async fn run(
     backend: BackendKind,

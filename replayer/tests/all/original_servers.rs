@@ -14,7 +14,7 @@ use replayer::{BackendKind, ReplayConfig, StopHandle, replay};
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_bytes!(concat!("fixtures/reconstructed/", $name))
+        include_bytes!(concat!("../fixtures/reconstructed/", $name))
     };
 }
 

@@ -9,13 +9,13 @@ use common::*;
 use formats::{Outcome, read_log};
 use replayer::{BackendKind, ReplayConfig, StopHandle, replay};
 
-const LLAMA_STREAM: &[u8] = include_bytes!("fixtures/llama.cpp/completions_stream.body");
-const TF_STREAM: &[u8] = include_bytes!("fixtures/transformers-serve/completions_stream.body");
+const LLAMA_STREAM: &[u8] = include_bytes!("../fixtures/llama.cpp/completions_stream.body");
+const TF_STREAM: &[u8] = include_bytes!("../fixtures/transformers-serve/completions_stream.body");
 const TF_IGNORE_EOS: &[u8] =
-    include_bytes!("fixtures/transformers-serve/completions_stream_ignore_eos.body");
-const TF_CHAT_500: &[u8] = include_bytes!("fixtures/transformers-serve/chat_stream.body");
+    include_bytes!("../fixtures/transformers-serve/completions_stream_ignore_eos.body");
+const TF_CHAT_500: &[u8] = include_bytes!("../fixtures/transformers-serve/chat_stream.body");
 const LLAMA_TOO_LONG: &[u8] =
-    include_bytes!("fixtures/llama.cpp/error_prompt_too_long_stream.body");
+    include_bytes!("../fixtures/llama.cpp/error_prompt_too_long_stream.body");
 
 async fn run_one(
     backend: BackendKind,

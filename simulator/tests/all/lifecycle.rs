@@ -14,7 +14,7 @@ async fn client_gone_frees_the_request_and_is_logged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jsonl");
     // Slow decode (20 ms per step) so the client leaves mid-stream; one request at a time.
-    let text = include_str!("../profiles/tiny.toml")
+    let text = include_str!("../../profiles/tiny.toml")
         .replace("decode_base_us = 500.0", "decode_base_us = 20000.0")
         .replace("max_batch_size = 128", "max_batch_size = 1");
     let mut cfg = SimConfig::new(Dialect::Tgi, Profile::parse(&text, "t").unwrap());
@@ -58,7 +58,7 @@ async fn client_gone_frees_the_request_and_is_logged() {
 #[tokio::test]
 async fn vllm_preemption_in_real_time_is_logged() {
     // 4 blocks of 16 tokens: two 16 + 40 token requests cannot both grow.
-    let text = include_str!("../profiles/tiny.toml")
+    let text = include_str!("../../profiles/tiny.toml")
         .replace("kv_capacity_tokens = 65536", "kv_capacity_tokens = 64")
         .replace("max_input_length = 1024", "max_input_length = 30")
         .replace("max_total_tokens = 2048", "max_total_tokens = 60")
@@ -161,7 +161,7 @@ fn tiny_profile_runs_a_1000_request_burst_in_seconds() {
 
 #[tokio::test]
 async fn null_profile_paces_tokens_at_its_interval() {
-    let text = include_str!("../profiles/null.toml")
+    let text = include_str!("../../profiles/null.toml")
         .replace("inter_token_us = 0", "inter_token_us = 4000");
     let s = simulator::start(SimConfig::new(
         Dialect::Lightllm,
@@ -188,7 +188,7 @@ async fn null_profile_paces_tokens_at_its_interval() {
 
 #[tokio::test]
 async fn null_profile_waits_first_token_us_before_the_first_token_only() {
-    let text = include_str!("../profiles/null.toml").replace(
+    let text = include_str!("../../profiles/null.toml").replace(
         "inter_token_us = 0",
         "inter_token_us = 0\nfirst_token_us = 30000",
     );

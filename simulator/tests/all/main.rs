@@ -1,8 +1,8 @@
 //! All the integration tests of the crate, in one test binary: one module per subject
 //! (issue 22: one binary per crate links once, instead of once per test file).
 
-mod common;
 mod calibration;
+mod common;
 mod engine_model;
 mod lifecycle;
 mod metrics;

@@ -188,8 +188,8 @@ async fn faults_are_seeded_counted_and_logged() {
 #[tokio::test]
 async fn realtime_engine_queues_when_the_batch_is_full() {
     // max_batch_size 2: of 4 concurrent requests, two must wait for the first two.
-    let mut text =
-        include_str!("../profiles/tiny.toml").replace("max_batch_size = 128", "max_batch_size = 2");
+    let mut text = include_str!("../../profiles/tiny.toml")
+        .replace("max_batch_size = 128", "max_batch_size = 2");
     text = text.replace("decode_base_us = 500.0", "decode_base_us = 2000.0");
     let profile = Profile::parse(&text, "test").unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -453,7 +453,7 @@ async fn openai_chat_models_and_errors() {
 async fn exact_token_counts_under_ignore_eos_with_eos_chance() {
     // A profile where EOS is likely: ignore_eos must still give exactly max_tokens, and
     // without it outputs stop early (finish reason eos / stop).
-    let mut text = include_str!("../profiles/tiny.toml").to_string();
+    let mut text = include_str!("../../profiles/tiny.toml").to_string();
     text = text.replace("eos_probability = 0.0", "eos_probability = 0.2");
     let profile = simulator::Profile::parse(&text, "test").unwrap();
     let s = simulator::start(simulator::SimConfig::new(Dialect::Openai, profile))
