@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::adapter::Dialect;
-use crate::{lightllm, llamacpp, openai, sglang, tgi, vllm};
+use crate::dialect::adapter::Dialect;
+use crate::dialect::{lightllm, llamacpp, openai, sglang, tgi, vllm};
 
 /// The wire dialect spoken to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,7 +209,7 @@ pub struct ReplayConfig {
     /// Sent as `Authorization: Bearer ...` to every backend; never logged.
     pub api_key: Option<String>,
     /// Certificate verification for `https://` endpoints (`--cacert`, `--insecure`).
-    pub tls: crate::tls::TlsOptions,
+    pub tls: crate::net::tls::TlsOptions,
     /// Idle connections older than this are dropped from the pool, never reused
     /// (`--pool-idle-timeout`; default [`DEFAULT_POOL_IDLE`], below common
     /// servers' keep-alive timeouts).
@@ -227,22 +227,22 @@ pub struct ReplayConfig {
     pub server_metrics: Option<ServerMetricsSource>,
     /// `--server-metrics-interval`: time between the starts of two scrapes.
     pub server_metrics_interval: Duration,
-    /// `--shard I/N`: replay only this shard's requests (see `crate::shard`); the log
+    /// `--shard I/N`: replay only this shard's requests (see `crate::run::shard`); the log
     /// holds their records alone.
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::run::shard::Shard>,
     /// `--start-at`: the run clock starts at this wall-clock instant, ns since the Unix
-    /// epoch (see `crate::start_at`); it must be ahead. `None`: as soon as ready.
+    /// epoch (see `crate::run::start_at`); it must be ahead. `None`: as soon as ready.
     pub start_at_unix_ns: Option<u64>,
     /// The offered rate a capacity command (`sweep`, `search`) chose `time_scale` for,
     /// requests/s in the profile's time; recorded in the log header, nothing else.
     pub offered_rate: Option<f64>,
     /// Ask the server what it is before the run and record it in the log header
-    /// (`server_identity`, see `crate::identity`): a handful of `GET`s of its own.
+    /// (`server_identity`, see `crate::net::identity`): a handful of `GET`s of its own.
     /// Off in [`ReplayConfig::new`], so that tests of the wire see only the requests
     /// they expect; every `llmib` command turns it on.
     pub identify_server: bool,
     /// `--reset-prefix-cache`: drop the server's prefix cache just before the clock
-    /// starts (see `crate::cache_reset`) and record how that went.
+    /// starts (see `crate::net::cache_reset`) and record how that went.
     pub reset_prefix_cache: bool,
 }
 
@@ -266,7 +266,7 @@ impl ReplayConfig {
             grace: Duration::from_secs(5),
             headers: Vec::new(),
             api_key: None,
-            tls: crate::tls::TlsOptions::default(),
+            tls: crate::net::tls::TlsOptions::default(),
             pool_idle_timeout: DEFAULT_POOL_IDLE,
             max_model_len: None,
             simulated: None,

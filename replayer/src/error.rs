@@ -1,5 +1,5 @@
 //! The one error type of the replayer's API, apart so that every phase of a run
-//! ([`crate::run`], [`crate::http`], [`crate::prepare`]) can return it without depending
+//! ([`crate::run`], [`crate::net::http`], [`crate::run::prepare`]) can return it without depending
 //! on the crate root.
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //!
 //! The instrument must never be the bottleneck and never lie:
 //! * every request is sent at its absolute trace time by a dedicated dispatcher thread
-//!   (`dispatch.rs`), each as its own task, and how late the client was
+//!   (`run/dispatch.rs`), each as its own task, and how late the client was
 //!   is recorded per request and summarized;
 //! * every trace request ends as exactly one log record, whatever happens (errors,
 //!   broken streams, malformed data, timeouts, interruption);
@@ -14,72 +14,37 @@
 //!
 //! Entry points: [`replay`] (async, runs on the caller's tokio runtime: the CLI and the
 //! `run`/`demo` pipelines use it) and [`check_endpoint`] (fail fast when the server is
-//! down). See `replayer/README.md` for the design, log fields and benchmark figures.
+//! down). See `replayer/README.md` for the map of the folders, the design, log fields and
+//! benchmark figures.
 
-pub mod adapter;
-mod cache_reset;
 mod clock;
 mod config;
-mod conn_count;
-mod connect;
 pub mod decode;
-mod dispatch;
-mod drain;
+mod dialect;
 mod error;
-mod error_body;
-pub mod framing;
-mod http;
-mod identity;
-mod lightllm;
-mod llamacpp;
-mod models;
-mod openai;
-mod prepare;
-mod prepared;
-mod progress;
-mod reasoning;
-mod request;
-mod resend;
+mod net;
 mod run;
-mod scan;
-mod schedule;
 pub mod server_metrics;
-mod sglang;
-pub mod shard;
-// Wired into the OpenAI decoder once its reasoning fields land (issue 11).
-mod start_at;
-mod stats;
-mod stop;
-mod summary;
-mod sys;
-mod template;
-#[cfg(test)]
-mod test_server;
-mod tgi;
-mod tls;
-mod tls_pinned;
-mod transport_error;
-mod vllm;
-mod warm;
-mod writer;
 
 use std::path::Path;
 
-pub use cache_reset::warning as prefix_cache_reset_warning;
 pub use config::{
     BackendKind, DEFAULT_POOL_IDLE, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig,
     RequestFields, ServerMetricsSource,
 };
-pub use dispatch::SPIN_NS;
+pub use decode::framing;
+pub use dialect::adapter;
 pub use error::ReplayError;
-pub use http::{check_endpoint, check_endpoint_with};
-pub use request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
-pub use shard::{SHARD_RULE, Shard, assign_shards};
-pub use start_at::MAX_AHEAD as START_AT_MAX_AHEAD;
-pub use stats::fmt_ns;
-pub use stop::StopHandle;
-pub use summary::{Connections, ReplaySummary};
-pub use tls::TlsOptions;
+pub use net::cache_reset::warning as prefix_cache_reset_warning;
+pub use net::http::{check_endpoint, check_endpoint_with};
+pub use net::tls::TlsOptions;
+pub use run::dispatch::SPIN_NS;
+pub use run::request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
+pub use run::shard::{self, SHARD_RULE, Shard, assign_shards};
+pub use run::start_at::MAX_AHEAD as START_AT_MAX_AHEAD;
+pub use run::stats::fmt_ns;
+pub use run::stop::StopHandle;
+pub use run::summary::{Connections, ReplaySummary};
 pub use tokio_util::sync::CancellationToken as Token;
 
 /// Replays `trace` as `config` says, writing the run log to `config.output`.
@@ -87,7 +52,7 @@ pub use tokio_util::sync::CancellationToken as Token;
 /// Must be called from within a multi-threaded tokio runtime (request tasks run on it;
 /// the dispatcher and the log writer get their own threads). Returns when every record
 /// and the trailer are written. Request failures are records, not errors. The phases
-/// of a run are in `run.rs`.
+/// of a run are in `run/mod.rs`.
 pub async fn replay(
     trace: &Path,
     config: ReplayConfig,
@@ -95,8 +60,3 @@ pub async fn replay(
 ) -> Result<ReplaySummary, ReplayError> {
     run::replay(trace, config, stop.into()).await
 }
-
-#[cfg(test)]
-mod fixture_tests;
-#[cfg(test)]
-mod tests;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::error::ServerMetricsError;
 use super::text::{self, Series};
-use crate::tls::TlsOptions;
+use crate::net::tls::TlsOptions;
 
 /// Most bytes read from one `/metrics` answer (a real vLLM's is ~50 KB, with every
 /// histogram). A longer answer (an endless body, a wrong URL serving a large file) is
@@ -43,14 +43,14 @@ pub(crate) fn client(
     url: &reqwest::Url,
     timeout: Duration,
 ) -> Result<reqwest::Client, ServerMetricsError> {
-    let config = crate::tls::client_config(tls, url.scheme() == "https").map_err(|e| {
+    let config = crate::net::tls::client_config(tls, url.scheme() == "https").map_err(|e| {
         ServerMetricsError::Fetch {
             url: formats::redact_url(url.as_str()),
             status: None,
             message: e.to_string(),
         }
     })?;
-    crate::http::client_builder(&config)
+    crate::net::http::client_builder(&config)
         .timeout(timeout)
         .pool_max_idle_per_host(1)
         .build()
@@ -75,7 +75,7 @@ pub(crate) async fn fetch(
     let resp = client.get(url.clone()).send().await.map_err(|e| {
         fail(
             None,
-            crate::transport_error::unreachable_why(&e, started.elapsed()),
+            crate::net::transport_error::unreachable_why(&e, started.elapsed()),
         )
     })?;
     let status = resp.status();
@@ -97,7 +97,7 @@ pub(crate) async fn fetch(
     let body = read_bounded(resp, MAX_BODY).await.map_err(|e| match e {
         Some(e) => fail(
             Some(status.as_u16()),
-            crate::transport_error::unreachable_why(&e, started.elapsed()),
+            crate::net::transport_error::unreachable_why(&e, started.elapsed()),
         ),
         None => too_large(),
     })?;

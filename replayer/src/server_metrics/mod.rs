@@ -31,7 +31,7 @@ pub use setup::MIN_INTERVAL;
 
 #[cfg(test)]
 use {
-    crate::tls::TlsOptions,
+    crate::net::tls::TlsOptions,
     fetch::{client, fetch},
     text::Series,
 };

@@ -59,7 +59,7 @@ fn auto_url_is_metrics_on_the_endpoint_host() {
 async fn generate(base: String, tokens: u32) -> reqwest::StatusCode {
     let body =
         format!("{{\"inputs\":\"hello world\",\"parameters\":{{\"max_new_tokens\":{tokens}}}}}");
-    crate::http::client_builder(&crate::tls::plain())
+    crate::net::http::client_builder(&crate::net::tls::plain())
         .build()
         .unwrap()
         .post(format!("{base}/generate"))
