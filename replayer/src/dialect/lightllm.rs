@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use crate::dialect::adapter::{
     Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, to_u32,
 };
+use crate::dialect::scan::FastPath;
 use crate::dialect::tgi::{TokenEvent, apply_token_event};
 
 /// The LightLLM dialect.
@@ -76,7 +77,7 @@ pub(crate) struct StreamDecoder {
 
 impl Decoder for StreamDecoder {
     fn payload(&mut self, data: &[u8], t_ns: u64, acc: &mut Accum) -> bool {
-        let mut ev = match TokenEvent::decode(data) {
+        let mut ev = match TokenEvent::facts(data) {
             Ok(ev) => ev,
             Err(e) => {
                 acc.fail_protocol(format_args!("malformed LightLLM event: {e}"));

@@ -33,7 +33,7 @@ use crate::dialect::adapter::{
     Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
     to_u32,
 };
-use crate::dialect::scan::{Miss, Scan, Scanner, first_time};
+use crate::dialect::scan::{FastPath, Miss, Scan, Scanner, first_time};
 
 /// The llama.cpp native dialect.
 pub(crate) struct Llamacpp;
@@ -110,70 +110,67 @@ pub(crate) struct Facts {
 
 /// The facts of one event: the scanner for token events, serde_json (the reference)
 /// for anything else, the final event and errors included.
-pub(crate) fn facts(data: &[u8]) -> Result<Facts, serde_json::Error> {
-    match facts_fast(data) {
-        Ok(f) => Ok(f),
-        Err(Miss) => facts_serde(data),
-    }
-}
+impl FastPath<'_> for Facts {
+    type Error = serde_json::Error;
 
-pub(crate) fn facts_serde(data: &[u8]) -> Result<Facts, serde_json::Error> {
-    let e: Event = serde_json::from_slice(data)?;
-    if let Some(err) = e.error.filter(|e| !e.is_null()) {
-        let msg =
-            json_error_message(&json!({ "error": err })).unwrap_or_else(|| "error event".into());
-        return Ok(Facts {
-            error: Some(bounded(&msg)),
-            ..Facts::default()
-        });
-    }
-    Ok(Facts {
-        text_len: e.content.as_deref().map_or(0, str::len),
-        stop: e.stop.unwrap_or(false),
-        tokens_predicted: e.tokens_predicted,
-        tokens_evaluated: e.tokens_evaluated,
-        stop_type: e.stop_type.map(Cow::into_owned),
-        error: None,
-    })
-}
-
-/// [`Facts`] of a token event (`stop` false or absent, no `stop_type`, no `error`), or
-/// a miss.
-pub(crate) fn facts_fast(data: &[u8]) -> Scan<Facts> {
-    let mut s = Scanner::new(data)?;
-    let mut f = Facts::default();
-    let mut seen = 0;
-    s.object(|s, key| match key {
-        b"content" => {
-            first_time(&mut seen, 1)?;
-            f.text_len = s.opt_string()?.map_or(0, |t| t.decoded_len);
-            Ok(())
-        }
-        b"stop" => {
-            first_time(&mut seen, 2)?;
-            match s.peek() {
-                Some(b'f') | Some(b'n') => s.skip(),
-                _ => Err(Miss),
+    /// [`Facts`] of a token event (`stop` false or absent, no `stop_type`, no `error`), or
+    /// a miss.
+    fn fast(data: &[u8]) -> Scan<Facts> {
+        let mut s = Scanner::new(data)?;
+        let mut f = Facts::default();
+        let mut seen = 0;
+        s.object(|s, key| match key {
+            b"content" => {
+                first_time(&mut seen, 1)?;
+                f.text_len = s.opt_string()?.map_or(0, |t| t.decoded_len);
+                Ok(())
             }
+            b"stop" => {
+                first_time(&mut seen, 2)?;
+                match s.peek() {
+                    Some(b'f') | Some(b'n') => s.skip(),
+                    _ => Err(Miss),
+                }
+            }
+            b"tokens_predicted" => {
+                first_time(&mut seen, 4)?;
+                f.tokens_predicted = s.opt_u64()?;
+                Ok(())
+            }
+            b"tokens_evaluated" => {
+                first_time(&mut seen, 8)?;
+                f.tokens_evaluated = s.opt_u64()?;
+                Ok(())
+            }
+            b"stop_type" | b"error" => {
+                first_time(&mut seen, if key == b"error" { 16 } else { 32 })?;
+                if s.null()? { Ok(()) } else { Err(Miss) }
+            }
+            _ => s.skip(),
+        })?;
+        s.end()?;
+        Ok(f)
+    }
+
+    fn reference(data: &[u8]) -> Result<Facts, serde_json::Error> {
+        let e: Event = serde_json::from_slice(data)?;
+        if let Some(err) = e.error.filter(|e| !e.is_null()) {
+            let msg = json_error_message(&json!({ "error": err }))
+                .unwrap_or_else(|| "error event".into());
+            return Ok(Facts {
+                error: Some(bounded(&msg)),
+                ..Facts::default()
+            });
         }
-        b"tokens_predicted" => {
-            first_time(&mut seen, 4)?;
-            f.tokens_predicted = s.opt_u64()?;
-            Ok(())
-        }
-        b"tokens_evaluated" => {
-            first_time(&mut seen, 8)?;
-            f.tokens_evaluated = s.opt_u64()?;
-            Ok(())
-        }
-        b"stop_type" | b"error" => {
-            first_time(&mut seen, if key == b"error" { 16 } else { 32 })?;
-            if s.null()? { Ok(()) } else { Err(Miss) }
-        }
-        _ => s.skip(),
-    })?;
-    s.end()?;
-    Ok(f)
+        Ok(Facts {
+            text_len: e.content.as_deref().map_or(0, str::len),
+            stop: e.stop.unwrap_or(false),
+            tokens_predicted: e.tokens_predicted,
+            tokens_evaluated: e.tokens_evaluated,
+            stop_type: e.stop_type.map(Cow::into_owned),
+            error: None,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -188,7 +185,7 @@ impl Decoder for StreamDecoder {
             acc.fail_protocol("data after the final event");
             return false;
         }
-        let f = match facts(data) {
+        let f = match Facts::facts(data) {
             Ok(f) => f,
             Err(e) => {
                 acc.fail_protocol(format_args!("malformed llama.cpp event: {e}"));
@@ -220,7 +217,7 @@ impl Decoder for StreamDecoder {
 
 /// A whole non-streamed answer (the final object).
 pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
-    let f = match facts_serde(body) {
+    let f = match Facts::reference(body) {
         Ok(f) => f,
         Err(e) => {
             acc.fail_protocol(format_args!("malformed llama.cpp answer: {e}"));

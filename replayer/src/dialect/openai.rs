@@ -32,7 +32,7 @@ use crate::dialect::adapter::{
     Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
     settle_counts, to_u32,
 };
-use crate::dialect::scan::{Miss, Scan, Scanner, Str, first_time};
+use crate::dialect::scan::{FastPath, Miss, Scan, Scanner, Str, first_time};
 use crate::dialect::template::Template;
 
 /// The OpenAI dialects: completions, or chat completions when `chat`.
@@ -375,74 +375,78 @@ enum NoFacts {
     ServerError(String),
 }
 
-/// The exact decoding of a chunk with serde_json (the reference; used whenever the fast
-/// scanner misses).
-fn facts_serde(data: &[u8]) -> Result<Facts<'_>, NoFacts> {
-    let chunk: Chunk = serde_json::from_slice(data).map_err(NoFacts::Malformed)?;
-    if let Some(msg) = chunk.error() {
-        return Err(NoFacts::ServerError(msg));
-    }
-    let mut f = Facts {
-        usage: chunk.usage.map(Counts::from),
-        ..Facts::default()
-    };
-    for c in chunk.choices.into_iter().flatten() {
-        let (a, r) = choice_text_len(&c);
-        f.answer += a;
-        f.reasoning += r;
-        let deltas = [&c.delta, &c.message].into_iter().flatten();
-        for d in deltas {
-            f.text_field |= d.has_text_field();
-            f.role |= d.role.is_some();
-        }
-        f.text_field |= c.text.is_some();
-        if let Some(r) = c.finish_reason {
-            f.finish_reason = Some(r);
-        }
-    }
-    Ok(f)
-}
+impl<'a> FastPath<'a> for Facts<'a> {
+    type Error = NoFacts;
 
-/// The same facts from the allocation-free scanner, or a miss for anything outside the
-/// common shape (error events included): see [`crate::dialect::scan`].
-fn facts_fast(data: &[u8]) -> Scan<Facts<'_>> {
-    let mut s = Scanner::new(data)?;
-    let mut f = Facts::default();
-    let mut seen = 0;
-    s.object(|s, key| match key {
-        b"choices" => {
-            first_time(&mut seen, 1)?;
-            if s.null()? {
-                return Ok(());
+    /// The same facts from the allocation-free scanner, or a miss for anything outside the
+    /// common shape (error events included): see [`crate::dialect::scan`].
+    fn fast(data: &'a [u8]) -> Scan<Self> {
+        let mut s = Scanner::new(data)?;
+        let mut f = Facts::default();
+        let mut seen = 0;
+        s.object(|s, key| match key {
+            b"choices" => {
+                first_time(&mut seen, 1)?;
+                if s.null()? {
+                    return Ok(());
+                }
+                s.array(|s| choice_fast(s, &mut f))
             }
-            s.array(|s| choice_fast(s, &mut f))
-        }
-        b"usage" => {
-            first_time(&mut seen, 2)?;
-            if !s.null()? {
-                f.usage = Some(usage_fast(s)?);
+            b"usage" => {
+                first_time(&mut seen, 2)?;
+                if !s.null()? {
+                    f.usage = Some(usage_fast(s)?);
+                }
+                Ok(())
             }
-            Ok(())
+            b"error" => {
+                first_time(&mut seen, 4)?;
+                if s.null()? { Ok(()) } else { Err(Miss) }
+            }
+            b"object" => {
+                first_time(&mut seen, 8)?;
+                match s.opt_string()? {
+                    Some(o) if o.escaped || o.raw == b"error" => Err(Miss),
+                    _ => Ok(()),
+                }
+            }
+            b"message" => {
+                first_time(&mut seen, 16)?;
+                s.skip()
+            }
+            _ => s.skip(),
+        })?;
+        s.end()?;
+        Ok(f)
+    }
+
+    /// The exact decoding of a chunk with serde_json (the reference; used whenever the fast
+    /// scanner misses).
+    fn reference(data: &'a [u8]) -> Result<Self, NoFacts> {
+        let chunk: Chunk = serde_json::from_slice(data).map_err(NoFacts::Malformed)?;
+        if let Some(msg) = chunk.error() {
+            return Err(NoFacts::ServerError(msg));
         }
-        b"error" => {
-            first_time(&mut seen, 4)?;
-            if s.null()? { Ok(()) } else { Err(Miss) }
-        }
-        b"object" => {
-            first_time(&mut seen, 8)?;
-            match s.opt_string()? {
-                Some(o) if o.escaped || o.raw == b"error" => Err(Miss),
-                _ => Ok(()),
+        let mut f = Facts {
+            usage: chunk.usage.map(Counts::from),
+            ..Facts::default()
+        };
+        for c in chunk.choices.into_iter().flatten() {
+            let (a, r) = choice_text_len(&c);
+            f.answer += a;
+            f.reasoning += r;
+            let deltas = [&c.delta, &c.message].into_iter().flatten();
+            for d in deltas {
+                f.text_field |= d.has_text_field();
+                f.role |= d.role.is_some();
+            }
+            f.text_field |= c.text.is_some();
+            if let Some(r) = c.finish_reason {
+                f.finish_reason = Some(r);
             }
         }
-        b"message" => {
-            first_time(&mut seen, 16)?;
-            s.skip()
-        }
-        _ => s.skip(),
-    })?;
-    s.end()?;
-    Ok(f)
+        Ok(f)
+    }
 }
 
 fn choice_fast<'a>(s: &mut Scanner<'a>, f: &mut Facts<'a>) -> Scan<()> {
@@ -677,12 +681,12 @@ impl Decoder for StreamDecoder {
             self.apply(facts, t_ns, acc);
             return true;
         }
-        let facts = match facts_fast(data) {
+        let facts = match Facts::fast(data) {
             Ok(f) => {
                 self.template = template_of(data, &f);
                 f
             }
-            Err(Miss) => match facts_serde(data) {
+            Err(Miss) => match Facts::reference(data) {
                 Ok(f) => f,
                 Err(NoFacts::Malformed(e)) => {
                     acc.fail_protocol(format_args!("malformed event: {e}"));

@@ -22,6 +22,23 @@ pub(crate) struct Miss;
 
 pub(crate) type Scan<T> = Result<T, Miss>;
 
+/// One event read two ways: by the scanner ([`FastPath::fast`]) when it has the shape
+/// servers send most, else by serde_json ([`FastPath::reference`]), the reference, which
+/// then decides (with its exact error text). The order of the two is written once, in
+/// [`FastPath::facts`]; each decoder gives its two readings.
+pub(crate) trait FastPath<'a>: Sized {
+    /// What the reference reading fails with.
+    type Error;
+    /// The scanner's reading, or a [`Miss`] for anything outside the common shape.
+    fn fast(data: &'a [u8]) -> Scan<Self>;
+    /// serde_json's reading.
+    fn reference(data: &'a [u8]) -> Result<Self, Self::Error>;
+    /// The fast path, else the reference.
+    fn facts(data: &'a [u8]) -> Result<Self, Self::Error> {
+        Self::fast(data).or_else(|Miss| Self::reference(data))
+    }
+}
+
 /// Deeper nesting is left to serde_json (whose own limit is 128).
 pub(crate) const MAX_DEPTH: u32 = 64;
 

@@ -31,7 +31,7 @@ use crate::dialect::adapter::{
     Accum, BodyOptions, Cumulative, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
     to_u32,
 };
-use crate::dialect::scan::{Miss, Scan, Scanner, first_time};
+use crate::dialect::scan::{FastPath, Miss, Scan, Scanner, first_time};
 
 /// The SGLang native dialect.
 pub(crate) struct Sglang;
@@ -123,79 +123,6 @@ pub(crate) struct Facts {
     pub error: Option<String>,
 }
 
-/// The facts of one object: the scanner for the common in-progress shape, serde_json
-/// (the reference) for anything else, the last object and errors included.
-pub(crate) fn facts(data: &[u8]) -> Result<Facts, serde_json::Error> {
-    match facts_fast(data) {
-        Ok(f) => Ok(f),
-        Err(Miss) => facts_serde(data),
-    }
-}
-
-pub(crate) fn facts_serde(data: &[u8]) -> Result<Facts, serde_json::Error> {
-    let o: Output = serde_json::from_slice(data)?;
-    let mut f = Facts {
-        text_len: o.text.as_deref().map_or(0, str::len),
-        ..Facts::default()
-    };
-    if let Some(e) = o.error.filter(|e| !e.is_null()) {
-        let msg =
-            json_error_message(&json!({ "error": e })).unwrap_or_else(|| "error event".into());
-        f.error = Some(bounded(&msg));
-        return Ok(f);
-    }
-    let m = o.meta_info.unwrap_or_default();
-    f.prompt_tokens = m.prompt_tokens;
-    f.completion_tokens = m.completion_tokens;
-    f.cached_tokens = m.cached_tokens;
-    match m.finish_reason {
-        Some(Finish::Object { kind, message }) => {
-            if kind == "abort" {
-                let msg = message
-                    .map(|v| match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    })
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "request aborted by the server".into());
-                f.error = Some(bounded(&msg));
-            }
-            f.finish = Some(kind.into_owned());
-        }
-        Some(Finish::Plain(s)) => f.finish = Some(s.into_owned()),
-        None => {}
-    }
-    Ok(f)
-}
-
-/// [`Facts`] of an in-progress object (`finish_reason` null, no `error`), or a miss.
-pub(crate) fn facts_fast(data: &[u8]) -> Scan<Facts> {
-    let mut s = Scanner::new(data)?;
-    let mut f = Facts::default();
-    let mut seen = 0;
-    s.object(|s, key| match key {
-        b"text" => {
-            first_time(&mut seen, 1)?;
-            f.text_len = s.opt_string()?.map_or(0, |t| t.decoded_len);
-            Ok(())
-        }
-        b"meta_info" => {
-            first_time(&mut seen, 2)?;
-            if !s.null()? {
-                meta_fast(s, &mut f)?;
-            }
-            Ok(())
-        }
-        b"error" => {
-            first_time(&mut seen, 4)?;
-            if s.null()? { Ok(()) } else { Err(Miss) }
-        }
-        _ => s.skip(),
-    })?;
-    s.end()?;
-    Ok(f)
-}
-
 fn meta_fast(s: &mut Scanner<'_>, f: &mut Facts) -> Scan<()> {
     let mut seen = 0;
     s.object(|s, key| match key {
@@ -222,6 +149,76 @@ fn meta_fast(s: &mut Scanner<'_>, f: &mut Facts) -> Scan<()> {
     })
 }
 
+/// The facts of one object: the scanner for the common in-progress shape, serde_json
+/// (the reference) for anything else, the last object and errors included.
+impl FastPath<'_> for Facts {
+    type Error = serde_json::Error;
+
+    /// [`Facts`] of an in-progress object (`finish_reason` null, no `error`), or a miss.
+    fn fast(data: &[u8]) -> Scan<Facts> {
+        let mut s = Scanner::new(data)?;
+        let mut f = Facts::default();
+        let mut seen = 0;
+        s.object(|s, key| match key {
+            b"text" => {
+                first_time(&mut seen, 1)?;
+                f.text_len = s.opt_string()?.map_or(0, |t| t.decoded_len);
+                Ok(())
+            }
+            b"meta_info" => {
+                first_time(&mut seen, 2)?;
+                if !s.null()? {
+                    meta_fast(s, &mut f)?;
+                }
+                Ok(())
+            }
+            b"error" => {
+                first_time(&mut seen, 4)?;
+                if s.null()? { Ok(()) } else { Err(Miss) }
+            }
+            _ => s.skip(),
+        })?;
+        s.end()?;
+        Ok(f)
+    }
+
+    fn reference(data: &[u8]) -> Result<Facts, serde_json::Error> {
+        let o: Output = serde_json::from_slice(data)?;
+        let mut f = Facts {
+            text_len: o.text.as_deref().map_or(0, str::len),
+            ..Facts::default()
+        };
+        if let Some(e) = o.error.filter(|e| !e.is_null()) {
+            let msg =
+                json_error_message(&json!({ "error": e })).unwrap_or_else(|| "error event".into());
+            f.error = Some(bounded(&msg));
+            return Ok(f);
+        }
+        let m = o.meta_info.unwrap_or_default();
+        f.prompt_tokens = m.prompt_tokens;
+        f.completion_tokens = m.completion_tokens;
+        f.cached_tokens = m.cached_tokens;
+        match m.finish_reason {
+            Some(Finish::Object { kind, message }) => {
+                if kind == "abort" {
+                    let msg = message
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                        .filter(|m| !m.trim().is_empty())
+                        .unwrap_or_else(|| "request aborted by the server".into());
+                    f.error = Some(bounded(&msg));
+                }
+                f.finish = Some(kind.into_owned());
+            }
+            Some(Finish::Plain(s)) => f.finish = Some(s.into_owned()),
+            None => {}
+        }
+        Ok(f)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct StreamDecoder {
     counter: Cumulative,
@@ -240,7 +237,7 @@ impl Decoder for StreamDecoder {
             acc.complete = true;
             return false;
         }
-        let f = match facts(data) {
+        let f = match Facts::facts(data) {
             Ok(f) => f,
             Err(e) => {
                 acc.fail_protocol(format_args!("malformed SGLang event: {e}"));
@@ -274,7 +271,7 @@ impl Decoder for StreamDecoder {
 
 /// A whole non-streamed answer.
 pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum) {
-    let f = match facts_serde(body) {
+    let f = match Facts::reference(body) {
         Ok(f) => f,
         Err(e) => {
             acc.fail_protocol(format_args!("malformed SGLang answer: {e}"));

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::dialect::adapter::{
     Accum, BodyOptions, Decoder, Dialect, Present, Prompt, ReqCtx, json_error_message, to_u32,
 };
-use crate::dialect::scan::{Miss, Scan, Scanner, first_time};
+use crate::dialect::scan::{FastPath, Miss, Scan, Scanner, first_time};
 
 /// The TGI dialect.
 pub(crate) struct Tgi;
@@ -98,68 +98,66 @@ pub(crate) struct TokenEvent<'a> {
     pub prompt_tokens: Option<u64>,
 }
 
-impl<'a> TokenEvent<'a> {
-    /// Decodes one event: the allocation-free scanner for the common shape, serde_json
-    /// (the reference) for anything else, including error events (see [`crate::dialect::scan`]).
-    pub fn decode(data: &'a [u8]) -> Result<Self, serde_json::Error> {
-        match token_event_fast(data) {
-            Ok(ev) => Ok(ev),
-            Err(Miss) => serde_json::from_slice(data),
-        }
-    }
-}
+/// One event: the allocation-free scanner for the common shape, serde_json (the
+/// reference) for anything else, including error events (see [`crate::dialect::scan`]).
+impl<'a> FastPath<'a> for TokenEvent<'a> {
+    type Error = serde_json::Error;
 
-/// [`TokenEvent`] from the scanner, or a miss.
-fn token_event_fast(data: &[u8]) -> Scan<TokenEvent<'_>> {
-    let mut s = Scanner::new(data)?;
-    let mut ev = TokenEvent::default();
-    let mut seen = 0;
-    s.object(|s, key| match key {
-        b"token" => {
-            first_time(&mut seen, 1)?;
-            if !s.null()? {
-                ev.token = Some(token_fast(s)?);
+    fn fast(data: &'a [u8]) -> Scan<Self> {
+        let mut s = Scanner::new(data)?;
+        let mut ev = TokenEvent::default();
+        let mut seen = 0;
+        s.object(|s, key| match key {
+            b"token" => {
+                first_time(&mut seen, 1)?;
+                if !s.null()? {
+                    ev.token = Some(token_fast(s)?);
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        b"generated_text" => {
-            first_time(&mut seen, 2)?;
-            if !s.null()? {
-                s.skip()?;
-                ev.generated_text = Present(Some(serde::de::IgnoredAny));
+            b"generated_text" => {
+                first_time(&mut seen, 2)?;
+                if !s.null()? {
+                    s.skip()?;
+                    ev.generated_text = Present(Some(serde::de::IgnoredAny));
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        b"details" => {
-            first_time(&mut seen, 4)?;
-            if !s.null()? {
-                ev.details = Some(details_fast(s)?);
+            b"details" => {
+                first_time(&mut seen, 4)?;
+                if !s.null()? {
+                    ev.details = Some(details_fast(s)?);
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        b"error" => {
-            first_time(&mut seen, 8)?;
-            if s.null()? { Ok(()) } else { Err(Miss) }
-        }
-        b"finish_reason" => {
-            first_time(&mut seen, 16)?;
-            ev.finish_reason = opt_plain(s)?;
-            Ok(())
-        }
-        b"count_output_tokens" => {
-            first_time(&mut seen, 32)?;
-            ev.count_output_tokens = s.opt_u64()?;
-            Ok(())
-        }
-        b"prompt_tokens" => {
-            first_time(&mut seen, 64)?;
-            ev.prompt_tokens = s.opt_u64()?;
-            Ok(())
-        }
-        _ => s.skip(),
-    })?;
-    s.end()?;
-    Ok(ev)
+            b"error" => {
+                first_time(&mut seen, 8)?;
+                if s.null()? { Ok(()) } else { Err(Miss) }
+            }
+            b"finish_reason" => {
+                first_time(&mut seen, 16)?;
+                ev.finish_reason = opt_plain(s)?;
+                Ok(())
+            }
+            b"count_output_tokens" => {
+                first_time(&mut seen, 32)?;
+                ev.count_output_tokens = s.opt_u64()?;
+                Ok(())
+            }
+            b"prompt_tokens" => {
+                first_time(&mut seen, 64)?;
+                ev.prompt_tokens = s.opt_u64()?;
+                Ok(())
+            }
+            _ => s.skip(),
+        })?;
+        s.end()?;
+        Ok(ev)
+    }
+
+    fn reference(data: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
 }
 
 fn token_fast<'a>(s: &mut Scanner<'a>) -> Scan<Token<'a>> {
@@ -255,7 +253,7 @@ impl Decoder for StreamDecoder {
             acc.fail_protocol("data after the final event");
             return false;
         }
-        match TokenEvent::decode(data) {
+        match TokenEvent::facts(data) {
             Ok(ev) => {
                 let last = ev.generated_text.is_some();
                 if !apply_token_event(ev, t_ns, acc) {

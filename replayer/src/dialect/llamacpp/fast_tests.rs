@@ -7,11 +7,11 @@ use super::*;
 use crate::dialect::scan::strategies::{edits, json_string, mutate, object, opt_str, scalar, ws};
 
 fn check(data: &[u8]) -> Result<bool, TestCaseError> {
-    let Ok(fast) = facts_fast(data) else {
+    let Ok(fast) = Facts::fast(data) else {
         return Ok(false);
     };
     let text = String::from_utf8_lossy(data);
-    match facts_serde(data) {
+    match Facts::reference(data) {
         Ok(slow) => {
             prop_assert!(!fast.stop && fast.error.is_none(), "{}", text);
             prop_assert_eq!(fast, slow, "{}", text);
@@ -103,16 +103,16 @@ fn captured_token_events_take_the_fast_path() {
     for e in &events[..8] {
         assert!(check(e.as_bytes()).unwrap(), "missed: {e}");
     }
-    assert!(facts_fast(events[8].as_bytes()).is_err(), "final event");
-    let f = facts(events[8].as_bytes()).unwrap();
+    assert!(Facts::fast(events[8].as_bytes()).is_err(), "final event");
+    let f = Facts::facts(events[8].as_bytes()).unwrap();
     assert!(f.stop);
     assert_eq!(f.stop_type.as_deref(), Some("limit"));
     assert_eq!(f.tokens_predicted, Some(8));
     assert_eq!(f.tokens_evaluated, Some(14));
     let err = br#"{"error":{"code":500,"message":"slot unavailable","type":"server_error"}}"#;
-    assert!(facts_fast(err).is_err());
+    assert!(Facts::fast(err).is_err());
     assert_eq!(
-        facts(err).unwrap().error.as_deref(),
+        Facts::facts(err).unwrap().error.as_deref(),
         Some("slot unavailable")
     );
 }

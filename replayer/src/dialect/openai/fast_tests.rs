@@ -1,5 +1,5 @@
-//! Differential tests: the fast scanner ([`facts_fast`]) against serde_json
-//! ([`facts_serde`]) on generated OpenAI chunks and byte-level mutations of them. Whenever
+//! Differential tests: the fast scanner ([`Facts::fast`]) against serde_json
+//! ([`Facts::reference`]) on generated OpenAI chunks and byte-level mutations of them. Whenever
 //! the fast path answers, serde must give the same facts; the fast path must answer for
 //! the common shapes (else it would be no fast path at all).
 
@@ -22,10 +22,10 @@ fn key(f: &Facts<'_>) -> Key {
 }
 
 fn check(data: &[u8]) -> Result<bool, TestCaseError> {
-    let Ok(fast) = facts_fast(data) else {
+    let Ok(fast) = Facts::fast(data) else {
         return Ok(false);
     };
-    match facts_serde(data) {
+    match Facts::reference(data) {
         Ok(slow) => prop_assert_eq!(key(&fast), key(&slow), "{}", String::from_utf8_lossy(data)),
         Err(NoFacts::Malformed(e)) => {
             return Err(TestCaseError::fail(format!(
@@ -157,7 +157,7 @@ proptest! {
     #[test]
     fn template_fill_agrees_with_a_full_decode(c in chunk(), new in json_string(), edits in crate::dialect::scan::strategies::edits()) {
         let data = c.as_bytes();
-        let Ok(f) = facts_fast(data) else { return Ok(()) };
+        let Ok(f) = Facts::fast(data) else { return Ok(()) };
         let Some(t) = template_of(data, &f) else { return Ok(()) };
         prop_assert!(t.fill(data).is_some(), "an event must fill its own template");
         let Holes::One(raw, _) = f.hole else { unreachable!() };
@@ -168,7 +168,7 @@ proptest! {
         for candidate in [other.clone(), mutate(other, edits)] {
             if let Some(hole) = t.fill(&candidate) {
                 let text = String::from_utf8_lossy(&candidate).into_owned();
-                let full = facts_fast(&candidate).map_err(|_| {
+                let full = Facts::fast(&candidate).map_err(|_| {
                     TestCaseError::fail(format!("template accepted what the scanner misses: {text}"))
                 })?;
                 prop_assert_eq!(key(&t.base.with_hole(hole.decoded_len)), key(&full), "{}", text);
@@ -203,7 +203,7 @@ fn content_events_take_the_template() {
     let mut reference = Accum::default();
     for (i, t) in texts.iter().enumerate() {
         let e = ev(t);
-        let f = facts_serde(e.as_bytes()).ok().unwrap();
+        let f = Facts::reference(e.as_bytes()).ok().unwrap();
         StreamDecoder::default().apply(f, i as u64, &mut reference);
     }
     assert_eq!(acc.text_bytes, reference.text_bytes);
@@ -227,7 +227,7 @@ fn common_chunks_take_the_fast_path() {
     ] {
         assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
     }
-    let f = facts_fast(br#"{"choices":[{"delta":{"content":"a\nb\u20ac"},"finish_reason":"stop"}],"usage":{"completion_tokens":3}}"#).unwrap();
+    let f = Facts::fast(br#"{"choices":[{"delta":{"content":"a\nb\u20ac"},"finish_reason":"stop"}],"usage":{"completion_tokens":3}}"#).unwrap();
     let usage = Counts {
         completion: Some(3),
         ..Counts::default()
@@ -249,7 +249,7 @@ fn cached_tokens_on_both_paths() {
         ),
     ] {
         assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
-        let f = facts_fast(c.as_bytes()).unwrap();
+        let f = Facts::fast(c.as_bytes()).unwrap();
         assert_eq!(f.usage.and_then(|u| u.cached), cached, "{c}");
     }
 }
@@ -287,7 +287,7 @@ fn reasoning_fields_on_both_paths() {
     ];
     for (c, (answer, reasoning), server) in cases {
         assert!(check(c.as_bytes()).unwrap(), "missed: {c}");
-        let f = facts_serde(c.as_bytes()).ok().unwrap();
+        let f = Facts::reference(c.as_bytes()).ok().unwrap();
         assert_eq!((f.answer, f.reasoning), (answer, reasoning), "{c}");
         assert_eq!(f.usage.and_then(|u| u.reasoning), server, "{c}");
     }
@@ -304,6 +304,6 @@ fn error_events_and_odd_shapes_go_to_serde() {
         r#"[]"#,
         r#"{"choices":[]} x"#,
     ] {
-        assert!(facts_fast(c.as_bytes()).is_err(), "{c}");
+        assert!(Facts::fast(c.as_bytes()).is_err(), "{c}");
     }
 }

@@ -7,11 +7,11 @@ use super::*;
 use crate::dialect::scan::strategies::{edits, json_string, mutate, object, opt_str, scalar, ws};
 
 fn check(data: &[u8]) -> Result<bool, TestCaseError> {
-    let Ok(fast) = facts_fast(data) else {
+    let Ok(fast) = Facts::fast(data) else {
         return Ok(false);
     };
     let text = String::from_utf8_lossy(data);
-    match facts_serde(data) {
+    match Facts::reference(data) {
         Ok(slow) => {
             prop_assert!(fast.error.is_none() && fast.finish.is_none(), "{}", text);
             prop_assert_eq!(fast, slow, "{}", text);
@@ -99,14 +99,14 @@ fn common_events_take_the_fast_path() {
         assert!(check(e.as_bytes()).unwrap(), "missed: {e}");
     }
     let cached = br#"{"text":"x","meta_info":{"finish_reason":null,"prompt_tokens":64,"completion_tokens":1,"cached_tokens":48}}"#;
-    assert_eq!(facts_fast(cached).unwrap().cached_tokens, Some(48));
+    assert_eq!(Facts::fast(cached).unwrap().cached_tokens, Some(48));
     for e in [
         r#"{"text":"a","meta_info":{"finish_reason":{"type":"length","length":1},"completion_tokens":1}}"#,
         r#"{"error":{"message":"The input (9000 tokens) is longer than the model's context length (4096 tokens)."}}"#,
     ] {
-        assert!(facts_fast(e.as_bytes()).is_err(), "{e}");
+        assert!(Facts::fast(e.as_bytes()).is_err(), "{e}");
     }
-    let f = facts(br#"{"text":"a","meta_info":{"finish_reason":{"type":"abort","message":"out of memory","status_code":500},"completion_tokens":1}}"#).unwrap();
+    let f = Facts::facts(br#"{"text":"a","meta_info":{"finish_reason":{"type":"abort","message":"out of memory","status_code":500},"completion_tokens":1}}"#).unwrap();
     assert_eq!(f.finish.as_deref(), Some("abort"));
     assert_eq!(f.error.as_deref(), Some("out of memory"));
 }

@@ -34,7 +34,7 @@ fn key(ev: &TokenEvent<'_>) -> Key {
 }
 
 fn check(data: &[u8]) -> Result<bool, TestCaseError> {
-    let Ok(fast) = token_event_fast(data) else {
+    let Ok(fast) = TokenEvent::fast(data) else {
         return Ok(false);
     };
     let text = String::from_utf8_lossy(data);
@@ -132,5 +132,5 @@ fn common_events_take_the_fast_path() {
     ] {
         assert!(check(e.as_bytes()).unwrap(), "missed: {e}");
     }
-    assert!(token_event_fast(br#"{"error":"boom","error_type":"generation"}"#).is_err());
+    assert!(TokenEvent::fast(br#"{"error":"boom","error_type":"generation"}"#).is_err());
 }
