@@ -139,6 +139,15 @@ impl Default for RequestFields {
     }
 }
 
+/// How to verify the server's certificate (`--cacert`, `--insecure`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of extra trusted certificates (a private CA, a self-signed server).
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate at all.
+    pub insecure: bool,
+}
+
 /// Where `--server-metrics` scrapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMetricsSource {
@@ -209,7 +218,7 @@ pub struct ReplayConfig {
     /// Sent as `Authorization: Bearer ...` to every backend; never logged.
     pub api_key: Option<String>,
     /// Certificate verification for `https://` endpoints (`--cacert`, `--insecure`).
-    pub tls: crate::net::tls::TlsOptions,
+    pub tls: TlsOptions,
     /// Idle connections older than this are dropped from the pool, never reused
     /// (`--pool-idle-timeout`; default [`DEFAULT_POOL_IDLE`], below common
     /// servers' keep-alive timeouts).
@@ -227,9 +236,9 @@ pub struct ReplayConfig {
     pub server_metrics: Option<ServerMetricsSource>,
     /// `--server-metrics-interval`: time between the starts of two scrapes.
     pub server_metrics_interval: Duration,
-    /// `--shard I/N`: replay only this shard's requests (see `crate::run::shard`); the log
+    /// `--shard I/N`: replay only this shard's requests (see `crate::shard`); the log
     /// holds their records alone.
-    pub shard: Option<crate::run::shard::Shard>,
+    pub shard: Option<crate::shard::Shard>,
     /// `--start-at`: the run clock starts at this wall-clock instant, ns since the Unix
     /// epoch (see `crate::run::start_at`); it must be ahead. `None`: as soon as ready.
     pub start_at_unix_ns: Option<u64>,
@@ -237,7 +246,7 @@ pub struct ReplayConfig {
     /// requests/s in the profile's time; recorded in the log header, nothing else.
     pub offered_rate: Option<f64>,
     /// Ask the server what it is before the run and record it in the log header
-    /// (`server_identity`, see `crate::net::identity`): a handful of `GET`s of its own.
+    /// (`server_identity`, see `crate::identity`): a handful of `GET`s of its own.
     /// Off in [`ReplayConfig::new`], so that tests of the wire see only the requests
     /// they expect; every `llmib` command turns it on.
     pub identify_server: bool,
@@ -266,7 +275,7 @@ impl ReplayConfig {
             grace: Duration::from_secs(5),
             headers: Vec::new(),
             api_key: None,
-            tls: crate::net::tls::TlsOptions::default(),
+            tls: TlsOptions::default(),
             pool_idle_timeout: DEFAULT_POOL_IDLE,
             max_model_len: None,
             simulated: None,

@@ -22,29 +22,30 @@ mod config;
 pub mod decode;
 mod dialect;
 mod error;
+mod identity;
 mod net;
 mod run;
 pub mod server_metrics;
+pub mod shard;
 
 use std::path::Path;
 
 pub use config::{
     BackendKind, DEFAULT_POOL_IDLE, DEFAULT_SERVER_METRICS_INTERVAL, IgnoreEos, ReplayConfig,
-    RequestFields, ServerMetricsSource,
+    RequestFields, ServerMetricsSource, TlsOptions,
 };
 pub use decode::framing;
 pub use dialect::adapter;
 pub use error::ReplayError;
 pub use net::cache_reset::warning as prefix_cache_reset_warning;
 pub use net::http::{check_endpoint, check_endpoint_with};
-pub use net::tls::TlsOptions;
 pub use run::dispatch::SPIN_NS;
 pub use run::request::{MAX_BODY_BYTES, MAX_EVENT_BYTES, TIMING_HEADERS};
-pub use run::shard::{self, SHARD_RULE, Shard, assign_shards};
 pub use run::start_at::MAX_AHEAD as START_AT_MAX_AHEAD;
 pub use run::stats::fmt_ns;
 pub use run::stop::StopHandle;
 pub use run::summary::{Connections, ReplaySummary};
+pub use shard::{SHARD_RULE, Shard, assign_shards};
 pub use tokio_util::sync::CancellationToken as Token;
 
 /// Replays `trace` as `config` says, writing the run log to `config.output`.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::config::TlsOptions;
 use crate::config::{BackendKind, ReplayConfig};
 use crate::error::ReplayError;
 use crate::net::conn_count::ConnCount;
 use crate::net::connect::ConnectLayer;
-use crate::net::tls::TlsOptions;
 use crate::net::transport_error::unreachable_why;
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted

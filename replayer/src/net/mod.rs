@@ -1,7 +1,6 @@
 //! The client's side of the wire: the HTTP client and its connections (timed, counted,
-//! warmed up, resent, drained), TLS, error texts, and the requests a run makes to the
-//! server besides the trace's (model discovery, the server's identity, the prefix-cache
-//! reset).
+//! warmed up, resent, drained), TLS, error texts, and two requests a run makes to the
+//! server besides the trace's (model discovery, the prefix-cache reset).
 //!
 //! * [`http`]: request URL, fixed headers, the run's client, the endpoint check;
 //! * [`connect`], [`conn_count`], [`resend`], [`drain`], [`warm`]: each connection
@@ -11,8 +10,7 @@
 //! * [`tls`], [`tls_pinned`]: the rustls configuration (`--cacert`, `--insecure`);
 //! * [`transport_error`], [`error_body`]: one-line texts of transport errors and of
 //!   error answers;
-//! * [`models`], [`identity`], [`cache_reset`]: the requests made before the clock
-//!   starts.
+//! * [`models`], [`cache_reset`]: requests made before the clock starts.
 //!
 //! Uses `config.rs`, `clock.rs`, `error.rs` and the dialects' error-text helpers; never
 //! the run (`run/`), which uses it.
@@ -23,7 +21,6 @@ pub(crate) mod connect;
 pub(crate) mod drain;
 pub(crate) mod error_body;
 pub(crate) mod http;
-pub(crate) mod identity;
 pub(crate) mod models;
 pub(crate) mod resend;
 pub(crate) mod tls;

@@ -21,7 +21,7 @@
 //! of [`crate::net::connect`] wraps: a record's `connect_ns` is when the TLS session was up,
 //! and the warm-up's connections are TLS sessions ready to use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -30,16 +30,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::config::TlsOptions;
 use crate::error::ReplayError;
-
-/// How to verify the server's certificate (`--cacert`, `--insecure`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// PEM file of extra trusted certificates (a private CA, a self-signed server).
-    pub cacert: Option<PathBuf>,
-    /// Do not verify the server's certificate at all.
-    pub insecure: bool,
-}
 
 /// The ring provider, the one this crate builds rustls with.
 fn provider() -> Arc<CryptoProvider> {
@@ -211,6 +203,7 @@ pub(crate) fn describe_tls(e: &rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

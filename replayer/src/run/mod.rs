@@ -5,7 +5,7 @@
 //! each phase one function whose arguments and result say what it takes from the earlier
 //! ones, in the order they run:
 //! * before the clock (`setup.rs`): validate, discover the model, identify the server,
-//!   prepare the requests (`prepare.rs`, `shard.rs`), connect and warm up connections;
+//!   prepare the requests (`prepare.rs`), connect and warm up connections;
 //! * `open_log.rs`: the clock starts, the log and its writer thread (`writer.rs`);
 //! * `launch.rs`: the dispatcher thread (`dispatch.rs`, over the `schedule.rs` of
 //!   [`prepared::Prepared`] requests) hands each request to its task (`request.rs`);
@@ -33,7 +33,6 @@ pub(crate) mod progress;
 pub(crate) mod request;
 pub(crate) mod schedule;
 mod setup;
-pub mod shard;
 pub(crate) mod start_at;
 pub(crate) mod stats;
 pub(crate) mod stop;

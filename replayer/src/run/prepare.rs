@@ -3,7 +3,7 @@
 //! prompt text), the scheduled time and think time scaled, the options resolved per
 //! request, the sessions' turns linked ([`Schedule`]), so that dispatching a request
 //! costs one task spawn and nothing else. With `--shard`, only the shard's requests are
-//! prepared (`crate::run::shard`).
+//! prepared (`crate::shard`).
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ use crate::dialect::adapter::{BodyOptions, Prompt};
 use crate::error::ReplayError;
 use crate::run::prepared::Prepared;
 use crate::run::schedule::Schedule;
-use crate::run::shard::{SHARD_RULE, Shard, assign_shards};
+use crate::shard::{SHARD_RULE, Shard, assign_shards};
 
 /// The trace, read, verified and made ready to send.
 pub(crate) struct Plan {
@@ -68,7 +68,7 @@ pub(crate) fn plan(path: &Path, config: &ReplayConfig) -> Result<Plan, ReplayErr
     })
 }
 
-/// Which of `requests` shard `s` replays (see `crate::run::shard`).
+/// Which of `requests` shard `s` replays (see `crate::shard`).
 fn shard_mask(requests: &[TraceRequest], s: Shard) -> Vec<bool> {
     assign_shards(requests, s.count)
         .into_iter()

@@ -70,12 +70,12 @@ pub(super) async fn discover_model(
     Ok(true)
 }
 
-/// Phase 1c: what the server says about itself (see [`crate::net::identity`]), when asked.
+/// Phase 1c: what the server says about itself (see [`crate::identity`]), when asked.
 pub(super) async fn identify(config: &ReplayConfig, target: &Target) -> Option<ServerIdentity> {
     if !config.identify_server {
         return None;
     }
-    Some(crate::net::identity::identify(&target.url, &target.headers, &target.tls).await)
+    Some(crate::identity::identify(&target.url, &target.headers, &target.tls).await)
 }
 
 /// Phase 1d: llama.cpp's `llama-server` (as built from llama-cpp-python 0.3.36, measured

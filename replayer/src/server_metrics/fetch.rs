@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::error::ServerMetricsError;
 use super::text::{self, Series};
-use crate::net::tls::TlsOptions;
+use crate::config::TlsOptions;
 
 /// Most bytes read from one `/metrics` answer (a real vLLM's is ~50 KB, with every
 /// histogram). A longer answer (an endless body, a wrong URL serving a large file) is

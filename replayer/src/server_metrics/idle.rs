@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::error::ServerMetricsError;
 use super::fetch::{client, fetch, parse_url};
 use super::queue::QueueState;
-use crate::net::tls::TlsOptions;
+use crate::config::TlsOptions;
 
 /// How often [`wait_until_idle`] polls.
 pub const IDLE_POLL: Duration = Duration::from_millis(100);

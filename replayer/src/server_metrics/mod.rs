@@ -31,7 +31,7 @@ pub use setup::MIN_INTERVAL;
 
 #[cfg(test)]
 use {
-    crate::net::tls::TlsOptions,
+    crate::config::TlsOptions,
     fetch::{client, fetch},
     text::Series,
 };
