@@ -3,17 +3,20 @@
 // `tests/real_servers.rs` compiles this module too and uses a part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The `llmib` binary Cargo built for these tests.
 pub const LLMIB: &str = env!("CARGO_BIN_EXE_llmib");
 
 /// Held by every test whose numbers depend on wall-clock time (capacity searches and
-/// sweeps against the simulator, time dilation): all the tests of a crate run in one
-/// binary, and two of these side by side would each get half the machine. A test that
+/// sweeps against the simulator, time dilation, shard lateness, which request reaches
+/// the prefix cache first) or on this process's memory (a child's peak RSS): all the
+/// tests of a crate run in one binary, and two of these side by side would each get half
+/// the machine. A test that
 /// failed while holding it does not poison it for the others.
 pub fn timing_sensitive() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -56,6 +59,65 @@ pub fn test_tokenizer() -> (PathBuf, bool) {
         Some(p) => (PathBuf::from(p), true),
         None => (fixture_tokenizer(), false),
     }
+}
+
+/// Waits for `child` at most `limit`; kills it and fails past that.
+pub fn wait_limited(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` to its end, its output read as it comes; kills it (and fails) after 60 s.
+pub fn run_bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let t = std::thread::spawn(move || {
+            let _ = err.read_to_end(&mut e);
+            e
+        });
+        let _ = out.read_to_end(&mut o);
+        (o, t.join().unwrap())
+    });
+    let status = wait_limited(&mut child, Duration::from_secs(60));
+    let (stdout, stderr) = reader.join().unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A four-request trace `DIR/t.msgpack` (1 ms apart, prompt `a b c`, 2 output tokens):
+/// enough to replay, for the tests of flags and inputs.
+pub fn small_trace(dir: &Path) -> PathBuf {
+    let trace = dir.join("t.msgpack");
+    write_trace(
+        &trace,
+        "t",
+        4,
+        1_000_000,
+        "a b c",
+        formats::LengthDist::Fixed { value: 2, floor: 1 },
+        |_| 2,
+    );
+    trace
 }
 
 /// A path as an argument.

@@ -6,50 +6,10 @@
 
 use crate::common;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use common::*;
-
-/// Runs `cmd` to its end, killing it (and failing) after 60 s.
-fn run_bounded(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let t = std::thread::spawn(move || {
-            let _ = err.read_to_end(&mut e);
-            e
-        });
-        let _ = out.read_to_end(&mut o);
-        (o, t.join().unwrap())
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} still running after 60 s: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = reader.join().unwrap();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
 
 fn llmib_bounded(args: &[&str]) -> Output {
     let mut cmd = Command::new(LLMIB);
@@ -337,16 +297,7 @@ fn import_names_follow_the_generate_rule() {
 #[test]
 fn bad_flag_values_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("t.msgpack");
-    common::write_trace(
-        &trace,
-        "t",
-        4,
-        1_000_000,
-        "a b c",
-        formats::LengthDist::Fixed { value: 2, floor: 1 },
-        |_| 2,
-    );
+    let trace = common::small_trace(dir.path());
     let log = dir.path().join("run.msgpack");
     let base = [
         "replay",
@@ -472,16 +423,7 @@ fn a_sessions_spec_with_huge_answers_is_refused_without_leftovers() {
 #[test]
 fn a_shard_header_claiming_four_billion_shards_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("t.msgpack");
-    common::write_trace(
-        &trace,
-        "t",
-        4,
-        1_000_000,
-        "a b c",
-        formats::LengthDist::Fixed { value: 2, floor: 1 },
-        |_| 2,
-    );
+    let trace = common::small_trace(dir.path());
     let sim = SimProcess::start("openai", &[]);
     let shard = dir.path().join("shard-0.msgpack");
     ok(&[

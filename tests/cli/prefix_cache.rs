@@ -254,6 +254,7 @@ fn sweep(trace: &Path, dir: &Path, extra: &[&str]) -> (String, String) {
 
 #[test]
 fn a_sweep_resets_the_cache_before_each_rate_unless_told_not_to() {
+    let _timing = common::timing_sensitive();
     let tmp = tempfile::tempdir().unwrap();
     let trace = trace(tmp.path(), 6);
 

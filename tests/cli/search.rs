@@ -180,7 +180,7 @@ fn a800_search_is_within_10_percent_of_the_grid_and_repeatable() {
 }
 
 /// `llmib search ARGS` as it ends: (exit code, stdout, stderr).
-fn search_cmd(args: &[&str]) -> (Option<i32>, String, String) {
+fn search_cmd(args: &[impl AsRef<std::ffi::OsStr>]) -> (Option<i32>, String, String) {
     let out = Command::new(LLMIB)
         .arg("search")
         .args(args)
@@ -191,6 +191,30 @@ fn search_cmd(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The flags of a `--grid GRID` search (one run per rate, 2 s each, SLO `ttft_p99=5`) of
+/// `trace` against `url` into `dir`, then `extra`.
+fn grid_args(trace: &Path, url: &str, grid: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
+    let base = [
+        trace.to_str().unwrap(),
+        "--backend",
+        "vllm",
+        "--endpoint",
+        url,
+        "--slo",
+        "ttft_p99=5",
+        "--run-duration",
+        "2s",
+        "--grid",
+        grid,
+        "--repeats",
+        "1",
+        "-q",
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
@@ -219,24 +243,7 @@ fn failed_requests_count_against_the_slo() {
     let trace = steady(tmp.path(), 40);
     let sim = common::SimProcess::start("vllm", &["--fault-500", "0.875", "--seed", "7"]);
     let dir = tmp.path().join("s");
-    let (code, stdout, stderr) = search_cmd(&[
-        trace.to_str().unwrap(),
-        "--backend",
-        "vllm",
-        "--endpoint",
-        &sim.url,
-        "--slo",
-        "ttft_p99=5",
-        "--run-duration",
-        "2s",
-        "--grid",
-        "20:20:1",
-        "--repeats",
-        "1",
-        "-q",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = search_cmd(&grid_args(&trace, &sim.url, "20:20:1", &dir, &[]));
     assert_eq!(code, Some(0), "{stderr}");
     let m = manifest(&dir);
     let run = &m["runs"][0];
@@ -277,9 +284,7 @@ fn runs_the_trace_cannot_fill_are_never_a_capacity() {
         .collect()
     };
     let dir = tmp.path().join("s");
-    let args = base(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, stdout, stderr) = search_cmd(&args);
+    let (code, stdout, stderr) = search_cmd(&base(&dir));
     assert_eq!(code, Some(0), "{stderr}");
     let m = manifest(&dir);
     assert_eq!(m["result"]["stopped"], "trace_too_short", "{m}");
@@ -301,7 +306,6 @@ fn runs_the_trace_cannot_fill_are_never_a_capacity() {
         let dir = tmp.path().join(format!("r{}", extra[1].replace(':', "-")));
         let mut args = base(&dir);
         args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, _, stderr) = search_cmd(&args);
         assert_eq!(code, Some(2), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -321,27 +325,14 @@ fn a_server_that_dies_is_reported_not_an_interruption() {
     let sim = common::SimProcess::start("vllm", &[]);
     let dir = tmp.path().join("s");
     let mut child = Command::new(LLMIB)
-        .args([
-            "search",
-            trace.to_str().unwrap(),
-            "--backend",
-            "vllm",
-            "--endpoint",
+        .arg("search")
+        .args(grid_args(
+            &trace,
             &sim.url,
-            "--slo",
-            "ttft_p99=5",
-            "--run-duration",
-            "2s",
-            "--grid",
             "5:6:1",
-            "--repeats",
-            "1",
-            "--pause",
-            "5",
-            "-q",
-            "-o",
-            dir.to_str().unwrap(),
-        ])
+            &dir,
+            &["--pause", "5"],
+        ))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

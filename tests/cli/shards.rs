@@ -77,6 +77,7 @@ fn report(logs: &[&Path]) -> analyzer::Report {
 
 #[test]
 fn four_shards_merge_to_the_unsharded_run() {
+    let _timing = common::timing_sensitive();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace.msgpack");
     ok(&llmib(&[
@@ -201,6 +202,7 @@ fn four_shards_merge_to_the_unsharded_run() {
 
 #[test]
 fn shards_of_a_session_trace_keep_sessions_whole() {
+    let _timing = common::timing_sensitive();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("sessions.msgpack");
     ok(&llmib(&[
@@ -243,16 +245,7 @@ fn shards_of_a_session_trace_keep_sessions_whole() {
 #[test]
 fn a_past_start_instant_or_a_bad_shard_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("t.msgpack");
-    common::write_trace(
-        &trace,
-        "t",
-        4,
-        1_000_000,
-        "a b c",
-        formats::LengthDist::Fixed { value: 2, floor: 1 },
-        |_| 2,
-    );
+    let trace = common::small_trace(dir.path());
     let log = dir.path().join("run.msgpack");
     let base = [
         "replay",
