@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use analyzer::capacity::Point;
-use analyzer::capacity::manifest::{ManifestPrefixCache, ManifestTrace};
+use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestPrefixCache, ManifestTrace};
+use analyzer::capacity::{Point, SloTargets};
 use formats::{LogEnd, SimulatedInfo};
 use replayer::{BackendKind, ReplayConfig, StopHandle};
 
+use crate::capacity_settings::{CapacitySettings, CapacityTarget};
 use crate::pipeline::PipelineError;
 
 /// Lowest offered rate a capacity run accepts, requests/s: below it a run of a few
@@ -38,72 +39,6 @@ pub fn check_rate(what: &str, r: f64) -> Result<f64, String> {
             "{what}: expected a rate between {MIN_RATE} and {MAX_RATE:.0} requests/s, got {}",
             formats::readable(r)
         ))
-    }
-}
-
-/// Where the replays go.
-#[derive(Debug, Clone)]
-pub enum CapacityTarget {
-    /// A real server.
-    Endpoint(String),
-    /// The embedded simulator, started in-process on a free loopback port.
-    Simulated {
-        profile: String,
-        /// `K` of `--speedup K` (>= 1).
-        speedup: f64,
-    },
-}
-
-/// The flags of a capacity command that shape every replay.
-#[derive(Debug, Clone)]
-pub struct CapacitySettings {
-    pub trace: PathBuf,
-    pub backend: BackendKind,
-    pub target: CapacityTarget,
-    /// Directory of the run logs and the manifest.
-    pub dir: PathBuf,
-    pub model: Option<String>,
-    pub concurrency: Option<u32>,
-    /// Per-request timeout, profile seconds.
-    pub timeout: Option<Duration>,
-    /// Replay at most the first N requests of the trace.
-    pub max_requests: Option<u64>,
-    /// Stop dispatching after this long (profile time).
-    pub duration: Option<Duration>,
-    /// Cool-down between runs (wall time).
-    pub pause: Duration,
-    /// Replay even runs whose logs are complete.
-    pub force: bool,
-    /// Progress (ours and the replayer's bars) on stderr, when it is a terminal.
-    pub progress: bool,
-    pub api_key: Option<String>,
-    pub tls: replayer::TlsOptions,
-    pub pool_idle_timeout: Option<Duration>,
-    /// Drop the server's prefix cache before every run (the default;
-    /// `--no-reset-prefix-cache` turns it off): every rate starts from the same, empty
-    /// cache instead of the one the earlier rates warmed with the same prompts.
-    pub reset_prefix_cache: bool,
-}
-
-impl CapacitySettings {
-    /// `K`: 1 for a real server.
-    pub fn speedup(&self) -> f64 {
-        match self.target {
-            CapacityTarget::Simulated { speedup, .. } => speedup,
-            CapacityTarget::Endpoint(_) => 1.0,
-        }
-    }
-
-    /// The settings recorded in a manifest.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "concurrency": self.concurrency,
-            "timeout_s": self.timeout.map(|d| d.as_secs_f64()),
-            "max_requests": self.max_requests,
-            "duration_s": self.duration.map(|d| d.as_secs_f64()),
-            "pause_s": self.pause.as_secs_f64(),
-            "reset_prefix_cache": self.reset_prefix_cache,
-        })
     }
 }
 
@@ -382,6 +317,34 @@ impl Bench {
                 "warning: {w}: later rates run warm, with the cache the earlier ones left \
                  (their cache states differ)"
             );
+        }
+    }
+
+    /// A new manifest of `kind` (`sweep`, `search`) for this session's trace and target,
+    /// with the command's `settings`, its `slo` and `goodput`, and no runs yet.
+    pub fn manifest(
+        &self,
+        kind: &str,
+        settings: serde_json::Value,
+        slo: Option<SloTargets>,
+        goodput: Option<f64>,
+    ) -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            version: 1,
+            kind: kind.into(),
+            trace: self.trace.manifest(),
+            backend: self.settings.backend.as_str().into(),
+            endpoint: formats::redact_url(&self.endpoint),
+            model: self.settings.model.clone(),
+            simulated: self.simulated.clone(),
+            speedup: self.settings.speedup(),
+            settings,
+            slo,
+            goodput,
+            runs: Vec::new(),
+            result: None,
+            prefix_cache: self.prefix_cache_note(),
         }
     }
 

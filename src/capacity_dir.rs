@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use analyzer::capacity::manifest::{Manifest, SEARCH_MANIFEST, SWEEP_MANIFEST};
 use formats::{LogEnd, LogHeader, SimulatedInfo};
 
-use crate::capacity::{CapacitySettings, CapacityTarget};
+use crate::capacity_settings::{CapacitySettings, CapacityTarget};
 use crate::pipeline::PipelineError;
 
 fn refuse(path: &Path, message: String) -> PipelineError {

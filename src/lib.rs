@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod capacity_dir;
+pub mod capacity_settings;
 pub mod demo;
 pub mod pipeline;
 pub mod search;

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use llm_infer_bench::capacity::{Bench, CapacitySettings, CapacityTarget};
+use llm_infer_bench::capacity::Bench;
+use llm_infer_bench::capacity_settings::{CapacitySettings, CapacityTarget};
 use llm_infer_bench::sweep::{self, RatePlan};
 use replayer::BackendKind;
 
 use super::Exit;
+use super::endpoint::EndpointArgs;
 
 /// The trace, the target and the replay flags of `sweep` and `search`.
 #[derive(clap::Args)]
@@ -56,18 +58,8 @@ pub struct TargetArgs {
     /// Replay even the runs whose logs are already complete.
     #[arg(long)]
     pub force: bool,
-    /// Environment variable holding an API key (sent as `Authorization: Bearer`).
-    #[arg(long)]
-    pub api_key_env: Option<String>,
-    /// PEM file of extra trusted certificates for an https:// endpoint.
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// Do not verify the server's TLS certificate.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Seconds a kept-alive connection may stay idle before it is dropped.
-    #[arg(long, value_name = "S")]
-    pub pool_idle_timeout: Option<f64>,
+    #[command(flatten)]
+    pub connection: EndpointArgs,
     /// Drop the server's prefix cache before every run (the default: vLLM POST
     /// /reset_prefix_cache, SGLang POST /flush_cache), so every rate starts cold instead
     /// of with the cache the earlier rates warmed with the same prompts. A server without
@@ -127,18 +119,8 @@ impl TargetArgs {
     /// The settings, with `duration` (profile seconds) for the sweep.
     pub fn settings(&self, duration: Option<f64>) -> anyhow::Result<CapacitySettings> {
         let target = self.target()?;
-        let api_key = match &self.api_key_env {
-            Some(name) => Some(std::env::var(name).with_context(|| {
-                format!("--api-key-env: environment variable {name} is not set")
-            })?),
-            None if self.backend.is_openai() => std::env::var("OPENAI_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
-            None => None,
-        };
-        if self.insecure {
-            eprintln!("warning: --insecure: the server's TLS certificate is not verified");
-        }
+        let api_key = self.connection.api_key(self.backend.is_openai())?;
+        let tls = self.connection.tls("");
         Ok(CapacitySettings {
             trace: self.trace.clone(),
             backend: self.backend,
@@ -158,14 +140,8 @@ impl TargetArgs {
             force: self.force,
             progress: !self.quiet,
             api_key,
-            tls: replayer::TlsOptions {
-                cacert: self.cacert.clone(),
-                insecure: self.insecure,
-            },
-            pool_idle_timeout: self
-                .pool_idle_timeout
-                .map(|s| positive("--pool-idle-timeout", s))
-                .transpose()?,
+            tls,
+            pool_idle_timeout: self.connection.pool_idle_timeout()?,
             reset_prefix_cache: !self.no_reset_prefix_cache,
         })
     }
