@@ -25,7 +25,7 @@
 use std::time::Duration;
 
 use analyzer::AnalyzeOptions;
-use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestRun, SEARCH_MANIFEST};
+use analyzer::capacity::manifest::{Manifest, ManifestRun, SEARCH_MANIFEST};
 use analyzer::capacity::{Point, SloTargets};
 
 use crate::capacity::{Bench, point_with};
@@ -104,7 +104,6 @@ pub struct Search<'a> {
 
 impl<'a> Search<'a> {
     pub fn new(bench: &'a Bench, spec: &'a SearchSpec) -> Search<'a> {
-        let k = bench.settings.speedup();
         let mut opts = AnalyzeOptions::default();
         if spec.goodput.is_some() {
             // Per-request checks see the profile's times (the analyzer dilates a
@@ -118,23 +117,7 @@ impl<'a> Search<'a> {
         settings["start_rate"] = serde_json::json!(spec.start_rate);
         settings["tolerance"] = serde_json::json!(spec.tolerance);
         settings["grid"] = serde_json::json!(spec.grid);
-        let manifest = Manifest {
-            format: FORMAT.into(),
-            version: 1,
-            kind: "search".into(),
-            trace: bench.trace.manifest(),
-            backend: bench.settings.backend.as_str().into(),
-            endpoint: formats::redact_url(&bench.endpoint),
-            model: bench.settings.model.clone(),
-            simulated: bench.simulated.clone(),
-            speedup: k,
-            settings,
-            slo: Some(spec.slo.clone()),
-            goodput: spec.goodput,
-            runs: Vec::new(),
-            result: None,
-            prefix_cache: bench.prefix_cache_note(),
-        };
+        let manifest = bench.manifest("search", settings, Some(spec.slo.clone()), spec.goodput);
         Search {
             bench,
             spec,

@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use analyzer::capacity::manifest::{FORMAT, Manifest, ManifestRun, SWEEP_MANIFEST};
+use analyzer::capacity::manifest::{Manifest, ManifestRun, SWEEP_MANIFEST};
 use analyzer::capacity::{Point, SloTargets, saturation};
 
 use crate::capacity::{Bench, RunOutcome};
@@ -146,23 +146,7 @@ pub async fn sweep(
         .max_requests
         .unwrap_or(bench.trace.len())
         .min(bench.trace.len());
-    let manifest = Manifest {
-        format: FORMAT.into(),
-        version: 1,
-        kind: "sweep".into(),
-        trace: bench.trace.manifest(),
-        backend: bench.settings.backend.as_str().into(),
-        endpoint: formats::redact_url(&bench.endpoint),
-        model: bench.settings.model.clone(),
-        simulated: bench.simulated.clone(),
-        speedup: bench.settings.speedup(),
-        settings: settings_json(bench, plan, start_rate),
-        slo,
-        goodput: None,
-        runs: Vec::new(),
-        result: None,
-        prefix_cache: bench.prefix_cache_note(),
-    };
+    let manifest = bench.manifest("sweep", settings_json(bench, plan, start_rate), slo, None);
     let mut s = Sweep {
         bench,
         manifest,
