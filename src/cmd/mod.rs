@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod demo;
+pub mod endpoint;
 pub mod export;
 pub mod generate;
 pub mod import;

@@ -13,6 +13,7 @@ use formats::{Outcome, OutputGuard};
 use replayer::{BackendKind, IgnoreEos, ReplayConfig, RequestFields};
 
 use super::Exit;
+use super::endpoint::EndpointArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,23 +72,8 @@ pub struct Args {
     /// Extra request header `K:V` (repeatable; values are never logged).
     #[arg(long = "header", value_name = "K:V")]
     headers: Vec<String>,
-    /// Environment variable holding an API key, sent as `Authorization: Bearer` to any
-    /// backend (default: OPENAI_API_KEY for the openai backends, when set). Never logged.
-    #[arg(long)]
-    api_key_env: Option<String>,
-    /// PEM file of certificates to trust for an https:// endpoint besides the built-in
-    /// (Mozilla) and system roots: a private CA or a self-signed server certificate.
-    #[arg(long, value_name = "FILE")]
-    cacert: Option<PathBuf>,
-    /// Do not verify the server's TLS certificate (prints a warning; recorded in the
-    /// run log's header).
-    #[arg(long)]
-    insecure: bool,
-    /// Seconds a kept-alive connection may stay idle in the pool before it is dropped,
-    /// never reused after (default 4: below the 5 s keep-alive timeout of uvicorn and
-    /// llama.cpp's server, so no request goes out on a connection being closed).
-    #[arg(long, value_name = "S")]
-    pool_idle_timeout: Option<f64>,
+    #[command(flatten)]
+    connection: EndpointArgs,
     /// Always send ignore_eos (default: as each trace request says).
     #[arg(long, conflicts_with = "no_ignore_eos")]
     ignore_eos: bool,
@@ -232,6 +218,27 @@ fn positive_seconds(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let config = config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmib-replay")
+        .build()
+        .context("starting the async runtime")?;
+    let signals = super::on_signals(&runtime)?;
+    announce_start_at(config.start_at_unix_ns);
+    let tls = config.tls.clone();
+    let summary = runtime.block_on(async {
+        if !args.no_check {
+            replayer::check_endpoint_with(&args.endpoint, &tls, Duration::from_secs(5)).await?;
+        }
+        anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await)
+    })?;
+    report(summary, signals.interrupted())
+}
+
+/// The replay's configuration: every flag checked (one-line errors), the output file
+/// allowed.
+fn config(args: &Args) -> anyhow::Result<ReplayConfig> {
     anyhow::ensure!(
         args.max_requests != Some(0),
         "--max-requests must be at least 1 (0 would replay nothing)"
@@ -239,33 +246,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     OutputGuard::new(args.force)
         .input(&args.trace, "the trace being replayed")
         .check_file(&args.output)?;
-    let api_key =
-        match &args.api_key_env {
-            Some(name) => Some(std::env::var(name).with_context(|| {
-                format!("--api-key-env: environment variable {name} is not set")
-            })?),
-            None if args.backend.is_openai() => std::env::var("OPENAI_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty()),
-            None => None,
-        };
+    let api_key = args.connection.api_key(args.backend.is_openai())?;
     let mut config = ReplayConfig::new(args.backend, args.endpoint.clone(), args.output.clone());
     config.overwrite = args.force;
     config.model = args.model.clone();
     config.stream = !args.no_stream;
-    config.fields = RequestFields {
-        ignore_eos: if args.ignore_eos {
-            IgnoreEos::Always
-        } else if args.no_ignore_eos {
-            IgnoreEos::Never
-        } else {
-            IgnoreEos::FromTrace
-        },
-        min_tokens: args.min_tokens,
-        stream_usage: !args.no_stream_usage,
-        continuous_usage: args.continuous_usage,
-        prompt_token_ids: args.prompt_token_ids,
-    };
+    config.fields = request_fields(args);
     config.concurrency = args.concurrency;
     config.max_model_len = args.max_model_len;
     config.connections = args.connections;
@@ -287,18 +273,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .map(|h| parse_header(h))
         .collect::<anyhow::Result<_>>()?;
     config.api_key = api_key;
-    config.tls = replayer::TlsOptions {
-        cacert: args.cacert.clone(),
-        insecure: args.insecure,
-    };
-    if let Some(s) = args.pool_idle_timeout {
-        config.pool_idle_timeout = positive_seconds("--pool-idle-timeout", s)?;
+    if let Some(d) = args.connection.pool_idle_timeout()? {
+        config.pool_idle_timeout = d;
     }
-    if args.insecure {
-        eprintln!(
-            "warning: --insecure: the server's TLS certificate is not verified (recorded in the run log)"
-        );
-    }
+    config.tls = args.connection.tls(" (recorded in the run log)");
     config.progress = !args.quiet;
     config.identify_server = true;
     config.reset_prefix_cache = args.reset_prefix_cache;
@@ -311,29 +289,43 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .as_deref()
         .map(|v| parse_start_at(v, unix_now_ns()))
         .transpose()?;
+    Ok(config)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("llmib-replay")
-        .build()
-        .context("starting the async runtime")?;
-    let signals = super::on_signals(&runtime)?;
-    let ahead = config
-        .start_at_unix_ns
-        .map(|t| Duration::from_nanos(t.saturating_sub(unix_now_ns())));
+/// The optional request fields the flags ask for.
+fn request_fields(args: &Args) -> RequestFields {
+    RequestFields {
+        ignore_eos: if args.ignore_eos {
+            IgnoreEos::Always
+        } else if args.no_ignore_eos {
+            IgnoreEos::Never
+        } else {
+            IgnoreEos::FromTrace
+        },
+        min_tokens: args.min_tokens,
+        stream_usage: !args.no_stream_usage,
+        continuous_usage: args.continuous_usage,
+        prompt_token_ids: args.prompt_token_ids,
+    }
+}
+
+/// Says how long `--start-at` makes the run wait, when it does.
+fn announce_start_at(start_at_unix_ns: Option<u64>) {
+    let ahead = start_at_unix_ns.map(|t| Duration::from_nanos(t.saturating_sub(unix_now_ns())));
     if let Some(a) = ahead.filter(|a| !a.is_zero() && *a <= replayer::START_AT_MAX_AHEAD) {
         eprintln!(
             "waiting for --start-at: the run starts in {:.1} s (Ctrl-C cancels it)",
             a.as_secs_f64()
         );
     }
-    let tls = config.tls.clone();
-    let summary = runtime.block_on(async {
-        if !args.no_check {
-            replayer::check_endpoint_with(&args.endpoint, &tls, Duration::from_secs(5)).await?;
-        }
-        anyhow::Ok(replayer::replay(&args.trace, config, signals.stop.clone()).await)
-    })?;
+}
+
+/// The run's end: its summary, and the exit status (130 when a signal stopped it, 1
+/// when no request succeeded).
+fn report(
+    summary: Result<replayer::ReplaySummary, replayer::ReplayError>,
+    interrupted: bool,
+) -> anyhow::Result<Exit> {
     let summary = match summary {
         Ok(s) => s,
         Err(replayer::ReplayError::Interrupted(why)) => {
@@ -343,7 +335,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Err(e) => return Err(e.into()),
     };
     println!("{summary}");
-    if signals.interrupted() {
+    if interrupted {
         eprintln!(
             "interrupted: the run log {} is complete up to the stop and valid",
             summary.log.display()

@@ -7,6 +7,7 @@ use llm_infer_bench::pipeline::{self, RunSettings, Target, TraceRun};
 use llm_infer_bench::suite::Suite;
 
 use super::Exit;
+use super::endpoint::EndpointArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,21 +44,8 @@ pub struct Args {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
-    /// Environment variable holding an API key, sent as `Authorization: Bearer` to any
-    /// backend (default: OPENAI_API_KEY for the openai suites, when set). Never logged.
-    #[arg(long)]
-    api_key_env: Option<String>,
-    /// PEM file of certificates to trust for an https:// endpoint besides the built-in
-    /// (Mozilla) and system roots.
-    #[arg(long, value_name = "FILE")]
-    cacert: Option<PathBuf>,
-    /// Do not verify the server's TLS certificate (prints a warning; recorded in every
-    /// run log's header).
-    #[arg(long)]
-    insecure: bool,
-    /// Seconds a kept-alive connection may stay idle before it is dropped (default 4).
-    #[arg(long, value_name = "S")]
-    pool_idle_timeout: Option<f64>,
+    #[command(flatten)]
+    connection: EndpointArgs,
     /// Drop the server's prefix cache before each trace's run (vLLM POST
     /// /reset_prefix_cache, SGLang POST /flush_cache); recorded in each run log. A
     /// server without the endpoint is a warning.
@@ -78,27 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .iter()
         .map(|p| Suite::load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let api_key =
-        match &args.api_key_env {
-            Some(name) => Some(std::env::var(name).with_context(|| {
-                format!("--api-key-env: environment variable {name} is not set")
-            })?),
-            None => None,
-        };
-    let pool_idle_timeout = match args.pool_idle_timeout {
-        Some(s) => {
-            let d = std::time::Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero());
-            Some(d.context("--pool-idle-timeout must be a positive number of seconds")?)
-        }
-        None => None,
-    };
-    if args.insecure {
-        eprintln!(
-            "warning: --insecure: the server's TLS certificate is not verified (recorded in the run logs)"
-        );
-    }
+    // The suites' backends decide on OPENAI_API_KEY (`openai_api_key` below).
+    let api_key = args.connection.api_key(false)?;
+    let pool_idle_timeout = args.connection.pool_idle_timeout()?;
+    let tls = args.connection.tls(" (recorded in the run logs)");
     let settings = RunSettings {
         force: args.force,
         simulate: args.simulate,
@@ -110,10 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         runs_dir: args.runs_dir,
         results_dir: args.results_dir,
         progress: !args.quiet,
-        tls: replayer::TlsOptions {
-            cacert: args.cacert,
-            insecure: args.insecure,
-        },
+        tls,
         api_key,
         openai_api_key: std::env::var("OPENAI_API_KEY")
             .ok()
