@@ -293,6 +293,7 @@ fn a_past_start_instant_or_a_bad_shard_is_one_line() {
 /// without a panic, in `analyze` and `export` alike.
 #[test]
 fn a_merged_log_beside_its_shards_counts_once_and_multibyte_names_load() {
+    let _timing = common::timing_sensitive();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.msgpack");
     common::write_trace(
