@@ -230,12 +230,15 @@ fn mod_declaration(line: &str) -> Option<&str> {
 }
 
 /// The file's text without comments, string contents and test code (everything from a
-/// `#[cfg(test)]` attribute on: test modules close the files of this workspace).
+/// top-level `#[cfg(test)]` attribute on: test modules close the files of this workspace).
 fn product_code(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
         let t = line.trim_start();
-        if t.starts_with("#[cfg(test)]") {
+        // A top-level `#[cfg(test)]` opens the file's test module, which ends the file
+        // in this workspace; an indented one marks a single test-only item (its lines
+        // still count: conservative).
+        if line.starts_with("#[cfg(test)]") {
             break;
         }
         if t.starts_with("//") {
