@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FormatError, Result};
 use crate::server_info::{PrefixCacheReset, ServerIdentity};
 use crate::spec::TraceSpec;
+use crate::object::{decode, encode_named};
 use crate::stream::{
-    Next, ObjectReader, ObjectWriter, TrailerSums, decode, decode_header, decode_trailer,
-    encode_named,
+    Next, ObjectReader, ObjectWriter, TrailerSums, decode_header, decode_trailer,
 };
 use crate::trailer::{Hole, Sealed, Tail};
 

@@ -8,6 +8,38 @@
 
 use std::io::{self, BufRead, ErrorKind};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{FormatError, Result, tidy_message};
+
+/// Serializes `value` as a MessagePack map with field names.
+pub(crate) fn encode_named<T: Serialize>(
+    what: &'static str,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    value
+        .serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map())
+        .map_err(|e| FormatError::Encode {
+            what,
+            message: e.to_string(),
+        })
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    index: u64,
+    bytes: &[u8],
+) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| FormatError::Malformed {
+        what,
+        index,
+        message: tidy_message(&e.to_string()),
+    })
+}
+
 /// Result of trying to read one object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ObjectRead {

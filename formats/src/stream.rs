@@ -14,35 +14,8 @@ use serde::de::DeserializeOwned;
 
 use crate::crc32::{Crc32, crc32};
 use crate::error::{FormatError, Result, tidy_message};
-use crate::object::{ObjectRead, is_trailer, map_marker_len, read_object};
+use crate::object::{ObjectRead, encode_named, is_trailer, map_marker_len, read_object};
 use crate::trailer::{Hole, Sealed, Tail, check_seal, classify_tail, encode_sealed};
-
-/// Serializes `value` as a MessagePack map with field names.
-pub(crate) fn encode_named<T: Serialize>(
-    what: &'static str,
-    value: &T,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    out.clear();
-    value
-        .serialize(&mut rmp_serde::Serializer::new(&mut *out).with_struct_map())
-        .map_err(|e| FormatError::Encode {
-            what,
-            message: e.to_string(),
-        })
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(
-    what: &'static str,
-    index: u64,
-    bytes: &[u8],
-) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| FormatError::Malformed {
-        what,
-        index,
-        message: tidy_message(&e.to_string()),
-    })
-}
 
 /// Appends header, records and trailer to any writer.
 pub(crate) struct ObjectWriter<W: Write> {

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::AtomicFile;
 use crate::error::{FormatError, Result};
 use crate::spec::TraceSpec;
+use crate::object::{decode, encode_named};
 use crate::stream::{
-    Next, ObjectReader, ObjectWriter, TrailerSums, decode, decode_header, decode_trailer,
-    encode_named,
+    Next, ObjectReader, ObjectWriter, TrailerSums, decode_header, decode_trailer,
 };
 use crate::trailer::{Sealed, Tail, encode_sealed};
 

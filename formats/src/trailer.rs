@@ -17,8 +17,7 @@ use serde::Serialize;
 
 use crate::crc32::crc32;
 use crate::error::{FormatError, Result};
-use crate::object::{Entry, first_key, map_entries, map_marker_len};
-use crate::stream::encode_named;
+use crate::object::{Entry, encode_named, first_key, map_entries, map_marker_len};
 
 /// Key of the trailer's self-checksum; always its last entry.
 pub(crate) const TRAILER_CRC_KEY: &str = "trailer_crc32";

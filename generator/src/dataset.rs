@@ -36,7 +36,7 @@ use crate::dist::{arrivals, sample_length};
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 use crate::rng::{Purpose, SeedKey};
-use crate::spec::MAX_PROMPT_TOKENS;
+use crate::limits::MAX_PROMPT_TOKENS;
 
 /// One request candidate read from a dataset.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! Seeded, reproducible request traces for llm-infer-bench.
 //!
-//! * [`spec`]: spec files (TOML), command-line overrides, validation;
+//! * [`spec`]: spec files (TOML), command-line overrides, validation; [`limits`]: the
+//!   largest prompt and trace accepted;
 //! * [`rng`]: one ChaCha20 stream per purpose, portable samplers;
 //! * [`dist`]: length distributions and arrival processes;
 //! * [`prompt`]: prompt text with exact token counts (built-in words or a tokenizer);
@@ -33,6 +34,7 @@ pub mod dist;
 pub mod error;
 pub mod inspect;
 pub mod jsonl;
+pub mod limits;
 mod lines;
 pub mod mooncake;
 pub mod prefix;

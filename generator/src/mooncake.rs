@@ -29,7 +29,7 @@ use crate::dist::{scale_ns, scale_overflow};
 use crate::error::{GenError, Result};
 use crate::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
-use crate::spec::MAX_PROMPT_TOKENS;
+use crate::limits::MAX_PROMPT_TOKENS;
 
 /// Import options (the CLI flags).
 #[derive(Debug, Clone)]

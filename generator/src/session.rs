@@ -36,7 +36,7 @@ use crate::dist::secs_to_ns;
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 use crate::rng::{Purpose, SeedKey, StreamRng};
-use crate::spec::MAX_PROMPT_TOKENS;
+use crate::limits::MAX_PROMPT_TOKENS;
 
 /// Most turns in one synthetic session.
 pub const MAX_TURNS: u32 = 65_536;

@@ -9,12 +9,8 @@ use std::path::Path;
 use formats::{Arrival, LengthDist, SyntheticSpec};
 
 use crate::error::{GenError, Result};
+pub use crate::limits::{MAX_PROMPT_TOKENS, MAX_REQUESTS};
 
-/// Longest prompt the generator accepts, in tokens (a guard against typos that would
-/// write gigabytes).
-pub const MAX_PROMPT_TOKENS: u32 = 1 << 20;
-/// Most requests in one trace.
-pub const MAX_REQUESTS: u64 = 100_000_000;
 /// Capped-exponential rejection must accept at least about one draw in this many.
 const MAX_EXPECTED_REJECTIONS: f64 = 1000.0;
 

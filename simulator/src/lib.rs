@@ -284,7 +284,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         Dialect::Llamacpp => llamacpp::routes(),
     }
     .route("/health", axum::routing::get(server::health))
-    .route("/metrics", axum::routing::get(metrics::handler))
+    .route("/metrics", axum::routing::get(server::metrics))
     .with_state(state.clone())
     .layer(axum::middleware::map_response(identify(
         config.dialect,

@@ -41,7 +41,7 @@ use crate::server::{
     stream_body, uvicorn_500,
 };
 use crate::truth::Outcome;
-use crate::vllm::truthy;
+use crate::sampling::truthy;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()

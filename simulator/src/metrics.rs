@@ -283,17 +283,6 @@ fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The handler of `GET /metrics`.
-pub(crate) async fn handler(
-    axum::extract::State(st): axum::extract::State<std::sync::Arc<crate::server::AppState>>,
-) -> axum::response::Response {
-    crate::server::response(
-        axum::http::StatusCode::OK,
-        Some("text/plain; version=0.0.4; charset=utf-8"),
-        st.metrics.render(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,7 +33,17 @@
 
 use serde_json::{Map, Value};
 
-use crate::vllm::truthy;
+/// Python truthiness of a JSON value.
+pub(crate) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
 
 /// `_SAMPLING_EPS` of both servers.
 const EPS: f64 = 1e-5;

@@ -188,6 +188,18 @@ pub(crate) async fn health() -> StatusCode {
     StatusCode::OK
 }
 
+/// `GET /metrics`: the engine's gauges and the request counters in the Prometheus text
+/// format (see [`crate::metrics`]).
+pub(crate) async fn metrics(
+    axum::extract::State(st): axum::extract::State<Arc<AppState>>,
+) -> Response {
+    response(
+        StatusCode::OK,
+        Some("text/plain; version=0.0.4; charset=utf-8"),
+        st.metrics.render(),
+    )
+}
+
 /// A validated generation request, in engine terms.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Gen {

@@ -216,7 +216,7 @@ fn sampling(sp: &serde_json::Map<String, Value>) -> (Result<u32, ()>, bool) {
             .ok_or(()),
         Some(_) => Err(()),
     };
-    let ignore_eos = sp.get("ignore_eos").is_some_and(crate::vllm::truthy);
+    let ignore_eos = sp.get("ignore_eos").is_some_and(crate::sampling::truthy);
     (max, ignore_eos)
 }
 

@@ -30,6 +30,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use crate::faults::Fault;
+use crate::sampling::truthy;
 use crate::server::{
     AppState, Ctx, Framer, Gen, JSON, Job, Tok, push_py_json_str, python_injected_error, response,
     stream_body, uvicorn_500,
@@ -70,18 +71,6 @@ impl std::str::FromStr for VllmSeparator {
                 "unknown vLLM separator `{other}` (expected nul or newline)"
             ))),
         }
-    }
-}
-
-/// Python truthiness of a JSON value.
-pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 
