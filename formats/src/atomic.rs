@@ -1,16 +1,20 @@
 //! Write-to-temporary-then-rename, so readers never see a half-written output file.
 //!
 //! The temporary lives next to the target (same file system, so the rename is atomic)
-//! under a hidden name, and is removed on every path that does not end in a successful
+//! under a hidden name `.{name}.tmp-XXXXXX`, made by `tempfile`: a unique name created
+//! exclusively (two writers of one target never share it, and a symlink planted at the
+//! name is not followed), opened with the usual `0666 & !umask` permissions, as
+//! `File::create` would. It is removed on every path that does not end in a successful
 //! rename: an error while writing, a failed sync, a failed rename, or a drop without
 //! [`AtomicFile::commit`]. Errors name the user's path, never the temporary's.
 //! The target must be absent or a regular file: renaming onto a device node would
 //! replace the node (as root, `-o /dev/null` once replaced `/dev/null`), and onto a
 //! directory fails only after all the work.
 
-use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
 
 use crate::error::{FormatError, Result};
 use crate::output::{ensure_parent_dir, ensure_regular_or_absent};
@@ -18,8 +22,7 @@ use crate::output::{ensure_parent_dir, ensure_regular_or_absent};
 /// A file written under a temporary name in the target's directory and renamed onto the
 /// target by [`AtomicFile::commit`]. Dropped without commit, the temporary is removed.
 pub struct AtomicFile {
-    file: Option<File>,
-    tmp: PathBuf,
+    file: NamedTempFile,
     target: PathBuf,
 }
 
@@ -39,11 +42,17 @@ impl AtomicFile {
             })?
             .to_string_lossy()
             .into_owned();
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| FormatError::io(target, e))?;
+        let prefix = format!(".{name}.tmp-");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        // What `File::create` asks for (the umask applies); tempfile's own is 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = builder
+            .tempfile_in(&dir)
+            .map_err(|e| FormatError::io(target, e))?;
         Ok(AtomicFile {
-            file: Some(file),
-            tmp,
+            file,
             target: target.to_path_buf(),
         })
     }
@@ -54,39 +63,28 @@ impl AtomicFile {
     }
 
     /// Syncs and renames onto the target; on failure the temporary is removed.
-    pub fn commit(mut self) -> Result<PathBuf> {
-        let file = self.file.take().expect("file present until commit");
-        let result = file
+    pub fn commit(self) -> Result<PathBuf> {
+        let AtomicFile { file, target } = self;
+        file.as_file()
             .sync_all()
-            .and_then(|()| {
-                drop(file);
-                // The target may have changed since `create`: re-check right before.
-                ensure_regular_or_absent(&self.target).map_err(io::Error::other)?;
-                fs::rename(&self.tmp, &self.target)
-            })
-            .map_err(|e| FormatError::io(&self.target, e));
-        if result.is_err() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-        result.map(|()| std::mem::take(&mut self.target))
+            .map_err(|e| FormatError::io(&target, e))?;
+        // The target may have changed since `create`: re-check right before.
+        ensure_regular_or_absent(&target)
+            .map_err(|e| FormatError::io(&target, io::Error::other(e)))?;
+        // On failure the returned temporary is dropped, which removes it.
+        file.persist(&target)
+            .map_err(|e| FormatError::io(&target, e.error))?;
+        Ok(target)
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("open").write(buf)
+        self.file.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("open").flush()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.file.flush()
     }
 }
 
@@ -101,6 +99,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
