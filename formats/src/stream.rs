@@ -7,7 +7,9 @@
 //! trailer against what they read, and hand an incomplete last object to the format's
 //! reader to decide between a cut file and a damaged one.
 
-use std::io::{BufRead, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::crc32::{Crc32, crc32};
 use crate::error::{FormatError, Result, tidy_message};
 use crate::object::{ObjectRead, encode_named, is_trailer, map_marker_len, read_object};
-use crate::trailer::{Hole, Sealed, Tail, check_seal, classify_tail, encode_sealed};
+use crate::trailer::{Hole, Sealed, Tail, TrailerSums, check_seal, classify_tail, encode_sealed};
 
 /// Appends header, records and trailer to any writer.
 pub(crate) struct ObjectWriter<W: Write> {
@@ -75,10 +77,32 @@ impl<W: Write> ObjectWriter<W> {
     }
 }
 
+impl<F: Write> ObjectWriter<BufWriter<F>> {
+    /// A writer of `file` through a 64 KiB buffer, the header written.
+    pub fn buffered(file: F, header: &impl Serialize) -> Result<Self> {
+        ObjectWriter::new(BufWriter::with_capacity(1 << 16, file), header)
+    }
+
+    /// Writes the trailer (see [`ObjectWriter::write_trailer`]) and returns the file,
+    /// everything flushed into it.
+    pub fn finish<T: Sealed>(self, trailer: &mut T) -> Result<F> {
+        let buf = self.write_trailer(trailer)?;
+        buf.into_inner()
+            .map_err(|e| FormatError::Stream(e.into_error()))
+    }
+}
+
+/// Opens `path` for a reader, through a 64 KiB buffer; errors name the path.
+pub(crate) fn open_buffered(path: &Path) -> Result<BufReader<File>> {
+    let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
+    Ok(BufReader::with_capacity(1 << 16, file))
+}
+
 /// One step of a reader.
 pub(crate) enum Next<'a> {
     Record(&'a [u8]),
-    Trailer(&'a [u8]),
+    /// A trailer, decoded and checked by [`ObjectReader::trailer`].
+    Trailer,
     /// Clean end of stream without a trailer.
     EndWithoutTrailer,
     /// The stream ends in the middle of an object; see [`ObjectReader::tail`].
@@ -86,15 +110,6 @@ pub(crate) enum Next<'a> {
     /// Bytes that are not MessagePack (a never-used marker, an implausible length);
     /// what was read of the object is in [`ObjectReader::tail`].
     Invalid(String),
-}
-
-/// The integrity fields of a trailer, whichever format it belongs to.
-pub(crate) struct TrailerSums {
-    pub trailer: bool,
-    pub record_count: u64,
-    pub crc32: u32,
-    pub header_crc32: Option<u32>,
-    pub trailer_crc32: Option<u32>,
 }
 
 /// Reads objects; the caller decodes.
@@ -158,7 +173,7 @@ impl<R: BufRead> ObjectReader<R> {
             ObjectRead::Partial => Ok(Next::PartialTail),
             ObjectRead::Complete => {
                 if is_trailer(&self.buf) {
-                    Ok(Next::Trailer(&self.buf))
+                    Ok(Next::Trailer)
                 } else {
                     self.crc.update(&self.buf);
                     self.count += 1;
@@ -188,6 +203,14 @@ impl<R: BufRead> ObjectReader<R> {
     /// Classifies the incomplete or invalid object last read (see [`classify_tail`]).
     pub fn tail(&self, expected_trailer: &[u8], holes: &[(&str, Hole)]) -> Tail {
         classify_tail(&self.buf, expected_trailer, holes)
+    }
+
+    /// Decodes the trailer last read (a failure is a damaged trailer) and checks it (see
+    /// [`ObjectReader::verify_trailer`]).
+    pub fn trailer<T: Sealed>(&mut self) -> Result<T> {
+        let trailer: T = decode_trailer(&self.buf)?;
+        self.verify_trailer(&trailer.sums())?;
+        Ok(trailer)
     }
 
     /// Checks the trailer last read: its own seal, the header checksum, its

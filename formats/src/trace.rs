@@ -14,12 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::AtomicFile;
 use crate::error::{FormatError, Result};
-use crate::spec::TraceSpec;
 use crate::object::{decode, encode_named};
-use crate::stream::{
-    Next, ObjectReader, ObjectWriter, TrailerSums, decode_header, decode_trailer,
-};
-use crate::trailer::{Sealed, Tail, encode_sealed};
+use crate::spec::TraceSpec;
+use crate::stream::{Next, ObjectReader, ObjectWriter, decode_header, open_buffered};
+use crate::trailer::{Sealed, Tail, TrailerSums, encode_sealed};
 
 pub const TRACE_FORMAT: &str = "llmib-trace";
 /// Newest version; readers read every version up to it.
@@ -199,9 +197,7 @@ impl Sealed for TraceTrailer {
     fn set_trailer_crc32(&mut self, crc: u32) {
         self.trailer_crc32 = Some(crc);
     }
-}
 
-impl TraceTrailer {
     fn sums(&self) -> TrailerSums {
         TrailerSums {
             trailer: self.trailer,
@@ -226,7 +222,7 @@ pub struct TraceWriter {
 impl TraceWriter {
     pub fn create(path: impl AsRef<Path>, header: &TraceHeader) -> Result<Self> {
         let file = AtomicFile::create(path.as_ref())?;
-        let inner = ObjectWriter::new(BufWriter::with_capacity(1 << 16, file), header)?;
+        let inner = ObjectWriter::buffered(file, header)?;
         Ok(TraceWriter {
             inner,
             expected: header.request_count,
@@ -285,10 +281,7 @@ impl TraceWriter {
             header_crc32: Some(self.inner.header_crc32()),
             trailer_crc32: None,
         };
-        let buf = self.inner.write_trailer(&mut trailer)?;
-        let file = buf
-            .into_inner()
-            .map_err(|e| FormatError::Stream(e.into_error()))?;
+        let file = self.inner.finish(&mut trailer)?;
         file.commit()
     }
 }
@@ -304,9 +297,7 @@ pub struct TraceReader<R: std::io::BufRead> {
 
 impl TraceReader<BufReader<File>> {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
-        TraceReader::new(BufReader::with_capacity(1 << 16, file))
+        TraceReader::new(open_buffered(path.as_ref())?)
     }
 }
 
@@ -357,9 +348,8 @@ impl<R: std::io::BufRead> TraceReader<R> {
                 self.sessions.check(&req).map_err(malformed)?;
                 Ok(Some(req))
             }
-            Next::Trailer(bytes) => {
-                let trailer: TraceTrailer = decode_trailer(bytes)?;
-                self.objects.verify_trailer(&trailer.sums())?;
+            Next::Trailer => {
+                self.objects.trailer::<TraceTrailer>()?;
                 if !all_read {
                     return Err(FormatError::Corrupted(format!(
                         "the header announces {} requests but the trailer follows {index}",

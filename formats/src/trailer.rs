@@ -14,6 +14,7 @@
 //! encode it, is a file cut short; anything else is damage.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::crc32::crc32;
 use crate::error::{FormatError, Result};
@@ -22,9 +23,20 @@ use crate::object::{Entry, encode_named, first_key, map_entries, map_marker_len}
 /// Key of the trailer's self-checksum; always its last entry.
 pub(crate) const TRAILER_CRC_KEY: &str = "trailer_crc32";
 
+/// The integrity fields of a trailer, whichever format it belongs to.
+pub(crate) struct TrailerSums {
+    pub trailer: bool,
+    pub record_count: u64,
+    pub crc32: u32,
+    pub header_crc32: Option<u32>,
+    pub trailer_crc32: Option<u32>,
+}
+
 /// A trailer type whose last serialized field is `trailer_crc32`.
-pub(crate) trait Sealed: Serialize {
+pub(crate) trait Sealed: Serialize + DeserializeOwned {
     fn set_trailer_crc32(&mut self, crc: u32);
+    /// Its integrity fields, for the reader to check against what it read.
+    fn sums(&self) -> TrailerSums;
 }
 
 /// Serializes `trailer` into `out` with `trailer_crc32` set to the CRC-32 of the bytes
@@ -214,7 +226,7 @@ pub(crate) fn is_cut_trailer(partial: &[u8], expected: &[u8], holes: &[(&str, Ho
 mod tests {
     use super::*;
 
-    #[derive(Serialize)]
+    #[derive(Serialize, serde::Deserialize)]
     struct T {
         trailer: bool,
         complete: bool,
@@ -226,6 +238,16 @@ mod tests {
     impl Sealed for T {
         fn set_trailer_crc32(&mut self, crc: u32) {
             self.trailer_crc32 = crc;
+        }
+
+        fn sums(&self) -> TrailerSums {
+            TrailerSums {
+                trailer: self.trailer,
+                record_count: 0,
+                crc32: self.crc32,
+                header_crc32: None,
+                trailer_crc32: Some(self.trailer_crc32),
+            }
         }
     }
 
