@@ -56,13 +56,13 @@ pub enum Purpose {
     PromptLayout,
     /// The words of one request's prompt.
     PromptContent(u64),
-    /// The id-spelling permutations of prefix-reuse blocks (see [`crate::block`]).
+    /// The id-spelling permutations of prefix-reuse blocks (see [`crate::import::block`]).
     BlockLayout,
     /// The words of one prefix-reuse block, by its hash id (< 2^63).
     BlockContent(u64),
-    /// The shared-prefix group of each request (see [`crate::prefix`]).
+    /// The shared-prefix group of each request (see [`crate::synth::prefix`]).
     PrefixGroups,
-    /// The partial shuffle that samples a dataset import's items (see [`crate::dataset`]).
+    /// The partial shuffle that samples a dataset import's items (see [`crate::import::dataset`]).
     DatasetSample,
     /// Turns per synthetic session (see [`crate::session`]).
     SessionTurns,

@@ -1,5 +1,5 @@
-//! Multi-turn sessions: what spec synthesis ([`crate::synth_session`]) and dataset
-//! imports with `--sessions` ([`crate::dataset_session`]) share.
+//! Multi-turn sessions: what spec synthesis ([`crate::synth::sessions`]) and dataset
+//! imports with `--sessions` ([`crate::import::dataset_session`]) share.
 //!
 //! A session is a chat: turn `k` sends the session's recorded history (earlier user
 //! messages and recorded assistant answers, never a live reply) and a new user message.
@@ -34,9 +34,9 @@ use formats::{ChatMessage, ThinkTime, render_messages};
 
 use crate::dist::secs_to_ns;
 use crate::error::{GenError, Result};
+use crate::limits::MAX_PROMPT_TOKENS;
 use crate::prompt::PromptSource;
 use crate::rng::{Purpose, SeedKey, StreamRng};
-use crate::limits::MAX_PROMPT_TOKENS;
 
 /// Most turns in one synthetic session.
 pub const MAX_TURNS: u32 = 65_536;

@@ -276,7 +276,7 @@ pub fn validate(spec: &SyntheticSpec) -> Result<()> {
         )));
     }
     if let Some(p) = &spec.prefix {
-        crate::prefix::validate(p, MAX_PROMPT_TOKENS)?;
+        crate::synth::prefix::validate(p, MAX_PROMPT_TOKENS)?;
     }
     if let Some(s) = &spec.sessions {
         validate_sessions(s)?;

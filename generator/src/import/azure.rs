@@ -23,12 +23,12 @@ use formats::{
 };
 
 use crate::GENERATOR_VERSION;
-use crate::csv::split_line;
 use crate::dist::{scale_ns, scale_overflow, secs_to_ns};
 use crate::error::{GenError, Result};
-use crate::lines::{empty_file, for_each_line};
-use crate::prompt::PromptSource;
+use crate::import::csv::split_line;
+use crate::import::lines::{empty_file, for_each_line};
 use crate::limits::MAX_PROMPT_TOKENS;
+use crate::prompt::PromptSource;
 
 /// Import options (the CLI flags).
 #[derive(Debug, Clone)]

@@ -4,13 +4,13 @@
 //!
 //! * `Timestamp` is seconds from the trace start, an integer or a decimal with up to 9
 //!   fractional digits, parsed exactly to nanoseconds (no floats).
-//! * Fields may be quoted (`"ChatGPT"`, `"a, b"`; see [`crate::csv`]).
+//! * Fields may be quoted (`"ChatGPT"`, `"a, b"`; see [`crate::import::csv`]).
 //! * Columns after the six named ones are ignored (BurstGPT announces more); `Total
 //!   tokens` is checked to be a count but not used.
 //! * `--model` and `--log-type` keep only rows whose `Model` / `Log Type` equal them.
 //! * Failed requests (`Response tokens` = 0; BurstGPT's files without `without_fails`
 //!   in their name contain them) are skipped and counted.
-//! * Then, as for Azure ([`crate::azure`]): rows sorted stably by timestamp, offsets from
+//! * Then, as for Azure ([`crate::import::azure`]): rows sorted stably by timestamp, offsets from
 //!   the earliest kept row, the window, the time scale, the clamps, and prompt text made
 //!   as a synthetic trace's with the seed.
 
@@ -19,13 +19,13 @@ use std::path::Path;
 
 use formats::{BurstGptImportSpec, InputFile, InputKind, TraceSpec};
 
-use crate::azure::{
+use crate::error::{GenError, Result};
+use crate::import::azure::{
     AzureOptions, AzureRow, ImportReport, check_options, clip, count, digits, file_name,
     select_rows, trace_name, write_requests,
 };
-use crate::csv::split_line;
-use crate::error::{GenError, Result};
-use crate::lines::{empty_file, for_each_line};
+use crate::import::csv::split_line;
+use crate::import::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 
 /// The header BurstGPT's files start with.

@@ -1,7 +1,7 @@
 //! Dataset imports (`llmib import sharegpt` and `llmib import jsonl`): items of a chat
 //! dataset, counted, filtered, sampled and scheduled into a trace.
 //!
-//! The parsers ([`crate::sharegpt`], [`crate::jsonl`]) turn a file into [`Item`]s; this
+//! The parsers ([`crate::import::sharegpt`], [`crate::import::jsonl`]) turn a file into [`Item`]s; this
 //! module does the rest the same way for both:
 //! 1. **Count.** A prompt's tokens are its exact encoding under `--tokenizer` (no special
 //!    tokens; the ids are recorded as `prompt_token_ids` and re-encode exactly), else its
@@ -31,12 +31,12 @@ use formats::{
 };
 
 use crate::GENERATOR_VERSION;
-use crate::azure::ImportReport;
 use crate::dist::{arrivals, sample_length};
 use crate::error::{GenError, Result};
+use crate::import::azure::ImportReport;
+use crate::limits::MAX_PROMPT_TOKENS;
 use crate::prompt::PromptSource;
 use crate::rng::{Purpose, SeedKey};
-use crate::limits::MAX_PROMPT_TOKENS;
 
 /// One request candidate read from a dataset.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,7 @@ pub struct DatasetOptions {
     /// `None`: the file's timestamps when every item has one, else a burst.
     pub arrival: Option<Arrival>,
     pub ignore_eos: bool,
-    /// `--sessions`: keep conversations as multi-turn sessions ([`crate::dataset_session`]).
+    /// `--sessions`: keep conversations as multi-turn sessions ([`crate::import::dataset_session`]).
     pub sessions: bool,
     /// `--think-time` (sessions only): think times drawn from this distribution.
     pub think: Option<ThinkTime>,
@@ -285,7 +285,7 @@ pub(crate) fn import_spec(
             .clone()
             .unwrap_or_else(|| default_name(input.path)),
         seed: opts.seed,
-        source_file: crate::azure::file_name(input.path),
+        source_file: crate::import::azure::file_name(input.path),
         source_sha256: input.sha256.clone(),
         requests: opts.requests,
         output_tokens: opts.output_tokens.clone(),

@@ -2,7 +2,7 @@
 //! `session_id` of a JSONL file, becomes a multi-turn session, one request per user turn
 //! whose `messages` are the recorded conversation up to and including that turn.
 //!
-//! Steps, as for single-shot imports ([`crate::dataset`]) but per session:
+//! Steps, as for single-shot imports ([`crate::import::dataset`]) but per session:
 //! 1. **Turns.** Turn `k` is counted as its rendered chat ([`formats::render_messages`];
 //!    exact ids under `--tokenizer`, else whitespace-separated words); its output
 //!    length is its recorded answer's count (ShareGPT), the line's `max_tokens` (JSONL),
@@ -35,13 +35,13 @@ use formats::{
 };
 
 use crate::GENERATOR_VERSION;
-use crate::azure::ImportReport;
-use crate::dataset::{
+use crate::dist::{arrivals, sample_length};
+use crate::error::{GenError, Result};
+use crate::import::azure::ImportReport;
+use crate::import::dataset::{
     DatasetFile, DatasetOptions, DatasetReport, ItemOutput, check_options, output_len, passes,
     visit_shuffled,
 };
-use crate::dist::{arrivals, sample_length};
-use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 use crate::rng::{Purpose, SeedKey};
 use crate::session::{ThinkSampler, schedule};
@@ -271,7 +271,7 @@ pub fn import_sessions(
             t.output = Some(sample_length(d, &mut lengths));
         }
     }
-    let spec = crate::dataset::import_spec(opts, input, arrival, true)?;
+    let spec = crate::import::dataset::import_spec(opts, input, arrival, true)?;
     let n = flat.len() as u64;
     let header =
         TraceHeader::new(kind(spec), source.info().clone(), n, GENERATOR_VERSION).with_sessions();
@@ -316,8 +316,8 @@ pub fn import_sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonl::parse_jsonl_sessions;
-    use crate::sharegpt::parse_sharegpt_sessions;
+    use crate::import::jsonl::parse_jsonl_sessions;
+    use crate::import::sharegpt::parse_sharegpt_sessions;
     use formats::{LengthDist, ThinkTime};
 
     const SHAREGPT: &str = r#"[
@@ -396,7 +396,7 @@ mod tests {
             assert!(e.contains(want), "{e}");
         }
         // Without --sessions a session_id of any kind is ignored.
-        crate::jsonl::parse_jsonl(
+        crate::import::jsonl::parse_jsonl(
             "{\"session_id\":[1],\"prompt\":\"p\",\"max_tokens\":1}",
             Path::new("j.jsonl"),
             true,

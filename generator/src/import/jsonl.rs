@@ -7,10 +7,10 @@
 //! * `max_tokens` or `output_tokens` (optional, not both): the output length, an integer
 //!   in `0..=4294967295` (0 is raised to 1). Without it `--output-tokens` must be given.
 //! * `timestamp` (optional): integer milliseconds; when every line has one and no
-//!   `--arrival` is given, arrivals follow them (see [`crate::dataset`]).
+//!   `--arrival` is given, arrivals follow them (see [`crate::import::dataset`]).
 //! * `session_id` (optional): ignored (any value) unless `--sessions` is given; then
 //!   lines sharing one (a string or an integer) are the turns of one session
-//!   ([`parse_jsonl_sessions`], [`crate::dataset_session`]). Other keys are ignored.
+//!   ([`parse_jsonl_sessions`], [`crate::import::dataset_session`]). Other keys are ignored.
 //!
 //! Blank lines are skipped; a UTF-8 byte-order mark is dropped. Errors name the file,
 //! the 1-based line and the field.
@@ -23,10 +23,12 @@ use std::rc::Rc;
 use formats::{ChatMessage, InputFile, InputKind, TraceSpec, render_messages};
 use serde_json::{Map, Value};
 
-use crate::dataset::{DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items};
-use crate::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::error::Result;
-use crate::lines::{empty_file, for_each_line};
+use crate::import::dataset::{
+    DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items,
+};
+use crate::import::dataset_session::{Conversation, TurnItem, import_sessions};
+use crate::import::lines::{empty_file, for_each_line};
 use crate::prompt::PromptSource;
 
 /// Parses JSONL text; `need_output` makes a line without an output length an error.
@@ -227,7 +229,7 @@ pub fn import_jsonl(
     source: &PromptSource,
     out: &Path,
 ) -> Result<DatasetReport> {
-    crate::dataset::check_options(opts)?;
+    crate::import::dataset::check_options(opts)?;
     let mut file = InputFile::open(input, InputKind::PROMPT_JSONL)?;
     let need_output = opts.output_tokens.is_none();
     let from = DatasetFile {

@@ -10,7 +10,7 @@
 //! * `prompt_tokens = input_length` (at least 1, at most the generator's limit) and
 //!   `max_tokens = max(output_length, 1)`; `hash_ids` must have exactly
 //!   `ceil(input_length / block_tokens)` entries, each below 2^63.
-//! * Prompt text preserves the trace's prefix reuse (see [`crate::block`]).
+//! * Prompt text preserves the trace's prefix reuse (see [`crate::import::block`]).
 //! * Other keys are ignored. A malformed line is a one-line error naming the file, the
 //!   line and the field.
 
@@ -23,13 +23,13 @@ use formats::{
 use serde_json::Value;
 
 use crate::GENERATOR_VERSION;
-use crate::azure::ImportReport;
-use crate::block::{BlockBuilder, HASH_ID_LIMIT};
 use crate::dist::{scale_ns, scale_overflow};
 use crate::error::{GenError, Result};
-use crate::lines::{empty_file, for_each_line};
-use crate::prompt::PromptSource;
+use crate::import::azure::ImportReport;
+use crate::import::block::{BlockBuilder, HASH_ID_LIMIT};
+use crate::import::lines::{empty_file, for_each_line};
 use crate::limits::MAX_PROMPT_TOKENS;
+use crate::prompt::PromptSource;
 
 /// Import options (the CLI flags).
 #[derive(Debug, Clone)]

@@ -3,13 +3,13 @@
 //!
 //! A conversation gives one request: its first `human` turn is the prompt (leading `gpt`
 //! or `system` turns are skipped) and the next `gpt` turn after it is the recorded
-//! answer, whose token count is the output length (see [`crate::dataset`]). A
+//! answer, whose token count is the output length (see [`crate::import::dataset`]). A
 //! conversation with no human turn, or (when output lengths come from the answers) no
 //! answer after it, is unusable and counted. Turn roles other than these are passed over;
 //! any other key of a conversation or turn is ignored.
 //!
 //! With `--sessions` a conversation is kept whole as a session instead
-//! ([`parse_sharegpt_sessions`], [`crate::dataset_session`]).
+//! ([`parse_sharegpt_sessions`], [`crate::import::dataset_session`]).
 //!
 //! A UTF-8 byte-order mark is dropped. Errors name the file, the conversation index
 //! (0-based) and the field.
@@ -21,9 +21,11 @@ use std::rc::Rc;
 use formats::{ChatMessage, InputFile, InputKind, TraceSpec};
 use serde_json::Value;
 
-use crate::dataset::{DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items};
-use crate::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::error::{GenError, Result};
+use crate::import::dataset::{
+    DatasetFile, DatasetOptions, DatasetReport, Item, ItemOutput, import_items,
+};
+use crate::import::dataset_session::{Conversation, TurnItem, import_sessions};
 use crate::prompt::PromptSource;
 
 /// Parses ShareGPT JSON text; `path` only labels errors.
@@ -241,7 +243,7 @@ pub fn import_sharegpt(
     source: &PromptSource,
     out: &Path,
 ) -> Result<DatasetReport> {
-    crate::dataset::check_options(opts)?;
+    crate::import::dataset::check_options(opts)?;
     let mut file = InputFile::open(input, InputKind::SHAREGPT_JSON)?;
     let root = read_root(&mut file)?;
     let from = DatasetFile {

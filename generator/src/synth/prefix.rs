@@ -7,7 +7,7 @@
 //!
 //! # The prefixes
 //! Group `g` (`0..groups`) has the prefix text of the prefix-reuse block with hash id
-//! `g` and `tokens` tokens ([`crate::block`]): a function of `(seed, g, tokens)` only,
+//! `g` and `tokens` tokens ([`crate::import::block`]): a function of `(seed, g, tokens)` only,
 //! whose first word already differs between groups (for `g` below the vocabulary size),
 //! so two groups share no token. Under a tokenizer the prefix encodes alone to exactly
 //! `tokens` ids, and every prompt's recorded ids start with those ids (checked for each
@@ -33,8 +33,8 @@ use std::collections::HashMap;
 
 use formats::{PrefixShare, PrefixSpec};
 
-use crate::block::BlockBuilder;
 use crate::error::{GenError, Result};
+use crate::import::block::BlockBuilder;
 use crate::prompt::{Prompt, PromptSource};
 use crate::rng::{Purpose, SeedKey, StreamRng};
 

@@ -30,10 +30,10 @@ use formats::{ChatMessage, SyntheticSpec, TraceRequest};
 
 use crate::dist::{arrivals, sample_length};
 use crate::error::Result;
-use crate::prefix::{GroupChooser, Prefixes};
 use crate::prompt::{PromptBuilder, PromptSource};
 use crate::rng::{Purpose, SeedKey};
 use crate::session::{Slot, ThinkSampler, render_counted, schedule};
+use crate::synth::prefix::{GroupChooser, Prefixes};
 
 /// The requests of a spec with `sessions`, in file order (see the module docs).
 pub struct SessionRequests<'a> {
@@ -171,7 +171,7 @@ impl Iterator for SessionRequests<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{Requests, generate_trace};
+    use crate::synth::trace::{Requests, generate_trace};
     use formats::{Arrival, LengthDist, PrefixShare, PrefixSpec, SessionSpec, ThinkTime};
 
     pub(crate) fn spec() -> SyntheticSpec {

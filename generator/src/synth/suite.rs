@@ -16,7 +16,7 @@ use formats::{Arrival, LengthDist, SyntheticSpec, sha256_file, write_atomic};
 use crate::error::{GenError, Result};
 use crate::prompt::PromptSource;
 use crate::spec::spec_to_toml;
-use crate::synth::generate_trace;
+use crate::synth::trace::generate_trace;
 
 pub const THROUGHPUT_CAPS: [u32; 4] = [32, 128, 512, 1536];
 pub const LATENCY_QPS: [u32; 4] = [1, 2, 4, 8];

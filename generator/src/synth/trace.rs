@@ -7,11 +7,11 @@ use formats::{SyntheticSpec, TraceHeader, TraceRequest, TraceSpec, TraceWriter};
 use crate::GENERATOR_VERSION;
 use crate::dist::{arrivals, sample_length};
 use crate::error::Result;
-use crate::prefix::{GroupChooser, Prefixes};
 use crate::prompt::{PromptBuilder, PromptSource};
 use crate::rng::{Purpose, SeedKey, StreamRng};
 use crate::spec::validate;
-use crate::synth_session::SessionRequests;
+use crate::synth::prefix::{GroupChooser, Prefixes};
+use crate::synth::sessions::SessionRequests;
 
 /// The requests of a synthetic trace, generated lazily in id order.
 pub struct Requests<'a>(Inner<'a>);
@@ -32,7 +32,7 @@ struct Single<'a> {
     next: u64,
 }
 
-/// The shared-prefix state of a spec with `prefix` (see [`crate::prefix`]).
+/// The shared-prefix state of a spec with `prefix` (see [`crate::synth::prefix`]).
 struct Shared<'a> {
     groups: GroupChooser,
     prefixes: Prefixes<'a>,
