@@ -15,7 +15,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{EngineParams, Policy, VirtualRequest, simulate};
+use crate::engine::virtual_time::{VirtualRequest, simulate};
+use crate::profile::{EngineParams, Policy};
 
 /// Published 13B throughput (tokens/s) per policy, for caps 32, 128, 512, 1536.
 pub const PUBLISHED_THROUGHPUT: [(Policy, [f64; 4]); 3] = [
@@ -171,15 +172,7 @@ impl Workloads {
     pub fn from_traces(dir: &std::path::Path) -> Result<Workloads, formats::FormatError> {
         let read = |name: String| -> Result<Vec<VirtualRequest>, formats::FormatError> {
             let (_, reqs) = formats::read_trace(dir.join(name))?;
-            Ok(reqs
-                .iter()
-                .map(|r| VirtualRequest {
-                    arrival_ns: r.arrival_ns,
-                    prompt_tokens: r.prompt_tokens,
-                    max_tokens: r.max_tokens,
-                    target_tokens: r.max_tokens,
-                })
-                .collect())
+            Ok(reqs.iter().map(VirtualRequest::from).collect())
         };
         let mut w = Workloads {
             throughput: Vec::new(),

@@ -1,6 +1,6 @@
-//! A simulated LLM serving backend: the wire formats of TGI, vLLM, LightLLM and the
-//! OpenAI API over a continuous-batching engine model, with a ground-truth log and seeded
-//! fault injection.
+//! A simulated LLM serving backend: the wire formats of TGI, vLLM, LightLLM, the OpenAI
+//! API, SGLang and llama.cpp over a continuous-batching engine model, with a ground-truth
+//! log and seeded fault injection.
 //!
 //! Why it exists: every test of the replayer needs a server that speaks the real wire
 //! formats, users need to try the whole pipeline without a GPU, and a simulator that
@@ -17,10 +17,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`engine`] (scheduler core, real-time and virtual-time drivers), [`profile`]
-//! (TOML speed profiles), [`truth`] (the ground-truth log), [`faults`], `server` (what the
-//! dialects share: request life cycle, token sources, streaming) and one module per
-//! dialect (`tgi`, `vllm`, `lightllm`, `openai`, `sglang`, `llamacpp`).
+//! Layout (`README.md` has the map): `server` (the HTTP server: [`start`], [`SimServer`])
+//! -> `dialect` (one module per wire format: `tgi`, `vllm`, `lightllm`, `openai`,
+//! `sglang`, `llamacpp`, and what they share: server state, a request's life, token
+//! sources, streaming) -> [`engine`] (scheduler core, real-time and virtual-time
+//! drivers, prefix cache) -> [`profile`] (TOML speed profiles); beside them [`truth`]
+//! (the ground-truth log), [`faults`], [`metrics`], [`reasoning`], [`words`] and
+//! [`calibration`]. This file holds the configuration types and re-exports.
 
 // Handlers return `Result<_, Response>` once per request: boxing the error answer would
 // only add an allocation on the error path.
@@ -28,35 +31,26 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub mod calibration;
+mod dialect;
 pub mod engine;
 pub mod faults;
 pub mod metrics;
-pub mod prefix;
 pub mod profile;
-pub mod realtime;
 pub mod reasoning;
-mod sampling;
 mod server;
 pub mod truth;
 pub mod words;
 
-mod cache_admin;
-mod lightllm;
-mod llamacpp;
-mod openai;
-mod sglang;
-mod tgi;
-mod vllm;
-
-pub use engine::{VirtualRequest, VirtualResult, simulate};
+pub use dialect::vllm::VllmSeparator;
+pub use engine::virtual_time::{VirtualRequest, VirtualResult, simulate};
+pub use engine::{prefix, realtime};
 pub use faults::Faults;
 pub use profile::{EngineParams, MAX_SPEEDUP, Policy, Profile};
 pub use reasoning::{Reasoning, ReasoningField};
-pub use vllm::VllmSeparator;
+pub use server::{SIMULATOR_HEADER, SimServer, start};
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -207,176 +201,5 @@ impl SimConfig {
             vllm_separator: VllmSeparator::Nul,
             stream_end_gap: Duration::ZERO,
         }
-    }
-}
-
-/// A running simulated server.
-pub struct SimServer {
-    addr: SocketAddr,
-    started_unix_ns: u64,
-    shutdown_tx: Option<tokio::sync::oneshot::Sender<()>>,
-    serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
-    engine: Option<realtime::EngineThread>,
-    truth: Option<truth::TruthWriter>,
-}
-
-/// Backlog of the listening socket (the kernel caps it at `net.core.somaxconn`).
-///
-/// tokio (through mio) listens with std's 128: a burst of more new connections than that
-/// overflows the accept queue and the dropped SYNs are retried only after a second, so a
-/// 1,000-connection burst measured 1 s of extra TTFT on the unlucky requests. Real servers
-/// listen deeper (uvicorn 2048, for vLLM and SGLang); so does the simulator.
-const LISTEN_BACKLOG: u32 = 4096;
-
-/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
-fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// Bind and serve in background tasks on the current tokio runtime.
-pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
-    config.faults.validate()?;
-    if config.faults.generation_error > 0.0 && config.dialect != Dialect::Tgi {
-        return Err(SimError::Config(
-            "the generation_error fault is TGI's (HTTP 424): use it with the tgi dialect".into(),
-        ));
-    }
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = listen(addr).map_err(|source| SimError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(SimError::Serve)?;
-    let clock = engine::Clock::new();
-    let truth = match &config.truth_log {
-        Some(path) => Some(truth::TruthWriter::create(path)?),
-        None => None,
-    };
-    let policy = config.policy.unwrap_or(config.dialect.default_policy());
-    let gauges = Arc::new(metrics::EngineGauges::default());
-    let (engine, engine_thread) = match config.profile.engine(policy) {
-        Some(params) if !config.profile.is_null() => {
-            let core = engine::Core::new(params.clone(), policy);
-            let (thread, tx) = realtime::EngineThread::spawn(core, clock, gauges.clone())
-                .map_err(SimError::Serve)?;
-            let fits = engine::Core::new(params.clone(), policy);
-            (Some(server::EngineHandle { tx, fits }), Some(thread))
-        }
-        _ => (None, None),
-    };
-    let state = Arc::new(server::AppState::new(
-        &config,
-        clock,
-        engine,
-        truth.as_ref().map(|t| t.sender()),
-        gauges,
-    ));
-    let router = match config.dialect {
-        Dialect::Tgi => tgi::routes(),
-        Dialect::Vllm => vllm::routes().merge(cache_admin::vllm_routes()),
-        Dialect::Lightllm => lightllm::routes(),
-        Dialect::Openai => openai::routes().merge(cache_admin::vllm_routes()),
-        Dialect::Sglang => sglang::routes().merge(cache_admin::sglang_routes()),
-        Dialect::Llamacpp => llamacpp::routes(),
-    }
-    .route("/health", axum::routing::get(server::health))
-    .route("/metrics", axum::routing::get(server::metrics))
-    .with_state(state.clone())
-    .layer(axum::middleware::map_response(identify(
-        config.dialect,
-        config.profile.name().to_string(),
-        config.profile.speedup,
-    )));
-    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve_task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.await;
-            })
-            .await
-    });
-    Ok(SimServer {
-        addr,
-        started_unix_ns: clock.started_unix_ns,
-        shutdown_tx: Some(shutdown_tx),
-        serve_task,
-        engine: engine_thread,
-        truth,
-    })
-}
-
-/// Response header naming the simulator on every answer, so a client can never mistake
-/// simulated numbers for a real server's: `x-llmib-simulator: profile=NAME; dialect=D`,
-/// and `; speedup=K` when the profile runs `K` times faster ([`Profile::sped_up`]).
-pub use formats::SIMULATOR_HEADER;
-
-/// The middleware that adds [`SIMULATOR_HEADER`].
-fn identify(
-    dialect: Dialect,
-    profile: String,
-    speedup: f64,
-) -> impl Fn(axum::response::Response) -> std::future::Ready<axum::response::Response> + Clone {
-    let info = formats::SimulatedInfo {
-        dialect: dialect.to_string(),
-        profile,
-        speedup: (speedup != 1.0).then_some(speedup),
-    };
-    let value = axum::http::HeaderValue::from_str(&info.header_value())
-        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("profile=unnamed"));
-    move |mut res: axum::response::Response| {
-        res.headers_mut().insert(SIMULATOR_HEADER, value.clone());
-        std::future::ready(res)
-    }
-}
-
-impl SimServer {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Wall-clock time (ns since the Unix epoch) of the instant the truth log's times count
-    /// from: truth time + this - a run log's `started_unix_ns` is that time on the run's
-    /// clock (same machine; wall-clock precision).
-    pub fn started_unix_ns(&self) -> u64 {
-        self.started_unix_ns
-    }
-
-    /// `http://HOST:PORT` (IPv6 hosts in brackets).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stop serving (in-flight responses get up to 2 s to finish, then are cut), stop the
-    /// engine, and flush and close the truth log.
-    pub async fn shutdown(mut self) -> Result<(), SimError> {
-        if let Some(tx) = self.shutdown_tx.take() {
-            let _ = tx.send(());
-        }
-        let serve_result =
-            match tokio::time::timeout(Duration::from_secs(2), &mut self.serve_task).await {
-                Ok(Ok(r)) => r.map_err(SimError::Serve),
-                Ok(Err(_join)) => Ok(()),
-                Err(_) => {
-                    self.serve_task.abort();
-                    let _ = (&mut self.serve_task).await;
-                    Ok(())
-                }
-            };
-        // Stop the engine: open token channels close, so any response still streaming ends.
-        if let Some(engine) = self.engine.take() {
-            engine.stop().await;
-        }
-        if let Some(truth) = self.truth.take() {
-            truth.close().await?;
-        }
-        serve_result
     }
 }

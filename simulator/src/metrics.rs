@@ -5,7 +5,7 @@
 //! for first, and the engine model's default policy is vLLM's. Why on every dialect: the
 //! scraper and the sweep's cool-down are tested against any dialect without a GPU.
 //!
-//! The engine is a single-owner task (`engine.rs`); it must not wait for anybody. So it
+//! The engine is a single-owner thread (`engine/realtime.rs`); it must not wait for anybody. So it
 //! publishes its gauges into [`EngineGauges`] (relaxed atomic stores, a handful per step)
 //! and the handler reads them whenever it is asked: no lock, no channel, nothing on the
 //! step's path but the stores. Request-level series (successes, TTFT and end-to-end
@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::engine::Core;
+use crate::engine::scheduler::Core;
 
 /// The engine's gauges and counters, stored by the engine task after each change.
 #[derive(Debug, Default)]

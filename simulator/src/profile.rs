@@ -102,7 +102,7 @@ pub struct EngineParams {
     pub decode_per_seq_us: f64,
     #[serde(default)]
     pub decode_per_ctx_token_us: f64,
-    /// Automatic prefix caching (vLLM policy only; see `prefix.rs`): full prompt blocks
+    /// Automatic prefix caching (vLLM policy only; see `engine/prefix.rs`): full prompt blocks
     /// already in KV memory are reused and not prefilled again. Off by default: the 2023
     /// servers the calibrated profiles model had none.
     #[serde(default)]
@@ -423,7 +423,7 @@ fn divide_us(us: u64, k: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{VirtualRequest, simulate};
+    use crate::engine::virtual_time::{VirtualRequest, simulate};
 
     #[test]
     fn a_sped_up_profile_runs_the_same_schedule_k_times_faster() {
@@ -461,7 +461,7 @@ mod tests {
                     (b.output_tokens, b.preemptions, b.rejected),
                     "{policy:?}"
                 );
-                let e2e = |r: &crate::engine::VirtualResult| r.finished_ns as f64;
+                let e2e = |r: &crate::engine::virtual_time::VirtualResult| r.finished_ns as f64;
                 worst = worst.max((e2e(a) / k - e2e(b)).abs() / (e2e(a) / k));
             }
             assert!(

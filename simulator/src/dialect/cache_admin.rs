@@ -21,7 +21,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 
-use crate::server::{AppState, response};
+use crate::dialect::respond::response;
+use crate::dialect::state::AppState;
 
 /// SGLang's answer text, success or not.
 const FLUSHED: &str = "Cache flushed.\nPlease check backend logs for more details. (When there are running or waiting requests, the operation will not be performed.)\n";

@@ -35,13 +35,14 @@ use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{push_json_str, python_injected_error, response, uvicorn_500};
+use crate::dialect::sampling::truthy;
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, cut_body, stream_body};
+use crate::dialect::tokens::{Job, Tok};
 use crate::faults::Fault;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, Job, Tok, cut_body, push_json_str, python_injected_error, response,
-    stream_body, uvicorn_500,
-};
 use crate::truth::Outcome;
-use crate::sampling::truthy;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -66,7 +67,7 @@ fn parse(body: &[u8]) -> Result<Parsed, ()> {
     let Some(Value::Object(params)) = obj.remove("parameters") else {
         return Err(());
     };
-    crate::sampling::lightllm_718e6d6(&params)?;
+    crate::dialect::sampling::lightllm_718e6d6(&params)?;
     let max_new_tokens = match params.get("max_new_tokens") {
         None => 16,
         Some(Value::Number(n)) => match n.as_u64() {
@@ -108,7 +109,7 @@ impl Framer for LightFramer {
         out.extend_from_slice(b", \"text\": ");
         push_py_str(out, text);
         out.extend_from_slice(b", \"logprob\": ");
-        out.extend_from_slice(crate::tgi::logprob(tok).as_bytes());
+        out.extend_from_slice(crate::dialect::tgi::logprob(tok).as_bytes());
         out.extend_from_slice(
             b", \"special\": false}, \"generated_text\": null, \"details\": null}\n\n",
         );
@@ -122,7 +123,7 @@ fn prepare(
     body: &[u8],
     route: &str,
     stream: bool,
-) -> Result<(Ctx, crate::server::Plan), Response> {
+) -> Result<(Ctx, crate::dialect::request::Plan), Response> {
     let mut ctx = Ctx::begin(st, headers, route, stream);
     let Ok(req) = parse(body) else {
         return Err(ctx.reject(Outcome::BadRequest, uvicorn_500()));

@@ -36,10 +36,12 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{push_json_str, response};
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, cut_body, stream_body};
+use crate::dialect::tokens::{Job, Tok};
 use crate::faults::Fault;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, Job, Tok, cut_body, push_json_str, response, stream_body,
-};
 use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {

@@ -31,10 +31,13 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 
+use crate::dialect::openai_request::{Kind, Parsed, bad_request, error, parse, validate};
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{JSON, SSE, push_json_str, response};
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, cut_body, stream_body};
+use crate::dialect::tokens::{Job, Tok};
 use crate::faults::Fault;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, JSON, Job, SSE, Tok, cut_body, push_json_str, response, stream_body,
-};
 use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -63,15 +66,6 @@ fn injected_error(status: StatusCode) -> Response {
     error(status, message, kind)
 }
 
-fn error(status: StatusCode, message: &str, kind: &str) -> Response {
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
-    response(status, Some(JSON), serde_json::to_vec(&body).expect("json"))
-}
-
-fn bad_request(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, message, "BadRequestError")
-}
-
 async fn models(State(st): State<Arc<AppState>>) -> Response {
     let body = json!({
         "object": "list",
@@ -90,241 +84,6 @@ async fn models(State(st): State<Arc<AppState>>) -> Response {
         Some(JSON),
         serde_json::to_vec(&body).expect("json"),
     )
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Completion,
-    Chat,
-}
-
-struct Parsed {
-    prompt_tokens: u32,
-    max_tokens: Option<u32>,
-    stream: bool,
-    include_usage: bool,
-    continuous_usage: bool,
-    ignore_eos: bool,
-    min_tokens: u32,
-    /// The prompt text, for `echo` (completions).
-    echo: Option<String>,
-    /// The request lets the model think (`chat_template_kwargs` does not turn it off).
-    thinking: bool,
-    /// The prompt's block hashes for the engine's prefix cache (empty without one).
-    prefix: Vec<u64>,
-}
-
-fn opt_u32(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if v <= u32::MAX as u64 => Ok(Some(v as u32)),
-            _ => Err(format!(
-                "{key}: Input should be a valid integer greater than or equal to 0"
-            )),
-        },
-        Some(_) => Err(format!("{key}: Input should be a valid integer")),
-    }
-}
-
-fn opt_bool(obj: &serde_json::Map<String, Value>, key: &str) -> Result<bool, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(format!("{key}: Input should be a valid boolean")),
-    }
-}
-
-fn content_words(v: &Value) -> Result<u32, String> {
-    match v {
-        Value::String(s) => Ok(crate::words::count_words(s)),
-        Value::Null => Ok(0),
-        Value::Array(parts) => {
-            let mut n = 0;
-            for p in parts {
-                match p.get("text") {
-                    Some(Value::String(s)) => n += crate::words::count_words(s),
-                    _ => return Err("messages.content: only text parts are supported".into()),
-                }
-            }
-            Ok(n)
-        }
-        _ => Err("messages.content: Input should be a valid string or list".into()),
-    }
-}
-
-fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(&format!("JSON decode error: {e}")))?;
-    let Value::Object(obj) = v else {
-        return Err(bad_request(
-            "Input should be a valid dictionary or object to extract fields from",
-        ));
-    };
-    match obj.get("model") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(m)) if *m == st.profile.model => {}
-        Some(Value::String(m)) => {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                &format!("The model `{m}` does not exist."),
-                "NotFoundError",
-            ));
-        }
-        Some(_) => return Err(bad_request("model: Input should be a valid string")),
-    }
-    let bad = |m: String| bad_request(&m);
-    let (prompt_tokens, echo) = match kind {
-        Kind::Completion => match obj.get("prompt") {
-            Some(Value::String(s)) => (crate::words::count_words(s), Some(s.clone())),
-            Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
-                let s = a[0].as_str().expect("checked").to_owned();
-                (crate::words::count_words(&s), Some(s))
-            }
-            Some(Value::Array(a)) if !a.is_empty() && a.iter().all(|x| x.as_u64().is_some()) => {
-                (a.len() as u32, None)
-            }
-            Some(Value::Array(a))
-                if a.len() == 1
-                    && a[0]
-                        .as_array()
-                        .is_some_and(|ids| ids.iter().all(|x| x.as_u64().is_some())) =>
-            {
-                (a[0].as_array().expect("checked").len() as u32, None)
-            }
-            Some(Value::Array(a)) if a.len() > 1 => {
-                return Err(bad(
-                    "prompt: the simulator serves one prompt per request".into()
-                ));
-            }
-            None => return Err(bad("prompt: Field required".into())),
-            Some(_) => {
-                return Err(bad(
-                    "prompt: Input should be a valid string or a list of token ids".into(),
-                ));
-            }
-        },
-        Kind::Chat => match obj.get("messages") {
-            Some(Value::Array(msgs)) if !msgs.is_empty() => {
-                let mut n = 0;
-                for m in msgs {
-                    if !m.get("role").is_some_and(Value::is_string) {
-                        return Err(bad("messages.role: Field required".into()));
-                    }
-                    n += content_words(m.get("content").unwrap_or(&Value::Null)).map_err(bad)?;
-                }
-                (n, None)
-            }
-            None => return Err(bad("messages: Field required".into())),
-            Some(_) => return Err(bad("messages: Input should be a non-empty list".into())),
-        },
-    };
-    let max_tokens = match kind {
-        Kind::Completion => Some(opt_u32(&obj, "max_tokens").map_err(bad)?.unwrap_or(16)),
-        Kind::Chat => match opt_u32(&obj, "max_completion_tokens").map_err(bad)? {
-            Some(m) => Some(m),
-            None => opt_u32(&obj, "max_tokens").map_err(bad)?,
-        },
-    };
-    if max_tokens == Some(0) {
-        return Err(bad("max_tokens must be at least 1, got 0.".into()));
-    }
-    let stream = opt_bool(&obj, "stream").map_err(bad)?;
-    let (mut include_usage, mut continuous_usage) = (false, false);
-    match obj.get("stream_options") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(so)) => {
-            if !stream {
-                return Err(bad(
-                    "Stream options can only be defined when `stream=True`.".into(),
-                ));
-            }
-            include_usage = opt_bool(so, "include_usage").map_err(bad)?;
-            continuous_usage = opt_bool(so, "continuous_usage_stats").map_err(bad)?;
-        }
-        Some(_) => return Err(bad("stream_options: Input should be an object".into())),
-    }
-    if let Some(n) = opt_u32(&obj, "n").map_err(bad)?
-        && n != 1
-    {
-        return Err(bad(
-            "n: the simulator generates one choice per request".into()
-        ));
-    }
-    let echo = if kind == Kind::Completion && opt_bool(&obj, "echo").map_err(bad)? {
-        echo
-    } else {
-        None
-    };
-    Ok(Parsed {
-        prompt_tokens,
-        max_tokens,
-        stream,
-        include_usage,
-        continuous_usage,
-        ignore_eos: opt_bool(&obj, "ignore_eos").map_err(bad)?,
-        min_tokens: opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0),
-        echo,
-        thinking: thinking(&obj).map_err(bad)?,
-        prefix: prefix_hashes(st, kind, &obj),
-    })
-}
-
-/// The prompt's block hashes when the engine caches prefixes (the prompt is valid).
-fn prefix_hashes(st: &AppState, kind: Kind, obj: &serde_json::Map<String, Value>) -> Vec<u64> {
-    let Some(mut h) = st.block_hasher() else {
-        return Vec::new();
-    };
-    match (kind, obj.get("prompt"), obj.get("messages")) {
-        (Kind::Completion, Some(p), _) => crate::prefix::hash_prompt(&mut h, p),
-        (Kind::Chat, _, Some(Value::Array(msgs))) => crate::prefix::hash_messages(&mut h, msgs),
-        _ => {}
-    }
-    h.finish()
-}
-
-/// False when `chat_template_kwargs.enable_thinking` (Qwen3) or `.thinking`
-/// (DeepSeek-V3.1) is false: the request asks the model not to reason.
-fn thinking(obj: &serde_json::Map<String, Value>) -> Result<bool, String> {
-    match obj.get("chat_template_kwargs") {
-        None | Some(Value::Null) => Ok(true),
-        Some(Value::Object(k)) => Ok(["enable_thinking", "thinking"]
-            .iter()
-            .all(|key| k.get(*key) != Some(&Value::Bool(false)))),
-        Some(_) => Err("chat_template_kwargs: Input should be a valid dictionary".into()),
-    }
-}
-
-/// vLLM's context-length checks; returns the resolved max_tokens.
-fn validate(st: &AppState, p: &Parsed) -> Result<u32, String> {
-    let ctx = st.profile.max_total_tokens;
-    let input = p.prompt_tokens;
-    if input == 0 {
-        return Err("The prompt is empty.".into());
-    }
-    if input >= ctx {
-        return Err(format!(
-            "This model's maximum context length is {ctx} tokens. However, your request has {input} input tokens. Please reduce the length of the input messages."
-        ));
-    }
-    let max = p.max_tokens.unwrap_or(ctx - input);
-    if input as u64 + max as u64 > ctx as u64 {
-        return Err(format!(
-            "'max_tokens' or 'max_completion_tokens' is too large: {max}. This model's maximum context length is {ctx} tokens and your request has {input} input tokens ({max} > {ctx} - {input})."
-        ));
-    }
-    if p.min_tokens > max {
-        return Err(format!(
-            "min_tokens must be less than or equal to max_tokens={max}, got {}.",
-            p.min_tokens
-        ));
-    }
-    if !st.engine_fits(input, max) {
-        return Err(format!(
-            "The request ({input} + {max} tokens) does not fit the KV cache."
-        ));
-    }
-    Ok(max)
 }
 
 fn finish_reason(eos: bool) -> &'static str {
@@ -394,7 +153,7 @@ struct Thought {
 }
 
 impl Thought {
-    fn of(st: &AppState, kind: Kind, p: &Parsed, plan: &crate::server::Plan) -> Thought {
+    fn of(st: &AppState, kind: Kind, p: &Parsed, plan: &crate::dialect::request::Plan) -> Thought {
         match st.reasoning {
             Some(r) if kind == Kind::Chat => Thought {
                 planned: if p.thinking {

@@ -35,11 +35,12 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{JSON, push_json_str, response, uvicorn_500};
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, cut_body, stream_body};
+use crate::dialect::tokens::{Job, Tok};
 use crate::faults::Fault;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, JSON, Job, Tok, cut_body, push_json_str, response, stream_body,
-    uvicorn_500,
-};
 use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -150,7 +151,10 @@ struct Parsed {
 
 /// The request as FastAPI and `GenerateReqInput` see it; `Err` is the validation
 /// error's message.
-fn parse(body: &[u8], hasher: Option<crate::prefix::BlockHasher>) -> Result<Parsed, String> {
+fn parse(
+    body: &[u8],
+    hasher: Option<crate::engine::prefix::BlockHasher>,
+) -> Result<Parsed, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("JSON decode error: {e}"))?;
     let Value::Object(obj) = v else {
         return Err("Input should be a valid dictionary or object to extract fields from".into());
@@ -187,7 +191,7 @@ fn parse(body: &[u8], hasher: Option<crate::prefix::BlockHasher>) -> Result<Pars
         Some(mut h) if prompt_tokens.is_ok() => {
             let prompt = obj.get("text").filter(|t| !t.is_null());
             if let Some(p) = prompt.or_else(|| obj.get("input_ids")) {
-                crate::prefix::hash_prompt(&mut h, p);
+                crate::engine::prefix::hash_prompt(&mut h, p);
             }
             h.finish()
         }
@@ -216,7 +220,9 @@ fn sampling(sp: &serde_json::Map<String, Value>) -> (Result<u32, ()>, bool) {
             .ok_or(()),
         Some(_) => Err(()),
     };
-    let ignore_eos = sp.get("ignore_eos").is_some_and(crate::sampling::truthy);
+    let ignore_eos = sp
+        .get("ignore_eos")
+        .is_some_and(crate::dialect::sampling::truthy);
     (max, ignore_eos)
 }
 

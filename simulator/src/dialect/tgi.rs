@@ -46,10 +46,12 @@ use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{JSON, SSE, TEXT, push_json_str, response};
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, stream_body};
+use crate::dialect::tokens::{Job, Tok};
 use crate::faults::Fault;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, JSON, Job, SSE, TEXT, Tok, push_json_str, response, stream_body,
-};
 use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -465,7 +467,7 @@ async fn generate_answer(
     put("x-time-per-token", ms(inference / toks.len() as u64));
     if let Some(Fault::Disconnect { .. }) = job.plan.fault {
         job.ctx.finish(Outcome::Disconnect, 200);
-        *resp.body_mut() = crate::server::cut_body();
+        *resp.body_mut() = crate::dialect::stream::cut_body();
         return resp;
     }
     job.ctx.finish(Outcome::Ok, 200);

@@ -29,12 +29,15 @@ use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
-use crate::faults::Fault;
-use crate::sampling::truthy;
-use crate::server::{
-    AppState, Ctx, Framer, Gen, JSON, Job, Tok, push_py_json_str, python_injected_error, response,
-    stream_body, uvicorn_500,
+use crate::dialect::request::{Ctx, Gen};
+use crate::dialect::respond::{
+    JSON, push_py_json_str, python_injected_error, response, uvicorn_500,
 };
+use crate::dialect::sampling::truthy;
+use crate::dialect::state::AppState;
+use crate::dialect::stream::{Framer, stream_body};
+use crate::dialect::tokens::{Job, Tok};
+use crate::faults::Fault;
 use crate::truth::Outcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -91,7 +94,7 @@ fn parse(body: &[u8]) -> Result<Parsed, ()> {
         return Err(());
     };
     let stream = obj.remove("stream").is_some_and(|s| truthy(&s));
-    crate::sampling::vllm_0_1_4(&obj)?;
+    crate::dialect::sampling::vllm_0_1_4(&obj)?;
     let max_tokens = match obj.get("max_tokens") {
         None => 16,
         Some(Value::Number(n)) => match n.as_u64() {
@@ -214,7 +217,11 @@ async fn generate(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
     let body = serde_json::to_vec(&serde_json::json!({"text": [text]})).expect("json");
     if let Some(Fault::Disconnect { .. }) = job.plan.fault {
         job.ctx.finish(Outcome::Disconnect, 200);
-        return response(StatusCode::OK, Some(JSON), crate::server::cut_body());
+        return response(
+            StatusCode::OK,
+            Some(JSON),
+            crate::dialect::stream::cut_body(),
+        );
     }
     job.ctx.finish(Outcome::Ok, 200);
     response(StatusCode::OK, Some(JSON), body)

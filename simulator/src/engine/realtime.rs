@@ -24,11 +24,32 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::engine::{Clock, Core, Emit, EngineEvent, Submission};
+use crate::engine::clock::Clock;
+use crate::engine::scheduler::{Core, Emit, EngineRequest, Step};
 use crate::metrics::EngineGauges;
 
 /// Furthest the engine may run behind its chained deadlines before it starts over.
 pub const CATCH_UP: Duration = Duration::from_millis(5);
+
+/// Messages from the engine to one request's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// First admission (start of its first prefill step), ns on the server clock;
+    /// `cached`: its prompt tokens found in the prefix cache then.
+    Admitted { at_ns: u64, cached: u32 },
+    /// Evicted, to be recomputed.
+    Preempted,
+    /// A token at the end of a step.
+    Token { index: u32, last: bool, at_ns: u64 },
+}
+
+/// A request sent to the real-time engine (this module).
+pub struct Submission {
+    pub req: EngineRequest,
+    /// Its prompt's block hashes, for the prefix cache (may be empty).
+    pub hashes: Vec<u64>,
+    pub events: mpsc::UnboundedSender<EngineEvent>,
+}
 
 /// What the engine thread receives.
 pub enum EngineInput {
@@ -161,7 +182,7 @@ fn step_start(deadline: Option<Instant>, now: Instant) -> Instant {
 }
 
 /// Tells the step's newly admitted and preempted requests.
-fn announce(clock: &Clock, chans: &Chans, step: &crate::engine::Step, start: Instant) {
+fn announce(clock: &Clock, chans: &Chans, step: &Step, start: Instant) {
     let start_ns = clock.ns_at(start);
     for &(key, cached) in &step.cached {
         if let Some(tx) = chans.get(&key) {
