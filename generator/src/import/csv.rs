@@ -117,9 +117,8 @@ mod tests {
 
     #[test]
     fn quoted_cells_are_read_as_their_text() {
-        let text = format!(
-            "\"TIMESTAMP\",\"ContextTokens\",GeneratedTokens\n\"2023-11-16 18:15:46\",\"374\",44\n"
-        );
+        let text =
+            "\"TIMESTAMP\",\"ContextTokens\",GeneratedTokens\n\"2023-11-16 18:15:46\",\"374\",44\n";
         assert_eq!(azure(text.as_bytes()), [(374, 2)]);
         let opts = crate::import::burstgpt::BurstGptOptions {
             model: Some("ChatGPT".into()),
