@@ -5,7 +5,7 @@
 //!   simulated profile, trace name and sha256, output cap, arrival rate, log end.
 //! * `requests`: one row per request with the raw times (ns since run start), token
 //!   counts, session and turn (null without a session) and outcome of
-//!   [`crate::load::req`] (with the reasoning fields
+//!   [`crate::load::columns::req`] (with the reasoning fields
 //!   `first_reasoning_ns`, `first_answer_ns`, `reasoning_tokens`,
 //!   `server_reasoning_tokens`, and `count_flags`: the record's flags joined by `,`),
 //!   plus derived seconds `lateness_s`, `ttft_s`, `ttfat_s`
@@ -13,7 +13,7 @@
 //! * `events`: one row per streamed event: `run`, `request_id`, `seq`, `t_ns`, `tokens`.
 //!
 //! Runs replayed with `--server-metrics` add two files (only then; see
-//! [`crate::server_metrics`]): `server_metrics` (one row per scrape: running, waiting,
+//! [`crate::load::server_metrics`]): `server_metrics` (one row per scrape: running, waiting,
 //! KV-cache usage) and `server_series` (every kept series of every scrape, long format).
 //!
 //! Every row carries `run`; join on (`run`, `request_id`). Warmup requests are kept and
@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::{Runs, req};
+use crate::load::columns::req;
+use crate::load::runs::{RunInfo, Runs};
+use crate::load::server_metrics;
 
 /// File format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +54,7 @@ impl ExportFormat {
 /// The runs table (one row per log).
 pub fn runs_table(runs: &Runs) -> Result<DataFrame> {
     let n = runs.runs.len();
-    let h = |f: &dyn Fn(&crate::load::RunInfo) -> Option<String>| -> Vec<Option<String>> {
+    let h = |f: &dyn Fn(&RunInfo) -> Option<String>| -> Vec<Option<String>> {
         runs.runs.iter().map(f).collect()
     };
     let df = DataFrame::new(
@@ -228,9 +230,9 @@ pub fn export(runs: &Runs, dir: &Path, format: ExportFormat) -> Result<Vec<PathB
     let server = [
         (
             "server_metrics",
-            crate::server_metrics::samples_table(runs)?,
+            server_metrics::samples_table(runs)?,
         ),
-        ("server_series", crate::server_metrics::series_table(runs)?),
+        ("server_series", server_metrics::series_table(runs)?),
     ];
     for (name, df) in server {
         if let Some(mut df) = df {

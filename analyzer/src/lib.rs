@@ -42,21 +42,27 @@ pub mod merge;
 pub mod metrics;
 pub mod readme;
 pub mod report;
-pub mod server_metrics;
-pub mod sessions;
+pub mod slo;
 pub mod stats;
 pub mod tables;
+
+pub use load::server_metrics;
+pub use metrics::sessions;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use export::{ExportFormat, export, export_files};
 pub use figures::{figure_files, write_figures};
-pub use load::{RunInfo, Runs, load_runs};
-pub use metrics::{LatencyFrom, MetricOptions, PrefixCache, RunMetrics, Slo, TokenSource};
+pub use load::load_runs;
+pub use load::runs::{RunInfo, Runs};
+pub use metrics::RunMetrics;
+pub use metrics::options::{LatencyFrom, MetricOptions, TokenSource};
+pub use metrics::prefix_cache::PrefixCache;
+pub use slo::Slo;
 pub use readme::{check_readme, update_readme};
 pub use report::{AnalyzeOptions, Report, RunReport, report};
-pub use sessions::{SessionMetrics, TAIL_TURN, TurnRow};
+pub use metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 pub use stats::{Stat, Stats};
 pub use tables::Format;
 

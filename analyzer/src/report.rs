@@ -24,8 +24,11 @@ use formats::{LogEnd, PrefixCacheReset, ServerIdentity, SimulatedInfo, TraceSpec
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::load::{RunInfo, Runs};
-use crate::metrics::{MetricOptions, RunMetrics, Samples, compute_all};
+use crate::load::runs::{RunInfo, Runs};
+use crate::metrics::options::{LatencyFrom, MetricOptions};
+use crate::metrics::rates::{Rates, rates};
+use crate::metrics::{RunMetrics, Samples, compute_all};
+use crate::slo::SloTargets;
 use crate::stats::{Stat, summarize};
 
 /// Options of an analysis (`llmib analyze` flags).
@@ -81,7 +84,7 @@ pub struct RunReport {
     /// Replay speed-up (`--time-scale`): arrival offsets were divided by it.
     pub time_scale: f64,
     /// The simulator's speed-up `K` the run's times were multiplied by when loaded
-    /// ([`crate::load::RunInfo::dilation`]; 1 when none).
+    /// ([`RunInfo::dilation`]; 1 when none).
     pub dilation: f64,
     pub warnings: Vec<String>,
     /// What the server said about itself before the run (log header).
@@ -96,7 +99,7 @@ pub struct RunReport {
     pub samples: Samples,
     /// Offered and achieved request rates (profile time when dilated), for the capacity curves.
     #[serde(skip)]
-    pub rates: crate::capacity::Rates,
+    pub rates: Rates,
 }
 
 impl RunReport {
@@ -223,18 +226,18 @@ pub struct Report {
     /// Capacity SLO targets drawn on the curve figures and written in
     /// `capacity.json` (a capacity manifest's, or the caller's); `None` by default.
     #[serde(skip)]
-    pub capacity_slo: Option<crate::capacity::SloTargets>,
+    pub capacity_slo: Option<SloTargets>,
 }
 
 /// Corner label of the throughput table (verbatim from the original).
 pub const THROUGHPUT_CORNER: &str = "Throughput (token/s) vs. variance in length";
 
 /// Corner label of the latency table for a statistic and origin.
-pub fn latency_corner(stat: Stat, from: crate::metrics::LatencyFrom) -> String {
+pub fn latency_corner(stat: Stat, from: LatencyFrom) -> String {
     let from = match from {
-        crate::metrics::LatencyFrom::Dispatch => "",
-        crate::metrics::LatencyFrom::Sent => ", from send time",
-        crate::metrics::LatencyFrom::Scheduled => ", from scheduled time",
+        LatencyFrom::Dispatch => "",
+        LatencyFrom::Sent => ", from send time",
+        LatencyFrom::Scheduled => ", from scheduled time",
     };
     format!(
         "generation request latency vs. QPS: {} per-token (request), s{from}",
@@ -334,7 +337,7 @@ fn run_warnings(info: &RunInfo, m: &RunMetrics, opts: &AnalyzeOptions) -> Vec<St
     for (flag, n) in &m.count_flags {
         w.push(format!("run {id}: {n} {}", count_flag_note(flag)));
     }
-    if opts.metrics.latency_from == crate::metrics::LatencyFrom::Sent && m.sent_missing > 0 {
+    if opts.metrics.latency_from == LatencyFrom::Sent && m.sent_missing > 0 {
         w.push(format!(
             "run {id}: {} of {} ok requests have no sent_ns (a log from before it was \
              recorded): their latencies are measured from dispatch",
@@ -397,7 +400,7 @@ fn count_flag_note(flag: &str) -> String {
 /// Computes every run's metrics and the two tables.
 pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
     let computed = compute_all(runs, &opts.metrics)?;
-    let rates = crate::capacity::rates(runs)?;
+    let rates = rates(runs)?;
     let mut warnings = runs.warnings.clone();
     let mut reports = Vec::with_capacity(runs.runs.len());
     for ((info, (metrics, samples)), rates) in runs.runs.iter().zip(computed).zip(rates) {

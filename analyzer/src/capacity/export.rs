@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::{Curve, SloTargets};
+use super::Curve;
+use crate::slo::SloTargets;
 use crate::stats::Stats;
 use crate::tables::csv::field;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use formats::SimulatedInfo;
 use serde::{Deserialize, Serialize};
 
-use super::SloTargets;
 use crate::error::{Error, Result};
+use crate::slo::SloTargets;
 
 /// File name of a sweep's manifest.
 pub const SWEEP_MANIFEST: &str = "sweep.json";

@@ -4,8 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::throughput::DrawResult;
-use super::{color, text, tick};
+use crate::figures::style::{DrawResult, color, text, tick};
 use crate::report::{Report, RunReport};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

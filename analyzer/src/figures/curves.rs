@@ -7,9 +7,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::throughput::DrawResult;
-use super::{color, text, tick};
-use crate::capacity::{Curve, Point, SloMetric, SloTargets};
+use crate::figures::style::{DrawResult, color, text, tick};
+use crate::capacity::{Curve, Point};
+use crate::slo::{SloMetric, SloTargets};
 use crate::report::Report;
 
 /// The curves of one trace (and model), drawn in one figure.

@@ -16,6 +16,7 @@
 mod cdf;
 mod curves;
 mod font;
+pub(crate) mod style;
 pub mod svg;
 mod throughput;
 mod timeline;
@@ -26,41 +27,11 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::load::Runs;
+use crate::load::runs::Runs;
 use crate::report::Report;
 
 pub use font::{FAMILY, FONT_BYTES};
-
-/// Figure size in pixels: readable at 700 px wide, as the README shows them.
-pub const WIDTH: u32 = 700;
-pub const HEIGHT: u32 = 450;
-
-/// Colors of successive series (colour-blind-friendly Okabe-Ito palette).
-pub(crate) const PALETTE: [RGBColor; 8] = [
-    RGBColor(0, 114, 178),
-    RGBColor(230, 159, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(86, 180, 233),
-    RGBColor(213, 94, 0),
-    RGBColor(0, 0, 0),
-    RGBColor(240, 228, 66),
-];
-
-pub(crate) fn color(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
-}
-
-pub(crate) fn text(size: u32) -> TextStyle<'static> {
-    (FAMILY, size).into_font().color(&BLACK)
-}
-
-/// Tick label: the shortest of up to 4 decimals (`5000`, `0.025`, `2.5`).
-pub(crate) fn tick(v: &f64) -> String {
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.to_string() }
-}
+pub use style::{HEIGHT, WIDTH};
 
 /// A file-name-safe version of a label (`QPS=2` -> `qps-2`).
 pub fn slug(s: &str) -> String {

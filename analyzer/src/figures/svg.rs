@@ -16,7 +16,7 @@ use plotters_backend::{
     FontTransform,
 };
 
-use super::font::FONT_BYTES;
+use crate::figures::font::FONT_BYTES;
 
 /// Writes an SVG document into a borrowed `String`; complete after `present()`.
 pub struct PathSvg<'a> {

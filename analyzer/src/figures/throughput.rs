@@ -4,10 +4,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{color, text, tick};
+use crate::figures::style::{DrawResult, color, text, tick};
 use crate::report::{Table, ThroughputCell};
-
-pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

@@ -5,10 +5,11 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::throughput::DrawResult;
-use super::{color, text, tick};
+use crate::figures::style::{DrawResult, HEIGHT, WIDTH, color, text, tick};
 use crate::error::Result;
-use crate::load::{RunInfo, Runs, ev, req};
+use crate::load::columns::{ev, req};
+use crate::load::runs::{RunInfo, Runs};
+use crate::load::server_metrics;
 
 /// Bins of the tokens/s curve (and of the in-flight maximum on long runs).
 pub(crate) const BINS: usize = 100;
@@ -145,7 +146,7 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
         tok_s,
         bin_s,
         end_s,
-        server: crate::server_metrics::samples(info)
+        server: server_metrics::samples(info)
             .ok()
             .flatten()
             .and_then(|m| ServerSeries::new(&m, end_s)),
@@ -155,7 +156,7 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
 /// Pixel size of the figure: the usual one, taller by half with the server panel so
 /// that each of the three panels keeps the height of its axis title.
 pub(crate) fn size(s: &Series) -> (u32, u32) {
-    let (w, h) = (super::WIDTH, super::HEIGHT);
+    let (w, h) = (WIDTH, HEIGHT);
     match s.server {
         Some(_) => (w, h * 3 / 2),
         None => (w, h),

@@ -5,10 +5,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::throughput::DrawResult;
-use super::{color, text, tick};
+use crate::figures::style::{DrawResult, color, text, tick};
 use crate::report::{Report, RunReport};
-use crate::sessions::TAIL_TURN;
+use crate::metrics::sessions::TAIL_TURN;
 
 /// One run's curves: (legend, points (turn row, p50 seconds), points (turn row, p99)).
 pub(crate) struct Curve {

@@ -9,6 +9,8 @@
 //! Notes (pooled runs, split columns, token-count differences, simulated rows) follow a
 //! table as a bullet list, so the cells keep the original's shape.
 
+use crate::metrics::ReasoningTotals;
+use crate::metrics::options::LatencyFrom;
 use crate::report::{Report, Table};
 use crate::tables::{fmt_latency, fmt_opt, fmt_throughput};
 
@@ -73,7 +75,7 @@ pub fn runs(report: &Report) -> String {
     let from = report.options.metrics.latency_from;
     // Latency columns follow `--from`; their headers say so unless it is dispatch.
     let origin = match from {
-        crate::metrics::LatencyFrom::Dispatch => String::new(),
+        LatencyFrom::Dispatch => String::new(),
         other => format!(" (from {})", other.name()),
     };
     let (ttft50, ttft99) = (format!("TTFT p50 s{origin}"), format!("TTFT p99 s{origin}"));
@@ -178,7 +180,7 @@ pub fn runs(report: &Report) -> String {
 }
 
 /// A run's reasoning tokens: the client's count, and the server's when it reported one.
-fn reasoning_tokens(r: &crate::metrics::ReasoningTotals) -> String {
+fn reasoning_tokens(r: &ReasoningTotals) -> String {
     if r.requests == 0 && r.server_reported == 0 {
         return "-".into();
     }

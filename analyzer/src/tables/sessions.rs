@@ -3,9 +3,9 @@
 //! latencies (Markdown "TTFT by turn", `ttft_by_turn.csv`). A report without sessions
 //! renders nothing here, so its outputs stay what they were before sessions existed.
 
-use crate::metrics::LatencyFrom;
+use crate::metrics::options::LatencyFrom;
 use crate::report::{Report, RunReport};
-use crate::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
+use crate::metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 use crate::stats::Stats;
 use crate::tables::csv::field;
 use crate::tables::fmt_opt;

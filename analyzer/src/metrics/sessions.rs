@@ -22,8 +22,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::load::RunInfo;
-use crate::metrics::{LatencyFrom, MetricOptions, Origins, PrefixCache, ReqCols, secs};
+use crate::load::runs::RunInfo;
+use crate::metrics::columns::ReqCols;
+use crate::metrics::options::{LatencyFrom, MetricOptions};
+use crate::metrics::origins::{Origins, secs};
+use crate::metrics::prefix_cache::PrefixCache;
 use crate::stats::{Stats, summarize};
 
 /// Turns at or above this index share one row (`8+`).

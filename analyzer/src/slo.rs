@@ -1,16 +1,62 @@
-//! Capacity SLOs: a latency statistic of a run held under a limit (`ttft_p99=0.5`).
+//! Service-level objectives, the two kinds: a per-request [`Slo`] (`ttft=0.5`) and a
+//! run's statistic held under a limit ([`SloTargets`], `ttft_p99=0.5`).
 //!
-//! Why a second SLO type next to [`crate::Slo`]: that one judges each request (goodput:
-//! did this request's TTFT stay under 0.5 s?); a capacity search judges a run by a
-//! statistic over its requests (is the run's TTFT p99 under 0.5 s?). The per-request
-//! form used for `--goodput` is derived from these targets ([`SloTargets::per_request`]).
+//! Why two types: [`Slo`] judges each request (goodput: did this request's TTFT stay
+//! under 0.5 s?); a capacity search judges a run by a statistic over its requests (is
+//! the run's TTFT p99 under 0.5 s?). The per-request form used for `--goodput` is
+//! derived from the targets ([`SloTargets::per_request`]). Both live here, below the
+//! metrics (which count goodput) and the capacity curves (which check the targets), so
+//! neither has to reach into the other.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Slo;
 use crate::stats::{Stat, Stats};
+
+/// Service-level objectives for goodput, in seconds; `None` = not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Slo {
+    pub ttft_s: Option<f64>,
+    pub tpot_s: Option<f64>,
+    pub e2e_s: Option<f64>,
+}
+
+impl Slo {
+    /// Parses `ttft=0.5,tpot=0.05,e2e=10` (seconds; any subset).
+    pub fn parse(s: &str) -> std::result::Result<Slo, String> {
+        let mut slo = Slo::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("bad SLO `{part}`: expected name=seconds"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("bad SLO `{part}`: seconds must be a positive number"))?;
+            match k.trim() {
+                "ttft" => slo.ttft_s = Some(v),
+                "tpot" => slo.tpot_s = Some(v),
+                "e2e" => slo.e2e_s = Some(v),
+                other => {
+                    return Err(format!(
+                        "unknown SLO `{other}` (expected ttft, tpot or e2e)"
+                    ));
+                }
+            }
+        }
+        if slo.is_empty() {
+            return Err("empty SLO: expected e.g. ttft=0.5,tpot=0.05,e2e=10".into());
+        }
+        Ok(slo)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ttft_s.is_none() && self.tpot_s.is_none() && self.e2e_s.is_none()
+    }
+}
 
 /// The latency an SLO target bounds (seconds, from the analysis' `--from` origin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

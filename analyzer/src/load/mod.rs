@@ -19,111 +19,21 @@
 //! `event_count` columns point each request at its events (`event_offset` counts from
 //! the run's first event row).
 
-use std::ops::Range;
+pub mod columns;
+pub mod runs;
+pub mod server_metrics;
+
 use std::path::{Path, PathBuf};
 
 use formats::{FormatError, LogEnd, LogHeader, LogReader};
 use polars::prelude::*;
 
+use crate::capacity::manifest::is_manifest_name;
 use crate::error::{Error, Result};
+use crate::merge::ShardSet;
 
-/// Column names of the requests table.
-pub mod req {
-    pub const RUN: &str = "run";
-    pub const REQUEST_ID: &str = "request_id";
-    /// The request's multi-turn session (null for a single-shot request).
-    pub const SESSION_ID: &str = "session_id";
-    /// The turn's index in its session, from 0 (null for a single-shot request).
-    pub const TURN: &str = "turn";
-    pub const WARMUP: &str = "warmup";
-    pub const OUTCOME: &str = "outcome";
-    pub const HTTP_STATUS: &str = "http_status";
-    pub const ERROR: &str = "error";
-    pub const SCHEDULED_NS: &str = "scheduled_ns";
-    pub const DISPATCHED_NS: &str = "dispatched_ns";
-    pub const CONNECT_START_NS: &str = "connect_start_ns";
-    pub const CONNECT_NS: &str = "connect_ns";
-    pub const SENT_NS: &str = "sent_ns";
-    pub const FIRST_BYTE_NS: &str = "first_byte_ns";
-    pub const FIRST_TOKEN_NS: &str = "first_token_ns";
-    pub const END_NS: &str = "end_ns";
-    pub const PROMPT_TOKENS: &str = "prompt_tokens";
-    pub const MAX_TOKENS: &str = "max_tokens";
-    pub const OUTPUT_TOKENS: &str = "output_tokens";
-    pub const SERVER_OUTPUT_TOKENS: &str = "server_output_tokens";
-    pub const SERVER_PROMPT_TOKENS: &str = "server_prompt_tokens";
-    /// Prompt tokens the server found in its prefix cache, when it said.
-    pub const SERVER_CACHED_TOKENS: &str = "server_cached_tokens";
-    pub const FIRST_REASONING_NS: &str = "first_reasoning_ns";
-    pub const FIRST_ANSWER_NS: &str = "first_answer_ns";
-    pub const REASONING_TOKENS: &str = "reasoning_tokens";
-    pub const SERVER_REASONING_TOKENS: &str = "server_reasoning_tokens";
-    pub const TOKEN_COUNT_METHOD: &str = "token_count_method";
-    /// The record's `count_flags` joined by `,` (null when it has none).
-    pub const COUNT_FLAGS: &str = "count_flags";
-    pub const FINISH_REASON: &str = "finish_reason";
-    pub const EVENT_OFFSET: &str = "event_offset";
-    pub const EVENT_COUNT: &str = "event_count";
-}
-
-/// Column names of the events table.
-pub mod ev {
-    pub const RUN: &str = "run";
-    pub const REQUEST_ID: &str = "request_id";
-    pub const SEQ: &str = "seq";
-    pub const T_NS: &str = "t_ns";
-    pub const TOKENS: &str = "tokens";
-}
-
-/// One loaded run log.
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    /// Position in [`Runs::runs`]; the `run` column of both tables.
-    pub index: u32,
-    /// Short unique name: the log's file stem (suffixed `-2`, `-3`... on clashes).
-    pub id: String,
-    pub path: PathBuf,
-    pub header: LogHeader,
-    pub end: LogEnd,
-    /// Factor every time of the run was multiplied by when loaded: the simulator's
-    /// speed-up `K` (`backend.simulated.speedup`), 1 for any other run.
-    pub dilation: f64,
-    /// Rows of this run in the requests table.
-    pub requests: Range<usize>,
-    /// Rows of this run in the events table.
-    pub events: Range<usize>,
-}
-
-impl RunInfo {
-    /// True when the log has a verified trailer saying the run ended normally.
-    pub fn complete(&self) -> bool {
-        matches!(&self.end, LogEnd::Trailer(t) if t.complete)
-    }
-}
-
-/// Every loaded run and its two tables.
-#[derive(Debug, Clone)]
-pub struct Runs {
-    pub runs: Vec<RunInfo>,
-    /// One row per request of every run (columns in [`req`]).
-    pub requests: DataFrame,
-    /// One row per streamed event of every run (columns in [`ev`]).
-    pub events: DataFrame,
-    /// Things the user must know (interrupted logs, skipped files), one line each.
-    pub warnings: Vec<String>,
-}
-
-impl Runs {
-    /// The run named `id` (its [`RunInfo::id`]).
-    pub fn find(&self, id: &str) -> Option<&RunInfo> {
-        self.runs.iter().find(|r| r.id == id)
-    }
-
-    /// The files the runs were loaded from.
-    pub fn log_paths(&self) -> impl Iterator<Item = &Path> {
-        self.runs.iter().map(|r| r.path.as_path())
-    }
-}
+pub use columns::{ev, req};
+pub use runs::{RunInfo, Runs};
 
 /// Column vectors of one file, filled record by record.
 #[derive(Default)]
@@ -250,7 +160,7 @@ fn load_one(path: &Path) -> Result<Loaded> {
 
 /// The shard logs of one sharded run loaded as one run (see [`crate::merge`]): times
 /// re-based onto the earliest shard start, ids checked disjoint.
-fn load_shards(set: &crate::merge::ShardSet) -> Result<Loaded> {
+fn load_shards(set: &ShardSet) -> Result<Loaded> {
     let mut c = Cols::default();
     c.request_id
         .reserve(set.key.total_requests.min(1 << 24) as usize);
@@ -363,7 +273,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
                 .filter(|f| {
                     !f.file_name()
                         .and_then(|n| n.to_str())
-                        .is_some_and(crate::capacity::manifest::is_manifest_name)
+                        .is_some_and(is_manifest_name)
                 })
                 .collect();
             files.sort();
@@ -418,7 +328,7 @@ fn drop_duplicates(files: &mut Vec<(PathBuf, bool)>) -> Result<Vec<String>> {
 
 /// What is loaded as one run: a file (and whether it was found in a directory), or the
 /// shard logs of one sharded run (named by its first).
-type Unit = (PathBuf, bool, Option<crate::merge::ShardSet>);
+type Unit = (PathBuf, bool, Option<ShardSet>);
 
 /// Groups the shard logs among `files` by run ([`crate::merge::group`]); each set takes
 /// the place of its first file. Files whose header cannot be read stay as they are (the
@@ -453,7 +363,7 @@ fn units(mut files: Vec<(PathBuf, bool)>) -> Result<(Vec<Unit>, Vec<String>)> {
         .enumerate()
         .flat_map(|(k, s)| s.paths.iter().map(move |p| (p.clone(), k)))
         .collect();
-    let mut sets: Vec<Option<crate::merge::ShardSet>> = sets.into_iter().map(Some).collect();
+    let mut sets: Vec<Option<ShardSet>> = sets.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(files.len());
     for (path, in_dir) in files {
         match set_of.get(&path) {
@@ -535,7 +445,7 @@ pub fn load_runs<P: AsRef<Path>>(paths: &[P]) -> Result<Runs> {
         )));
     }
     let mut runs = assemble(loaded, warnings)?;
-    runs.warnings.extend(crate::server_metrics::warnings(&runs));
+    runs.warnings.extend(server_metrics::warnings(&runs));
     Ok(runs)
 }
 

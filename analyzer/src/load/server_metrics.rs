@@ -3,17 +3,18 @@
 //!
 //! Why read here and not in [`crate::load`]: the samples are a few hundred small rows
 //! per run that only the timeline figure and the exports use; loading them beside the
-//! request tables would widen every [`crate::RunInfo`] for the runs that have none.
+//! request tables would widen every [`RunInfo`] for the runs that have none.
 //! Sample times are on the run's clock and are multiplied by the run's dilation (a
 //! sped-up simulator), like every other time of the run ([`crate::load`]).
 
 use formats::{MetricSample, read_server_metrics, sidecar_path};
 
-use crate::load::{RunInfo, Runs};
+use crate::error::Result;
+use crate::load::runs::{RunInfo, Runs};
 
 /// The run's samples, times in the run's (dilated) ns; `Ok(None)` when the run was not
 /// scraped. `Err`: a one-line reason the sidecar cannot be used.
-pub fn samples(info: &RunInfo) -> Result<Option<Vec<MetricSample>>, String> {
+pub fn samples(info: &RunInfo) -> std::result::Result<Option<Vec<MetricSample>>, String> {
     if info.header.options.server_metrics.is_none() {
         return Ok(None);
     }
@@ -68,7 +69,7 @@ pub fn all(runs: &Runs) -> Vec<(&RunInfo, Vec<MetricSample>)> {
 /// `run_id`, `start_ns`, `end_ns` (run clock), `t_s` (midpoint, s), `running`,
 /// `waiting`, `kv_usage` (0 to 1; null when the server does not export it), `error`
 /// (a failed scrape). `None` when no run has samples.
-pub fn samples_table(runs: &Runs) -> crate::Result<Option<polars::prelude::DataFrame>> {
+pub fn samples_table(runs: &Runs) -> Result<Option<polars::prelude::DataFrame>> {
     use polars::prelude::*;
     let all = all(runs);
     if all.is_empty() {
@@ -124,7 +125,7 @@ pub fn samples_table(runs: &Runs) -> crate::Result<Option<polars::prelude::DataF
 /// The `server_series` export: every kept series of every sample, long format: `run`,
 /// `run_id`, `start_ns`, `series` (`name{labels}`), `value`. `None` when no run has
 /// samples.
-pub fn series_table(runs: &Runs) -> crate::Result<Option<polars::prelude::DataFrame>> {
+pub fn series_table(runs: &Runs) -> Result<Option<polars::prelude::DataFrame>> {
     use polars::prelude::*;
     let all = all(runs);
     if all.is_empty() {

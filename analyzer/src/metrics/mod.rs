@@ -8,136 +8,27 @@
 //!
 //! Units: latencies in seconds, throughputs in tokens or requests per second.
 
+pub(crate) mod columns;
+pub mod options;
+pub(crate) mod origins;
+pub mod prefix_cache;
+pub mod rates;
+pub mod sessions;
+
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::load::{RunInfo, Runs, ev, req};
-use crate::sessions::{SessionMetrics, TurnRow};
+use crate::load::runs::{RunInfo, Runs};
 use crate::stats::{Stats, summarize};
+use columns::{EvCols, ReqCols};
+use origins::{ByOrigin, Origins, secs};
+use sessions::{SessionMetrics, TurnRow};
 
-/// Which output-token count a metric divides by (`--output-tokens`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenSource {
-    /// Tokens the client counted in the stream (`output_tokens` of the record).
-    #[default]
-    Client,
-    /// Tokens the server reported (usage / details); the client count where the server
-    /// reported none (counted in `tokens.server_fallbacks`).
-    Server,
-    /// Tokens asked for (`max_tokens`): the original benchmark's count, equal to the
-    /// others when the server honoured `ignore_eos`.
-    Requested,
-}
-
-impl TokenSource {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "client" => TokenSource::Client,
-            "server" => TokenSource::Server,
-            "requested" => TokenSource::Requested,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            TokenSource::Client => "client",
-            TokenSource::Server => "server",
-            TokenSource::Requested => "requested",
-        }
-    }
-}
-
-/// Origin of latencies in tables and SLO checks (`--from`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LatencyFrom {
-    /// From the moment the client set off to send the request (`dispatched_ns`): what
-    /// a user waits, connection setup included (the original benchmark's measure).
-    #[default]
-    Dispatch,
-    /// From the moment the request's bytes were handed to its connection
-    /// (`sent_ns`): what the server took. Records without `sent_ns` (logs written
-    /// before it existed) fall back to dispatch (`sent_missing`, warned).
-    Sent,
-    /// From the moment the trace scheduled it: includes client lateness
-    /// (coordinated-omission corrected).
-    Scheduled,
-}
-
-impl LatencyFrom {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "dispatch" | "dispatched" => LatencyFrom::Dispatch,
-            "sent" | "send" => LatencyFrom::Sent,
-            "scheduled" | "schedule" => LatencyFrom::Scheduled,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            LatencyFrom::Dispatch => "dispatch",
-            LatencyFrom::Sent => "sent",
-            LatencyFrom::Scheduled => "scheduled",
-        }
-    }
-}
-
-/// Service-level objectives for goodput, in seconds; `None` = not checked.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Slo {
-    pub ttft_s: Option<f64>,
-    pub tpot_s: Option<f64>,
-    pub e2e_s: Option<f64>,
-}
-
-impl Slo {
-    /// Parses `ttft=0.5,tpot=0.05,e2e=10` (seconds; any subset).
-    pub fn parse(s: &str) -> std::result::Result<Slo, String> {
-        let mut slo = Slo::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("bad SLO `{part}`: expected name=seconds"))?;
-            let v: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| format!("bad SLO `{part}`: seconds must be a positive number"))?;
-            match k.trim() {
-                "ttft" => slo.ttft_s = Some(v),
-                "tpot" => slo.tpot_s = Some(v),
-                "e2e" => slo.e2e_s = Some(v),
-                other => {
-                    return Err(format!(
-                        "unknown SLO `{other}` (expected ttft, tpot or e2e)"
-                    ));
-                }
-            }
-        }
-        if slo.is_empty() {
-            return Err("empty SLO: expected e.g. ttft=0.5,tpot=0.05,e2e=10".into());
-        }
-        Ok(slo)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ttft_s.is_none() && self.tpot_s.is_none() && self.e2e_s.is_none()
-    }
-}
-
-/// What the metric computation needs from the analysis options.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct MetricOptions {
-    pub include_warmup: bool,
-    pub output_tokens: TokenSource,
-    pub latency_from: LatencyFrom,
-    pub slo: Option<Slo>,
-}
+pub use crate::slo::Slo;
+pub use options::{LatencyFrom, MetricOptions, TokenSource};
+pub use prefix_cache::PrefixCache;
 
 /// Token totals of a run's successful requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -184,30 +75,6 @@ pub struct Goodput {
     pub fraction: Option<f64>,
     /// `good` / run duration.
     pub request_s: Option<f64>,
-}
-
-/// Prefix cache use as the server reported it (`server_cached_tokens`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PrefixCache {
-    /// Measured requests that reported their cached prompt tokens.
-    pub requests: u64,
-    /// Their prompt tokens (the server's count when it gave one, else the trace's).
-    pub prompt_tokens: u64,
-    /// Of those, the tokens found in the cache.
-    pub cached_tokens: u64,
-    /// `cached_tokens / prompt_tokens` (null when that is 0 / 0).
-    pub hit_rate: Option<f64>,
-}
-
-impl PrefixCache {
-    pub(crate) fn add(acc: &mut Option<PrefixCache>, cached: Option<u32>, prompt: u32) {
-        let Some(cached) = cached else { return };
-        let p = acc.get_or_insert_with(PrefixCache::default);
-        p.requests += 1;
-        p.prompt_tokens += prompt as u64;
-        p.cached_tokens += cached as u64;
-        p.hit_rate = (p.prompt_tokens > 0).then(|| p.cached_tokens as f64 / p.prompt_tokens as f64);
-    }
 }
 
 /// Every metric of one run. Field names are the JSON output's names.
@@ -353,155 +220,8 @@ pub struct Samples {
     pub tokens_requested: u64,
 }
 
-fn opt_u64(df: &DataFrame, name: &str) -> Result<Vec<Option<u64>>> {
-    Ok(df.column(name)?.u64()?.iter().collect())
-}
-fn opt_u32(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>> {
-    Ok(df.column(name)?.u32()?.iter().collect())
-}
-
-/// The requests-table columns metrics read, as plain vectors.
-pub(crate) struct ReqCols<'a> {
-    pub warmup: Vec<bool>,
-    pub outcome: Vec<&'a str>,
-    pub scheduled: &'a [u64],
-    pub dispatched: Vec<Option<u64>>,
-    pub connect_start: Vec<Option<u64>>,
-    pub sent: Vec<Option<u64>>,
-    pub first_token: Vec<Option<u64>>,
-    pub end: Vec<Option<u64>>,
-    pub prompt: &'a [u32],
-    pub max_tokens: &'a [u32],
-    pub client: Vec<Option<u32>>,
-    pub server: Vec<Option<u32>>,
-    pub first_reasoning: Vec<Option<u64>>,
-    pub first_answer: Vec<Option<u64>>,
-    pub reasoning_client: Vec<Option<u32>>,
-    pub reasoning_server: Vec<Option<u32>>,
-    pub count_flags: Vec<Option<&'a str>>,
-    pub server_prompt: Vec<Option<u32>>,
-    pub server_cached: Vec<Option<u32>>,
-    pub session_id: Vec<Option<u64>>,
-    pub turn: Vec<Option<u32>>,
-    pub ev_offset: &'a [u64],
-    pub ev_count: &'a [u32],
-}
-
-impl<'a> ReqCols<'a> {
-    pub fn new(df: &'a DataFrame) -> Result<Self> {
-        Ok(ReqCols {
-            warmup: df
-                .column(req::WARMUP)?
-                .bool()?
-                .iter()
-                .map(|b| b.unwrap_or(false))
-                .collect(),
-            outcome: df
-                .column(req::OUTCOME)?
-                .str()?
-                .iter()
-                .map(|s| s.unwrap_or(""))
-                .collect(),
-            scheduled: df.column(req::SCHEDULED_NS)?.u64()?.cont_slice()?,
-            dispatched: opt_u64(df, req::DISPATCHED_NS)?,
-            connect_start: opt_u64(df, req::CONNECT_START_NS)?,
-            sent: opt_u64(df, req::SENT_NS)?,
-            first_token: opt_u64(df, req::FIRST_TOKEN_NS)?,
-            end: opt_u64(df, req::END_NS)?,
-            prompt: df.column(req::PROMPT_TOKENS)?.u32()?.cont_slice()?,
-            max_tokens: df.column(req::MAX_TOKENS)?.u32()?.cont_slice()?,
-            client: opt_u32(df, req::OUTPUT_TOKENS)?,
-            server: opt_u32(df, req::SERVER_OUTPUT_TOKENS)?,
-            first_reasoning: opt_u64(df, req::FIRST_REASONING_NS)?,
-            first_answer: opt_u64(df, req::FIRST_ANSWER_NS)?,
-            reasoning_client: opt_u32(df, req::REASONING_TOKENS)?,
-            reasoning_server: opt_u32(df, req::SERVER_REASONING_TOKENS)?,
-            count_flags: df.column(req::COUNT_FLAGS)?.str()?.iter().collect(),
-            server_prompt: opt_u32(df, req::SERVER_PROMPT_TOKENS)?,
-            server_cached: opt_u32(df, req::SERVER_CACHED_TOKENS)?,
-            session_id: opt_u64(df, req::SESSION_ID)?,
-            turn: opt_u32(df, req::TURN)?,
-            ev_offset: df.column(req::EVENT_OFFSET)?.u64()?.cont_slice()?,
-            ev_count: df.column(req::EVENT_COUNT)?.u32()?.cont_slice()?,
-        })
-    }
-}
-
-/// The events-table columns metrics read.
-pub(crate) struct EvCols<'a> {
-    pub t_ns: &'a [u64],
-    pub tokens: &'a [u32],
-}
-
-impl<'a> EvCols<'a> {
-    pub fn new(df: &'a DataFrame) -> Result<Self> {
-        Ok(EvCols {
-            t_ns: df.column(ev::T_NS)?.u64()?.cont_slice()?,
-            tokens: df.column(ev::TOKENS)?.u32()?.cont_slice()?,
-        })
-    }
-}
-
-pub(crate) fn secs(a: u64, b: u64) -> f64 {
-    (a as i128 - b as i128) as f64 / 1e9
-}
-
 fn per_s(x: f64, d: Option<f64>) -> Option<f64> {
     d.filter(|d| *d > 0.0).map(|d| x / d)
-}
-
-/// The instants a request's latencies can be measured from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Origins {
-    scheduled: u64,
-    dispatched: u64,
-    /// `sent_ns`, or the dispatch time when the record has none.
-    sent: u64,
-}
-
-impl Origins {
-    /// Request `i`'s origins, when it was dispatched (`sent` falls back to dispatch).
-    pub(crate) fn of_request(rc: &ReqCols, i: usize) -> Option<Origins> {
-        let d = rc.dispatched[i]?;
-        Some(Origins {
-            scheduled: rc.scheduled[i],
-            dispatched: d,
-            sent: rc.sent[i].unwrap_or(d),
-        })
-    }
-
-    pub(crate) fn of(&self, from: LatencyFrom) -> u64 {
-        match from {
-            LatencyFrom::Dispatch => self.dispatched,
-            LatencyFrom::Sent => self.sent,
-            LatencyFrom::Scheduled => self.scheduled,
-        }
-    }
-}
-
-/// One latency's samples measured from each origin.
-#[derive(Debug, Default)]
-struct ByOrigin {
-    dispatch: Vec<f64>,
-    sent: Vec<f64>,
-    scheduled: Vec<f64>,
-}
-
-impl ByOrigin {
-    /// Adds `(t - origin) / per` for each origin.
-    fn push(&mut self, t: u64, o: Origins, per: f64) {
-        self.dispatch.push(secs(t, o.dispatched) / per);
-        self.sent.push(secs(t, o.sent) / per);
-        self.scheduled.push(secs(t, o.scheduled) / per);
-    }
-
-    fn chosen(&self, from: LatencyFrom) -> Vec<f64> {
-        match from {
-            LatencyFrom::Dispatch => self.dispatch.clone(),
-            LatencyFrom::Sent => self.sent.clone(),
-            LatencyFrom::Scheduled => self.scheduled.clone(),
-        }
-    }
 }
 
 /// What the `ok` requests of a run said about reasoning, as they are counted.
@@ -704,7 +424,7 @@ pub(crate) fn compute(
         })
     });
     let from = opts.latency_from;
-    let (sessions, ttft_by_turn) = crate::sessions::compute(run, rc, opts, streamed);
+    let (sessions, ttft_by_turn) = sessions::compute(run, rc, opts, streamed);
     let (sample_e2e, sample_ptl, sample_ttft) =
         (e2e.chosen(from), ptl.chosen(from), ttft.chosen(from));
     let metrics = RunMetrics {
