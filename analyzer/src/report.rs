@@ -27,7 +27,8 @@ use crate::error::Result;
 use crate::load::runs::{RunInfo, Runs};
 use crate::metrics::options::{LatencyFrom, MetricOptions};
 use crate::metrics::rates::{Rates, rates};
-use crate::metrics::{RunMetrics, Samples, compute_all};
+use crate::metrics::compute_all;
+use crate::metrics::run_metrics::{RunMetrics, Samples};
 use crate::slo::SloTargets;
 use crate::stats::{Stat, summarize};
 

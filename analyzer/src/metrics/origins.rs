@@ -1,13 +1,9 @@
-//! Time differences in seconds, and the instants a request's latencies are measured
-//! from (`--from`: dispatch, send or scheduled time).
+//! The instants a request's latencies are measured from (`--from`: dispatch, send or
+//! scheduled time), and one latency's samples from each of them.
 
 use crate::metrics::columns::ReqCols;
 use crate::metrics::options::LatencyFrom;
-
-/// `a - b` in seconds, for instants in ns (negative when `b` is later).
-pub(crate) fn secs(a: u64, b: u64) -> f64 {
-    (a as i128 - b as i128) as f64 / 1e9
-}
+use crate::metrics::time::secs;
 
 /// The instants a request's latencies can be measured from.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::load::runs::Runs;
 use crate::metrics::columns::ReqCols;
-use crate::metrics::origins::secs;
+use crate::metrics::time::secs;
 
 /// Offered and achieved request rates of a run, in the profile's time for a dilated
 /// simulator run (see the module docs).

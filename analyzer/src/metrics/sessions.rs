@@ -25,7 +25,8 @@ use serde::Serialize;
 use crate::load::runs::RunInfo;
 use crate::metrics::columns::ReqCols;
 use crate::metrics::options::{LatencyFrom, MetricOptions};
-use crate::metrics::origins::{Origins, secs};
+use crate::metrics::origins::Origins;
+use crate::metrics::time::secs;
 use crate::metrics::prefix_cache::PrefixCache;
 use crate::stats::{Stats, summarize};
 

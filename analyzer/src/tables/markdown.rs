@@ -9,7 +9,7 @@
 //! Notes (pooled runs, split columns, token-count differences, simulated rows) follow a
 //! table as a bullet list, so the cells keep the original's shape.
 
-use crate::metrics::ReasoningTotals;
+use crate::metrics::reasoning::ReasoningTotals;
 use crate::metrics::options::LatencyFrom;
 use crate::report::{Report, Table};
 use crate::tables::{fmt_latency, fmt_opt, fmt_throughput};
