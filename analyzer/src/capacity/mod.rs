@@ -36,7 +36,8 @@ pub mod manifest;
 use serde::Serialize;
 
 use crate::metrics::options::LatencyFrom;
-use crate::report::{Report, RunReport};
+use crate::report::Report;
+use crate::report::run::RunReport;
 use crate::stats::{Stats, summarize};
 
 pub use crate::metrics::rates::{Rates, completion_rate, rate_of};

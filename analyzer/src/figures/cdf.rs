@@ -5,7 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::figures::style::{DrawResult, color, text, tick};
-use crate::report::{Report, RunReport};
+use crate::report::Report;
+use crate::report::run::RunReport;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Metric {

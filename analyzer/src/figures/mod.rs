@@ -29,6 +29,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::load::runs::Runs;
 use crate::report::Report;
+use crate::report::table::{Table, ThroughputCell};
 
 pub use font::{FAMILY, FONT_BYTES};
 pub use style::{HEIGHT, WIDTH};
@@ -132,7 +133,7 @@ pub fn timeline_run<'a>(report: &'a Report, wanted: Option<&str>) -> Result<&'a 
 
 /// One planned figure: its file stem and what it draws.
 enum Planned<'a> {
-    Throughput(&'a crate::report::Table<crate::report::ThroughputCell>),
+    Throughput(&'a Table<ThroughputCell>),
     Cdf(cdf::Group<'a>, cdf::Metric),
     Turns(turns::Group<'a>),
     Capacity(curves::Group),

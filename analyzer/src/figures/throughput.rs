@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::figures::style::{DrawResult, color, text, tick};
-use crate::report::{Table, ThroughputCell};
+use crate::report::table::{Table, ThroughputCell};
 
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

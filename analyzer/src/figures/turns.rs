@@ -6,7 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::figures::style::{DrawResult, color, text, tick};
-use crate::report::{Report, RunReport};
+use crate::report::Report;
+use crate::report::run::RunReport;
 use crate::metrics::sessions::TAIL_TURN;
 
 /// One run's curves: (legend, points (turn row, p50 seconds), points (turn row, p99)).

@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::report::{Report, Table};
+use crate::report::Report;
+use crate::report::table::Table;
 use crate::tables::{fmt_latency, fmt_throughput};
 
 /// Quotes a CSV field when needed (RFC 4180).

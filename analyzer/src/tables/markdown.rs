@@ -11,7 +11,10 @@
 
 use crate::metrics::reasoning::ReasoningTotals;
 use crate::metrics::options::LatencyFrom;
-use crate::report::{Report, Table};
+use crate::report::Report;
+use crate::report::labels::fmt_qps;
+use crate::report::run::Placement;
+use crate::report::table::Table;
 use crate::tables::{fmt_latency, fmt_opt, fmt_throughput};
 
 fn table<C>(t: &Table<C>, cell: impl Fn(&Option<C>) -> String) -> String {
@@ -128,11 +131,11 @@ pub fn runs(report: &Report) -> String {
     for r in &report.runs {
         let m = &r.metrics;
         let load = match &r.placement {
-            crate::report::Placement::Throughput { cap } => format!("burst, max {cap}"),
-            crate::report::Placement::Latency { qps } => {
-                format!("QPS={}", crate::report::fmt_qps(*qps))
+            Placement::Throughput { cap } => format!("burst, max {cap}"),
+            Placement::Latency { qps } => {
+                format!("QPS={}", fmt_qps(*qps))
             }
-            crate::report::Placement::None => "-".into(),
+            Placement::None => "-".into(),
         };
         let mut run = r.run.clone();
         if r.log_end == "truncated" {

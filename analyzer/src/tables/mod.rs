@@ -7,7 +7,7 @@ pub mod markdown;
 pub mod servers;
 pub mod sessions;
 
-use crate::report::{LatencyCell, ThroughputCell};
+use crate::report::table::{LatencyCell, ThroughputCell};
 
 /// Output formats of `llmib analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

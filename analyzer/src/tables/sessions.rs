@@ -4,7 +4,8 @@
 //! renders nothing here, so its outputs stay what they were before sessions existed.
 
 use crate::metrics::options::LatencyFrom;
-use crate::report::{Report, RunReport};
+use crate::report::Report;
+use crate::report::run::RunReport;
 use crate::metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 use crate::stats::Stats;
 use crate::tables::csv::field;
