@@ -5,10 +5,11 @@
 //! TTFT, TPOT or E2E are red horizontal lines in their panel.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::figures::style::{DrawResult, color, text, tick};
-use crate::capacity::{Curve, Point};
+use crate::capacity::{Curve, Point, curves};
 use crate::slo::{SloMetric, SloTargets};
 use crate::report::Report;
 
@@ -22,7 +23,7 @@ pub(crate) struct Group {
 /// One figure per trace and model that has a curve.
 pub(crate) fn groups(report: &Report) -> Vec<Group> {
     let mut out: Vec<(String, Option<String>, Group)> = Vec::new();
-    for c in crate::capacity::curves(report) {
+    for c in curves(report) {
         let key = (c.trace_sha256.clone(), c.model.clone());
         match out.iter_mut().find(|(s, m, _)| (s, m) == (&key.0, &key.1)) {
             Some((_, _, g)) => g.curves.push(c),
@@ -102,6 +103,55 @@ where
     Ok(())
 }
 
+/// A panel's axes: x from 0 to past the highest offered rate, y from 0 to past the
+/// highest value, SLO limit (and, for the achieved rate, the diagonal) drawn.
+struct Bounds {
+    xhi: f64,
+    ymax: f64,
+    /// The SLO limits of the panel's metric, seconds.
+    limits: Vec<f64>,
+}
+
+impl Bounds {
+    fn of(group: &Group, kind: Panel) -> Bounds {
+        let xmax = group
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.offered_rate))
+            .fold(0.0f64, f64::max);
+        let limits: Vec<f64> = match kind {
+            Panel::Latency(m) => group
+                .slo
+                .iter()
+                .flat_map(|s| s.0.iter())
+                .filter(|t| t.metric == m)
+                .map(|t| t.limit_s)
+                .collect(),
+            Panel::Achieved => vec![],
+        };
+        let ymax = group
+            .curves
+            .iter()
+            .flat_map(|c| {
+                series(c, kind, false)
+                    .into_iter()
+                    .chain(series(c, kind, true))
+            })
+            .map(|p| p.1)
+            .chain(limits.iter().copied())
+            .chain(matches!(kind, Panel::Achieved).then_some(xmax))
+            .fold(0.0f64, f64::max);
+        Bounds {
+            xhi: if xmax > 0.0 { xmax * 1.05 } else { 1.0 },
+            ymax: if ymax > 0.0 { ymax * 1.1 } else { 1.0 },
+            limits,
+        }
+    }
+}
+
+/// A panel's chart: axes from 0, offered rate on x.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     group: &Group,
@@ -110,37 +160,8 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let xs = || {
-        group
-            .curves
-            .iter()
-            .flat_map(|c| c.points.iter().map(|p| p.offered_rate))
-    };
-    let xmax = xs().fold(0.0f64, f64::max);
-    let (xlo, xhi) = (0.0, if xmax > 0.0 { xmax * 1.05 } else { 1.0 });
-    let limits: Vec<f64> = match kind {
-        Panel::Latency(m) => group
-            .slo
-            .iter()
-            .flat_map(|s| s.0.iter())
-            .filter(|t| t.metric == m)
-            .map(|t| t.limit_s)
-            .collect(),
-        Panel::Achieved => vec![],
-    };
-    let ymax = group
-        .curves
-        .iter()
-        .flat_map(|c| {
-            series(c, kind, false)
-                .into_iter()
-                .chain(series(c, kind, true))
-        })
-        .map(|p| p.1)
-        .chain(limits.iter().copied())
-        .chain(matches!(kind, Panel::Achieved).then_some(xmax))
-        .fold(0.0f64, f64::max);
-    let ymax = if ymax > 0.0 { ymax * 1.1 } else { 1.0 };
+    let b = Bounds::of(group, kind);
+    let (xlo, xhi, ymax) = (0.0, b.xhi, b.ymax);
     let mut chart = ChartBuilder::on(area)
         .caption(kind.title(), text(13))
         .margin(6)
@@ -165,7 +186,7 @@ where
             RGBColor(170, 170, 170).stroke_width(1),
         ))?;
     }
-    for l in limits {
+    for &l in &b.limits {
         chart.draw_series(DashedLineSeries::new(
             [(xlo, l), (xhi, l)],
             4,
@@ -173,6 +194,30 @@ where
             RED.stroke_width(1),
         ))?;
     }
+    draw_curves(&mut chart, group, kind, ymax)?;
+    if let Panel::Achieved = kind {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(text(10))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// Every curve of the panel: its knee line, p50 (solid, dots; labelled in the
+/// achieved-rate panel's legend) and p99 (dashed).
+fn draw_curves<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    group: &Group,
+    kind: Panel,
+    ymax: f64,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
     for (i, c) in group.curves.iter().enumerate() {
         let col = color(i);
         if let Some(k) = &c.knee {
@@ -199,15 +244,6 @@ where
             3,
             col.stroke_width(1),
         ))?;
-    }
-    if let Panel::Achieved = kind {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(text(10))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
     }
     Ok(())
 }

@@ -94,15 +94,41 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
         .max()
         .unwrap_or(0);
     let end_s = (last as f64 / 1e9).max(1e-3);
+    let bin_s = end_s / BINS as f64;
+    let (inflight, binned) = inflight(&disp, &end, last, bin_s);
+    let tok_s = tokens_per_s(&t_ns, &tokens, bin_s);
+    Ok(Series {
+        run: info.id.clone(),
+        label,
+        inflight,
+        inflight_binned: binned,
+        tok_s,
+        bin_s,
+        end_s,
+        server: server_metrics::samples(info)
+            .ok()
+            .flatten()
+            .and_then(|m| ServerSeries::new(&m, end_s)),
+    })
+}
+
+/// Requests in flight over time: the exact step curve of dispatches (+1) and ends
+/// (-1; a request without an end ends at `last`), or per-bin maxima when the run has
+/// many requests (`true`).
+fn inflight(
+    disp: &[Option<u64>],
+    end: &[Option<u64>],
+    last: u64,
+    bin_s: f64,
+) -> (Vec<(f64, f64)>, bool) {
     let mut changes: Vec<(u64, i64)> = Vec::new();
-    for (d, e) in disp.iter().zip(&end) {
+    for (d, e) in disp.iter().zip(end) {
         if let Some(d) = d {
             changes.push((*d, 1));
             changes.push((e.unwrap_or(last), -1));
         }
     }
     changes.sort_unstable();
-    let bin_s = end_s / BINS as f64;
     let binned = changes.len() > 4000;
     let mut inflight = vec![(0.0, 0.0)];
     let mut level = 0i64;
@@ -128,29 +154,21 @@ pub(crate) fn series(runs: &Runs, info: &RunInfo, label: String) -> Result<Serie
             })
             .collect();
     }
+    (inflight, binned)
+}
+
+/// Output tokens per second in each bin (plotted at the bin's middle).
+fn tokens_per_s(t_ns: &[u64], tokens: &[u32], bin_s: f64) -> Vec<(f64, f64)> {
     let mut per_bin = vec![0u64; BINS];
-    for (t, k) in t_ns.iter().zip(&tokens) {
+    for (t, k) in t_ns.iter().zip(tokens) {
         let b = ((*t as f64 / 1e9 / bin_s) as usize).min(BINS - 1);
         per_bin[b] += *k as u64;
     }
-    let tok_s = per_bin
+    per_bin
         .iter()
         .enumerate()
         .map(|(b, n)| ((b as f64 + 0.5) * bin_s, *n as f64 / bin_s))
-        .collect();
-    Ok(Series {
-        run: info.id.clone(),
-        label,
-        inflight,
-        inflight_binned: binned,
-        tok_s,
-        bin_s,
-        end_s,
-        server: server_metrics::samples(info)
-            .ok()
-            .flatten()
-            .and_then(|m| ServerSeries::new(&m, end_s)),
-    })
+        .collect()
 }
 
 /// Pixel size of the figure: the usual one, taller by half with the server panel so

@@ -13,9 +13,9 @@ use crate::metrics::reasoning::ReasoningTotals;
 use crate::metrics::options::LatencyFrom;
 use crate::report::Report;
 use crate::report::labels::fmt_qps;
-use crate::report::run::Placement;
+use crate::report::run::{Placement, RunReport};
 use crate::report::table::Table;
-use crate::tables::{fmt_latency, fmt_opt, fmt_throughput};
+use crate::tables::{fmt_latency, fmt_opt, fmt_throughput, servers, sessions};
 
 fn table<C>(t: &Table<C>, cell: impl Fn(&Option<C>) -> String) -> String {
     let mut s = String::new();
@@ -75,68 +75,82 @@ pub fn latency(report: &Report) -> String {
 
 /// One row of key metrics per run (the full set is in the JSON and CSV outputs).
 pub fn runs(report: &Report) -> String {
-    let from = report.options.metrics.latency_from;
-    // Latency columns follow `--from`; their headers say so unless it is dispatch.
-    let origin = match from {
-        LatencyFrom::Dispatch => String::new(),
-        other => format!(" (from {})", other.name()),
+    let cols = RunColumns {
+        from: report.options.metrics.latency_from,
+        // Time to first answer token differs from TTFT only for reasoning models: its
+        // columns (and the reasoning tokens) appear when a run streamed reasoning.
+        reasoning: report.runs.iter().any(|r| r.metrics.reasoning.requests > 0),
+        // The server's prefix cache hit rate, when a run's server reported cached tokens.
+        cached: report.runs.iter().any(|r| r.metrics.prefix_cache.is_some()),
     };
-    let (ttft50, ttft99) = (format!("TTFT p50 s{origin}"), format!("TTFT p99 s{origin}"));
-    let (ttfat50, ttfat99) = (
-        format!("TTFAT p50 s{origin}"),
-        format!("TTFAT p99 s{origin}"),
-    );
-    // Time to first answer token differs from TTFT only for reasoning models: its
-    // columns (and the reasoning tokens) appear when a run streamed reasoning.
-    let reasoning = report.runs.iter().any(|r| r.metrics.reasoning.requests > 0);
-    let (e2e50, e2e99) = (format!("E2E p50 s{origin}"), format!("E2E p99 s{origin}"));
-    let ptl50 = format!("per-token p50 s{origin}");
-    let mut head = vec![
-        "run",
-        "backend",
-        "trace",
-        "load",
-        "requests",
-        "ok",
-        "early stops",
-        "duration s",
-        "token/s",
-        "output token/s",
-        "req/s",
-        &ttft50,
-        &ttft99,
-        "TPOT p50 s",
-        "TPOT p99 s",
-        "ITL p50 s",
-        "ITL p99 s",
-        &e2e50,
-        &e2e99,
-        &ptl50,
-        "lateness p99 s",
-        "goodput req/s",
-    ];
-    if reasoning {
-        head.splice(13..13, [ttfat50.as_str(), &ttfat99, "reasoning tokens"]);
-    }
-    // The server's prefix cache hit rate, when a run's server reported cached tokens.
-    let cached = report.runs.iter().any(|r| r.metrics.prefix_cache.is_some());
-    if cached {
-        head.push("prefix cache hit %");
-    }
+    let head = cols.header();
     let mut s = format!("| {} |\n|", head.join(" | "));
     for _ in &head {
         s.push_str(":--|");
     }
     s.push('\n');
     for r in &report.runs {
-        let m = &r.metrics;
-        let load = match &r.placement {
-            Placement::Throughput { cap } => format!("burst, max {cap}"),
-            Placement::Latency { qps } => {
-                format!("QPS={}", fmt_qps(*qps))
-            }
-            Placement::None => "-".into(),
+        s.push_str(&format!("| {} |\n", cols.cells(r).join(" | ")));
+    }
+    s
+}
+
+/// Which columns the per-run table has: latencies from `from`, the reasoning and the
+/// prefix cache columns when some run has them.
+struct RunColumns {
+    from: LatencyFrom,
+    reasoning: bool,
+    cached: bool,
+}
+
+impl RunColumns {
+    fn header(&self) -> Vec<String> {
+        // Latency columns follow `--from`; their headers say so unless it is dispatch.
+        let origin = match self.from {
+            LatencyFrom::Dispatch => String::new(),
+            other => format!(" (from {})", other.name()),
         };
+        let mut head: Vec<String> = [
+            "run",
+            "backend",
+            "trace",
+            "load",
+            "requests",
+            "ok",
+            "early stops",
+            "duration s",
+            "token/s",
+            "output token/s",
+            "req/s",
+        ]
+        .map(String::from)
+        .to_vec();
+        head.extend([
+            format!("TTFT p50 s{origin}"),
+            format!("TTFT p99 s{origin}"),
+        ]);
+        if self.reasoning {
+            head.extend([
+                format!("TTFAT p50 s{origin}"),
+                format!("TTFAT p99 s{origin}"),
+                "reasoning tokens".into(),
+            ]);
+        }
+        head.extend(["TPOT p50 s", "TPOT p99 s", "ITL p50 s", "ITL p99 s"].map(String::from));
+        head.extend([
+            format!("E2E p50 s{origin}"),
+            format!("E2E p99 s{origin}"),
+            format!("per-token p50 s{origin}"),
+        ]);
+        head.extend(["lateness p99 s", "goodput req/s"].map(String::from));
+        if self.cached {
+            head.push("prefix cache hit %".into());
+        }
+        head
+    }
+
+    fn cells(&self, r: &RunReport) -> Vec<String> {
+        let (m, from) = (&r.metrics, self.from);
         let mut run = r.run.clone();
         if r.log_end == "truncated" {
             run.push_str(" (interrupted)");
@@ -145,7 +159,7 @@ pub fn runs(report: &Report) -> String {
             run,
             r.row_label(),
             r.trace_name.clone(),
-            load,
+            load_label(&r.placement),
             m.requests.to_string(),
             m.ok.to_string(),
             m.early_stops.to_string(),
@@ -155,6 +169,13 @@ pub fn runs(report: &Report) -> String {
             fmt_opt(m.request_s, 3),
             fmt_opt(m.ttft_from(from).p50, 4),
             fmt_opt(m.ttft_from(from).p99, 4),
+        ];
+        if self.reasoning {
+            let ttfat = m.ttfat_from(from);
+            let tokens = reasoning_tokens(&m.reasoning);
+            cells.extend([fmt_opt(ttfat.p50, 4), fmt_opt(ttfat.p99, 4), tokens]);
+        }
+        cells.extend([
             fmt_opt(m.tpot_s.p50, 4),
             fmt_opt(m.tpot_s.p99, 4),
             fmt_opt(m.itl_s.p50, 4),
@@ -164,22 +185,22 @@ pub fn runs(report: &Report) -> String {
             fmt_opt(m.per_token_latency_from(from).p50, 4),
             fmt_opt(m.lateness_s.p99, 4),
             fmt_opt(m.goodput.as_ref().and_then(|g| g.request_s), 3),
-        ];
-        if reasoning {
-            let ttfat = m.ttfat_from(from);
-            let tokens = reasoning_tokens(&m.reasoning);
-            cells.splice(
-                13..13,
-                [fmt_opt(ttfat.p50, 4), fmt_opt(ttfat.p99, 4), tokens],
-            );
-        }
-        if cached {
+        ]);
+        if self.cached {
             let rate = m.prefix_cache.as_ref().and_then(|p| p.hit_rate);
             cells.push(fmt_opt(rate.map(|r| 100.0 * r), 1));
         }
-        s.push_str(&format!("| {} |\n", cells.join(" | ")));
+        cells
     }
-    s
+}
+
+/// The run's load column: `burst, max CAP` or `QPS=RATE`.
+fn load_label(p: &Placement) -> String {
+    match p {
+        Placement::Throughput { cap } => format!("burst, max {cap}"),
+        Placement::Latency { qps } => format!("QPS={}", fmt_qps(*qps)),
+        Placement::None => "-".into(),
+    }
 }
 
 /// A run's reasoning tokens: the client's count, and the server's when it reported one.
@@ -215,13 +236,13 @@ pub fn full(report: &Report) -> String {
     s.push_str("## Runs\n\n");
     s.push_str(&runs(report));
     // Sessions and TTFT by turn: only when some run has sessions.
-    let sessions = crate::tables::sessions::markdown(report);
+    let sessions = sessions::markdown(report);
     if !sessions.is_empty() {
         s.push('\n');
         s.push_str(&sessions);
     }
     // Which server and cache state each run measured: when the logs say.
-    let servers = crate::tables::servers::markdown(report);
+    let servers = servers::markdown(report);
     if !servers.is_empty() {
         s.push('\n');
         s.push_str(&servers);
