@@ -28,10 +28,12 @@
 //! # Ok::<(), analyzer::Error>(())
 //! ```
 //!
-//! Modules: [`load`] (logs to tables), [`metrics`] (definitions), [`sessions`]
-//! (multi-turn sessions: by turn and per session), [`stats`] (percentiles), [`report`]
-//! (grouping into tables), [`tables`] (Markdown, CSV, JSON), [`figures`] (PNG and SVG),
-//! [`readme`] (marker blocks), [`export`] (parquet / CSV).
+//! Modules (the map and the direction of use between them: `analyzer/README.md`, *Map*):
+//! [`load`] (logs to tables), [`metrics`] (definitions; [`sessions`]: multi-turn
+//! sessions), [`stats`] (percentiles), [`slo`] (SLOs), [`report`] (grouping into
+//! tables), [`capacity`] (throughput-latency curves), [`tables`] (Markdown, CSV, JSON),
+//! [`figures`] (PNG and SVG), [`readme`] (marker blocks), [`export`] (parquet / CSV),
+//! [`merge`] (shard logs).
 
 pub mod capacity;
 pub mod error;
