@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::figures::style::{DrawResult, color, text, tick};
+use crate::figures::style::{DrawResult, color, draw_legend, text, tick, titled_chart};
 use crate::report::Report;
 use crate::report::run::RunReport;
 
@@ -163,12 +163,7 @@ where
     if let Some(m) = &group.model {
         title.push_str(&format!(" ({m})"));
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, text(20))
-        .margin(12)
-        .margin_right(28)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
+    let mut chart = titled_chart(root, title, 64)
         .build_cartesian_2d(xmin..xmax, 0f64..1.0)?;
     chart
         .configure_mesh()
@@ -187,12 +182,6 @@ where
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(text(13))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::figures::style::{DrawResult, color, text, tick};
+use crate::figures::style::{DrawResult, color, draw_legend, text, tick};
 use crate::capacity::{Curve, Point, curves};
 use crate::slo::{SloMetric, SloTargets};
 use crate::report::Report;
@@ -196,13 +196,7 @@ where
     }
     draw_curves(&mut chart, group, kind, ymax)?;
     if let Panel::Achieved = kind {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(text(10))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 10)?;
     }
     Ok(())
 }

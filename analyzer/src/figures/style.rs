@@ -2,6 +2,7 @@
 //! the drawing functions' result type. A leaf: the figure modules use it, it uses
 //! none of them.
 
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::figures::font::FAMILY;
@@ -38,4 +39,41 @@ pub(crate) fn tick(v: &f64) -> String {
     let s = format!("{v:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// A single-chart figure's builder: `title` above it, the usual margins and axis label
+/// areas (`y_label_area` px for the y axis's labels).
+pub(crate) fn titled_chart<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: String,
+    y_label_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, text(20))
+        .margin(12)
+        .margin_right(28)
+        .x_label_area_size(48)
+        .y_label_area_size(y_label_area);
+    b
+}
+
+/// Draws the chart's legend at `pos`: `size` px text on a white box with a black border.
+pub(crate) fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    size: u32,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .label_font(text(size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
 }

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::figures::style::{DrawResult, color, text, tick};
+use crate::figures::style::{DrawResult, color, draw_legend, text, tick, titled_chart};
 use crate::report::table::{Table, ThroughputCell};
 
 pub(crate) fn draw<DB: DrawingBackend>(
@@ -27,12 +27,7 @@ where
         Some(m) => format!("Throughput by output cap ({m})"),
         None => "Throughput by output cap".to_string(),
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, text(20))
-        .margin(12)
-        .margin_right(28)
-        .x_label_area_size(48)
-        .y_label_area_size(70)
+    let mut chart = titled_chart(root, title, 70)
         .build_cartesian_2d(0f64..ncols as f64, 0f64..ymax)?;
     chart
         .configure_mesh()
@@ -68,12 +63,6 @@ where
             text(13).pos(Pos::new(HPos::Center, VPos::Top)),
         ))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(text(13))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
     Ok(())
 }

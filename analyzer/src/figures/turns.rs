@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::figures::style::{DrawResult, color, text, tick};
+use crate::figures::style::{DrawResult, color, draw_legend, text, tick, titled_chart};
 use crate::report::Report;
 use crate::report::run::RunReport;
 use crate::metrics::sessions::TAIL_TURN;
@@ -116,12 +116,7 @@ where
     if let Some(m) = &group.model {
         title.push_str(&format!(" ({m})"));
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, text(20))
-        .margin(12)
-        .margin_right(28)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
+    let mut chart = titled_chart(root, title, 64)
         .build_cartesian_2d(-0.5f64..xmax + 0.5, 0f64..ymax)?;
     chart
         .configure_mesh()
@@ -156,12 +151,6 @@ where
                     + PathElement::new(vec![(11, 0), (18, 0)], col.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(text(13))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     Ok(())
 }
