@@ -228,10 +228,7 @@ pub fn export(runs: &Runs, dir: &Path, format: ExportFormat) -> Result<Vec<PathB
         written.push(path);
     }
     let server = [
-        (
-            "server_metrics",
-            server_metrics::samples_table(runs)?,
-        ),
+        ("server_metrics", server_metrics::samples_table(runs)?),
         ("server_series", server_metrics::series_table(runs)?),
     ];
     for (name, df) in server {

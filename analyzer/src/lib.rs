@@ -61,10 +61,10 @@ pub use load::runs::{RunInfo, Runs};
 pub use metrics::RunMetrics;
 pub use metrics::options::{LatencyFrom, MetricOptions, TokenSource};
 pub use metrics::prefix_cache::PrefixCache;
-pub use slo::Slo;
+pub use metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 pub use readme::{check_readme, update_readme};
 pub use report::{AnalyzeOptions, Report, RunReport, report};
-pub use metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
+pub use slo::Slo;
 pub use stats::{Stat, Stats};
 pub use tables::Format;
 

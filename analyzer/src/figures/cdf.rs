@@ -163,8 +163,7 @@ where
     if let Some(m) = &group.model {
         title.push_str(&format!(" ({m})"));
     }
-    let mut chart = titled_chart(root, title, 64)
-        .build_cartesian_2d(xmin..xmax, 0f64..1.0)?;
+    let mut chart = titled_chart(root, title, 64).build_cartesian_2d(xmin..xmax, 0f64..1.0)?;
     chart
         .configure_mesh()
         .x_desc(metric.axis(group.from))

@@ -8,10 +8,10 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::figures::style::{DrawResult, color, draw_legend, text, tick};
 use crate::capacity::{Curve, Point, curves};
-use crate::slo::{SloMetric, SloTargets};
+use crate::figures::style::{DrawResult, color, draw_legend, text, tick};
 use crate::report::Report;
+use crate::slo::{SloMetric, SloTargets};
 
 /// The curves of one trace (and model), drawn in one figure.
 pub(crate) struct Group {

@@ -27,8 +27,8 @@ where
         Some(m) => format!("Throughput by output cap ({m})"),
         None => "Throughput by output cap".to_string(),
     };
-    let mut chart = titled_chart(root, title, 70)
-        .build_cartesian_2d(0f64..ncols as f64, 0f64..ymax)?;
+    let mut chart =
+        titled_chart(root, title, 70).build_cartesian_2d(0f64..ncols as f64, 0f64..ymax)?;
     chart
         .configure_mesh()
         .disable_x_mesh()

@@ -5,8 +5,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::figures::style::{DrawResult, HEIGHT, WIDTH, color, text, tick};
 use crate::error::Result;
+use crate::figures::style::{DrawResult, HEIGHT, WIDTH, color, text, tick};
 use crate::load::columns::{ev, req};
 use crate::load::runs::{RunInfo, Runs};
 use crate::load::server_metrics;

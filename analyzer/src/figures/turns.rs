@@ -6,9 +6,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::figures::style::{DrawResult, color, draw_legend, text, tick, titled_chart};
+use crate::metrics::sessions::TAIL_TURN;
 use crate::report::Report;
 use crate::report::run::RunReport;
-use crate::metrics::sessions::TAIL_TURN;
 
 /// One run's curves: (legend, points (turn row, p50 seconds), points (turn row, p99)).
 pub(crate) struct Curve {
@@ -116,8 +116,8 @@ where
     if let Some(m) = &group.model {
         title.push_str(&format!(" ({m})"));
     }
-    let mut chart = titled_chart(root, title, 64)
-        .build_cartesian_2d(-0.5f64..xmax + 0.5, 0f64..ymax)?;
+    let mut chart =
+        titled_chart(root, title, 64).build_cartesian_2d(-0.5f64..xmax + 0.5, 0f64..ymax)?;
     chart
         .configure_mesh()
         .disable_x_mesh()

@@ -26,8 +26,8 @@ use crate::load::runs::RunInfo;
 use crate::metrics::columns::ReqCols;
 use crate::metrics::options::{LatencyFrom, MetricOptions};
 use crate::metrics::origins::Origins;
-use crate::metrics::time::secs;
 use crate::metrics::prefix_cache::PrefixCache;
+use crate::metrics::time::secs;
 use crate::stats::{Stats, summarize};
 
 /// Turns at or above this index share one row (`8+`).

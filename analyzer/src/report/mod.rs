@@ -35,9 +35,7 @@ use crate::stats::Stat;
 use table::build_tables;
 use warnings::run_warnings;
 
-pub use labels::{
-    THROUGHPUT_CORNER, backend_display, fmt_qps, latency_corner, simulated_label,
-};
+pub use labels::{THROUGHPUT_CORNER, backend_display, fmt_qps, latency_corner, simulated_label};
 pub use run::{Placement, RunReport};
 pub use table::{LatencyCell, Table, TableColumn, TableRow, ThroughputCell};
 
@@ -97,7 +95,11 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
             unplaced.join(", ")
         ));
     }
-    let (throughput_tables, latency_tables) = build_tables(&reports, (opts.stat, opts.metrics.latency_from), &mut warnings);
+    let (throughput_tables, latency_tables) = build_tables(
+        &reports,
+        (opts.stat, opts.metrics.latency_from),
+        &mut warnings,
+    );
     Ok(Report {
         tool: format!("llm-infer-bench analyzer {}", env!("CARGO_PKG_VERSION")),
         options: *opts,
@@ -108,4 +110,3 @@ pub fn report(runs: &Runs, opts: &AnalyzeOptions) -> Result<Report> {
         capacity_slo: None,
     })
 }
-

@@ -9,8 +9,8 @@
 //! Notes (pooled runs, split columns, token-count differences, simulated rows) follow a
 //! table as a bullet list, so the cells keep the original's shape.
 
-use crate::metrics::reasoning::ReasoningTotals;
 use crate::metrics::options::LatencyFrom;
+use crate::metrics::reasoning::ReasoningTotals;
 use crate::report::Report;
 use crate::report::labels::fmt_qps;
 use crate::report::run::{Placement, RunReport};
@@ -125,10 +125,7 @@ impl RunColumns {
         ]
         .map(String::from)
         .to_vec();
-        head.extend([
-            format!("TTFT p50 s{origin}"),
-            format!("TTFT p99 s{origin}"),
-        ]);
+        head.extend([format!("TTFT p50 s{origin}"), format!("TTFT p99 s{origin}")]);
         if self.reasoning {
             head.extend([
                 format!("TTFAT p50 s{origin}"),

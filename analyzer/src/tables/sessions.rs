@@ -4,9 +4,9 @@
 //! renders nothing here, so its outputs stay what they were before sessions existed.
 
 use crate::metrics::options::LatencyFrom;
+use crate::metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 use crate::report::Report;
 use crate::report::run::RunReport;
-use crate::metrics::sessions::{SessionMetrics, TAIL_TURN, TurnRow};
 use crate::stats::Stats;
 use crate::tables::csv::field;
 use crate::tables::fmt_opt;
