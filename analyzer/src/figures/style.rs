@@ -43,11 +43,11 @@ pub(crate) fn tick(v: &f64) -> String {
 
 /// A single-chart figure's builder: `title` above it, the usual margins and axis label
 /// areas (`y_label_area` px for the y axis's labels).
-pub(crate) fn titled_chart<'a, 'b, DB: DrawingBackend>(
+pub(crate) fn titled_chart<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
     title: String,
     y_label_area: u32,
-) -> ChartBuilder<'a, 'b, DB> {
+) -> ChartBuilder<'a, 'static, DB> {
     let mut b = ChartBuilder::on(root);
     b.caption(title, text(20))
         .margin(12)
