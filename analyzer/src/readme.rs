@@ -60,7 +60,7 @@ pub fn replace_block(text: &mut String, block: &str, content: &str) -> Result<bo
 /// Checks, without writing, that `readme` is readable and its markers are well formed
 /// with at least one block; returns the blocks found. Run before any output is written.
 pub fn check_readme(readme: &Path) -> Result<Vec<String>> {
-    let mut text = std::fs::read_to_string(readme).map_err(|e| Error::io(readme, e))?;
+    let mut text = read(readme)?;
     let mut found = Vec::new();
     for block in BLOCKS {
         if replace_block(&mut text, block, "")? {
@@ -71,6 +71,12 @@ pub fn check_readme(readme: &Path) -> Result<Vec<String>> {
         return Err(no_markers(readme));
     }
     Ok(found)
+}
+
+/// The README's text, bounded ([`formats::InputKind::README`]).
+fn read(readme: &Path) -> Result<String> {
+    formats::read_input_utf8(readme, formats::InputKind::README)
+        .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 fn no_markers(readme: &Path) -> Error {
@@ -84,7 +90,7 @@ fn no_markers(readme: &Path) -> Error {
 /// (paths relative to the README, written by [`crate::write_figures`]). Returns the
 /// names of the blocks updated; an error when none was found.
 pub fn update_readme(readme: &Path, report: &Report, figures: &[String]) -> Result<Vec<String>> {
-    let mut text = std::fs::read_to_string(readme).map_err(|e| Error::io(readme, e))?;
+    let mut text = read(readme)?;
     let figs: String = figures
         .iter()
         .filter(|f| f.ends_with(".png"))

@@ -82,6 +82,19 @@ impl InputKind {
         max_bytes: 16 * MIB,
         max_line: None,
     };
+    /// Capacity manifests (`sweep.json`, `search.json`: a line per run, a few hundred
+    /// bytes each).
+    pub const MANIFEST: InputKind = InputKind {
+        what: "capacity manifest",
+        max_bytes: 64 * MIB,
+        max_line: None,
+    };
+    /// Markdown files whose marked blocks `--readme` and `llmib demo --readme` rewrite.
+    pub const README: InputKind = InputKind {
+        what: "README",
+        max_bytes: 16 * MIB,
+        max_line: None,
+    };
 }
 
 /// A byte count as the limits are written: `64 KiB`, `16 GiB`, else bytes.

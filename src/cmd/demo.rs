@@ -160,7 +160,7 @@ fn speedup_table(speedups: &demo::Speedups) -> String {
 
 /// Rewrites the demo's own marker blocks of the README (present ones only).
 fn update_blocks(readme: &std::path::Path, blocks: &[(&str, String)]) -> anyhow::Result<()> {
-    let mut text = std::fs::read_to_string(readme)?;
+    let mut text = formats::read_input_utf8(readme, formats::InputKind::README)?;
     for (name, content) in blocks {
         analyzer::readme::replace_block(&mut text, name, content)?;
     }

@@ -128,7 +128,8 @@ pub struct ManifestPrefixCache {
 
 impl Manifest {
     pub fn read(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = formats::read_input_utf8(path, formats::InputKind::MANIFEST)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let m: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         if m.format != FORMAT {
@@ -170,6 +171,18 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_manifest_is_refused_at_its_limit() {
+        // /dev/zero never ends: the read stops at the kind's limit with one line.
+        let e = Manifest::read(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("capacity manifest"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn round_trips_and_is_found_in_a_directory() {
