@@ -145,16 +145,8 @@ impl<'a> Search<'a> {
         self.trials.iter().filter(move |t| t.rate == rate)
     }
 
-    /// Majority verdict of the runs at `rate` (`None`: not run).
-    pub fn verdict(&self, rate: f64) -> Option<bool> {
-        let (n, met) = self
-            .at(rate)
-            .fold((0, 0), |(n, m), t| (n + 1, m + u32::from(t.meets)));
-        (n > 0).then_some(2 * met > n)
-    }
-
-    /// One more run at `rate`.
-    async fn trial(&mut self, rate: f64, phase: &str) -> Result<bool, Stopped> {
+    /// One more run at `rate` ([`Runs::trial`]).
+    async fn run_trial(&mut self, rate: f64, phase: &str) -> Result<bool, Stopped> {
         let b = self.bench;
         if rate > self.fillable_rate() * (1.0 + 1e-9) {
             return Err(Stopped::TraceTooShort);
@@ -225,14 +217,6 @@ impl<'a> Search<'a> {
         self.failure = Some(why);
         Stopped::ServerFailed
     }
-
-    /// Runs `rate` until it has `n` runs; returns its verdict.
-    async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
-        while (self.at(rate).count() as u32) < n {
-            self.trial(rate, phase).await?;
-        }
-        Ok(self.verdict(rate).unwrap_or(false))
-    }
 }
 
 /// The search's answer.
@@ -302,31 +286,39 @@ fn noise(s: &Search, rate: f64) -> Noise {
 trait Runs {
     /// One more run at `rate`: whether it met the SLO.
     fn trial(&mut self, rate: f64, phase: &str) -> impl Future<Output = Result<bool, Stopped>>;
-    /// Runs `rate` until it has `n` runs; its majority verdict.
-    fn ensure(
-        &mut self,
-        rate: f64,
-        n: u32,
-        phase: &str,
-    ) -> impl Future<Output = Result<bool, Stopped>>;
-    /// Majority verdict at `rate` (`None`: not run).
-    fn verdict(&self, rate: f64) -> Option<bool>;
+    /// Every run so far (with repeats), in order: its rate and whether it met the SLO.
+    fn runs(&self) -> Vec<(f64, bool)>;
+
     /// Every rate run so far (with repeats).
-    fn rates(&self) -> Vec<f64>;
+    fn rates(&self) -> Vec<f64> {
+        self.runs().into_iter().map(|(rate, _)| rate).collect()
+    }
+
+    /// Majority verdict of the runs at `rate` (`None`: not run).
+    fn verdict(&self, rate: f64) -> Option<bool> {
+        let (n, met) = self
+            .runs()
+            .into_iter()
+            .filter(|&(r, _)| r == rate)
+            .fold((0, 0), |(n, m), (_, meets)| (n + 1, m + u32::from(meets)));
+        (n > 0).then_some(2 * met > n)
+    }
+
+    /// Runs `rate` until it has `n` runs; its majority verdict.
+    async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
+        while (self.rates().into_iter().filter(|&r| r == rate).count() as u32) < n {
+            self.trial(rate, phase).await?;
+        }
+        Ok(self.verdict(rate).unwrap_or(false))
+    }
 }
 
 impl Runs for Search<'_> {
     async fn trial(&mut self, rate: f64, phase: &str) -> Result<bool, Stopped> {
-        Search::trial(self, rate, phase).await
+        self.run_trial(rate, phase).await
     }
-    async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
-        Search::ensure(self, rate, n, phase).await
-    }
-    fn verdict(&self, rate: f64) -> Option<bool> {
-        Search::verdict(self, rate)
-    }
-    fn rates(&self) -> Vec<f64> {
-        self.trials.iter().map(|t| t.rate).collect()
+    fn runs(&self) -> Vec<(f64, bool)> {
+        self.trials.iter().map(|t| (t.rate, t.meets)).collect()
     }
 }
 
@@ -563,24 +555,8 @@ mod tests {
             self.runs.push((rate, met));
             Ok(met)
         }
-        async fn ensure(&mut self, rate: f64, n: u32, phase: &str) -> Result<bool, Stopped> {
-            while self.runs.iter().filter(|r| r.0 == rate).count() < n as usize {
-                self.trial(rate, phase).await?;
-            }
-            Ok(self.verdict(rate).unwrap_or(false))
-        }
-        fn verdict(&self, rate: f64) -> Option<bool> {
-            let at: Vec<bool> = self
-                .runs
-                .iter()
-                .filter(|r| r.0 == rate)
-                .map(|r| r.1)
-                .collect();
-            let met = at.iter().filter(|&&m| m).count();
-            (!at.is_empty()).then_some(2 * met > at.len())
-        }
-        fn rates(&self) -> Vec<f64> {
-            self.runs.iter().map(|r| r.0).collect()
+        fn runs(&self) -> Vec<(f64, bool)> {
+            self.runs.clone()
         }
     }
 

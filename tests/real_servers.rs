@@ -434,10 +434,13 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
         "openai",
         "--endpoint",
         url.as_str(),
+        // p90 over 30-s runs (about 100 requests at the knee): p99 over 15-s runs was
+        // the slowest one or two requests, and the search and the grid disagreed by
+        // 1.4 req/s on its noise alone (session 7: 4.375 vs 3).
         "--slo",
-        "ttft_p99=0.5",
+        "ttft_p90=0.5",
         "--run-duration",
-        "15s",
+        "30s",
         "--quiet",
     ];
     let search_dir = dir.path().join("search");
@@ -461,7 +464,7 @@ fn vllm_search_finds_a_knee_that_a_grid_agrees_with() {
     args.extend_from_slice(&["--repeats", "2"]);
     let grid = llmib_ok(&args);
     println!("grid:\n{grid}");
-    // "highest rate meeting ttft_p99<=0.5s: 12 req/s (boundary in [...]) ..."
+    // "highest rate meeting ttft_p90<=0.5s: 12 req/s (boundary in [...]) ..."
     let knee = |text: &str| -> f64 {
         let line = text
             .lines()
@@ -522,9 +525,13 @@ fn llamacpp_azure_slice_loses_nothing() {
                 assert!(r.events.len() <= n as usize, "request {}", r.id);
                 assert!(r.events.tokens.iter().all(|&k| k >= 1), "request {}", r.id);
             }
-            // This llama-server closes a connection that carried a stream when the next
-            // request comes on it: the replayer sends `Connection: close` and says so.
+            // This llama-server closes a connection that carried a stream: the replayer
+            // sends `Connection: close`, says so, and sends the requests on standby
+            // connections opened ahead of them. Only a request arriving while the
+            // keeper is still replacing the last two standbys connects itself.
             assert!(stdout.contains("Connection: close"), "{stdout}");
+            assert!(stdout.contains("on standby connections"), "{stdout}");
+            assert!(opened <= 20, "{opened} of 200 requests paid for a connect");
         }
     }
 }

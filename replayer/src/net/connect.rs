@@ -50,6 +50,7 @@ use tower_service::Service;
 
 use crate::clock::RunClock;
 use crate::net::conn_count::{ConnCount, SPARE_GRACE};
+use crate::net::standby::{Standby, StandbyStored};
 
 /// Not stamped yet (run-clock times are far below it).
 const UNSET: u64 = u64::MAX;
@@ -148,16 +149,18 @@ pub(crate) async fn timed<F: Future>(stamps: Arc<Stamps>, send: F) -> F::Output 
     STAMPS.scope(stamps, send).await
 }
 
-/// The connector layer: stamps connects on the request that caused them and counts
-/// every established connection.
+/// The connector layer: stamps connects on the request that caused them, counts every
+/// established connection, and hands out standby connections when a run keeps them
+/// (`standby.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectLayer {
     count: ConnCount,
+    standby: Arc<Standby>,
 }
 
 impl ConnectLayer {
-    pub fn new(count: ConnCount) -> Self {
-        ConnectLayer { count }
+    pub fn new(count: ConnCount, standby: Arc<Standby>) -> Self {
+        ConnectLayer { count, standby }
     }
 }
 
@@ -168,6 +171,7 @@ impl<S> Layer<S> for ConnectLayer {
         ConnectService {
             inner,
             count: self.count.clone(),
+            standby: self.standby.clone(),
         }
     }
 }
@@ -177,6 +181,7 @@ impl<S> Layer<S> for ConnectLayer {
 pub(crate) struct ConnectService<S> {
     inner: S,
     count: ConnCount,
+    standby: Arc<Standby>,
 }
 
 type Connecting<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -192,8 +197,8 @@ where
     S: Service<R> + Clone + Send + 'static,
     R: Send + 'static,
     S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: From<SpareNotNeeded> + Send + 'static,
+    S::Response: hyper::rt::Read + Unpin + Send + 'static,
+    S::Error: From<SpareNotNeeded> + From<StandbyStored> + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -204,6 +209,12 @@ where
     }
 
     fn call(&mut self, dst: R) -> Self::Future {
+        if Standby::is_fill() {
+            return self.fill_standby(dst);
+        }
+        if let Some(conn) = self.standby.take::<S::Response>() {
+            return Box::pin(std::future::ready(Ok(conn)));
+        }
         // Taken now, within the request's poll: the connect future itself may go on in
         // another task (hyper spawns it when an idle connection wins the race).
         let stamps = STAMPS.try_with(Arc::clone).ok();
@@ -235,6 +246,32 @@ where
             }
             drop(connect);
             conn
+        })
+    }
+}
+
+impl<S> ConnectService<S> {
+    /// The standby keeper's connect: counted, kept on standby, and reported to hyper as
+    /// an error so that the keeper's request is never sent.
+    fn fill_standby<R>(&mut self, dst: R) -> Connecting<S::Response, S::Error>
+    where
+        S: Service<R> + Clone + Send + 'static,
+        R: Send + 'static,
+        S::Future: Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: From<StandbyStored> + Send + 'static,
+    {
+        let connect = self.count.start();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let standby = self.standby.clone();
+        Box::pin(async move {
+            connect.pass_gate().await;
+            let conn = inner.call(dst).await?;
+            connect.opened();
+            standby.put(conn);
+            drop(connect);
+            Err(StandbyStored.into())
         })
     }
 }
@@ -287,7 +324,13 @@ mod tests {
 
     fn client(count: &ConnCount) -> reqwest::Client {
         let config = ReplayConfig::new(BackendKind::Tgi, "http://x", "unused".into());
-        crate::net::http::build_client(&config, &crate::net::tls::plain(), 4, count).unwrap()
+        crate::net::http::build_client(
+            &config,
+            &crate::net::tls::plain(),
+            4,
+            (count, &Arc::default()),
+        )
+        .unwrap()
     }
 
     /// Sends one POST the way request tasks do; returns its stamps.
@@ -490,18 +533,32 @@ mod tests {
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+    /// The connections it makes: open, silent.
+    #[derive(Debug)]
+    struct Conn(u32);
+
+    impl hyper::rt::Read for Conn {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: hyper::rt::ReadBufCursor<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
     impl Service<()> for CountingConnector {
-        type Response = ();
+        type Response = Conn;
         type Error = BoxError;
-        type Future = std::future::Ready<Result<(), BoxError>>;
+        type Future = std::future::Ready<Result<Conn, BoxError>>;
 
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
             Poll::Ready(Ok(()))
         }
 
         fn call(&mut self, _: ()) -> Self::Future {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            std::future::ready(Ok(()))
+            let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+            std::future::ready(Ok(Conn(n)))
         }
     }
 
@@ -511,9 +568,57 @@ mod tests {
         count: &ConnCount,
         connector: &CountingConnector,
         stamps: &Arc<Stamps>,
-    ) -> Connecting<(), BoxError> {
-        let mut svc = ConnectLayer::new(count.clone()).layer(connector.clone());
+    ) -> Connecting<Conn, BoxError> {
+        connect_with_standby(count, connector, stamps, &Arc::default())
+    }
+
+    fn connect_with_standby(
+        count: &ConnCount,
+        connector: &CountingConnector,
+        stamps: &Arc<Stamps>,
+        standby: &Arc<Standby>,
+    ) -> Connecting<Conn, BoxError> {
+        let layer = ConnectLayer::new(count.clone(), standby.clone());
+        let mut svc = layer.layer(connector.clone());
         STAMPS.sync_scope(stamps.clone(), || svc.call(()))
+    }
+
+    #[tokio::test]
+    async fn a_request_takes_a_standby_connection_and_pays_no_connect() {
+        let (count, connector) = (ConnCount::default(), CountingConnector::default());
+        let standby = Arc::new(Standby::default());
+        standby.switch(true, Duration::from_secs(4));
+        // The keeper's connect: made, counted, kept, and failed towards hyper.
+        let layer = ConnectLayer::new(count.clone(), standby.clone());
+        let mut svc = layer.layer(connector.clone());
+        // hyper calls the connector while polling the request's send().
+        let err = crate::net::standby::filling(async { svc.call(()).await })
+            .await
+            .expect_err("the keeper's request is never sent");
+        assert!(err.is::<StandbyStored>(), "{err}");
+        assert_eq!(
+            (count.opened(), connector.0.load(Ordering::Relaxed)),
+            (1, 1)
+        );
+        // A request finding no idle connection gets it, with no connect of its own.
+        let stamps = Stamps::new(RunClock::start_in(Duration::ZERO));
+        let conn = connect_with_standby(&count, &connector, &stamps, &standby)
+            .await
+            .unwrap();
+        assert_eq!(conn.0, 1, "the standby, not a new connection");
+        assert_eq!(connector.0.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            (stamps.connect_start_ns(), stamps.connect_ns()),
+            (None, None)
+        );
+        assert_eq!(standby.used(), 1);
+        // None left: the next request connects itself, stamped.
+        let next = Stamps::new(RunClock::start_in(Duration::ZERO));
+        let conn = connect_with_standby(&count, &connector, &next, &standby)
+            .await
+            .unwrap();
+        assert_eq!(conn.0, 2);
+        assert!(next.connect_start_ns().is_some() && next.connect_ns().is_some());
     }
 
     #[tokio::test]

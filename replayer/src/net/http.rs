@@ -4,6 +4,7 @@
 //! and the endpoint check. Apart from [`crate::run::request`] because none of it runs per
 //! request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -13,6 +14,7 @@ use crate::config::{BackendKind, ReplayConfig};
 use crate::error::ReplayError;
 use crate::net::conn_count::ConnCount;
 use crate::net::connect::ConnectLayer;
+use crate::net::standby::Standby;
 use crate::net::transport_error::unreachable_why;
 
 /// Joins the endpoint and a backend path (a trailing `/v1` on the endpoint is accepted
@@ -83,18 +85,19 @@ pub(crate) fn client_builder(tls: &rustls::ClientConfig) -> reqwest::ClientBuild
 
 /// The run's HTTP client, its idle pool sized for `pool` connections, every connection
 /// it opens (TCP connect and TLS handshake) counted in `count` and stamped on the
-/// request that opened it (see [`crate::net::connect`]).
+/// request that opened it (see [`crate::net::connect`]), and the connections `standby`
+/// keeps handed to requests that find no idle one (off unless a keeper runs).
 pub(crate) fn build_client(
     config: &ReplayConfig,
     tls: &rustls::ClientConfig,
     pool: usize,
-    count: &ConnCount,
+    (count, standby): (&ConnCount, &Arc<Standby>),
 ) -> Result<reqwest::Client, ReplayError> {
     // hyper-util resends a request that a closed pooled connection never took; the
     // watch records it on the request (`resend.rs`).
     crate::net::resend::install();
     let mut b = client_builder(tls)
-        .connector_layer(ConnectLayer::new(count.clone()))
+        .connector_layer(ConnectLayer::new(count.clone(), standby.clone()))
         .pool_max_idle_per_host(pool)
         .pool_idle_timeout(config.pool_idle_timeout);
     if let Some(t) = config.timeout {

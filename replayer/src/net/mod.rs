@@ -7,6 +7,8 @@
 //!   stamped on the request that opened it, connects counted (and gated during the
 //!   warm-up), hyper-util's resends seen, bodies read to their end so connections are
 //!   kept, the warm-up before the clock starts;
+//! * [`standby`]: connections opened ahead of the requests that take them, for servers
+//!   that close every connection after a stream (llama.cpp);
 //! * [`tls`], [`tls_pinned`]: the rustls configuration (`--cacert`, `--insecure`);
 //! * [`transport_error`], [`error_body`]: one-line texts of transport errors and of
 //!   error answers;
@@ -23,6 +25,7 @@ pub(crate) mod error_body;
 pub(crate) mod http;
 pub(crate) mod models;
 pub(crate) mod resend;
+pub(crate) mod standby;
 pub(crate) mod tls;
 pub(crate) mod tls_pinned;
 pub(crate) mod transport_error;

@@ -178,7 +178,7 @@ const MAX_PROBE_BODY: usize = 1 << 20;
 
 /// Reads an answer to its end, discarding it; false when it is longer than
 /// [`MAX_PROBE_BODY`] (reading stopped there).
-async fn drain_bounded(mut resp: reqwest::Response) -> Result<bool, reqwest::Error> {
+pub(crate) async fn drain_bounded(mut resp: reqwest::Response) -> Result<bool, reqwest::Error> {
     let mut read = 0;
     while let Some(chunk) = resp.chunk().await? {
         read += chunk.len();
@@ -229,8 +229,13 @@ mod tests {
         let (url, mut seen, accepted) = raw_server(0).await;
         let count = ConnCount::default();
         let config = ReplayConfig::new(BackendKind::Tgi, url.as_str(), "unused".into());
-        let client =
-            crate::net::http::build_client(&config, &crate::net::tls::plain(), 16, &count).unwrap();
+        let client = crate::net::http::build_client(
+            &config,
+            &crate::net::tls::plain(),
+            16,
+            (&count, &std::sync::Arc::default()),
+        )
+        .unwrap();
         let probe = reqwest::Url::parse(&format!("{url}/health")).unwrap();
         let goal = goal(Some(12), None, &[], None);
         let (warm, note) = warm_up(&client, &probe, &HeaderMap::new(), goal, &count, LIMIT).await;
@@ -262,8 +267,13 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}");
         let count = ConnCount::default();
         let config = ReplayConfig::new(BackendKind::Tgi, url.as_str(), "unused".into());
-        let client =
-            crate::net::http::build_client(&config, &crate::net::tls::plain(), 4, &count).unwrap();
+        let client = crate::net::http::build_client(
+            &config,
+            &crate::net::tls::plain(),
+            4,
+            (&count, &std::sync::Arc::default()),
+        )
+        .unwrap();
         let probe = reqwest::Url::parse(&format!("{url}/health")).unwrap();
         let goal = goal(None, Some(3), &[0; 5], None);
         let (warm, note) = warm_up(&client, &probe, &HeaderMap::new(), goal, &count, LIMIT).await;

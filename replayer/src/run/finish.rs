@@ -81,6 +81,7 @@ pub(super) async fn drain(
 pub(super) fn finish(output: &Path, d: Drained, conn: Connected, burst: bool) -> ReplaySummary {
     let connections = Connections {
         opened_during_run: conn.count.opened().saturating_sub(conn.opened_before),
+        on_standby: conn.standby.used(),
         warm: conn.warm,
     };
     let mut warnings = conn.warnings;

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use crate::config::{ReplayConfig, ServerMetricsSource};
 use crate::error::ReplayError;
-use crate::net::cache_reset;
+use crate::net::{cache_reset, standby};
 use crate::run::finish::{drain, finish};
 use crate::run::launch::dispatch;
 use crate::run::open_log::{ServerState, open_log};
@@ -85,13 +85,22 @@ pub(crate) async fn replay(
         .map(|m| m.start(log.clock, &config.output, config.overwrite))
         .transpose()?;
     let client = conn.client.clone();
-    // Every streamed request opens its own connection against a server that closes
-    // after streams: none is coming back to wait for.
+    // Every streamed request needs its own connection against a server that closes
+    // after streams: none is coming back to wait for, and standbys are kept instead.
     conn.count.guard_spares(close_note.is_none());
+    let standby = close_note.is_some().then(|| {
+        let (url, headers) = (conn.probe.clone(), target.headers.clone());
+        let (standby, max_age) = (conn.standby.clone(), config.pool_idle_timeout);
+        standby::keep(client.clone(), url, headers, standby, max_age)
+    });
     let burst = plan.burst;
     let wire = (client, conn.count.clone());
     let (running, dreport) = dispatch(&config, target, wire, &log, plan.schedule, &stop).await?;
-    let drained = drain(running, log, dreport, &stop, &config.output).await?;
+    let drained = drain(running, log, dreport, &stop, &config.output).await;
+    if let Some(keeper) = standby {
+        keeper.stop().await;
+    }
+    let drained = drained?;
     let scraped = match scraper {
         Some(s) => Some(s.stop().await),
         None => None,

@@ -4,6 +4,7 @@
 //! input fails here, before anything is sent.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use formats::{PrefixCacheReset, ServerIdentity, WarmConnections};
 use reqwest::header::HeaderMap;
@@ -13,6 +14,7 @@ use crate::error::ReplayError;
 use crate::net::cache_reset;
 use crate::net::conn_count::ConnCount;
 use crate::net::http::{build_client, build_headers, detect_simulator, probe_url, request_url};
+use crate::net::standby::Standby;
 use crate::net::warm;
 use crate::run::prepare::Plan;
 use crate::run::start_at;
@@ -79,12 +81,12 @@ pub(super) async fn identify(config: &ReplayConfig, target: &Target) -> Option<S
 }
 
 /// Phase 1d: llama.cpp's `llama-server` (as built from llama-cpp-python 0.3.36, measured
-/// in issue 21) answers a streamed request with `Keep-Alive`, then, when the next
-/// request comes on that connection, swallows it and closes the connection: every
-/// request sent on a connection that carried a stream was lost ("connection closed
-/// before message completed", 9 of 60 at `--concurrency 4`). So against it every
-/// streamed request says `Connection: close` and opens its own connection (its
-/// `connect_ns` shows the cost); the returned note says so.
+/// in issue 21) answers a streamed request with `Keep-Alive`, then closes the
+/// connection: a request sent on it before the close arrived was lost ("connection
+/// closed before message completed", 9 of 60 at `--concurrency 4`). So against it every
+/// streamed request says `Connection: close` and needs a connection of its own, which
+/// standby connections opened ahead of it provide (`net/standby.rs`, started by the
+/// run); the returned note says so.
 pub(super) fn close_after_streams(
     config: &ReplayConfig,
     target: &mut Target,
@@ -100,8 +102,9 @@ pub(super) fn close_after_streams(
     );
     Some(
         "llama.cpp's server closes a kept-alive connection after a streamed answer \
-         (losing the next request sent on it): each streamed request opens its own \
-         connection (Connection: close; see connect_ns)"
+         (losing the next request sent on it): each streamed request has its own \
+         connection (Connection: close), opened ahead of it on standby (a request that \
+         found none has connect_ns)"
             .into(),
     )
 }
@@ -184,6 +187,10 @@ pub(super) struct Connected {
     pub(super) client: reqwest::Client,
     /// Every connection the client established (see [`crate::net::connect`]).
     pub(super) count: ConnCount,
+    /// The client's standby connections (`net/standby.rs`), off unless a keeper runs.
+    pub(super) standby: Arc<Standby>,
+    /// The warm-up's probe, which the standby keeper sends too.
+    pub(super) probe: reqwest::Url,
     /// Connections established before the clock started.
     pub(super) opened_before: u64,
     pub(super) warm: WarmConnections,
@@ -220,7 +227,8 @@ pub(super) async fn connect(
     // keeps the spare it leaves, so the race fades instead of recurring.
     let pool = (peak.max(goal.count as u64) + POOL_SPARES).min(65536) as usize;
     let count = ConnCount::default();
-    let client = build_client(config, &target.tls, pool, &count)?;
+    let standby = Arc::new(Standby::default());
+    let client = build_client(config, &target.tls, pool, (&count, &standby))?;
     // Warm-up first, on the empty pool it needs; the probe then reuses a connection.
     let probe = probe_url(&target.url, config.backend)?;
     let limit = config.timeout.map_or(warm::LIMIT, |t| t.min(warm::LIMIT));
@@ -233,6 +241,8 @@ pub(super) async fn connect(
         client,
         opened_before: count.opened(),
         count,
+        standby,
+        probe,
         warm,
         warnings,
     })

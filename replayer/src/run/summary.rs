@@ -52,8 +52,11 @@ pub struct Connections {
     /// The warm-up, as recorded in the log header.
     pub warm: WarmConnections,
     /// New connections while the clock ran (requests that found no idle connection,
-    /// and connections the server closed and requests reopened).
+    /// connections the server closed and requests reopened, and standby connections).
     pub opened_during_run: u64,
+    /// Requests sent on a standby connection, opened ahead of them against a server that
+    /// closes connections after streams (`net/standby.rs`): they paid for no connect.
+    pub on_standby: u64,
 }
 
 impl std::fmt::Display for Connections {
@@ -77,7 +80,15 @@ impl std::fmt::Display for Connections {
                 if w.bounded { ", bounded" } else { "" },
             )?;
         }
-        write!(f, "; {} opened during the run", self.opened_during_run)
+        write!(f, "; {} opened during the run", self.opened_during_run)?;
+        if self.on_standby > 0 {
+            write!(
+                f,
+                " ({} requests sent on standby connections opened ahead of them)",
+                self.on_standby
+            )?;
+        }
+        Ok(())
     }
 }
 

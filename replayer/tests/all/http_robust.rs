@@ -407,6 +407,35 @@ async fn closing_after_streams_server(server: &'static str) -> (String, Arc<Atom
     (url, swallowed)
 }
 
+/// Against a server that closes every connection after a stream, the requests after the
+/// first few are sent on standby connections opened ahead of them: no connect inside
+/// their timings (without standbys, every request after the warmed one has one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_against_llama_cpp_go_out_on_standby_connections() {
+    let (url, swallowed) = closing_after_streams_server("llama.cpp").await;
+    let log = run(url, BackendKind::Openai, 20, 20_000_000, |c| {
+        c.model = Some("m".into());
+        c.concurrency = Some(1);
+        c.connections = Some(1);
+        c.identify_server = true;
+    })
+    .await;
+    assert_eq!(swallowed.load(Ordering::SeqCst), 0);
+    assert!(log.records.iter().all(|r| r.outcome == Outcome::Ok));
+    // The warmed connection serves the first request; the second finds no standby yet
+    // (the keeper fills once the pool is empty); the rest take standbys. A busy machine
+    // may leave one more request without one.
+    let connected = log
+        .records
+        .iter()
+        .filter(|r| r.connect_start_ns.is_some())
+        .count();
+    assert!(
+        connected <= 3,
+        "{connected} of 20 requests paid for a connect"
+    );
+}
+
 /// Reads one request (head and `Content-Length` body) from `sock`; its head, lowercased.
 async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
     let mut tmp = [0u8; 4096];
