@@ -1,9 +1,11 @@
 //! `llmib search` end to end against the in-process simulator (127.0.0.1): its answer
 //! agrees with a brute-force grid over the same runs (`--grid`), and repeated searches
-//! agree. The fast test uses a profile whose capacity is exact; the calibrated
-//! `a800-llama2-13b` check (issue 13's must-hold) takes a few minutes (about 47 runs of
-//! 6 s): `cargo test --test cli a800 -- --ignored --nocapture` prints its numbers
-//! (ignored by default as slow: `.ci/run` runs it after the default suite).
+//! agree. The agreement checks are slow (real-time runs) and ignored by default
+//! (`.ci/run` runs them after the default suite): one on a profile whose capacity is
+//! exact (about 100 s), the calibrated `a800-llama2-13b` one (issue 13's must-hold; about
+//! 47 runs of 6 s): `cargo test --test cli search -- --ignored --nocapture` prints their
+//! numbers. The default run keeps the short searches: budget, failures, a dying server,
+//! a trace too short.
 
 use crate::common;
 
@@ -53,7 +55,11 @@ fn rate(result: &serde_json::Value) -> f64 {
     result["rate"].as_f64().expect("a rate meets the SLO")
 }
 
+/// About 27 runs of 3 s in real time (100 s): a slow check, like the a800 one. The
+/// search's algorithm is checked in the default run by `src/search.rs`'s tests over
+/// tables of verdicts, and end to end by the shorter searches below.
 #[test]
+#[ignore = "slow (about 100 s of real-time runs): .ci/run runs it after the default suite"]
 fn search_agrees_with_a_grid_over_the_same_runs() {
     let _timing = common::timing_sensitive();
     let tmp = tempfile::tempdir().unwrap();
