@@ -65,6 +65,9 @@ pub struct SweepResult {
     pub interrupted: bool,
     /// Auto: the first saturated rate, when one was reached.
     pub saturated_at: Option<f64>,
+    /// Why the sweep stopped early when a run failed (the server died, the log could not
+    /// be written): the runs before it are kept and analysed.
+    pub failure: Option<String>,
 }
 
 /// The sweep in progress: its manifest, kept on disk after every run.
@@ -73,6 +76,8 @@ struct Sweep<'a> {
     manifest: Manifest,
     runs: Vec<RunOutcome>,
     n: u64,
+    interrupted: bool,
+    failure: Option<String>,
 }
 
 impl<'a> Sweep<'a> {
@@ -80,9 +85,39 @@ impl<'a> Sweep<'a> {
         self.bench.settings.dir.join(SWEEP_MANIFEST)
     }
 
-    /// Runs `rate` (announcing it) and records it; returns its point and whether the
-    /// sweep was interrupted.
+    /// Runs `rate` (announcing it) and records it; its point, or `None` when the sweep
+    /// must stop: interrupted, or the run failed after others were measured (`failure`:
+    /// those are kept and analysed). A failure of the first run is the sweep's error.
     async fn run(
+        &mut self,
+        rate: f64,
+        phase: &str,
+        remaining: Option<&[f64]>,
+    ) -> Result<Option<Point>, PipelineError> {
+        if self.bench.stop.is_stopped() {
+            self.interrupted = true;
+            return Ok(None);
+        }
+        match self.try_run(rate, phase, remaining).await {
+            Ok((point, false)) => Ok(Some(point)),
+            Ok((_, true)) => {
+                self.interrupted = true;
+                Ok(None)
+            }
+            Err(_) if self.bench.stop.is_stopped() => {
+                self.interrupted = true;
+                Ok(None)
+            }
+            Err(e) if self.runs.is_empty() => Err(e),
+            Err(e) => {
+                let rate_s = analyzer::report::fmt_qps(rate);
+                self.failure = Some(format!("the run at {rate_s} req/s failed: {e}"));
+                Ok(None)
+            }
+        }
+    }
+
+    async fn try_run(
         &mut self,
         rate: f64,
         phase: &str,
@@ -99,6 +134,14 @@ impl<'a> Sweep<'a> {
             .progress
             .run("sweep", rate, remaining.map(|r| r.len()), eta);
         let out = bench.run(rate, self.n, 1).await?;
+        let p = &out.point;
+        if p.ok == 0 && p.requests > 0 && p.unconnected == p.requests {
+            // Its log stays in the directory, out of the manifest and the curves.
+            return Err(PipelineError::Config(format!(
+                "no request could connect to {}: the server is down",
+                bench.endpoint
+            )));
+        }
         if out.reused {
             eprintln!(
                 "sweep: {} req/s already complete in {} (use --force to replay)",
@@ -152,8 +195,9 @@ pub async fn sweep(
         manifest,
         runs: Vec::new(),
         n,
+        interrupted: false,
+        failure: None,
     };
-    let mut interrupted = false;
     let mut saturated_at = None;
     match plan {
         RatePlan::List(rates) => {
@@ -161,13 +205,7 @@ pub async fn sweep(
                 if i > 0 {
                     bench.cool_down().await;
                 }
-                if bench.stop.is_stopped() {
-                    interrupted = true;
-                    break;
-                }
-                let (_, stop) = s.run(r, "rates", Some(&rates[i + 1..])).await?;
-                if stop {
-                    interrupted = true;
+                if s.run(r, "rates", Some(&rates[i + 1..])).await?.is_none() {
                     break;
                 }
             }
@@ -177,7 +215,7 @@ pub async fn sweep(
                 Some(r) => r,
                 None => bench.trace.rate(n)? / 8.0,
             };
-            (interrupted, saturated_at) = auto(&mut s, start).await?;
+            saturated_at = auto(&mut s, start).await?;
         }
     }
     s.manifest.result = Some(result_json(&s, saturated_at));
@@ -186,14 +224,15 @@ pub async fn sweep(
         dir: bench.settings.dir.clone(),
         manifest: s.manifest,
         runs: s.runs,
-        interrupted,
+        interrupted: s.interrupted,
         saturated_at,
+        failure: s.failure,
     })
 }
 
-/// `--rates auto`: doubling probes, then the fill. Returns (interrupted, first
-/// saturated rate).
-async fn auto(s: &mut Sweep<'_>, start: f64) -> Result<(bool, Option<f64>), PipelineError> {
+/// `--rates auto`: doubling probes, then the fill. Returns the first saturated rate
+/// (an interruption or a failure is on `s`).
+async fn auto(s: &mut Sweep<'_>, start: f64) -> Result<Option<f64>, PipelineError> {
     let bench = s.bench;
     let mut rate = start;
     let mut last_good = None;
@@ -202,13 +241,9 @@ async fn auto(s: &mut Sweep<'_>, start: f64) -> Result<(bool, Option<f64>), Pipe
         if probe > 0 {
             bench.cool_down().await;
         }
-        if bench.stop.is_stopped() {
-            return Ok((true, None));
-        }
-        let (p, stop) = s.run(rate, "probe", None).await?;
-        if stop {
-            return Ok((true, None));
-        }
+        let Some(p) = s.run(rate, "probe", None).await? else {
+            return Ok(None);
+        };
         // The first run is its own TTFT reference: only its achieved rate can fail it.
         if saturation(&p, &s.runs[0].point).is_some() {
             saturated = Some(rate);
@@ -218,22 +253,18 @@ async fn auto(s: &mut Sweep<'_>, start: f64) -> Result<(bool, Option<f64>), Pipe
         rate *= 2.0;
     }
     let (Some(hi), Some(lo)) = (saturated, last_good) else {
-        return Ok((false, saturated));
+        return Ok(saturated);
     };
     let fill: Vec<f64> = (1..=FILL_POINTS)
         .map(|i| lo * (hi / lo).powf(i as f64 / (FILL_POINTS + 1) as f64))
         .collect();
     for (i, &r) in fill.iter().enumerate() {
         bench.cool_down().await;
-        if bench.stop.is_stopped() {
-            return Ok((true, saturated));
-        }
-        let (_, stop) = s.run(r, "fill", Some(&fill[i + 1..])).await?;
-        if stop {
-            return Ok((true, saturated));
+        if s.run(r, "fill", Some(&fill[i + 1..])).await?.is_none() {
+            break;
         }
     }
-    Ok((false, saturated))
+    Ok(saturated)
 }
 
 fn settings_json(bench: &Bench, plan: &RatePlan, start_rate: Option<f64>) -> serde_json::Value {
@@ -247,12 +278,18 @@ fn settings_json(bench: &Bench, plan: &RatePlan, start_rate: Option<f64>) -> ser
     v
 }
 
-/// The knee of the runs made (the curve's, see [`analyzer::capacity::knee_of`]).
+/// The knee of the runs made (the curve's, see [`analyzer::capacity::knee_of`]), and
+/// why the sweep stopped early when a run failed.
 fn result_json(s: &Sweep, saturated_at: Option<f64>) -> serde_json::Value {
     let mut points: Vec<Point> = s.runs.iter().map(|r| r.point.clone()).collect();
     let knee = analyzer::capacity::knee_of(&mut points);
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "knee_rate": knee.map(|k| k.offered_rate),
         "saturated_at": saturated_at,
-    })
+    });
+    if let Some(why) = &s.failure {
+        v["stopped"] = serde_json::json!("server_failed");
+        v["failure"] = serde_json::json!(why);
+    }
+    v
 }

@@ -38,6 +38,22 @@ pub enum Policy {
     /// LightLLM (Aug 2023): admit only if the estimated peak of final tokens of the batch
     /// fits the KV capacity, so nothing is ever evicted.
     Lightllm,
+    /// vLLM's V1 scheduler (0.8 and later; `engine/v1.rs`): one token budget per step
+    /// (`max_prefill_tokens` = `--max-num-batched-tokens`) shared by the decodes and
+    /// chunks of prefills, `max_batch_size` = `--max-num-seqs`, paged blocks with prefix
+    /// caching, preemption by recomputation; every step mixes prefill and decode.
+    #[serde(rename = "vllm-v1")]
+    VllmV1,
+}
+
+impl Policy {
+    /// Every policy, the 2023 ones first.
+    pub const ALL: [Policy; 4] = [Policy::Tgi, Policy::Vllm, Policy::Lightllm, Policy::VllmV1];
+
+    /// The policy manages paged KV blocks (and can cache prefixes): vLLM's two.
+    pub fn pages_kv(self) -> bool {
+        matches!(self, Policy::Vllm | Policy::VllmV1)
+    }
 }
 
 impl std::str::FromStr for Policy {
@@ -47,8 +63,9 @@ impl std::str::FromStr for Policy {
             "tgi" => Ok(Policy::Tgi),
             "vllm" => Ok(Policy::Vllm),
             "lightllm" => Ok(Policy::Lightllm),
+            "vllm-v1" => Ok(Policy::VllmV1),
             other => Err(SimError::Config(format!(
-                "unknown policy `{other}` (expected tgi, vllm or lightllm)"
+                "unknown policy `{other}` (expected tgi, vllm, lightllm or vllm-v1)"
             ))),
         }
     }
@@ -60,6 +77,7 @@ impl std::fmt::Display for Policy {
             Policy::Tgi => "tgi",
             Policy::Vllm => "vllm",
             Policy::Lightllm => "lightllm",
+            Policy::VllmV1 => "vllm-v1",
         })
     }
 }
@@ -229,6 +247,7 @@ pub struct Profile {
     tgi: Option<EngineParams>,
     vllm: Option<EngineParams>,
     lightllm: Option<EngineParams>,
+    vllm_v1: Option<EngineParams>,
     /// Time dilation: the profile runs this many times faster than its units say
     /// (every engine cost and null-profile interval divided by it; 1 = as calibrated).
     /// See [`Profile::sped_up`].
@@ -286,13 +305,13 @@ impl Profile {
             return err("eos_probability must be in [0, 1)".into());
         }
         for k in file.policy.keys() {
-            if !matches!(k.as_str(), "tgi" | "vllm" | "lightllm") {
+            if !matches!(k.as_str(), "tgi" | "vllm" | "lightllm" | "vllm-v1") {
                 return err(format!(
-                    "unknown [policy.{k}] (expected tgi, vllm, lightllm)"
+                    "unknown [policy.{k}] (expected tgi, vllm, lightllm, vllm-v1)"
                 ));
             }
         }
-        let (mut tgi, mut vllm, mut lightllm) = (None, None, None);
+        let (mut tgi, mut vllm, mut lightllm, mut vllm_v1) = (None, None, None, None);
         match (&file.null, &file.engine) {
             (Some(_), Some(_)) => return err("a profile has either [null] or [engine]".into()),
             (None, None) => return err("a profile needs an [engine] (or [null]) table".into()),
@@ -302,6 +321,7 @@ impl Profile {
                     ("tgi", &mut tgi),
                     ("vllm", &mut vllm),
                     ("lightllm", &mut lightllm),
+                    ("vllm-v1", &mut vllm_v1),
                 ] {
                     let mut table = base.clone();
                     if let Some(over) = file.policy.get(policy) {
@@ -320,9 +340,13 @@ impl Profile {
                             })?;
                     params.validate(&format!("{origin}: policy {policy}"))?;
                     // Every request the profile accepts must be schedulable, including a
-                    // preempted one recomputing its whole context in one prefill.
+                    // preempted one recomputing its whole context in one prefill (V1
+                    // prefills in chunks: its budget may be smaller).
                     let total = file.max_total_tokens as u64;
-                    if params.kv_capacity_tokens < total || params.max_prefill_tokens < total {
+                    let chunked = policy == "vllm-v1";
+                    if params.kv_capacity_tokens < total
+                        || (!chunked && params.max_prefill_tokens < total)
+                    {
                         return err(format!(
                             "policy {policy}: kv_capacity_tokens and max_prefill_tokens must be >= max_total_tokens ({total})"
                         ));
@@ -342,6 +366,7 @@ impl Profile {
             tgi,
             vllm,
             lightllm,
+            vllm_v1,
             speedup: 1.0,
         })
     }
@@ -367,9 +392,14 @@ impl Profile {
                  own delays, not the profile's"
             )));
         }
-        for params in [&mut self.tgi, &mut self.vllm, &mut self.lightllm]
-            .into_iter()
-            .flatten()
+        for params in [
+            &mut self.tgi,
+            &mut self.vllm,
+            &mut self.lightllm,
+            &mut self.vllm_v1,
+        ]
+        .into_iter()
+        .flatten()
         {
             params.prefill_base_us /= k;
             params.prefill_per_token_us /= k;
@@ -400,6 +430,7 @@ impl Profile {
             Policy::Tgi => self.tgi.as_ref(),
             Policy::Vllm => self.vllm.as_ref(),
             Policy::Lightllm => self.lightllm.as_ref(),
+            Policy::VllmV1 => self.vllm_v1.as_ref(),
         }
     }
 
@@ -409,6 +440,7 @@ impl Profile {
             Policy::Tgi => &mut self.tgi,
             Policy::Vllm => &mut self.vllm,
             Policy::Lightllm => &mut self.lightllm,
+            Policy::VllmV1 => &mut self.vllm_v1,
         };
         *slot = Some(params);
         self.null = None;

@@ -48,7 +48,8 @@ pub struct Args {
     /// chunked terminator), as uvicorn (vLLM, SGLang) writes them separately; 0: together.
     #[arg(long, value_name = "MS", default_value_t = 0.0)]
     stream_end_gap_ms: f64,
-    /// Scheduling policy (tgi, vllm, lightllm); default: the dialect's own.
+    /// Scheduling policy (tgi, vllm, lightllm: 2023; vllm-v1: vLLM 0.8+ with chunked
+    /// prefill); default: the dialect's own.
     #[arg(long)]
     policy: Option<String>,
     /// Port to listen on (0 = any free port).

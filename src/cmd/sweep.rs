@@ -212,5 +212,16 @@ fn sweep_into(args: Args) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Interrupted);
     }
+    // A server that failed mid-sweep: the runs measured are analysed and kept, and the
+    // failure is the command's error (exit 2), as for `search`.
+    if let Some(why) = &result.failure {
+        let n = result.runs.len();
+        anyhow::bail!(
+            "sweep stopped: {why} ({n} run{} measured before, kept and analysed in {}; run \
+             it again to resume)",
+            if n == 1 { "" } else { "s" },
+            result.dir.display()
+        );
+    }
     Ok(exit)
 }

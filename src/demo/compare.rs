@@ -88,6 +88,7 @@ fn name(p: Policy) -> &'static str {
         Policy::Tgi => "TGI",
         Policy::Vllm => "vLLM",
         Policy::Lightllm => "LightLLM",
+        Policy::VllmV1 => "vLLM (V1)",
     }
 }
 

@@ -367,3 +367,69 @@ fn an_idle_server_with_uneven_arrivals_is_not_saturated() {
         assert!((achieved / window - 1.0).abs() < 0.1, "{p}");
     }
 }
+
+/// The server dies between two runs of a sweep: the run measured is kept and analysed,
+/// the manifest says why the sweep stopped, and the command exits 2 in one line (not
+/// 130: nothing interrupted it).
+#[test]
+fn a_server_that_dies_mid_sweep_leaves_the_runs_measured_analysed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("steady.msgpack");
+    write_trace(
+        &trace,
+        "steady",
+        20,
+        25_000_000,
+        "a b",
+        formats::LengthDist::Fixed { value: 3, floor: 1 },
+        |_| 3,
+    );
+    let sim = common::SimProcess::start("vllm", &[]);
+    let dir = tmp.path().join("s");
+    let mut child = Command::new(LLMIB)
+        .args(["sweep", trace.to_str().unwrap(), "--backend", "vllm"])
+        .args([
+            "--endpoint",
+            &sim.url,
+            "--rates",
+            "5,6",
+            "--pause",
+            "5",
+            "-q",
+        ])
+        .args(["-o", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The manifest appears when the first run is measured; the pause follows it.
+    let manifest_path = dir.join("sweep.json");
+    let t0 = std::time::Instant::now();
+    while !manifest_path.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no first run");
+        assert!(child.try_wait().unwrap().is_none(), "sweep ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(sim);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap();
+    assert!(last.starts_with("error: sweep stopped: "), "{stderr}");
+    assert!(
+        last.contains("6 req/s") && last.contains("1 run measured"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    assert_eq!(m["runs"].as_array().unwrap().len(), 1, "{m}");
+    assert_eq!(m["result"]["stopped"], "server_failed", "{m}");
+    assert!(dir.join(m["runs"][0]["log"].as_str().unwrap()).is_file());
+    // The analysis of the run measured was written.
+    let analysis = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.path().is_dir());
+    assert!(analysis, "no analysis beside the logs in {}", dir.display());
+}

@@ -136,7 +136,7 @@ fn server_metrics(
         Some(e) if !config.profile.is_null() => m.with_cache_info(
             e.block_size,
             e.kv_capacity_tokens,
-            e.prefix_cache && policy == crate::Policy::Vllm,
+            e.prefix_cache && policy.pages_kv(),
         ),
         _ => m,
     }

@@ -17,7 +17,8 @@
 //! whose client went away is noticed when its channel is closed and its request freed.
 //!
 //! Layout: [`scheduler`] (the state machine), [`step`] (planning and finishing a step)
-//! and [`admission`] (each policy's rule),
+//! and [`admission`] (each 2023 policy's rule), `v1` (vLLM's V1 scheduler: chunked
+//! prefill under one token budget per step),
 //! [`prefix`] (the automatic prefix cache), [`clock`], and the two drivers,
 //! [`realtime`] and [`virtual_time`]. Use runs one way: drivers -> scheduler ->
 //! admission, prefix; this module only gathers them.
@@ -28,6 +29,7 @@ pub mod prefix;
 pub mod realtime;
 pub mod scheduler;
 pub mod step;
+mod v1;
 pub mod virtual_time;
 
 pub use clock::Clock;

@@ -39,6 +39,10 @@ pub(super) struct Seq {
     pub(super) pinned: bool,
     /// Prompt tokens found in the prefix cache at its latest admission.
     pub(super) hit: u64,
+    /// V1 policy: tokens of its context whose KV is computed (a prefill chunk at a time,
+    /// then one per decode step), and the tokens scheduled in the step planned last.
+    pub(super) computed: u64,
+    pub(super) scheduled: u64,
 }
 
 impl Seq {
@@ -128,7 +132,7 @@ pub(super) fn ceil_div(a: u64, b: u64) -> u64 {
 impl Core {
     pub fn new(params: EngineParams, policy: Policy) -> Core {
         let total_blocks = params.kv_capacity_tokens / params.block_size as u64;
-        let cache = (params.prefix_cache && policy == Policy::Vllm).then(PrefixCache::default);
+        let cache = (params.prefix_cache && policy.pages_kv()).then(PrefixCache::default);
         Core {
             p: params,
             policy,
@@ -178,6 +182,8 @@ impl Core {
             hashes,
             pinned: false,
             hit: 0,
+            computed: 0,
+            scheduled: 0,
         });
     }
 
@@ -192,6 +198,8 @@ impl Core {
                     && ceil_div(prompt_tokens as u64, bs) + watermark <= self.total_blocks
                     && (prompt_tokens as u64) <= self.p.max_prefill_tokens
             }
+            // Chunked prefill: a prompt of any length fits if its blocks do.
+            Policy::VllmV1 => ceil_div(total, self.p.block_size as u64) <= self.total_blocks,
             _ => {
                 total <= self.p.kv_capacity_tokens
                     && (prompt_tokens as u64) <= self.p.max_prefill_tokens
@@ -245,7 +253,7 @@ impl Core {
     /// block size; TGI: tokens reserved; LightLLM: the running contexts plus one).
     pub(super) fn kv_tokens(&self) -> u64 {
         match self.policy {
-            Policy::Vllm => self.used_blocks * self.p.block_size as u64,
+            Policy::Vllm | Policy::VllmV1 => self.used_blocks * self.p.block_size as u64,
             Policy::Tgi => self.reserved,
             Policy::Lightllm => self.running.iter().map(|s| s.context() + 1).sum(),
         }
@@ -254,7 +262,7 @@ impl Core {
     /// Fraction of the KV cache in use, 0 to 1 (what `vllm:kv_cache_usage_perc` says).
     pub fn kv_usage(&self) -> f64 {
         let capacity = match self.policy {
-            Policy::Vllm => self.total_blocks * self.p.block_size as u64,
+            Policy::Vllm | Policy::VllmV1 => self.total_blocks * self.p.block_size as u64,
             _ => self.p.kv_capacity_tokens,
         };
         if capacity == 0 {

@@ -17,6 +17,7 @@ impl Core {
             Policy::Tgi => self.admit_tgi(&mut step),
             Policy::Vllm => self.admit_vllm(&mut step),
             Policy::Lightllm => self.admit_lightllm(&mut step),
+            Policy::VllmV1 => return self.plan_v1(),
         }
         let admitted = !step.admitted.is_empty();
         if admitted {
@@ -55,7 +56,7 @@ impl Core {
     }
 
     /// Adds a planned step to [`Core::stats`](crate::engine::scheduler::CoreStats).
-    fn count_step(&mut self, step: &Step) {
+    pub(super) fn count_step(&mut self, step: &Step) {
         self.stats.steps += 1;
         if step.prefill_tokens > 0 {
             self.stats.prefill_steps += 1;
@@ -72,6 +73,9 @@ impl Core {
     /// Apply the step planned last: prefilled requests get their first (next) token,
     /// decoding ones one more. Finished requests leave and free their memory.
     pub fn finish_step(&mut self, out: &mut Vec<Emit>) {
+        if self.policy == Policy::VllmV1 {
+            return self.finish_v1(out);
+        }
         let decode = self.pending_decode;
         let start = if decode { 0 } else { self.fresh_from };
         for s in &mut self.running[start..] {
