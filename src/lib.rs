@@ -1,6 +1,7 @@
 //! The `llmib` pipelines that tie the crates together: suite files, `llmib run` and
 //! `llmib demo`. The command-line parsing itself lives in the `llmib` binary.
 
+pub mod calibrate;
 pub mod capacity;
 pub mod capacity_dir;
 pub mod capacity_settings;

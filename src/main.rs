@@ -59,6 +59,9 @@ enum Command {
     /// Run the original benchmark's suites on the embedded simulator.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Demo(cmd::demo::Args),
+    /// Fit an engine profile (a twin the simulator can serve) to run logs of one server.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Calibrate(cmd::calibrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Search(a) => cmd::search::run(a),

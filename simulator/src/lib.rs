@@ -37,6 +37,7 @@ pub mod calibration;
 mod dialect;
 pub mod engine;
 pub mod faults;
+pub mod fit;
 pub mod metrics;
 pub mod profile;
 pub mod reasoning;
@@ -166,7 +167,8 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Seeds fault decisions and early-EOS output lengths (per request, by arrival order).
     pub seed: u64,
-    /// Scheduling policy; `None` = the dialect's own ([`Dialect::default_policy`]).
+    /// Scheduling policy; `None` = the profile's `scheduler` (a calibrated twin names the
+    /// policy it was fitted for), else the dialect's own ([`Dialect::default_policy`]).
     pub policy: Option<Policy>,
     /// OpenAI chat completions stream this many reasoning tokens before the answer
     /// (see [`reasoning`]); `None`: no reasoning.
@@ -185,6 +187,13 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The policy the engine runs: `--policy`, else the profile's, else the dialect's.
+    pub fn policy_in_use(&self) -> Policy {
+        self.policy
+            .or(self.profile.scheduler)
+            .unwrap_or(self.dialect.default_policy())
+    }
+
     /// 127.0.0.1, a free port, no faults, no truth log, seed 0.
     pub fn new(dialect: Dialect, profile: Profile) -> Self {
         SimConfig {

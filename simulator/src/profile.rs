@@ -225,6 +225,13 @@ struct ProfileFile {
     engine: Option<toml::Table>,
     #[serde(default)]
     policy: std::collections::BTreeMap<String, toml::Table>,
+    /// The policy the profile was fitted for (`llmib calibrate` writes it).
+    #[serde(default)]
+    scheduler: Option<Policy>,
+    /// Where a fitted profile comes from (`llmib calibrate`'s provenance); read as text,
+    /// not used by the engine.
+    #[serde(default, rename = "calibration")]
+    _calibration: Option<toml::Table>,
 }
 
 /// A resolved speed profile.
@@ -248,6 +255,9 @@ pub struct Profile {
     vllm: Option<EngineParams>,
     lightllm: Option<EngineParams>,
     vllm_v1: Option<EngineParams>,
+    /// The policy the profile was fitted for (`scheduler = "vllm-v1"`): the simulator's
+    /// default when `--policy` is not given.
+    pub scheduler: Option<Policy>,
     /// Time dilation: the profile runs this many times faster than its units say
     /// (every engine cost and null-profile interval divided by it; 1 = as calibrated).
     /// See [`Profile::sped_up`].
@@ -344,9 +354,15 @@ impl Profile {
                     // prefills in chunks: its budget may be smaller).
                     let total = file.max_total_tokens as u64;
                     let chunked = policy == "vllm-v1";
-                    if params.kv_capacity_tokens < total
-                        || (!chunked && params.max_prefill_tokens < total)
-                    {
+                    let unschedulable = params.kv_capacity_tokens < total
+                        || (!chunked && params.max_prefill_tokens < total);
+                    // A fitted profile names its policy: the others are simply not
+                    // offered when its limits do not suit them.
+                    let fitted_for_other = file.scheduler.is_some_and(|s| s.to_string() != policy);
+                    if unschedulable && fitted_for_other {
+                        continue;
+                    }
+                    if unschedulable {
                         return err(format!(
                             "policy {policy}: kv_capacity_tokens and max_prefill_tokens must be >= max_total_tokens ({total})"
                         ));
@@ -367,6 +383,7 @@ impl Profile {
             vllm,
             lightllm,
             vllm_v1,
+            scheduler: file.scheduler,
             speedup: 1.0,
         })
     }

@@ -80,7 +80,7 @@ pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         Some(path) => Some(TruthWriter::create(path)?),
         None => None,
     };
-    let policy = config.policy.unwrap_or(config.dialect.default_policy());
+    let policy = config.policy_in_use();
     let gauges = Arc::new(EngineGauges::default());
     let (engine, engine_thread) = match config.profile.engine(policy) {
         Some(params) if !config.profile.is_null() => {

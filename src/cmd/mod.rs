@@ -4,6 +4,7 @@
 //! handling of the commands that run for a while ([`on_signals`]).
 
 pub mod analyze;
+pub mod calibrate;
 pub mod demo;
 pub mod endpoint;
 pub mod export;

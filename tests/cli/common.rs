@@ -136,13 +136,18 @@ impl SimProcess {
     /// `llmib sim --dialect DIALECT --profile tiny --port 0 EXTRA...`; returns once it
     /// has printed its address (it listens by then).
     pub fn start(dialect: &str, extra: &[&str]) -> SimProcess {
+        Self::start_profile(dialect, "tiny", extra)
+    }
+
+    /// [`SimProcess::start`] with another profile (a built-in name or a TOML file).
+    pub fn start_profile(dialect: &str, profile: &str, extra: &[&str]) -> SimProcess {
         let mut child = Command::new(LLMIB)
             .args([
                 "sim",
                 "--dialect",
                 dialect,
                 "--profile",
-                "tiny",
+                profile,
                 "--port",
                 "0",
             ])

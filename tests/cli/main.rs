@@ -16,6 +16,7 @@ mod tls_front;
 
 mod analyze;
 mod analyze_sessions;
+mod calibrate;
 mod connections;
 mod deploy_recipes;
 mod dilation;

@@ -131,7 +131,7 @@ fn server_metrics(
     gauges: Arc<crate::metrics::EngineGauges>,
 ) -> crate::metrics::ServerMetrics {
     let m = crate::metrics::ServerMetrics::new(&config.profile.model, gauges);
-    let policy = config.policy.unwrap_or(config.dialect.default_policy());
+    let policy = config.policy_in_use();
     match config.profile.engine(policy) {
         Some(e) if !config.profile.is_null() => m.with_cache_info(
             e.block_size,

@@ -1,0 +1,244 @@
+//! Fitting an engine profile to run logs of one real server (`llmib calibrate`): the
+//! logs' own requests are replayed through the engine model in virtual time, and the
+//! step-cost coefficients are chosen to minimise the error of every request's predicted
+//! TTFT, TPOT and E2E against what was measured for it.
+//!
+//! The loss, per load (one run log), is the mean over its requests of
+//! `ln²(predicted / measured)` over the three metrics (TPOT only for answers of two tokens
+//! or more), and the fit's loss is the mean over loads. Why: the must-holds a twin is
+//! judged by are relative errors of percentiles, at loads from idle to saturated; a log
+//! ratio weighs a 10% miss the same on a 20 ms TTFT and on a 20 s one, is symmetric
+//! (predicting half is as bad as predicting double), and each load counts the same
+//! however many requests it has. Pairing request by request (the same arrival, prompt
+//! and output) uses what a comparison of distributions would throw away.
+//!
+//! The five coefficients of [`crate::profile::EngineParams`]'s step-time model are fitted
+//! in log space (they stay positive) by [`nelder_mead`] from a start read off the
+//! lightest load (its median TPOT for the decode terms, a line through TTFT against prompt
+//! length for the prefill terms); the capacity facts (KV blocks, block size, sequence cap,
+//! token budget) are given, not fitted: the server reports them. Deterministic: the same
+//! loads in the same order give the same bits.
+
+pub mod nelder_mead;
+pub mod observe;
+pub mod profile_toml;
+pub mod report;
+
+pub use observe::{Load, ObserveError, Times, load_of};
+pub use report::{LoadErrors, MetricError};
+
+use crate::engine::virtual_time::simulate;
+use crate::profile::{EngineParams, Policy};
+
+/// Names of the fitted coefficients, in the order of the fit's vector.
+pub const FITTED: [&str; 5] = [
+    "prefill_base_us",
+    "prefill_per_token_us",
+    "decode_base_us",
+    "decode_per_seq_us",
+    "decode_per_ctx_token_us",
+];
+
+/// Smallest value a coefficient takes (µs): the fit works on their logarithms.
+const FLOOR_US: f64 = 1e-6;
+
+/// Nelder–Mead runs, each from the best point of the one before.
+const RESTARTS: u32 = 4;
+
+/// What to fit: the policy and the server's capacity facts (`base`'s cost
+/// coefficients are ignored), and the evaluation budget.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub policy: Policy,
+    pub base: EngineParams,
+    /// Most simulations of every load (each evaluation simulates them all).
+    pub max_evals: u32,
+}
+
+/// The fitted profile's engine and how well it fits each load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub params: EngineParams,
+    /// The loss at the optimum (see the module docs).
+    pub loss: f64,
+    pub evaluations: u32,
+    pub errors: Vec<LoadErrors>,
+}
+
+/// Fits `opts.base`'s step costs to `loads` (at least one; two or more loads of
+/// different rates are what makes the batch terms identifiable).
+pub fn calibrate(loads: &[Load], opts: &FitOptions) -> Fit {
+    let start = start_point(loads, &opts.base);
+    let mut x: Vec<f64> = start.iter().map(|v| v.max(FLOOR_US).ln()).collect();
+    let mut objective = |x: &[f64]| loss(loads, &with_costs(&opts.base, x), opts.policy);
+    // Restarts from the best point with a fresh, smaller simplex: Nelder–Mead stalls on
+    // an objective that is flat at the scale of one step, a restart gets it moving.
+    let (mut value, mut evaluations) = (f64::INFINITY, 0);
+    let mut step = 1.0;
+    for round in 0..RESTARTS {
+        let budget = (opts.max_evals - evaluations) / (RESTARTS - round);
+        if budget < 2 * FITTED.len() as u32 {
+            break;
+        }
+        let min = nelder_mead::minimize(&mut objective, &x, &[step; 5], 1e-10, budget);
+        evaluations += min.evaluations;
+        if min.value <= value {
+            (x, value) = (min.x, min.value);
+        }
+        step *= 0.5;
+    }
+    let min = nelder_mead::Minimum {
+        x,
+        value,
+        evaluations,
+    };
+    let params = with_costs(&opts.base, &min.x);
+    let errors = loads
+        .iter()
+        .map(|l| report::compare(l, &predict(&params, opts.policy, l)))
+        .collect();
+    Fit {
+        params,
+        loss: min.value,
+        evaluations: min.evaluations,
+        errors,
+    }
+}
+
+/// `base` with the step costs `exp(x)` (the fit's vector, in [`FITTED`] order), each
+/// rounded to 1e-6 µs so that a profile written and read back is the same profile.
+fn with_costs(base: &EngineParams, x: &[f64]) -> EngineParams {
+    let c = |i: usize| (x[i].exp().max(FLOOR_US) * 1e6).round() / 1e6;
+    EngineParams {
+        prefill_base_us: c(0),
+        prefill_per_token_us: c(1),
+        decode_base_us: c(2),
+        decode_per_seq_us: c(3),
+        decode_per_ctx_token_us: c(4),
+        ..base.clone()
+    }
+}
+
+/// What the engine model predicts for every request of `load` under `params`.
+pub fn predict(params: &EngineParams, policy: Policy, load: &Load) -> Vec<Times> {
+    let (results, _) = simulate(params, policy, &load.requests);
+    results
+        .iter()
+        .zip(&load.requests)
+        .map(|(r, q)| {
+            if r.rejected || r.output_tokens == 0 {
+                return Times {
+                    ttft_ns: f64::INFINITY,
+                    e2e_ns: f64::INFINITY,
+                    tpot_ns: None,
+                };
+            }
+            Times::of(
+                q.arrival_ns,
+                r.first_token_ns,
+                r.finished_ns,
+                r.output_tokens,
+            )
+        })
+        .collect()
+}
+
+/// The fit's loss (see the module docs) of `params` over `loads`.
+pub fn loss(loads: &[Load], params: &EngineParams, policy: Policy) -> f64 {
+    let total: f64 = loads
+        .iter()
+        .map(|l| load_loss(&l.measured, &predict(params, policy, l)))
+        .sum();
+    total / loads.len().max(1) as f64
+}
+
+fn load_loss(measured: &[Times], predicted: &[Times]) -> f64 {
+    let sq = |p: f64, m: f64| (p.max(1e3) / m.max(1e3)).ln().powi(2);
+    let mut sum = 0.0;
+    for (m, p) in measured.iter().zip(predicted) {
+        let mut terms = sq(p.ttft_ns, m.ttft_ns) + sq(p.e2e_ns, m.e2e_ns);
+        let mut n = 2.0;
+        if let (Some(pt), Some(mt)) = (p.tpot_ns, m.tpot_ns) {
+            terms += sq(pt, mt);
+            n += 1.0;
+        }
+        sum += terms / n;
+    }
+    sum / measured.len().max(1) as f64
+}
+
+/// The fit's start, in [`FITTED`] order (µs), read off the lightest load.
+fn start_point(loads: &[Load], base: &EngineParams) -> [f64; 5] {
+    let Some(light) = loads.iter().min_by(|a, b| rate(a).total_cmp(&rate(b))) else {
+        return [
+            base.prefill_base_us,
+            base.prefill_per_token_us,
+            base.decode_base_us,
+            base.decode_per_seq_us,
+            base.decode_per_ctx_token_us,
+        ];
+    };
+    let mut tpots: Vec<f64> = light.measured.iter().filter_map(|t| t.tpot_ns).collect();
+    tpots.sort_by(f64::total_cmp);
+    let tpot_us = tpots.get(tpots.len() / 2).map_or(1000.0, |t| t / 1e3);
+    let busy = concurrency(light).max(1.0);
+    // A request's mean context while it decodes: its prompt and half its output.
+    let context = light
+        .requests
+        .iter()
+        .map(|q| q.prompt_tokens as f64 + q.target_tokens as f64 / 2.0)
+        .sum::<f64>()
+        / light.requests.len().max(1) as f64;
+    let (a, b) = line(
+        light
+            .requests
+            .iter()
+            .zip(&light.measured)
+            .map(|(q, t)| (q.prompt_tokens as f64, t.ttft_ns / 1e3)),
+    );
+    // The decode step split 70/20/10 between its base, its sequences and their context.
+    [
+        a.max(0.1 * tpot_us),
+        b.max(1e-3),
+        0.7 * tpot_us,
+        0.2 * tpot_us / busy,
+        0.1 * tpot_us / (busy * context.max(1.0)),
+    ]
+}
+
+/// Requests per second of a load's arrivals.
+fn rate(l: &Load) -> f64 {
+    let span = l.requests.last().map_or(0, |r| r.arrival_ns) as f64 / 1e9;
+    l.requests.len() as f64 / span.max(1e-9)
+}
+
+/// Mean requests in flight over a load (Little's law: the sum of E2E over the span).
+fn concurrency(l: &Load) -> f64 {
+    let end = l
+        .requests
+        .iter()
+        .zip(&l.measured)
+        .map(|(q, t)| q.arrival_ns as f64 + t.e2e_ns)
+        .fold(0.0, f64::max);
+    l.measured.iter().map(|t| t.e2e_ns).sum::<f64>() / end.max(1.0)
+}
+
+/// Least-squares line `y = a + b x` through the points; (mean y, 0) when x never varies.
+fn line(points: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let pts: Vec<(f64, f64)> = points.collect();
+    let n = pts.len().max(1) as f64;
+    let (mx, my) = (
+        pts.iter().map(|p| p.0).sum::<f64>() / n,
+        pts.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return (my, 0.0);
+    }
+    let b = sxy / sxx;
+    (my - b * mx, b)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! What a run log says about its server, as the fit needs it: every answered request as
+//! the engine model takes it (arrival, prompt and output tokens) and the times measured
+//! for it (TTFT, E2E, TPOT), on the server's side of the wire.
+//!
+//! Times run from `sent_ns` (when the request's bytes were handed to the connection),
+//! not from the schedule: what the server took, without the client's own queueing or
+//! connection setup. Only `ok` records of the measured run count (no warm-up requests);
+//! the failed ones are left out of the load too (the model cannot know what they cost).
+
+use formats::{LogRecord, Outcome, RunLog};
+
+use crate::engine::virtual_time::VirtualRequest;
+
+/// One server load: the requests of one run log and what was measured for each.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Names the load in reports (the log's file name).
+    pub name: String,
+    /// The requests, arrivals from the first one sent (ns).
+    pub requests: Vec<VirtualRequest>,
+    /// Measured for each request, same order.
+    pub measured: Vec<Times>,
+}
+
+/// One request's times, ns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Times {
+    /// Sent to its first token.
+    pub ttft_ns: f64,
+    /// Sent to its last token.
+    pub e2e_ns: f64,
+    /// Per token after the first: (E2E - TTFT) / (tokens - 1); `None` for one token.
+    pub tpot_ns: Option<f64>,
+}
+
+impl Times {
+    /// From a request's arrival, first and last token times and output tokens.
+    pub fn of(arrival_ns: u64, first_ns: u64, last_ns: u64, tokens: u32) -> Times {
+        let ttft = first_ns.saturating_sub(arrival_ns) as f64;
+        let e2e = last_ns.saturating_sub(arrival_ns) as f64;
+        Times {
+            ttft_ns: ttft,
+            e2e_ns: e2e,
+            tpot_ns: (tokens > 1).then(|| (e2e - ttft) / (tokens - 1) as f64),
+        }
+    }
+}
+
+/// Why a log cannot be fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error("{0}: no answered request with a streamed token to fit")]
+    Empty(String),
+    #[error(
+        "{name}: the client fell behind (dispatch lateness p99 {p99_ms:.1} ms > {limit_ms} ms): its times are the client's, not the server's"
+    )]
+    ClientBehind {
+        name: String,
+        p99_ms: f64,
+        limit_ms: f64,
+    },
+}
+
+/// Dispatch lateness (dispatched − scheduled) above which a log is refused, ms.
+pub const LATENESS_LIMIT_MS: f64 = 10.0;
+
+/// The load of `log` (named `name`).
+pub fn load_of(name: &str, log: &RunLog) -> Result<Load, ObserveError> {
+    check_client(name, log)?;
+    let mut rows: Vec<(u64, u32, u32, u64, u64)> =
+        log.records.iter().filter_map(observed).collect();
+    if rows.is_empty() {
+        return Err(ObserveError::Empty(name.to_string()));
+    }
+    rows.sort_by_key(|r| r.0);
+    let t0 = rows[0].0;
+    let mut load = Load {
+        name: name.to_string(),
+        requests: Vec::with_capacity(rows.len()),
+        measured: Vec::with_capacity(rows.len()),
+    };
+    for (sent, prompt, out, first, last) in rows {
+        load.requests.push(VirtualRequest {
+            arrival_ns: sent - t0,
+            prompt_tokens: prompt.max(1),
+            max_tokens: out,
+            target_tokens: out,
+        });
+        load.measured.push(Times::of(sent, first, last, out));
+    }
+    Ok(load)
+}
+
+/// (sent, prompt tokens, output tokens, first token, last token) of an answered request.
+fn observed(r: &LogRecord) -> Option<(u64, u32, u32, u64, u64)> {
+    if r.outcome != Outcome::Ok || r.warmup {
+        return None;
+    }
+    let sent = r.sent_ns.or(r.dispatched_ns)?;
+    let out = r.output_tokens.filter(|&n| n > 0)?;
+    let first = *r.events.t_ns.first()?;
+    let last = r.end_ns.unwrap_or(*r.events.t_ns.last()?);
+    let prompt = r.server_prompt_tokens.unwrap_or(r.prompt_tokens);
+    Some((sent, prompt, out, first, last))
+}
+
+/// Refuses a log whose client dispatched late: its latencies include the client's delay.
+fn check_client(name: &str, log: &RunLog) -> Result<(), ObserveError> {
+    let mut late: Vec<u64> = log
+        .records
+        .iter()
+        .filter_map(|r| Some(r.dispatched_ns?.saturating_sub(r.scheduled_ns)))
+        .collect();
+    if late.is_empty() {
+        return Ok(());
+    }
+    late.sort_unstable();
+    let p99 = late[(late.len() - 1) * 99 / 100] as f64 / 1e6;
+    if p99 > LATENESS_LIMIT_MS {
+        return Err(ObserveError::ClientBehind {
+            name: name.to_string(),
+            p99_ms: p99,
+            limit_ms: LATENESS_LIMIT_MS,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_run_from_the_arrival_and_share_the_rest_over_the_later_tokens() {
+        let t = Times::of(1_000, 11_000, 41_000, 4);
+        assert_eq!(
+            (t.ttft_ns, t.e2e_ns, t.tpot_ns),
+            (10_000.0, 40_000.0, Some(10_000.0))
+        );
+        assert_eq!(Times::of(0, 5, 5, 1).tpot_ns, None);
+    }
+}

@@ -1,0 +1,81 @@
+//! How far a prediction is from what was measured, per load and metric: the p50, p90
+//! and p99 of TTFT, TPOT and E2E on both sides and their relative errors (what
+//! `llmib calibrate` prints and writes into the profile's provenance).
+
+use crate::fit::observe::{Load, Times};
+
+/// One metric of one load, seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricError {
+    /// `ttft`, `tpot` or `e2e`.
+    pub metric: &'static str,
+    /// (p50, p90, p99) measured.
+    pub measured: [f64; 3],
+    /// (p50, p90, p99) predicted.
+    pub predicted: [f64; 3],
+}
+
+impl MetricError {
+    /// predicted / measured − 1 at p50, p90, p99.
+    pub fn relative(&self) -> [f64; 3] {
+        std::array::from_fn(|i| self.predicted[i] / self.measured[i] - 1.0)
+    }
+}
+
+/// Every metric of one load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadErrors {
+    pub name: String,
+    pub requests: usize,
+    pub metrics: Vec<MetricError>,
+}
+
+/// Percentiles of measured and predicted times of `load`.
+pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
+    let pick = |f: fn(&Times) -> Option<f64>| {
+        let m: Vec<f64> = load.measured.iter().filter_map(f).collect();
+        let p: Vec<f64> = predicted.iter().filter_map(f).collect();
+        (percentiles(m), percentiles(p))
+    };
+    let metric = |name, f: fn(&Times) -> Option<f64>| {
+        let (measured, predicted) = pick(f);
+        MetricError {
+            metric: name,
+            measured,
+            predicted,
+        }
+    };
+    LoadErrors {
+        name: load.name.clone(),
+        requests: load.requests.len(),
+        metrics: vec![
+            metric("ttft", |t| Some(t.ttft_ns)),
+            metric("tpot", |t| t.tpot_ns),
+            metric("e2e", |t| Some(t.e2e_ns)),
+        ],
+    }
+}
+
+/// p50, p90, p99 (nearest rank) of `ns`, in seconds; NaN when empty.
+fn percentiles(mut ns: Vec<f64>) -> [f64; 3] {
+    ns.sort_by(f64::total_cmp);
+    [0.50, 0.90, 0.99].map(|q| {
+        if ns.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
+        ns[rank - 1] / 1e9
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles_in_seconds() {
+        let ns: Vec<f64> = (1..=100).map(|i| i as f64 * 1e9).collect();
+        assert_eq!(percentiles(ns), [50.0, 90.0, 99.0]);
+        assert!(percentiles(Vec::new())[0].is_nan());
+    }
+}

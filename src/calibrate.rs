@@ -1,0 +1,307 @@
+//! `llmib calibrate`: an engine profile fitted to run logs of one real server (a twin the
+//! simulator serves and `predict`, `sweep` and `search` can run on), and, with
+//! `--holdout`, how well it predicts logs it was not fitted to.
+//!
+//! This module gathers what the fit needs from the logs: that they are of one server
+//! (the identity each log recorded: kind, version, models, KV-cache settings), the
+//! server's capacity facts (block size and KV blocks from vLLM's `cache_config_info`, the
+//! context limit from `/v1/models`; the scheduler's `--max-num-seqs` and
+//! `--max-num-batched-tokens`, which no endpoint reports, from flags), and each log's
+//! requests and times (`simulator::fit::observe`). The fit itself is
+//! `simulator::fit::calibrate`.
+
+use std::path::{Path, PathBuf};
+
+use formats::{RunLog, ServerIdentity};
+use simulator::Policy;
+use simulator::fit::profile_toml::{LogSource, Provenance};
+use simulator::fit::{Fit, FitOptions, Load, LoadErrors};
+use simulator::profile::EngineParams;
+
+/// What to fit, as the command line gives it.
+#[derive(Debug, Clone)]
+pub struct CalibrateSpec {
+    pub logs: Vec<PathBuf>,
+    pub holdout: Vec<PathBuf>,
+    pub policy: Policy,
+    pub facts: FactFlags,
+    pub max_evals: u32,
+    /// The profile's name (default: the model's, with `-twin`).
+    pub name: Option<String>,
+}
+
+/// The server's limits as flags; each overrides what the logs report.
+#[derive(Debug, Clone, Default)]
+pub struct FactFlags {
+    pub max_num_seqs: Option<u32>,
+    pub max_num_batched_tokens: Option<u64>,
+    pub block_size: Option<u32>,
+    pub num_gpu_blocks: Option<u64>,
+    pub max_model_len: Option<u32>,
+}
+
+/// vLLM's `--max-num-seqs` default.
+pub const DEFAULT_MAX_NUM_SEQS: u32 = 256;
+/// vLLM V1's `--max-num-batched-tokens` default for an online server.
+pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: u64 = 2048;
+
+/// The fit, its profile text, and the held-out logs' errors.
+#[derive(Debug, Clone)]
+pub struct Calibrated {
+    pub fit: Fit,
+    pub profile: String,
+    pub holdout: Vec<LoadErrors>,
+    /// Which facts came from flags' defaults (to be said).
+    pub defaults_used: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("{path}: {message}")]
+    Log { path: PathBuf, message: String },
+    #[error(transparent)]
+    Observe(#[from] simulator::fit::ObserveError),
+    #[error("the logs are of different servers: {a} says `{a_says}`, {b} says `{b_says}`")]
+    DifferentServers {
+        a: String,
+        a_says: String,
+        b: String,
+        b_says: String,
+    },
+    #[error("{0}")]
+    Facts(String),
+}
+
+/// A log read, with what names it.
+struct Read {
+    path: PathBuf,
+    name: String,
+    log: RunLog,
+}
+
+/// Fits `spec.logs`, then predicts `spec.holdout`.
+pub fn calibrate(spec: &CalibrateSpec) -> Result<Calibrated, CalibrateError> {
+    let fitted = read_all(&spec.logs)?;
+    let held = read_all(&spec.holdout)?;
+    let all: Vec<&Read> = fitted.iter().chain(&held).collect();
+    same_server(&all)?;
+    let (base, defaults_used) = facts(&fitted, &spec.facts)?;
+    let loads = loads_of(&fitted)?;
+    let options = FitOptions {
+        policy: spec.policy,
+        base,
+        max_evals: spec.max_evals,
+    };
+    let fit = simulator::fit::calibrate(&loads, &options);
+    let holdout = loads_of(&held)?
+        .iter()
+        .map(|l| {
+            let predicted = simulator::fit::predict(&fit.params, spec.policy, l);
+            simulator::fit::report::compare(l, &predicted)
+        })
+        .collect();
+    let provenance = provenance(spec, &fitted, &fit)?;
+    let profile = simulator::fit::profile_toml::profile_toml(&fit, spec.policy, &provenance);
+    Ok(Calibrated {
+        fit,
+        profile,
+        holdout,
+        defaults_used,
+    })
+}
+
+fn read_all(paths: &[PathBuf]) -> Result<Vec<Read>, CalibrateError> {
+    paths
+        .iter()
+        .map(|p| {
+            let log = formats::read_log(p).map_err(|e| CalibrateError::Log {
+                path: p.clone(),
+                message: e.to_string(),
+            })?;
+            Ok(Read {
+                path: p.clone(),
+                name: file_name(p),
+                log,
+            })
+        })
+        .collect()
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn loads_of(reads: &[Read]) -> Result<Vec<Load>, CalibrateError> {
+    reads
+        .iter()
+        .map(|r| Ok(simulator::fit::load_of(&r.name, &r.log)?))
+        .collect()
+}
+
+/// One line naming a server by what it said about itself ("" when it said nothing).
+pub fn describe(id: Option<&ServerIdentity>) -> String {
+    let Some(id) = id else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(id.kind.clone());
+    parts.extend(id.version.clone());
+    let models: Vec<&str> = id.models.iter().map(|m| m.id.as_str()).collect();
+    if !models.is_empty() {
+        parts.push(format!("model {}", models.join(",")));
+    }
+    let cache: Vec<String> = id
+        .cache_config
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !cache.is_empty() {
+        parts.push(format!("cache {}", cache.join(",")));
+    }
+    parts.join(" ")
+}
+
+/// Refuses logs whose servers described themselves differently (logs that recorded no
+/// identity are not compared).
+fn same_server(reads: &[&Read]) -> Result<(), CalibrateError> {
+    let said: Vec<(&str, String)> = reads
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                describe(r.log.header.server_identity.as_ref()),
+            )
+        })
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    if let Some((b, b_says)) = said.iter().find(|(_, d)| *d != said[0].1) {
+        return Err(CalibrateError::DifferentServers {
+            a: said[0].0.to_string(),
+            a_says: said[0].1.clone(),
+            b: b.to_string(),
+            b_says: b_says.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The engine's capacity facts: flags first, then what the first log's server said,
+/// then vLLM's defaults for the two that no endpoint reports (named in the result).
+fn facts(reads: &[Read], f: &FactFlags) -> Result<(EngineParams, Vec<String>), CalibrateError> {
+    let first = reads
+        .first()
+        .ok_or_else(|| CalibrateError::Facts("no run log to fit".into()))?;
+    let id = first.log.header.server_identity.as_ref();
+    let cache = |k: &str| {
+        id.and_then(|i| i.cache_config.get(k))
+            .map(|v| v.trim().to_string())
+    };
+    let num = |k: &str| cache(k).and_then(|v| v.parse::<u64>().ok());
+    let missing = |flag: &str, what: &str| {
+        CalibrateError::Facts(format!(
+            "{what}: the logs' server did not report it; give {flag}"
+        ))
+    };
+    let block_size = f
+        .block_size
+        .or(num("block_size").map(|v| v as u32))
+        .ok_or_else(|| missing("--block-size", "the KV block size"))?;
+    let blocks = f
+        .num_gpu_blocks
+        .or(num("num_gpu_blocks"))
+        .ok_or_else(|| missing("--num-gpu-blocks", "the KV cache's blocks"))?;
+    let mut defaults_used = Vec::new();
+    let max_num_seqs = f.max_num_seqs.unwrap_or_else(|| {
+        defaults_used.push(format!("--max-num-seqs {DEFAULT_MAX_NUM_SEQS}"));
+        DEFAULT_MAX_NUM_SEQS
+    });
+    let budget = f.max_num_batched_tokens.unwrap_or_else(|| {
+        defaults_used.push(format!(
+            "--max-num-batched-tokens {DEFAULT_MAX_NUM_BATCHED_TOKENS}"
+        ));
+        DEFAULT_MAX_NUM_BATCHED_TOKENS
+    });
+    if block_size == 0 || blocks == 0 || max_num_seqs == 0 || budget == 0 {
+        return Err(CalibrateError::Facts(
+            "block size, KV blocks, --max-num-seqs and --max-num-batched-tokens must be > 0".into(),
+        ));
+    }
+    let prefix = cache("enable_prefix_caching").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let params = EngineParams {
+        kv_capacity_tokens: blocks * block_size as u64,
+        max_batch_size: max_num_seqs,
+        max_prefill_tokens: budget,
+        block_size,
+        watermark: 0.0,
+        waiting_served_ratio: 1.2,
+        max_waiting_tokens: 20,
+        separate_prefill: false,
+        prefill_base_us: 1000.0,
+        prefill_per_token_us: 1.0,
+        decode_base_us: 1000.0,
+        decode_per_seq_us: 10.0,
+        decode_per_ctx_token_us: 0.001,
+        prefix_cache: prefix,
+    };
+    Ok((params, defaults_used))
+}
+
+/// The profile's name, model, context limit and sources.
+fn provenance(
+    spec: &CalibrateSpec,
+    reads: &[Read],
+    fit: &Fit,
+) -> Result<Provenance, CalibrateError> {
+    let first = &reads[0].log.header;
+    let id = first.server_identity.as_ref();
+    let model_entry = id.and_then(|i| i.models.first());
+    let model = model_entry
+        .map(|m| m.id.clone())
+        .or_else(|| first.backend.model.clone())
+        .unwrap_or_else(|| "llmib-twin".into());
+    let max_model_len = spec
+        .facts
+        .max_model_len
+        .or(model_entry.and_then(|m| m.max_model_len).map(|v| v as u32))
+        .or(first.options.max_model_len)
+        .ok_or_else(|| {
+            CalibrateError::Facts(
+                "the context limit: the logs' server did not report it; give --max-model-len"
+                    .into(),
+            )
+        })?;
+    let mut logs = Vec::new();
+    for r in reads {
+        let sha256 = formats::sha256_file(&r.path).map_err(|e| CalibrateError::Log {
+            path: r.path.clone(),
+            message: e.to_string(),
+        })?;
+        logs.push(LogSource {
+            file: r.name.clone(),
+            sha256,
+            trace_sha256: r.log.header.trace.sha256.clone(),
+        });
+    }
+    let server = describe(id);
+    Ok(Provenance {
+        name: spec.name.clone().unwrap_or_else(|| format!("{model}-twin")),
+        description: format!(
+            "twin of {} fitted to {} run logs (loss {:.4})",
+            if server.is_empty() {
+                "a server"
+            } else {
+                &server
+            },
+            reads.len(),
+            fit.loss
+        ),
+        model,
+        max_model_len,
+        server,
+        logs,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
