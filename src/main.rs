@@ -62,6 +62,9 @@ enum Command {
     /// Fit an engine profile (a twin the simulator can serve) to run logs of one server.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Calibrate(cmd::calibrate::Args),
+    /// Predict a trace's latencies and throughput on an engine profile, in virtual time.
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Predict(cmd::predict::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => cmd::merge::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Search(a) => cmd::search::run(a),

@@ -11,6 +11,7 @@ pub mod export;
 pub mod generate;
 pub mod import;
 pub mod merge;
+pub mod predict;
 pub mod replay;
 pub mod run;
 pub mod search;

@@ -191,3 +191,46 @@ fn logs_of_different_servers_and_bad_flags_are_one_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!out_path.exists());
 }
+
+/// `llmib predict` on the profile with known costs: the trace's percentiles and
+/// throughput, from virtual time; a rate doubles the load; bad flags are one line.
+#[test]
+fn predict_gives_the_tables_of_a_trace_on_a_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("known.toml");
+    std::fs::write(&profile, PROFILE).unwrap();
+    let trace = spec(dir.path(), "p", 10.0, 200);
+    let predict = |extra: &[&str]| {
+        let mut a = vec!["predict", s(&trace), "--profile", s(&profile)];
+        a.extend_from_slice(extra);
+        common::ok(&a)
+    };
+    let base = predict(&[]);
+    assert!(
+        base.contains("200 requests") && base.contains("200 completed"),
+        "{base}"
+    );
+    let p50 = |out: &str, metric: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {metric} |")))
+            .unwrap();
+        line.split('|').nth(2).unwrap().trim().parse().unwrap()
+    };
+    // Twice the rate on a server this small queues: TTFT grows.
+    let busy = predict(&["--rate", "40"]);
+    assert!(p50(&busy, "ttft") > p50(&base, "ttft"), "{base}\n{busy}");
+    // Deterministic.
+    assert_eq!(predict(&[]), base);
+    let out = llmib(&[
+        "predict",
+        s(&trace),
+        "--profile",
+        s(&profile),
+        "--rate",
+        "0",
+    ]);
+    one_line_error(&out, "--rate");
+    let out = llmib(&["predict", s(&trace), "--profile", "nope"]);
+    one_line_error(&out, "--profile");
+}
