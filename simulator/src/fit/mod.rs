@@ -152,10 +152,12 @@ pub fn loss(loads: &[Load], params: &EngineParams, policy: Policy) -> f64 {
     total / loads.len().max(1) as f64
 }
 
-fn load_loss(measured: &[Times], predicted: &[Times]) -> f64 {
+fn load_loss(measured: &[Option<Times>], predicted: &[Times]) -> f64 {
     let sq = |p: f64, m: f64| (p.max(1e3) / m.max(1e3)).ln().powi(2);
-    let mut sum = 0.0;
+    let (mut sum, mut count) = (0.0, 0);
     for (m, p) in measured.iter().zip(predicted) {
+        let Some(m) = m else { continue };
+        count += 1;
         let mut terms = sq(p.ttft_ns, m.ttft_ns) + sq(p.e2e_ns, m.e2e_ns);
         let mut n = 2.0;
         if let (Some(pt), Some(mt)) = (p.tpot_ns, m.tpot_ns) {
@@ -164,7 +166,7 @@ fn load_loss(measured: &[Times], predicted: &[Times]) -> f64 {
         }
         sum += terms / n;
     }
-    sum / measured.len().max(1) as f64
+    sum / count.max(1) as f64
 }
 
 /// The fit's start, in [`FITTED`] order (µs), read off the lightest load.
@@ -178,7 +180,12 @@ fn start_point(loads: &[Load], base: &EngineParams) -> [f64; 5] {
             base.decode_per_ctx_token_us,
         ];
     };
-    let mut tpots: Vec<f64> = light.measured.iter().filter_map(|t| t.tpot_ns).collect();
+    let mut tpots: Vec<f64> = light
+        .measured
+        .iter()
+        .flatten()
+        .filter_map(|t| t.tpot_ns)
+        .collect();
     tpots.sort_by(f64::total_cmp);
     let tpot_us = tpots.get(tpots.len() / 2).map_or(1000.0, |t| t / 1e3);
     let busy = concurrency(light).max(1.0);
@@ -194,7 +201,7 @@ fn start_point(loads: &[Load], base: &EngineParams) -> [f64; 5] {
             .requests
             .iter()
             .zip(&light.measured)
-            .map(|(q, t)| (q.prompt_tokens as f64, t.ttft_ns / 1e3)),
+            .filter_map(|(q, t)| Some((q.prompt_tokens as f64, t.as_ref()?.ttft_ns / 1e3))),
     );
     // The decode step split 70/20/10 between its base, its sequences and their context.
     [
@@ -218,9 +225,9 @@ fn concurrency(l: &Load) -> f64 {
         .requests
         .iter()
         .zip(&l.measured)
-        .map(|(q, t)| q.arrival_ns as f64 + t.e2e_ns)
+        .filter_map(|(q, t)| Some(q.arrival_ns as f64 + t.as_ref()?.e2e_ns))
         .fold(0.0, f64::max);
-    l.measured.iter().map(|t| t.e2e_ns).sum::<f64>() / end.max(1.0)
+    l.measured.iter().flatten().map(|t| t.e2e_ns).sum::<f64>() / end.max(1.0)
 }
 
 /// Least-squares line `y = a + b x` through the points; (mean y, 0) when x never varies.

@@ -4,8 +4,11 @@
 //!
 //! Times run from `sent_ns` (when the request's bytes were handed to the connection),
 //! not from the schedule: what the server took, without the client's own queueing or
-//! connection setup. Only `ok` records of the measured run count (no warm-up requests);
-//! the failed ones are left out of the load too (the model cannot know what they cost).
+//! connection setup. The load is every request the server had: `ok` ones with their
+//! times, and those still in flight when the run ended (`cancelled`) or that timed out,
+//! without times (they loaded the server; a saturated run that left them out would
+//! look lighter than it was), as producing their whole output. Warm-up requests, and
+//! requests refused or never sent, are not part of it.
 
 use formats::{LogRecord, Outcome, RunLog};
 
@@ -18,8 +21,8 @@ pub struct Load {
     pub name: String,
     /// The requests, arrivals from the first one sent (ns).
     pub requests: Vec<VirtualRequest>,
-    /// Measured for each request, same order.
-    pub measured: Vec<Times>,
+    /// Measured for each request, same order (`None`: it never finished).
+    pub measured: Vec<Option<Times>>,
 }
 
 /// One request's times, ns.
@@ -66,10 +69,14 @@ pub const LATENESS_LIMIT_MS: f64 = 10.0;
 
 /// The load of `log` (named `name`).
 pub fn load_of(name: &str, log: &RunLog) -> Result<Load, ObserveError> {
-    check_client(name, log)?;
-    let mut rows: Vec<(u64, u32, u32, u64, u64)> =
-        log.records.iter().filter_map(observed).collect();
-    if rows.is_empty() {
+    load_of_records(name, &log.records)
+}
+
+fn load_of_records(name: &str, records: &[LogRecord]) -> Result<Load, ObserveError> {
+    check_client(name, records)?;
+    let mut rows: Vec<(u64, VirtualRequest, Option<Times>)> =
+        records.iter().filter_map(observed).collect();
+    if rows.iter().all(|r| r.2.is_none()) {
         return Err(ObserveError::Empty(name.to_string()));
     }
     rows.sort_by_key(|r| r.0);
@@ -79,35 +86,47 @@ pub fn load_of(name: &str, log: &RunLog) -> Result<Load, ObserveError> {
         requests: Vec::with_capacity(rows.len()),
         measured: Vec::with_capacity(rows.len()),
     };
-    for (sent, prompt, out, first, last) in rows {
-        load.requests.push(VirtualRequest {
-            arrival_ns: sent - t0,
-            prompt_tokens: prompt.max(1),
-            max_tokens: out,
-            target_tokens: out,
-        });
-        load.measured.push(Times::of(sent, first, last, out));
+    for (sent, mut req, times) in rows {
+        req.arrival_ns = sent - t0;
+        load.requests.push(req);
+        load.measured.push(times);
     }
     Ok(load)
 }
 
-/// (sent, prompt tokens, output tokens, first token, last token) of an answered request.
-fn observed(r: &LogRecord) -> Option<(u64, u32, u32, u64, u64)> {
-    if r.outcome != Outcome::Ok || r.warmup {
+/// (sent, the request as the engine takes it, its times when it finished) of a request
+/// the server had (see the module docs).
+fn observed(r: &LogRecord) -> Option<(u64, VirtualRequest, Option<Times>)> {
+    let on_server = matches!(
+        r.outcome,
+        Outcome::Ok | Outcome::Cancelled | Outcome::Timeout
+    );
+    if !on_server || r.warmup {
         return None;
     }
     let sent = r.sent_ns.or(r.dispatched_ns)?;
-    let out = r.output_tokens.filter(|&n| n > 0)?;
-    let first = *r.events.t_ns.first()?;
-    let last = r.end_ns.unwrap_or(*r.events.t_ns.last()?);
-    let prompt = r.server_prompt_tokens.unwrap_or(r.prompt_tokens);
-    Some((sent, prompt, out, first, last))
+    let prompt = r.server_prompt_tokens.unwrap_or(r.prompt_tokens).max(1);
+    let answered = (r.outcome == Outcome::Ok)
+        .then(|| {
+            let out = r.output_tokens.filter(|&n| n > 0)?;
+            let first = *r.events.t_ns.first()?;
+            let last = r.end_ns.unwrap_or(*r.events.t_ns.last()?);
+            Some((out, Times::of(sent, first, last, out)))
+        })
+        .flatten();
+    let out = answered.map_or(r.max_tokens, |a| a.0).max(1);
+    let req = VirtualRequest {
+        arrival_ns: 0,
+        prompt_tokens: prompt,
+        max_tokens: out,
+        target_tokens: out,
+    };
+    Some((sent, req, answered.map(|a| a.1)))
 }
 
 /// Refuses a log whose client dispatched late: its latencies include the client's delay.
-fn check_client(name: &str, log: &RunLog) -> Result<(), ObserveError> {
-    let mut late: Vec<u64> = log
-        .records
+fn check_client(name: &str, records: &[LogRecord]) -> Result<(), ObserveError> {
+    let mut late: Vec<u64> = records
         .iter()
         .filter_map(|r| Some(r.dispatched_ns?.saturating_sub(r.scheduled_ns)))
         .collect();
@@ -129,6 +148,43 @@ fn check_client(name: &str, log: &RunLog) -> Result<(), ObserveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record as the replayer writes it: sent at `sent`, first and last token times.
+    fn record(id: u64, outcome: Outcome, sent: u64, tokens: &[u64]) -> LogRecord {
+        let mut r = LogRecord::not_sent(id, sent, 100, 8, false);
+        r.outcome = outcome;
+        (r.dispatched_ns, r.sent_ns) = (Some(sent), Some(sent));
+        if outcome == Outcome::Ok {
+            r.events.t_ns = tokens.to_vec();
+            r.events.tokens = vec![1; tokens.len()];
+            r.output_tokens = Some(tokens.len() as u32);
+            r.end_ns = tokens.last().copied();
+        }
+        r
+    }
+
+    #[test]
+    fn requests_still_on_the_server_load_it_without_being_measured() {
+        let mut records = vec![
+            record(0, Outcome::Ok, 1_000, &[5_000, 7_000]),
+            record(1, Outcome::Cancelled, 2_000, &[]),
+            record(2, Outcome::HttpError, 3_000, &[]),
+            LogRecord::not_sent(3, 4_000, 100, 8, false),
+        ];
+        let load = load_of_records("l", &records).unwrap();
+        // The answered and the cancelled one; not the refused one, not the unsent one.
+        assert_eq!(load.requests.len(), 2);
+        assert_eq!(load.requests[1].arrival_ns, 1_000);
+        assert_eq!(load.requests[1].target_tokens, 8, "its whole output");
+        assert_eq!(load.measured[0], Some(Times::of(1_000, 5_000, 7_000, 2)));
+        assert_eq!(load.measured[1], None);
+        records.truncate(1);
+        records[0].outcome = Outcome::Cancelled;
+        assert!(matches!(
+            load_of_records("l", &records),
+            Err(ObserveError::Empty(_))
+        ));
+    }
 
     #[test]
     fn times_run_from_the_arrival_and_share_the_rest_over_the_later_tokens() {

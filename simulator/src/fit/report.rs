@@ -32,9 +32,13 @@ pub struct LoadErrors {
 
 /// Percentiles of measured and predicted times of `load`.
 pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
+    // Both sides over the requests that finished in the run.
     let pick = |f: fn(&Times) -> Option<f64>| {
-        let m: Vec<f64> = load.measured.iter().filter_map(f).collect();
-        let p: Vec<f64> = predicted.iter().filter_map(f).collect();
+        let both: Vec<(&Times, &Times)> = (load.measured.iter().zip(predicted))
+            .filter_map(|(m, p)| Some((m.as_ref()?, p)))
+            .collect();
+        let m: Vec<f64> = both.iter().filter_map(|(m, _)| f(m)).collect();
+        let p: Vec<f64> = both.iter().filter_map(|(_, p)| f(p)).collect();
         (percentiles(m), percentiles(p))
     };
     let metric = |name, f: fn(&Times) -> Option<f64>| {
@@ -47,7 +51,7 @@ pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
     };
     LoadErrors {
         name: load.name.clone(),
-        requests: load.requests.len(),
+        requests: load.measured.iter().flatten().count(),
         metrics: vec![
             metric("ttft", |t| Some(t.ttft_ns)),
             metric("tpot", |t| t.tpot_ns),

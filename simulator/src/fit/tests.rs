@@ -57,7 +57,10 @@ fn measured(name: &str, requests: Vec<VirtualRequest>) -> Load {
         requests,
         measured: Vec::new(),
     };
-    load.measured = predict(&truth(), Policy::VllmV1, &load);
+    load.measured = predict(&truth(), Policy::VllmV1, &load)
+        .into_iter()
+        .map(Some)
+        .collect();
     load
 }
 
