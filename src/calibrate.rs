@@ -10,7 +10,7 @@
 //! requests and times (`simulator::fit::observe`). The fit itself is
 //! `simulator::fit::calibrate`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use formats::{RunLog, ServerIdentity};
 use simulator::Policy;
@@ -118,20 +118,15 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<Read>, CalibrateError> {
                 path: p.clone(),
                 message: e.to_string(),
             })?;
+            // The path as given: repeats of one rate in several sweep directories have
+            // the same file name.
             Ok(Read {
                 path: p.clone(),
-                name: file_name(p),
+                name: p.display().to_string(),
                 log,
             })
         })
         .collect()
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(
-        || p.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 fn loads_of(reads: &[Read]) -> Result<Vec<Load>, CalibrateError> {

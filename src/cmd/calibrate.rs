@@ -109,6 +109,14 @@ fn print_errors(kind: &str, errors: &[LoadErrors]) {
     );
     println!("|:--|:--|--:|--:|--:|--:|--:|--:|");
     for l in errors {
+        let t = l.throughput;
+        println!(
+            "| {} | output tok/s | {:.1} | {:.1} ({:+.1}%) | | | | |",
+            l.name,
+            t[0],
+            t[1],
+            100.0 * l.throughput_error()
+        );
         for m in &l.metrics {
             let r = m.relative();
             println!(

@@ -86,6 +86,11 @@ fn provenance(t: &mut String, fit: &Fit, p: &Provenance) {
         let _ = writeln!(t, "sha256 = {}", quoted(&src.sha256));
         let _ = writeln!(t, "trace_sha256 = {}", quoted(&src.trace_sha256));
         let _ = writeln!(t, "requests = {}", err.requests);
+        let _ = writeln!(
+            t,
+            "throughput_error = {:?} # output tokens/s, predicted / measured - 1",
+            round6(err.throughput_error())
+        );
         for m in &err.metrics {
             let r = m.relative();
             let _ = writeln!(
@@ -148,6 +153,7 @@ mod tests {
                     measured: [1.0, 2.0, 3.0],
                     predicted: [1.1, 2.0, 2.7],
                 }],
+                throughput: [100.0, 90.0],
             }],
         };
         let prov = Provenance {

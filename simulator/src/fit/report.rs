@@ -26,8 +26,19 @@ impl MetricError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadErrors {
     pub name: String,
+    /// Requests that finished in the run (those the percentiles are over).
     pub requests: usize,
     pub metrics: Vec<MetricError>,
+    /// Output tokens per second of the finished requests, from the first arrival to the
+    /// last end: (measured, predicted).
+    pub throughput: [f64; 2],
+}
+
+impl LoadErrors {
+    /// Predicted / measured throughput − 1.
+    pub fn throughput_error(&self) -> f64 {
+        self.throughput[1] / self.throughput[0] - 1.0
+    }
 }
 
 /// Percentiles of measured and predicted times of `load`.
@@ -52,12 +63,29 @@ pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
     LoadErrors {
         name: load.name.clone(),
         requests: load.measured.iter().flatten().count(),
+        throughput: [
+            throughput(load, |i| load.measured[i]),
+            throughput(load, |i| load.measured[i].map(|_| predicted[i])),
+        ],
         metrics: vec![
             metric("ttft", |t| Some(t.ttft_ns)),
             metric("tpot", |t| t.tpot_ns),
             metric("e2e", |t| Some(t.e2e_ns)),
         ],
     }
+}
+
+/// Output tokens/s of the requests `times` gives an end for, over the span from the
+/// first arrival to the last end.
+fn throughput(load: &Load, times: impl Fn(usize) -> Option<Times>) -> f64 {
+    let (mut tokens, mut end) = (0u64, 0.0f64);
+    for (i, q) in load.requests.iter().enumerate() {
+        if let Some(t) = times(i).filter(|t| t.e2e_ns.is_finite()) {
+            tokens += q.target_tokens as u64;
+            end = end.max(q.arrival_ns as f64 + t.e2e_ns);
+        }
+    }
+    tokens as f64 / (end / 1e9).max(1e-9)
 }
 
 /// p50, p90, p99 (nearest rank) of `ns`, in seconds; NaN when empty.
