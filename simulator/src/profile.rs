@@ -230,8 +230,8 @@ struct ProfileFile {
     scheduler: Option<Policy>,
     /// Where a fitted profile comes from (`llmib calibrate`'s provenance); read as text,
     /// not used by the engine.
-    #[serde(default, rename = "calibration")]
-    _calibration: Option<toml::Table>,
+    #[serde(default)]
+    calibration: Option<toml::Table>,
 }
 
 /// A resolved speed profile.
@@ -258,6 +258,9 @@ pub struct Profile {
     /// The policy the profile was fitted for (`scheduler = "vllm-v1"`): the simulator's
     /// default when `--policy` is not given.
     pub scheduler: Option<Policy>,
+    /// A fitted profile's provenance (`[calibration]`, see `fit/profile_toml.rs`), as
+    /// written; `predict` reads the fit's errors from it.
+    pub calibration: Option<toml::Table>,
     /// Time dilation: the profile runs this many times faster than its units say
     /// (every engine cost and null-profile interval divided by it; 1 = as calibrated).
     /// See [`Profile::sped_up`].
@@ -384,6 +387,7 @@ impl Profile {
             lightllm,
             vllm_v1,
             scheduler: file.scheduler,
+            calibration: file.calibration,
             speedup: 1.0,
         })
     }

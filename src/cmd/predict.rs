@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
+use simulator::fit::report::{interval, residual_range};
 use simulator::fit::{Load, Times};
 use simulator::{Policy, Profile, VirtualRequest};
 
@@ -61,7 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let predicted = simulator::fit::predict(params, policy, &load);
     let took = started.elapsed();
-    print_prediction(&load, &predicted, scale, policy);
+    print_prediction(
+        &load,
+        &predicted,
+        scale,
+        policy,
+        profile.calibration.as_ref(),
+    );
     eprintln!(
         "predicted {} requests in {:.3} s (engine model, virtual time)",
         load.requests.len(),
@@ -99,8 +106,15 @@ fn file_name(p: &std::path::Path) -> String {
     )
 }
 
-/// The prediction as the analysis would print it: percentiles and throughput.
-fn print_prediction(load: &Load, predicted: &[Times], scale: f64, policy: Policy) {
+/// The prediction as the analysis would print it: percentiles and throughput; with a
+/// fitted profile, the p50 and p90 intervals its fit's errors give.
+fn print_prediction(
+    load: &Load,
+    predicted: &[Times],
+    scale: f64,
+    policy: Policy,
+    fit: Option<&toml::Table>,
+) {
     let done: Vec<(&VirtualRequest, &Times)> = load
         .requests
         .iter()
@@ -124,8 +138,8 @@ fn print_prediction(load: &Load, predicted: &[Times], scale: f64, policy: Policy
         done.len() as f64 / (end / 1e9).max(1e-9),
         end / 1e9
     );
-    println!("\n| metric | p50 s | p90 s | p99 s | mean s |");
-    println!("|:--|--:|--:|--:|--:|");
+    println!("\n| metric | p50 s | p90 s | p99 s | mean s | p50 interval s | p90 interval s |");
+    println!("|:--|--:|--:|--:|--:|--:|--:|");
     let row = |name: &str, mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let q = |p: f64| {
@@ -134,12 +148,22 @@ fn print_prediction(load: &Load, predicted: &[Times], scale: f64, policy: Policy
         };
         let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
         let f = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.4}", x / 1e9));
+        let range =
+            |x: Option<f64>, at: usize| match (x, fit.and_then(|t| residual_range(t, name, at))) {
+                (Some(x), Some(r)) => {
+                    let (lo, hi) = interval(x / 1e9, r);
+                    format!("{lo:.4} - {hi:.4}")
+                }
+                _ => "-".into(),
+            };
         println!(
-            "| {name} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} |",
             f(q(0.5)),
             f(q(0.9)),
             f(q(0.99)),
-            f((!v.is_empty()).then_some(mean))
+            f((!v.is_empty()).then_some(mean)),
+            range(q(0.5), 0),
+            range(q(0.9), 1)
         );
     };
     row("ttft", done.iter().map(|(_, t)| t.ttft_ns).collect());

@@ -157,6 +157,21 @@ fn a_twin_fitted_to_two_rates_reproduces_them_and_predicts_a_third() {
     let again = dir.path().join("again.toml");
     run(args(&again));
     assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
+    // The twin predicts, with an interval from its fit's errors.
+    let held_trace = dir.path().join("held.trace.msgpack");
+    let predicted = common::ok(&["predict", s(&held_trace), "--profile", s(&twin)]);
+    let ttft = predicted
+        .lines()
+        .find(|l| l.starts_with("| ttft |"))
+        .unwrap();
+    let cells: Vec<&str> = ttft.split('|').map(str::trim).collect();
+    // The interval is where the measured value lies if the fit's errors repeat: not
+    // necessarily around the prediction (a fit that over-predicted everywhere puts it
+    // below).
+    let (p50, interval) = (cells[2].parse::<f64>().unwrap(), cells[6]);
+    let (lo, hi) = interval.split_once(" - ").expect(ttft);
+    let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+    assert!(0.0 < lo && lo <= hi && hi < 2.0 * p50, "{ttft}");
     // The twin serves.
     let twin_sim = common::SimProcess::start_profile("openai", s(&twin), &[]);
     twin_sim.stop();

@@ -75,6 +75,30 @@ pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
     }
 }
 
+/// The range of a fitted profile's relative errors (predicted / measured − 1) for
+/// `metric` (`ttft`, `tpot`, `e2e`) at percentile index `at` (0: p50, 1: p90, 2: p99)
+/// over the logs it was fitted to, as its `[calibration]` table records them: what a
+/// prediction's interval is made of. `None` without such records.
+pub fn residual_range(calibration: &toml::Table, metric: &str, at: usize) -> Option<(f64, f64)> {
+    let key = format!("{metric}_error");
+    let errors: Vec<f64> = calibration
+        .get("logs")?
+        .as_array()?
+        .iter()
+        .filter_map(|log| log.get(&key)?.as_array()?.get(at)?.as_float())
+        .filter(|e| e.is_finite() && *e > -1.0)
+        .collect();
+    let lo = errors.iter().copied().reduce(f64::min)?;
+    let hi = errors.iter().copied().reduce(f64::max)?;
+    Some((lo, hi))
+}
+
+/// The interval of a predicted value `v` given the fit's error range: the measured value
+/// `v / (1 + e)` for every error `e` seen.
+pub fn interval(v: f64, (lo, hi): (f64, f64)) -> (f64, f64) {
+    (v / (1.0 + hi), v / (1.0 + lo))
+}
+
 /// Output tokens/s of the requests `times` gives an end for, over the span from the
 /// first arrival to the last end.
 fn throughput(load: &Load, times: impl Fn(usize) -> Option<Times>) -> f64 {
@@ -103,6 +127,23 @@ fn percentiles(mut ns: Vec<f64>) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prediction_interval_comes_from_the_errors_the_fit_recorded() {
+        let text = r#"
+[[logs]]
+ttft_error = [0.1, -0.2, 0.0]
+[[logs]]
+ttft_error = [-0.05, 0.3, 0.0]
+"#;
+        let table: toml::Table = text.parse().unwrap();
+        assert_eq!(residual_range(&table, "ttft", 0), Some((-0.05, 0.1)));
+        assert_eq!(residual_range(&table, "ttft", 1), Some((-0.2, 0.3)));
+        assert_eq!(residual_range(&table, "tpot", 0), None);
+        // Over-predicting by 10% means the truth is lower: 1.1 -> 1.0.
+        let (lo, hi) = interval(1.1, (-0.05, 0.1));
+        assert!((lo - 1.0).abs() < 1e-12 && (hi - 1.1 / 0.95).abs() < 1e-12);
+    }
 
     #[test]
     fn nearest_rank_percentiles_in_seconds() {
