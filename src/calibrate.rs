@@ -281,15 +281,22 @@ fn provenance(
         });
     }
     let server = describe(id);
+    // The description names the server briefly; `[calibration] server` has it all.
+    let software: Vec<&str> = id
+        .map(|i| [i.kind.as_deref(), i.version.as_deref()])
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    let software = if software.is_empty() {
+        "a server".to_string()
+    } else {
+        software.join(" ")
+    };
     Ok(Provenance {
         name: spec.name.clone().unwrap_or_else(|| format!("{model}-twin")),
         description: format!(
-            "twin of {} fitted to {} run logs (loss {:.4})",
-            if server.is_empty() {
-                "a server"
-            } else {
-                &server
-            },
+            "twin of {software} serving {model}, fitted to {} run logs (loss {:.4})",
             reads.len(),
             fit.loss
         ),
