@@ -40,6 +40,33 @@ pub struct FactFlags {
     pub max_model_len: Option<u32>,
 }
 
+/// One held-out log's finished requests, seconds: `[measured, predicted]` per metric.
+#[derive(Debug, Clone)]
+pub struct HoldoutSamples {
+    pub name: String,
+    pub ttft: [Vec<f64>; 2],
+    pub e2e: [Vec<f64>; 2],
+}
+
+impl HoldoutSamples {
+    fn of(load: &Load, predicted: &[simulator::fit::Times]) -> HoldoutSamples {
+        let mut s = HoldoutSamples {
+            name: load.name.clone(),
+            ttft: Default::default(),
+            e2e: Default::default(),
+        };
+        for (m, p) in load.measured.iter().zip(predicted) {
+            if let Some(m) = m {
+                s.ttft[0].push(m.ttft_ns / 1e9);
+                s.ttft[1].push(p.ttft_ns / 1e9);
+                s.e2e[0].push(m.e2e_ns / 1e9);
+                s.e2e[1].push(p.e2e_ns / 1e9);
+            }
+        }
+        s
+    }
+}
+
 /// vLLM's `--max-num-seqs` default.
 pub const DEFAULT_MAX_NUM_SEQS: u32 = 256;
 /// vLLM V1's `--max-num-batched-tokens` default for an online server.
@@ -51,6 +78,8 @@ pub struct Calibrated {
     pub fit: Fit,
     pub profile: String,
     pub holdout: Vec<LoadErrors>,
+    /// Per held-out log, the requests it finished: measured and predicted samples.
+    pub holdout_samples: Vec<HoldoutSamples>,
     /// Which facts came from flags' defaults (to be said).
     pub defaults_used: Vec<String>,
 }
@@ -93,19 +122,20 @@ pub fn calibrate(spec: &CalibrateSpec) -> Result<Calibrated, CalibrateError> {
         max_evals: spec.max_evals,
     };
     let fit = simulator::fit::calibrate(&loads, &options);
-    let holdout = loads_of(&held)?
-        .iter()
-        .map(|l| {
-            let predicted = simulator::fit::predict(&fit.params, spec.policy, l);
-            simulator::fit::report::compare(l, &predicted)
-        })
-        .collect();
+    let mut holdout = Vec::new();
+    let mut holdout_samples = Vec::new();
+    for l in loads_of(&held)? {
+        let predicted = simulator::fit::predict(&fit.params, spec.policy, &l);
+        holdout.push(simulator::fit::report::compare(&l, &predicted));
+        holdout_samples.push(HoldoutSamples::of(&l, &predicted));
+    }
     let provenance = provenance(spec, &fitted, &fit)?;
     let profile = simulator::fit::profile_toml::profile_toml(&fit, spec.policy, &provenance);
     Ok(Calibrated {
         fit,
         profile,
         holdout,
+        holdout_samples,
         defaults_used,
     })
 }

@@ -49,6 +49,10 @@ pub struct Args {
     /// Replace an existing profile at --output.
     #[arg(long)]
     force: bool,
+    /// Where the held-out logs' CDF figures go (predicted against measured TTFT and
+    /// E2E; default: beside the profile, in `<profile name>-holdout/`).
+    #[arg(long, value_name = "DIR")]
+    figures: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -96,7 +100,34 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     );
     print_errors("fitted", &c.fit.errors);
     print_errors("held out", &c.holdout);
+    if !c.holdout_samples.is_empty() {
+        let dir = args.figures.unwrap_or_else(|| holdout_dir(&args.output));
+        for (i, h) in c.holdout_samples.iter().enumerate() {
+            for (metric, [measured, predicted]) in [("ttft", &h.ttft), ("e2e", &h.e2e)] {
+                let series = [
+                    ("measured".to_string(), measured.clone()),
+                    ("predicted (twin)".to_string(), predicted.clone()),
+                ];
+                let title = format!("{} CDF, {}", metric.to_uppercase(), h.name);
+                let x = format!("{metric}, from sent (s)");
+                let name = format!("holdout-{}-{metric}", i + 1);
+                analyzer::figures::write_cdf(&dir, &name, &title, &x, &series)?;
+            }
+        }
+        println!(
+            "\nfigures (predicted against measured CDFs) in {}",
+            dir.display()
+        );
+    }
     Ok(Exit::Success)
+}
+
+/// `twin.toml` -> `twin-holdout/` beside it.
+fn holdout_dir(output: &std::path::Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map_or_else(|| "profile".into(), |s| s.to_string_lossy().into_owned());
+    output.with_file_name(format!("{stem}-holdout"))
 }
 
 /// One table: per log and metric, p50/p90/p99 predicted vs measured (seconds).

@@ -146,6 +146,14 @@ fn a_twin_fitted_to_two_rates_reproduces_them_and_predicts_a_third() {
         rows += 1;
     }
     assert_eq!(rows, 12, "{stdout}");
+    // The held-out log's CDF figures, beside the profile.
+    for f in [
+        "holdout-1-ttft.png",
+        "holdout-1-ttft.svg",
+        "holdout-1-e2e.svg",
+    ] {
+        assert!(dir.path().join("twin-holdout").join(f).is_file(), "{f}");
+    }
     let text = std::fs::read_to_string(&twin).unwrap();
     assert!(text.contains("scheduler = \"vllm-v1\""), "{text}");
     assert!(

@@ -119,30 +119,53 @@ pub(crate) fn curves(group: &Group, metric: Metric) -> Vec<(String, Vec<(f64, f6
         if v.is_empty() {
             continue;
         }
-        v.sort_unstable_by(f64::total_cmp);
-        let n = v.len();
-        let step = n.div_ceil(POINTS).max(1);
-        // The empirical CDF is a step function: at each sample value x[k] it rises
-        // from k/n to (k+1)/n. Long samples keep every `step`-th rise.
-        let mut pts: Vec<(f64, f64)> = Vec::with_capacity(2 * POINTS + 2);
-        let mut below = 0.0;
-        for k in (0..n).step_by(step).chain(std::iter::once(n - 1)) {
-            let up = (k + 1) as f64 / n as f64;
-            if up > below {
-                pts.push((v[k], below));
-                pts.push((v[k], up));
-                below = up;
-            }
-        }
-        out.push((label.clone(), pts));
+        out.push((label.clone(), step_points(v)));
     }
     out
+}
+
+/// The empirical CDF of `v` (non-empty) as points to draw: a step function that, at
+/// each sample value x[k], rises from k/n to (k+1)/n. Long samples keep every
+/// `step`-th rise.
+pub(crate) fn step_points(mut v: Vec<f64>) -> Vec<(f64, f64)> {
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    let step = n.div_ceil(POINTS).max(1);
+    let mut pts: Vec<(f64, f64)> = Vec::with_capacity(2 * POINTS + 2);
+    let mut below = 0.0;
+    for k in (0..n).step_by(step).chain(std::iter::once(n - 1)) {
+        let up = (k + 1) as f64 / n as f64;
+        if up > below {
+            pts.push((v[k], below));
+            pts.push((v[k], up));
+            below = up;
+        }
+    }
+    pts
 }
 
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     group: &Group,
     metric: Metric,
+    curves: &[(String, Vec<(f64, f64)>)],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let mut title = format!("{}, {}", metric.title(), group.label);
+    if let Some(m) = &group.model {
+        title.push_str(&format!(" ({m})"));
+    }
+    let axes = (metric.axis(group.from), metric.y_label().to_string());
+    draw_titled(root, title, axes, curves)
+}
+
+/// One CDF figure: `title`, axes (x, y) descriptions, one curve per labelled series.
+pub(crate) fn draw_titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: String,
+    (x_desc, y_desc): (String, String),
     curves: &[(String, Vec<(f64, f64)>)],
 ) -> DrawResult
 where
@@ -159,15 +182,11 @@ where
         .fold(f64::INFINITY, f64::min)
         .min(0.0);
     let xmax = if xmax > xmin { xmax * 1.05 } else { xmin + 1.0 };
-    let mut title = format!("{}, {}", metric.title(), group.label);
-    if let Some(m) = &group.model {
-        title.push_str(&format!(" ({m})"));
-    }
     let mut chart = titled_chart(root, title, 64).build_cartesian_2d(xmin..xmax, 0f64..1.0)?;
     chart
         .configure_mesh()
-        .x_desc(metric.axis(group.from))
-        .y_desc(metric.y_label())
+        .x_desc(x_desc)
+        .y_desc(y_desc)
         .axis_desc_style(text(15))
         .label_style(text(13))
         .x_label_formatter(&tick)

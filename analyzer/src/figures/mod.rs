@@ -106,6 +106,37 @@ macro_rules! both {
     }};
 }
 
+/// A figure of empirical CDFs, one curve per labelled series of samples (seconds), as
+/// `DIR/NAME.png` and `DIR/NAME.svg`: for figures outside a report (`llmib calibrate
+/// --holdout`: predicted against measured). Series without samples are left out.
+pub fn write_cdf(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    x_desc: &str,
+    series: &[(String, Vec<f64>)],
+) -> Result<Vec<PathBuf>> {
+    font::register();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let curves: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(label, v)| (label.clone(), cdf::step_points(v.clone())))
+        .collect();
+    let axes = (x_desc.to_string(), "fraction of requests".to_string());
+    let mut out = Vec::new();
+    both!(
+        dir,
+        name,
+        out,
+        cdf::draw_titled,
+        title.to_string(),
+        axes.clone(),
+        &curves
+    );
+    Ok(out)
+}
+
 /// Which run the timeline figure shows: the given run id, else the run of the highest
 /// QPS column of the first latency table (first row), else the first run.
 pub fn timeline_run<'a>(report: &'a Report, wanted: Option<&str>) -> Result<&'a str> {
