@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
-use simulator::fit::report::{interval, residual_range};
+use simulator::fit::report::{interval, percentiles, residual_range};
 use simulator::fit::{Load, Times};
 use simulator::{Policy, Profile, VirtualRequest};
 
@@ -140,30 +140,32 @@ fn print_prediction(
     );
     println!("\n| metric | p50 s | p90 s | p99 s | mean s | p50 interval s | p90 interval s |");
     println!("|:--|--:|--:|--:|--:|--:|--:|");
-    let row = |name: &str, mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            v.get(((p * v.len() as f64).ceil() as usize).max(1) - 1)
-                .copied()
+    let row = |name: &str, v: Vec<f64>| {
+        // Seconds; NaN for none.
+        let q = percentiles(v.clone());
+        let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 / 1e9);
+        let f = |x: f64| {
+            if x.is_nan() {
+                "-".into()
+            } else {
+                format!("{x:.4}")
+            }
         };
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let f = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.4}", x / 1e9));
-        let range =
-            |x: Option<f64>, at: usize| match (x, fit.and_then(|t| residual_range(t, name, at))) {
-                (Some(x), Some(r)) => {
-                    let (lo, hi) = interval(x / 1e9, r);
-                    format!("{lo:.4} - {hi:.4}")
-                }
-                _ => "-".into(),
-            };
+        let range = |x: f64, at: usize| match fit.and_then(|t| residual_range(t, name, at)) {
+            Some(r) if !x.is_nan() => {
+                let (lo, hi) = interval(x, r);
+                format!("{lo:.4} - {hi:.4}")
+            }
+            _ => "-".into(),
+        };
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} |",
-            f(q(0.5)),
-            f(q(0.9)),
-            f(q(0.99)),
-            f((!v.is_empty()).then_some(mean)),
-            range(q(0.5), 0),
-            range(q(0.9), 1)
+            f(q[0]),
+            f(q[1]),
+            f(q[2]),
+            f(mean.unwrap_or(f64::NAN)),
+            range(q[0], 0),
+            range(q[1], 1)
         );
     };
     row("ttft", done.iter().map(|(_, t)| t.ttft_ns).collect());

@@ -61,6 +61,40 @@ pub fn test_tokenizer() -> (PathBuf, bool) {
     }
 }
 
+/// A capacity command (`search`, `sweep`) whose server dies after its first run: waits
+/// for `manifest` (written once the first run is measured; the command's `--pause`
+/// follows), stops `sim`, and checks that `command` then ends with exit 2 and one last
+/// line `error: COMMAND stopped: ...` naming the rate and the run kept, not an
+/// interruption. Returns its stderr.
+pub fn dies_after_first_run(
+    mut child: Child,
+    sim: SimProcess,
+    manifest: &Path,
+    command: &str,
+) -> String {
+    let t0 = Instant::now();
+    while !manifest.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no first run");
+        assert!(child.try_wait().unwrap().is_none(), "{command} ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(sim);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("error: {command} stopped: ")),
+        "{stderr}"
+    );
+    assert!(
+        last.contains("6 req/s") && last.contains("1 run measured"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    stderr
+}
+
 /// Waits for `child` at most `limit`; kills it and fails past that.
 pub fn wait_limited(child: &mut Child, limit: Duration) -> ExitStatus {
     let start = Instant::now();

@@ -330,7 +330,7 @@ fn a_server_that_dies_is_reported_not_an_interruption() {
     let trace = steady(tmp.path(), 40);
     let sim = common::SimProcess::start("vllm", &[]);
     let dir = tmp.path().join("s");
-    let mut child = Command::new(LLMIB)
+    let child = Command::new(LLMIB)
         .arg("search")
         .args(grid_args(
             &trace,
@@ -343,25 +343,7 @@ fn a_server_that_dies_is_reported_not_an_interruption() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The manifest appears when the first run is measured; the pause follows it.
-    let manifest_path = dir.join("search.json");
-    let t0 = std::time::Instant::now();
-    while !manifest_path.exists() {
-        assert!(t0.elapsed().as_secs() < 120, "no first run");
-        assert!(child.try_wait().unwrap().is_none(), "search ended early");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    drop(sim);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    let last = stderr.trim().lines().last().unwrap();
-    assert!(last.starts_with("error: search stopped: "), "{stderr}");
-    assert!(
-        last.contains("6 req/s") && last.contains("1 run measured"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("interrupted"), "{stderr}");
+    common::dies_after_first_run(child, sim, &dir.join("search.json"), "search");
     let m = manifest(&dir);
     assert_eq!(m["runs"].as_array().unwrap().len(), 1, "{m}");
     assert_eq!(m["result"]["stopped"], "server_failed", "{m}");

@@ -386,7 +386,7 @@ fn a_server_that_dies_mid_sweep_leaves_the_runs_measured_analysed() {
     );
     let sim = common::SimProcess::start("vllm", &[]);
     let dir = tmp.path().join("s");
-    let mut child = Command::new(LLMIB)
+    let child = Command::new(LLMIB)
         .args(["sweep", trace.to_str().unwrap(), "--backend", "vllm"])
         .args([
             "--endpoint",
@@ -402,25 +402,8 @@ fn a_server_that_dies_mid_sweep_leaves_the_runs_measured_analysed() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The manifest appears when the first run is measured; the pause follows it.
     let manifest_path = dir.join("sweep.json");
-    let t0 = std::time::Instant::now();
-    while !manifest_path.exists() {
-        assert!(t0.elapsed().as_secs() < 120, "no first run");
-        assert!(child.try_wait().unwrap().is_none(), "sweep ended early");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    drop(sim);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    let last = stderr.trim().lines().last().unwrap();
-    assert!(last.starts_with("error: sweep stopped: "), "{stderr}");
-    assert!(
-        last.contains("6 req/s") && last.contains("1 run measured"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("interrupted"), "{stderr}");
+    common::dies_after_first_run(child, sim, &manifest_path, "sweep");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     assert_eq!(m["runs"].as_array().unwrap().len(), 1, "{m}");

@@ -223,10 +223,8 @@ where
         // A request already written once (and resent by hyper) is never spared.
         let unsent = stamps.as_ref().is_some_and(|s| s.sent_ns().is_none());
         let wait_for_return = unsent && self.count.claim_returning();
-        // The connector is called only once the wait is over (tower's clone-and-swap:
-        // `inner` was readied by `poll_ready`, its clone takes its place).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The connector is called only once the wait is over.
+        let mut inner = self.readied_inner();
         Box::pin(async move {
             if let Some(s) = stamps.as_ref().filter(|_| wait_for_return)
                 && s.sent_within(SPARE_GRACE).await
@@ -251,6 +249,16 @@ where
 }
 
 impl<S> ConnectService<S> {
+    /// The inner connector `poll_ready` readied, for a call made later in a future
+    /// (tower's clone-and-swap: its clone takes its place).
+    fn readied_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
     /// The standby keeper's connect: counted, kept on standby, and reported to hyper as
     /// an error so that the keeper's request is never sent.
     fn fill_standby<R>(&mut self, dst: R) -> Connecting<S::Response, S::Error>
@@ -262,8 +270,7 @@ impl<S> ConnectService<S> {
         S::Error: From<StandbyStored> + Send + 'static,
     {
         let connect = self.count.start();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = self.readied_inner();
         let standby = self.standby.clone();
         Box::pin(async move {
             connect.pass_gate().await;

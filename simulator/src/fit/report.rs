@@ -113,7 +113,7 @@ fn throughput(load: &Load, times: impl Fn(usize) -> Option<Times>) -> f64 {
 }
 
 /// p50, p90, p99 (nearest rank) of `ns`, in seconds; NaN when empty.
-fn percentiles(mut ns: Vec<f64>) -> [f64; 3] {
+pub fn percentiles(mut ns: Vec<f64>) -> [f64; 3] {
     ns.sort_by(f64::total_cmp);
     [0.50, 0.90, 0.99].map(|q| {
         if ns.is_empty() {
