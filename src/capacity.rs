@@ -130,6 +130,8 @@ pub struct Bench {
     pub endpoint: String,
     pub simulated: Option<SimulatedInfo>,
     sim: Option<simulator::SimServer>,
+    /// The engine that makes every run in virtual time ([`CapacityTarget::Twin`]).
+    twin: Option<Twin>,
     pub stop: StopHandle,
     pub progress: Progress,
     /// The cool-down still asks the server's metrics whether it is idle (cleared once
@@ -139,6 +141,12 @@ pub struct Bench {
     names: crate::capacity_dir::RunNames,
     /// How the prefix-cache resets went so far (see [`Bench::prefix_cache_note`]).
     resets: std::sync::Mutex<Resets>,
+}
+
+/// A twin's engine: the profile's model under its scheduling policy.
+struct Twin {
+    params: simulator::EngineParams,
+    policy: simulator::Policy,
 }
 
 /// The prefix-cache resets of the runs so far, and what was said about them.
@@ -164,10 +172,16 @@ impl Bench {
         let trace = TraceInfo::load(&settings.trace)?;
         crate::capacity_dir::check_dir(&settings, &trace.sha256)?;
         std::fs::create_dir_all(&settings.dir).map_err(|e| file_err(&settings.dir, e))?;
+        let mut twin = None;
         let (endpoint, simulated, sim) = match &settings.target {
             CapacityTarget::Endpoint(e) => {
                 replayer::check_endpoint_with(e, &settings.tls, Duration::from_secs(5)).await?;
                 (e.clone(), None, None)
+            }
+            CapacityTarget::Twin { profile } => {
+                let (t, info) = Twin::load(profile, settings.backend)?;
+                twin = Some(t);
+                (format!("virtual:{profile}"), Some(info), None)
             }
             CapacityTarget::Simulated { profile, speedup } => {
                 let dialect = match settings.backend {
@@ -181,6 +195,7 @@ impl Bench {
                     dialect,
                     profile: profile.clone(),
                     speedup: (*speedup != 1.0).then_some(*speedup),
+                    virtual_time: false,
                 };
                 (server.base_url(), Some(info), Some(server))
             }
@@ -198,6 +213,7 @@ impl Bench {
             endpoint,
             simulated,
             sim,
+            twin,
             stop,
             progress,
             metrics_idle: std::sync::atomic::AtomicBool::new(true),
@@ -238,13 +254,19 @@ impl Bench {
         let log = self.settings.dir.join(format!("{name}.msgpack"));
         let mut reused = false;
         let mut interrupted = false;
-        if !self.settings.force && self.is_same_run(&log, time_scale, n) {
+        // A twin's run takes less than a second: made again every time, so that a
+        // profile changed since (re-calibrated under the same name) is never mixed in.
+        if self.twin.is_none() && !self.settings.force && self.is_same_run(&log, time_scale, n) {
             reused = true;
         } else {
             crate::capacity_dir::check_replace(&log, &self.settings, &self.trace.sha256)?;
             let config = self.replay_config(&log, rate, time_scale, n);
-            let summary = replayer::replay(&self.trace.path, config, self.stop.clone()).await?;
-            interrupted = summary.interrupted && self.stop.is_stopped();
+            if let Some(twin) = &self.twin {
+                twin.run(&self.trace.path, &config)?;
+            } else {
+                let summary = replayer::replay(&self.trace.path, config, self.stop.clone()).await?;
+                interrupted = summary.interrupted && self.stop.is_stopped();
+            }
         }
         let point = point_of(&log)?;
         let read = formats::read_log(&log).ok();
@@ -277,7 +299,7 @@ impl Bench {
         let complete = matches!(&run.end, LogEnd::Trailer(t) if t.complete);
         let h = &run.header;
         let target = match (&self.simulated, &h.backend.simulated) {
-            (Some(a), Some(b)) => a.profile == b.profile && a.speedup == b.speedup,
+            (Some(a), Some(b)) => a == b,
             (None, None) => h.backend.endpoint == formats::redact_url(&self.endpoint),
             _ => false,
         };
@@ -396,6 +418,9 @@ impl Bench {
     /// simulator), until they report no running and no waiting request (at most
     /// [`IDLE_LIMIT`]; `replayer::server_metrics::wait_until_idle`). Cut short by a stop.
     pub async fn cool_down(&self) {
+        if self.twin.is_some() {
+            return; // every virtual run starts with an idle engine of its own
+        }
         self.pause().await;
         if !self.stop.is_stopped() {
             tokio::select! {
@@ -442,6 +467,52 @@ impl Bench {
             _ = tokio::time::sleep(self.settings.pause) => {}
             _ = self.stopped() => {}
         }
+    }
+}
+
+impl Twin {
+    /// Loads `profile` and its engine under the profile's policy (`scheduler`, else
+    /// vLLM V1), and the simulated-run record of its logs.
+    fn load(profile: &str, backend: BackendKind) -> Result<(Twin, SimulatedInfo), PipelineError> {
+        let p = simulator::Profile::load(profile)?;
+        let policy = p.scheduler.unwrap_or(simulator::Policy::VllmV1);
+        let params = p.engine(policy).cloned().ok_or_else(|| {
+            PipelineError::Config(format!(
+                "--profile {profile}: no engine for its policy {policy}"
+            ))
+        })?;
+        let info = SimulatedInfo {
+            dialect: backend.as_str().to_string(),
+            profile: profile.to_string(),
+            speedup: None,
+            virtual_time: true,
+        };
+        Ok((Twin { params, policy }, info))
+    }
+
+    /// Makes the run `c` describes in virtual time: its log, as a replay would write it.
+    fn run(&self, trace: &Path, c: &ReplayConfig) -> Result<(), PipelineError> {
+        let profile = c
+            .simulated
+            .as_ref()
+            .map_or_else(String::new, |s| s.profile.clone());
+        simulator::virtual_run::write_log(&simulator::virtual_run::VirtualRun {
+            trace: trace.to_path_buf(),
+            log: c.output.clone(),
+            profile,
+            params: self.params.clone(),
+            policy: self.policy,
+            backend: c.backend.as_str().to_string(),
+            model: c.model.clone(),
+            time_scale: c.time_scale,
+            max_requests: c.max_requests,
+            concurrency: c.concurrency,
+            timeout: c.timeout,
+            duration: c.duration,
+            grace: c.grace,
+            offered_rate: c.offered_rate,
+        })?;
+        Ok(())
     }
 }
 

@@ -38,8 +38,9 @@ fn same_target(target: &CapacityTarget, simulated: Option<&SimulatedInfo>, endpo
     match (target, simulated) {
         (CapacityTarget::Endpoint(e), None) => endpoint == formats::redact_url(e),
         (CapacityTarget::Simulated { profile, speedup }, Some(s)) => {
-            &s.profile == profile && s.speedup.unwrap_or(1.0) == *speedup
+            !s.virtual_time && &s.profile == profile && s.speedup.unwrap_or(1.0) == *speedup
         }
+        (CapacityTarget::Twin { profile }, Some(s)) => s.virtual_time && &s.profile == profile,
         _ => false,
     }
 }
@@ -58,6 +59,7 @@ fn same_owner(h: &LogHeader, settings: &CapacitySettings, sha256: &str) -> bool 
 /// What a run log or manifest belongs to, for messages.
 fn whose(trace: &str, backend: &str, simulated: Option<&SimulatedInfo>, endpoint: &str) -> String {
     let target = match simulated {
+        Some(s) if s.virtual_time => format!("the twin (profile {}, virtual time)", s.profile),
         Some(s) => match s.speedup {
             Some(k) => format!("the simulator (profile {}, speed-up {k})", s.profile),
             None => format!("the simulator (profile {})", s.profile),

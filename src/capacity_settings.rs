@@ -18,6 +18,9 @@ pub enum CapacityTarget {
         /// `K` of `--speedup K` (>= 1).
         speedup: f64,
     },
+    /// No server: the profile's engine model runs every replay in virtual time and
+    /// writes its run log (`--profile` without `--endpoint`; `simulator::virtual_run`).
+    Twin { profile: String },
 }
 
 /// The flags of a capacity command that shape every replay.
@@ -56,7 +59,7 @@ impl CapacitySettings {
     pub fn speedup(&self) -> f64 {
         match self.target {
             CapacityTarget::Simulated { speedup, .. } => speedup,
-            CapacityTarget::Endpoint(_) => 1.0,
+            CapacityTarget::Endpoint(_) | CapacityTarget::Twin { .. } => 1.0,
         }
     }
 

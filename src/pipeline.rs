@@ -132,6 +132,8 @@ pub enum PipelineError {
     Replay(#[from] replayer::ReplayError),
     #[error("simulator: {0}")]
     Simulator(#[from] simulator::SimError),
+    #[error("virtual run: {0}")]
+    VirtualRun(#[from] simulator::virtual_run::VirtualRunError),
     #[error("analysis: {0}")]
     Analyze(#[from] analyzer::Error),
     #[error("{path}: {message}")]
@@ -292,6 +294,7 @@ pub async fn run_suite(
                     dialect: dialect.clone(),
                     profile: profile.clone(),
                     speedup: (k != 1.0).then_some(k),
+                    virtual_time: false,
                 };
                 (url, Some(info))
             }

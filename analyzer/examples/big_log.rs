@@ -69,6 +69,7 @@ fn main() -> Result<()> {
                 dialect: "vllm".into(),
                 profile: "benchmark".into(),
                 speedup: None,
+                virtual_time: false,
             }),
         },
         0,

@@ -589,6 +589,7 @@ fn simulator_header_round_trips_with_and_without_speedup() {
             dialect: "openai".into(),
             profile: "a800-llama2-13b".into(),
             speedup,
+            virtual_time: false,
         };
         assert_eq!(SimulatedInfo::from_header(&info.header_value()), Some(info));
     }

@@ -43,10 +43,13 @@ pub mod profile;
 pub mod reasoning;
 mod server;
 pub mod truth;
+pub mod virtual_run;
 pub mod words;
 
 pub use dialect::vllm::VllmSeparator;
-pub use engine::virtual_time::{VirtualRequest, VirtualResult, simulate};
+pub use engine::virtual_time::{
+    VirtualOptions, VirtualRequest, VirtualResult, simulate, simulate_with,
+};
 pub use engine::{prefix, realtime};
 pub use faults::Faults;
 pub use profile::{EngineParams, MAX_SPEEDUP, Policy, Profile};

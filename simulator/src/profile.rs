@@ -84,9 +84,11 @@ impl std::fmt::Display for Policy {
 
 /// Cost model and limits of the engine (one policy's resolved view).
 ///
-/// Step time: `prefill_base_us + prefill_per_token_us * P` when the step prefills `P`
-/// prompt tokens, plus `decode_base_us + decode_per_seq_us * B + decode_per_ctx_token_us * C`
-/// when it decodes a batch of `B` requests holding `C` context tokens in total.
+/// Step time: `prefill_base_us + prefill_per_token_us * P + prefill_per_ctx_token_us * A /
+/// 1000` when the step prefills `P` prompt tokens whose positions (tokens before each, cached
+/// or computed) sum to `A`, plus `decode_base_us + decode_per_seq_us * B +
+/// decode_per_ctx_token_us * C` when it decodes a batch of `B` requests holding `C` context
+/// tokens in total.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineParams {
@@ -120,6 +122,14 @@ pub struct EngineParams {
     pub decode_per_seq_us: f64,
     #[serde(default)]
     pub decode_per_ctx_token_us: f64,
+    /// Per prefilled token, per 1,000 tokens before it in its prompt (cached or computed):
+    /// a prompt chunk's attention over the prompt so far, which grows with the prompt
+    /// and makes a suffix after a cached prefix dearer than the same tokens alone. V1
+    /// policy only (the 2023 policies' steps leave it out); 0 by default and in the
+    /// shipped 2023 profiles. Fitted by `llmib calibrate` (measured on a real vLLM: see
+    /// `simulator/README.md`, *A twin of a real server*).
+    #[serde(default)]
+    pub prefill_per_ctx_token_us: f64,
     /// Automatic prefix caching (vLLM policy only; see `engine/prefix.rs`): full prompt blocks
     /// already in KV memory are reused and not prefilled again. Off by default: the 2023
     /// servers the calibrated profiles model had none.
@@ -145,10 +155,18 @@ fn default_true() -> bool {
 
 impl EngineParams {
     /// Duration of a step in ns.
-    pub fn step_ns(&self, prefill_tokens: u64, decode_batch: u64, decode_ctx: u64) -> u64 {
+    pub fn step_ns(
+        &self,
+        prefill_tokens: u64,
+        prefill_positions: u64,
+        decode_batch: u64,
+        decode_ctx: u64,
+    ) -> u64 {
         let mut us = 0.0;
         if prefill_tokens > 0 {
-            us += self.prefill_base_us + self.prefill_per_token_us * prefill_tokens as f64;
+            us += self.prefill_base_us
+                + self.prefill_per_token_us * prefill_tokens as f64
+                + self.prefill_per_ctx_token_us * prefill_positions as f64 / 1000.0;
         }
         if decode_batch > 0 {
             us += self.decode_base_us
@@ -184,6 +202,7 @@ impl EngineParams {
             ("decode_base_us", self.decode_base_us),
             ("decode_per_seq_us", self.decode_per_seq_us),
             ("decode_per_ctx_token_us", self.decode_per_ctx_token_us),
+            ("prefill_per_ctx_token_us", self.prefill_per_ctx_token_us),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(&format!("{k} must be a finite number >= 0"));
@@ -427,6 +446,7 @@ impl Profile {
             params.decode_base_us /= k;
             params.decode_per_seq_us /= k;
             params.decode_per_ctx_token_us /= k;
+            params.prefill_per_ctx_token_us /= k;
         }
         if let Some(null) = &mut self.null {
             null.inter_token_us = divide_us(null.inter_token_us, k);

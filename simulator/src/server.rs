@@ -140,6 +140,7 @@ fn identify(
         dialect: dialect.to_string(),
         profile,
         speedup: (speedup != 1.0).then_some(speedup),
+        virtual_time: false,
     };
     let value = axum::http::HeaderValue::from_str(&info.header_value())
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("profile=unnamed"));

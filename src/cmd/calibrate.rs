@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     name: Option<String>,
     /// Most simulations of all the logs during the fit.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 2000, value_name = "N")]
     max_evals: u32,
     /// Replace an existing profile at --output.
     #[arg(long)]
@@ -87,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let e = &c.fit.params;
     println!(
         "fitted {} ({} logs, loss {:.5}, {} evaluations): prefill {:.1} us + {:.3} us/token, \
-         decode {:.1} us + {:.2} us/seq + {:.5} us/context token",
+         decode {:.1} us + {:.2} us/seq + {:.5} us/context token, prefill attention {:.5} us/token \
+         per 1000 positions",
         args.output.display(),
         c.fit.errors.len(),
         c.fit.loss,
@@ -96,10 +97,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         e.prefill_per_token_us,
         e.decode_base_us,
         e.decode_per_seq_us,
-        e.decode_per_ctx_token_us
+        e.decode_per_ctx_token_us,
+        e.prefill_per_ctx_token_us
     );
     print_errors("fitted", &c.fit.errors);
     print_errors("held out", &c.holdout);
+    for group in &c.repeats {
+        print_repeats(&c, group);
+    }
     if !c.holdout_samples.is_empty() {
         let dir = args.figures.unwrap_or_else(|| holdout_dir(&args.output));
         for (i, h) in c.holdout_samples.iter().enumerate() {
@@ -120,6 +125,37 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     Ok(Exit::Success)
+}
+
+/// The repeats of one held-out run: per metric and statistic the measured mean, the
+/// server's own spread, the predicted mean, the error and its bound.
+fn print_repeats(c: &llm_infer_bench::calibrate::Calibrated, group: &[usize]) {
+    use llm_infer_bench::calibrate::repeat_checks;
+    let errors: Vec<&LoadErrors> = group.iter().map(|&i| &c.holdout[i]).collect();
+    let names: Vec<&str> = errors.iter().map(|e| e.name.as_str()).collect();
+    println!(
+        "\nheld out, {} repeats of one run ({}): prediction against the mean of the runs, \
+         bound max(15% at p50 or 25% at p90/p99, 1.5 x the runs' spread)",
+        group.len(),
+        names.join(", ")
+    );
+    println!(
+        "\n| metric | stat | measured mean | spread (max-min)/min | predicted | error | bound | within |"
+    );
+    println!("|:--|:--|--:|--:|--:|--:|--:|:--|");
+    for r in repeat_checks(&errors) {
+        println!(
+            "| {} | p{} | {:.4} | {:.1}% | {:.4} | {:+.1}% | {:.1}% | {} |",
+            r.metric,
+            [50, 90, 99][r.at],
+            r.measured_mean,
+            100.0 * r.spread,
+            r.predicted_mean,
+            100.0 * r.error,
+            100.0 * r.bound,
+            if r.within() { "yes" } else { "no" }
+        );
+    }
 }
 
 /// `twin.toml` -> `twin-holdout/` beside it.

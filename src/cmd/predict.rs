@@ -32,6 +32,10 @@ pub struct Args {
     /// Only the first N requests.
     #[arg(long, value_name = "N")]
     max_requests: Option<usize>,
+    /// A client that keeps at most N requests in flight (as `replay --concurrency`);
+    /// times then run from each request's dispatch.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
@@ -54,13 +58,28 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     for r in &mut reqs {
         r.arrival_ns = (r.arrival_ns as f64 / scale).round() as u64;
     }
+    if let Some(c) = args.concurrency {
+        anyhow::ensure!(c >= 1, "--concurrency must be at least 1");
+    }
     let started = std::time::Instant::now();
+    let hashes = if params.prefix_cache {
+        let bpt = simulator::prefix::bytes_per_token(&requests[..n]);
+        requests[..n]
+            .iter()
+            .map(|r| simulator::prefix::trace_prompt_hashes(r, params.block_size, bpt))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let load = Load {
         name: file_name(&args.trace),
         requests: reqs,
         measured: Vec::new(),
+        cached_tokens: Vec::new(),
+        hashes,
+        measured_itl_ns: Vec::new(),
     };
-    let predicted = simulator::fit::predict(params, policy, &load);
+    let predicted = simulator::fit::predict_with(params, policy, &load, args.concurrency);
     let took = started.elapsed();
     print_prediction(
         &load,
@@ -124,7 +143,7 @@ fn print_prediction(
     let rejected = load.requests.len() - done.len();
     let end = done
         .iter()
-        .map(|(q, t)| q.arrival_ns as f64 + t.e2e_ns)
+        .map(|(_, t)| t.sent_ns + t.e2e_ns)
         .fold(0.0, f64::max);
     let tokens: u64 = done.iter().map(|(q, _)| q.target_tokens as u64).sum();
     println!(

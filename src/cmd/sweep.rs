@@ -22,13 +22,16 @@ pub struct TargetArgs {
     /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
     #[arg(long)]
     pub backend: BackendKind,
-    /// Server base URL (or --simulate).
-    #[arg(long, required_unless_present = "simulate")]
+    /// Server base URL (or --simulate, or --profile alone).
+    #[arg(long, required_unless_present_any = ["simulate", "profile"])]
     pub endpoint: Option<String>,
     /// Run against the embedded simulator, started in-process on 127.0.0.1.
     #[arg(long, conflicts_with = "endpoint")]
     pub simulate: bool,
-    /// Simulator profile (name or TOML file; default tiny). Needs --simulate.
+    /// Engine profile: a built-in name or a TOML file (a twin from `llmib calibrate`).
+    /// Alone: every run is made by its engine model in virtual time, no server and no
+    /// waiting (a whole search in seconds). With --simulate (default tiny): the
+    /// simulator serves it over HTTP, in real time.
     #[arg(long)]
     pub profile: Option<String>,
     /// Simulator speed-up K (1 to 1000, default 1): the profile runs K times faster and
@@ -91,14 +94,25 @@ impl TargetArgs {
     /// the simulator has are refused without `--simulate`, never ignored).
     fn target(&self) -> anyhow::Result<CapacityTarget> {
         if !self.simulate {
-            for (flag, given) in [
-                ("--speedup", self.speedup.is_some()),
-                ("--profile", self.profile.is_some()),
-            ] {
+            anyhow::ensure!(
+                self.speedup.is_none(),
+                "--speedup sets up the embedded simulator: it needs --simulate (a real \
+                 --endpoint has no speed-up, a --profile alone runs in virtual time)"
+            );
+            if let Some(profile) = &self.profile {
                 anyhow::ensure!(
-                    !given,
-                    "{flag} sets up the embedded simulator: it needs --simulate (a real --endpoint has no profile or speed-up)"
+                    self.endpoint.is_none(),
+                    "--profile with --endpoint: a real server has no profile (--profile alone \
+                     runs a twin in virtual time, --simulate --profile serves one)"
                 );
+                anyhow::ensure!(
+                    !self.no_reset_prefix_cache,
+                    "--no-reset-prefix-cache: a twin's runs (--profile without --simulate) \
+                     always start with an empty prefix cache"
+                );
+                return Ok(CapacityTarget::Twin {
+                    profile: profile.clone(),
+                });
             }
         }
         let speedup = self.speedup.unwrap_or(1.0);

@@ -34,6 +34,7 @@ async fn run(k: f64, dir: &Path) -> PathBuf {
         dialect: "tgi".into(),
         profile: "a800-llama2-13b".into(),
         speedup: (k != 1.0).then_some(k),
+        virtual_time: false,
     });
     replayer::replay(Path::new(TRACE), c, StopHandle::new())
         .await

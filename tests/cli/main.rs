@@ -39,4 +39,5 @@ mod sessions_generate;
 mod sessions_replay;
 mod shards;
 mod sweep;
+mod twin;
 mod vllm_newline;

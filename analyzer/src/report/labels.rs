@@ -20,7 +20,8 @@ pub fn simulated_label(backend_name: &str, sim: Option<&SimulatedInfo>, ks: &[f6
     } else {
         format!(", x {}-{}", fmt_qps(lo), fmt_qps(hi))
     };
-    format!("{backend_name} (simulated, {}{k})", s.profile)
+    let virtual_time = if s.virtual_time { ", virtual time" } else { "" };
+    format!("{backend_name} (simulated, {}{k}{virtual_time})", s.profile)
 }
 
 /// Display name of a backend kind, as in the original tables.

@@ -11,7 +11,8 @@
 //!   traces are never mixed in one cell.
 //! * A **row** is one backend kind, real or simulated (simulated rows are labelled
 //!   `(simulated, <profile>)`, plus `, x K` when the simulator ran `K` times faster,
-//!   and never share a cell with real runs). Runs at different speed-ups of one
+//!   and `, virtual time` when its engine model made the run without a server; they
+//!   never share a cell with real runs, nor virtual runs with served ones). Runs at different speed-ups of one
 //!   profile share a row: loading put them all in the profile's units.
 //! * Tables are split by **model** when the runs name more than one.
 //! * Several runs in one cell (same backend, same trace: repeats) are pooled: throughput

@@ -176,7 +176,8 @@ fn build_table<C>(
     }
     if rows.iter().any(|r| r.simulated) {
         notes.push(
-            "rows marked (simulated, profile) were measured against llm-infer-bench's simulator, not a real server"
+            "rows marked (simulated, profile) were measured against llm-infer-bench's simulator, not a real server \
+             (with `virtual time`: predicted by its engine model, no server and no client)"
                 .into(),
         );
     }
@@ -260,15 +261,24 @@ fn columns(
     columns
 }
 
+/// What puts simulated runs in one row: their profile, and whether the simulator served
+/// it (real time) or its engine model predicted it (virtual time).
+fn sim_key(s: &formats::SimulatedInfo) -> String {
+    if s.virtual_time {
+        format!("{} (virtual time)", s.profile)
+    } else {
+        s.profile.clone()
+    }
+}
+
 /// Rows: one per (backend, simulated profile), in backend order; the label names the
 /// speed-ups of the row's runs.
 fn row_keys(placed: &[(&RunReport, f64)]) -> Vec<RowKey> {
     let mut row_keys: Vec<RowKey> = Vec::new();
     for (r, _) in placed {
-        let profile = r.simulated.as_ref().map(|s| s.profile.clone());
+        let profile = r.simulated.as_ref().map(sim_key);
         let same = |o: &&(&RunReport, f64)| {
-            o.0.backend == r.backend
-                && o.0.simulated.as_ref().map(|s| &s.profile) == profile.as_ref()
+            o.0.backend == r.backend && o.0.simulated.as_ref().map(sim_key) == profile
         };
         let ks: Vec<f64> = placed
             .iter()
@@ -305,7 +315,7 @@ fn row<C>(
             .iter()
             .filter(|(r, k)| {
                 &r.backend == backend
-                    && r.simulated.as_ref().map(|s| &s.profile) == profile.as_ref()
+                    && r.simulated.as_ref().map(sim_key).as_ref() == profile.as_ref()
                     && k.to_bits() == ck.0
                     && r.trace_sha256 == ck.1
             })

@@ -62,6 +62,7 @@ impl SimulatedInfo {
             dialect: dialect.unwrap_or_default(),
             profile: profile?,
             speedup,
+            virtual_time: false,
         })
     }
 
@@ -144,6 +145,11 @@ pub struct SimulatedInfo {
     /// Absent when 1, and in logs written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
+    /// No server and no HTTP: the engine model of the profile ran the trace in virtual
+    /// time and wrote this log (`llmib sweep/search --profile` without `--endpoint`;
+    /// `simulator::virtual_run`). Absent (false) for a replay, and in older logs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub virtual_time: bool,
 }
 
 /// Replay options, recorded for reproducibility. Header values given with `--header`

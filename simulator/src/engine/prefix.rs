@@ -102,6 +102,58 @@ pub fn hash_messages(h: &mut BlockHasher, messages: &[serde_json::Value]) {
     }
 }
 
+/// Prompt bytes per prompt token over a trace's requests (their text as sent, over the
+/// token counts the trace holds): the scale [`trace_prompt_hashes`] cuts blocks at.
+pub fn bytes_per_token(requests: &[formats::TraceRequest]) -> f64 {
+    let (mut bytes, mut tokens) = (0u64, 0u64);
+    for r in requests.iter().filter(|r| r.prompt_token_ids.is_none()) {
+        bytes += r.prompt.len() as u64;
+        tokens += r.prompt_tokens as u64;
+    }
+    if tokens == 0 {
+        1.0
+    } else {
+        (bytes as f64 / tokens as f64).max(1e-3)
+    }
+}
+
+/// The hashes of a trace request's full prompt blocks of `block_size` tokens, for the
+/// engine model in virtual time (`simulate_with`), which has the trace but no tokenizer.
+/// Token ids (`prompt_token_ids`) are hashed as they are. A text prompt (chat messages are in it, rendered) is cut at `k x block_size x bytes_per_token` bytes, the
+/// trace's own average ([`bytes_per_token`]): two prompts that share their first `P`
+/// bytes share every block cut before `P`, so a prefix shared by text is shared by
+/// blocks, give or take the one block its end falls in. At most `prompt_tokens /
+/// block_size` blocks, as the engine holds.
+pub fn trace_prompt_hashes(
+    r: &formats::TraceRequest,
+    block_size: u32,
+    bytes_per_token: f64,
+) -> Vec<u64> {
+    let bs = block_size.max(1);
+    let blocks = (r.prompt_tokens / bs) as usize;
+    if let Some(ids) = &r.prompt_token_ids {
+        let mut h = BlockHasher::new(bs);
+        ids.iter().for_each(|&id| h.token(id as u64));
+        let mut v = h.finish();
+        v.truncate(blocks);
+        return v;
+    }
+    let bytes = r.prompt.as_bytes();
+    let mut out = Vec::with_capacity(blocks);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut from = 0usize;
+    for k in 1..=blocks {
+        let to = (k as f64 * bs as f64 * bytes_per_token).round() as usize;
+        if to > bytes.len() {
+            break;
+        }
+        state = crate::faults::mix(state, fnv1a(&bytes[from..to]), 0x9F1C);
+        out.push(state);
+        from = to;
+    }
+    out
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for &b in bytes {
@@ -216,6 +268,42 @@ mod tests {
         let mut h = BlockHasher::new(bs);
         h.words(text);
         h.finish()
+    }
+
+    fn trace_req(prompt: &str, tokens: u32) -> formats::TraceRequest {
+        formats::TraceRequest {
+            prompt: prompt.to_string(),
+            prompt_tokens: tokens,
+            max_tokens: 8,
+            ..Default::default()
+        }
+    }
+
+    /// Two prompts that share a prefix share exactly the blocks cut inside it; the
+    /// number of blocks follows the token count, not the bytes.
+    #[test]
+    fn trace_prompts_share_the_blocks_of_their_shared_text() {
+        let shared = "s ".repeat(40); // 80 bytes
+        let a = trace_req(&format!("{shared}{}", "a ".repeat(40)), 40);
+        let b = trace_req(&format!("{shared}{}", "b ".repeat(40)), 40);
+        let bpt = bytes_per_token(&[a.clone(), b.clone()]);
+        assert!((bpt - 4.0).abs() < 1e-9, "{bpt}");
+        let (ha, hb) = (
+            trace_prompt_hashes(&a, 4, bpt),
+            trace_prompt_hashes(&b, 4, bpt),
+        );
+        assert_eq!(ha.len(), 10);
+        // Blocks of 16 bytes: the first 5 end within the 80 shared bytes.
+        assert_eq!(ha[..5], hb[..5]);
+        assert!(ha[5..].iter().zip(&hb[5..]).all(|(x, y)| x != y));
+        // Token ids are hashed as ids.
+        let mut ids = a.clone();
+        ids.prompt_token_ids = Some((0..40).collect());
+        let hi = trace_prompt_hashes(&ids, 4, bpt);
+        assert_eq!(hi.len(), 10);
+        let mut h = BlockHasher::new(4);
+        (0..40u64).for_each(|i| h.token(i));
+        assert_eq!(hi, h.finish());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub(super) struct Seq {
     pub(super) pinned: bool,
     /// Prompt tokens found in the prefix cache at its latest admission.
     pub(super) hit: u64,
+    /// V1 policy: the prompt tokens a real server reported cached for this request
+    /// ([`Core::submit_known_hit`]): its hit at every admission, whatever the cache holds.
+    pub(super) known_hit: Option<u64>,
     /// V1 policy: tokens of its context whose KV is computed (a prefill chunk at a time,
     /// then one per decode step), and the tokens scheduled in the step planned last.
     pub(super) computed: u64,
@@ -69,6 +72,9 @@ pub struct Step {
     pub preempted: Vec<u64>,
     /// Prompt tokens prefilled (cache hits excluded).
     pub prefill_tokens: u64,
+    /// The positions of those tokens in their prompts, summed (tokens before each, cached
+    /// or computed): what the step's prefill attends over (V1 policy; 0 for the others).
+    pub prefill_positions: u64,
     pub decode_batch: u64,
     /// (key, prompt tokens found in the prefix cache) of the keys in `first_admit`.
     pub cached: Vec<(u64, u32)>,
@@ -182,9 +188,21 @@ impl Core {
             hashes,
             pinned: false,
             hit: 0,
+            known_hit: None,
             computed: 0,
             scheduled: 0,
         });
+    }
+
+    /// [`Core::submit`] for a request whose prefix-cache hit is known: the prompt tokens
+    /// the real server reported cached (`usage.prompt_tokens_details.cached_tokens`), so
+    /// a model of a measured run prefills what the server prefilled. V1 policy only (the
+    /// others ignore it); the blocks are counted as the request's own.
+    pub fn submit_known_hit(&mut self, req: EngineRequest, cached_tokens: u32) {
+        self.submit_prefixed(req, Vec::new());
+        if let Some(s) = self.waiting.back_mut() {
+            s.known_hit = Some(cached_tokens as u64);
+        }
     }
 
     /// Largest prompt + max_tokens that can ever be scheduled.

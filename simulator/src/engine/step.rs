@@ -32,9 +32,12 @@ impl Core {
             self.steps_since_admit = self.steps_since_admit.saturating_add(1);
         }
         step.decode_batch = decode_batch;
-        step.duration_ns = self
-            .p
-            .step_ns(step.prefill_tokens, decode_batch, decode_ctx);
+        step.duration_ns = self.p.step_ns(
+            step.prefill_tokens,
+            step.prefill_positions,
+            decode_batch,
+            decode_ctx,
+        );
         if step.prefill_tokens == 0 && decode_batch == 0 {
             // Waiting requests that cannot be admitted with nothing running: cannot
             // happen for requests that `fits`; do nothing rather than spin.

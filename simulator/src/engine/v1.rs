@@ -25,6 +25,12 @@
 
 use crate::engine::scheduler::{Core, Emit, Seq, Step, ceil_div};
 
+/// The positions of `n` tokens computed from position `from` on, summed: `from + (from +
+/// 1) + ... + (from + n - 1)`.
+fn positions(from: u64, n: u64) -> u64 {
+    n * from + n * n.saturating_sub(1) / 2
+}
+
 impl Core {
     /// Plans one V1 step (see the module docs). `None` when there is nothing to do.
     pub(super) fn plan_v1(&mut self) -> Option<Step> {
@@ -41,9 +47,12 @@ impl Core {
         if step.prefill_tokens == 0 && decode_batch == 0 {
             return None;
         }
-        step.duration_ns = self
-            .p
-            .step_ns(step.prefill_tokens, decode_batch, decode_ctx);
+        step.duration_ns = self.p.step_ns(
+            step.prefill_tokens,
+            step.prefill_positions,
+            decode_batch,
+            decode_ctx,
+        );
         self.count_step(&step);
         if let Some(c) = &mut self.cache {
             c.trim(self.total_blocks - self.used_blocks);
@@ -77,6 +86,7 @@ impl Core {
                 ctx += s.context();
             } else {
                 step.prefill_tokens += n;
+                step.prefill_positions += positions(s.computed, n);
             }
             i += 1;
         }
@@ -132,9 +142,10 @@ impl Core {
             if *budget == 0 || self.running.len() >= self.p.max_batch_size as usize {
                 break;
             }
-            let (hit_blocks, pinned_hits) = match &self.cache {
-                Some(c) => c.hits(&s.hashes),
-                None => (0, 0),
+            let (hit_blocks, pinned_hits) = match (s.known_hit, &self.cache) {
+                (Some(h), _) => ((h / bs) as usize, 0),
+                (None, Some(c)) => c.hits(&s.hashes),
+                (None, None) => (0, 0),
             };
             // At least the prompt's last token is computed again.
             let last_full = ((s.req.prompt_tokens.max(1) - 1) / self.p.block_size) as usize;
@@ -156,6 +167,7 @@ impl Core {
             s.scheduled = n;
             *budget -= n;
             step.prefill_tokens += n;
+            step.prefill_positions += positions(hit, n);
             step.admitted.push(s.req.key);
             self.stats.cached_tokens += hit;
             if self.admitted_ever.insert(s.req.key) {
@@ -225,6 +237,7 @@ mod tests {
             decode_base_us: 5000.0,
             decode_per_seq_us: 100.0,
             decode_per_ctx_token_us: 0.0,
+            prefill_per_ctx_token_us: 0.0,
             prefix_cache: false,
         }
     }

@@ -1,7 +1,7 @@
 //! A deterministic Nelder–Mead minimiser (standard coefficients: reflection 1,
 //! expansion 2, contraction 0.5, shrink 0.5), for the calibration's few parameters.
 //!
-//! Why this and not a crate: five parameters, an objective that is a discrete-event
+//! Why this and not a crate: six parameters, an objective that is a discrete-event
 //! simulation (piecewise constant at the scale of one step, so no gradients), and a hard
 //! requirement that the same inputs give the same bits on every machine: a fixed
 //! sequence of float operations, no randomness, no threads. Sixty lines do it.

@@ -23,6 +23,17 @@ pub struct Load {
     pub requests: Vec<VirtualRequest>,
     /// Measured for each request, same order (`None`: it never finished).
     pub measured: Vec<Option<Times>>,
+    /// The prompt tokens the server reported cached for each request, same order
+    /// (`server_cached_tokens`; 0 where one record had none); empty when no record of
+    /// the log had them. The model takes them as the requests' prefix-cache hits.
+    pub cached_tokens: Vec<u32>,
+    /// Per request, its prompt's block hashes, for the model's prefix cache (a trace's
+    /// requests, `simulator::prefix::trace_prompt_hashes`); empty: none.
+    pub hashes: Vec<Vec<u64>>,
+    /// The inter-token latencies measured, pooled over the answered requests: the gaps
+    /// between consecutive token-carrying events (the analyzer's `itl_s`), ns. Reported,
+    /// not fitted.
+    pub measured_itl_ns: Vec<f64>,
 }
 
 /// One request's times, ns.
@@ -34,6 +45,8 @@ pub struct Times {
     pub e2e_ns: f64,
     /// Per token after the first: (E2E - TTFT) / (tokens - 1); `None` for one token.
     pub tpot_ns: Option<f64>,
+    /// When it was sent (the origin of the other times), ns of the load's clock.
+    pub sent_ns: f64,
 }
 
 impl Times {
@@ -42,6 +55,7 @@ impl Times {
         let ttft = first_ns.saturating_sub(arrival_ns) as f64;
         let e2e = last_ns.saturating_sub(arrival_ns) as f64;
         Times {
+            sent_ns: arrival_ns as f64,
             ttft_ns: ttft,
             e2e_ns: e2e,
             tpot_ns: (tokens > 1).then(|| (e2e - ttft) / (tokens - 1) as f64),
@@ -74,29 +88,44 @@ pub fn load_of(name: &str, log: &RunLog) -> Result<Load, ObserveError> {
 
 fn load_of_records(name: &str, records: &[LogRecord]) -> Result<Load, ObserveError> {
     check_client(name, records)?;
-    let mut rows: Vec<(u64, VirtualRequest, Option<Times>)> =
+    let mut rows: Vec<(u64, VirtualRequest, Option<Times>, Option<u32>)> =
         records.iter().filter_map(observed).collect();
     if rows.iter().all(|r| r.2.is_none()) {
         return Err(ObserveError::Empty(name.to_string()));
     }
     rows.sort_by_key(|r| r.0);
     let t0 = rows[0].0;
+    let any_cached = rows.iter().any(|r| r.3.is_some());
     let mut load = Load {
         name: name.to_string(),
         requests: Vec::with_capacity(rows.len()),
         measured: Vec::with_capacity(rows.len()),
+        cached_tokens: Vec::new(),
+        hashes: Vec::new(),
+        measured_itl_ns: records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Ok && !r.warmup)
+            .flat_map(|r| event_gaps(&r.events))
+            .collect(),
     };
-    for (sent, mut req, times) in rows {
+    for (sent, mut req, times, cached) in rows {
         req.arrival_ns = sent - t0;
         load.requests.push(req);
-        load.measured.push(times);
+        // On the load's clock, as the predictions' are.
+        load.measured.push(times.map(|t| Times {
+            sent_ns: req.arrival_ns as f64,
+            ..t
+        }));
+        if any_cached {
+            load.cached_tokens.push(cached.unwrap_or(0));
+        }
     }
     Ok(load)
 }
 
-/// (sent, the request as the engine takes it, its times when it finished) of a request
-/// the server had (see the module docs).
-fn observed(r: &LogRecord) -> Option<(u64, VirtualRequest, Option<Times>)> {
+/// (sent, the request as the engine takes it, its times when it finished, the prompt
+/// tokens the server reported cached) of a request the server had (see the module docs).
+fn observed(r: &LogRecord) -> Option<(u64, VirtualRequest, Option<Times>, Option<u32>)> {
     let on_server = matches!(
         r.outcome,
         Outcome::Ok | Outcome::Cancelled | Outcome::Timeout
@@ -121,7 +150,18 @@ fn observed(r: &LogRecord) -> Option<(u64, VirtualRequest, Option<Times>)> {
         max_tokens: out,
         target_tokens: out,
     };
-    Some((sent, req, answered.map(|a| a.1)))
+    Some((sent, req, answered.map(|a| a.1), r.server_cached_tokens))
+}
+
+/// Gaps between consecutive events that carried tokens, ns.
+fn event_gaps(e: &formats::Events) -> Vec<f64> {
+    let t: Vec<u64> = (e.t_ns.iter().zip(&e.tokens))
+        .filter(|(_, k)| **k > 0)
+        .map(|(t, _)| *t)
+        .collect();
+    t.windows(2)
+        .map(|w| w[1].saturating_sub(w[0]) as f64)
+        .collect()
 }
 
 /// Refuses a log whose client dispatched late: its latencies include the client's delay.
@@ -176,7 +216,12 @@ mod tests {
         assert_eq!(load.requests.len(), 2);
         assert_eq!(load.requests[1].arrival_ns, 1_000);
         assert_eq!(load.requests[1].target_tokens, 8, "its whole output");
-        assert_eq!(load.measured[0], Some(Times::of(1_000, 5_000, 7_000, 2)));
+        // Times on the load's clock: sent at 0, the first request sent.
+        let times = Times {
+            sent_ns: 0.0,
+            ..Times::of(1_000, 5_000, 7_000, 2)
+        };
+        assert_eq!(load.measured[0], Some(times));
         assert_eq!(load.measured[1], None);
         records.truncate(1);
         records[0].outcome = Outcome::Cancelled;

@@ -67,6 +67,7 @@ pub fn profile_toml(fit: &Fit, policy: Policy, p: &Provenance) -> String {
         ("decode_base_us", e.decode_base_us),
         ("decode_per_seq_us", e.decode_per_seq_us),
         ("decode_per_ctx_token_us", e.decode_per_ctx_token_us),
+        ("prefill_per_ctx_token_us", e.prefill_per_ctx_token_us),
     ] {
         let _ = writeln!(t, "{k} = {v:?}");
     }

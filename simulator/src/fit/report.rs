@@ -7,7 +7,7 @@ use crate::fit::observe::{Load, Times};
 /// One metric of one load, seconds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricError {
-    /// `ttft`, `tpot` or `e2e`.
+    /// `ttft`, `tpot`, `e2e` or `itl`.
     pub metric: &'static str,
     /// (p50, p90, p99) measured.
     pub measured: [f64; 3],
@@ -75,6 +75,16 @@ pub fn compare(load: &Load, predicted: &[Times]) -> LoadErrors {
     }
 }
 
+/// The measured and predicted ITL percentiles of `load` (`predicted`: pooled gaps, ns,
+/// from [`crate::fit::predict_itl`]).
+pub fn itl_error(load: &Load, predicted: Vec<f64>) -> MetricError {
+    MetricError {
+        metric: "itl",
+        measured: percentiles(load.measured_itl_ns.clone()),
+        predicted: percentiles(predicted),
+    }
+}
+
 /// The range of a fitted profile's relative errors (predicted / measured − 1) for
 /// `metric` (`ttft`, `tpot`, `e2e`) at percentile index `at` (0: p50, 1: p90, 2: p99)
 /// over the logs it was fitted to, as its `[calibration]` table records them: what a
@@ -106,7 +116,7 @@ fn throughput(load: &Load, times: impl Fn(usize) -> Option<Times>) -> f64 {
     for (i, q) in load.requests.iter().enumerate() {
         if let Some(t) = times(i).filter(|t| t.e2e_ns.is_finite()) {
             tokens += q.target_tokens as u64;
-            end = end.max(q.arrival_ns as f64 + t.e2e_ns);
+            end = end.max(t.sent_ns + t.e2e_ns);
         }
     }
     tokens as f64 / (end / 1e9).max(1e-9)

@@ -20,6 +20,7 @@ fn truth() -> EngineParams {
         decode_base_us: 15000.0,
         decode_per_seq_us: 600.0,
         decode_per_ctx_token_us: 0.5,
+        prefill_per_ctx_token_us: 8.0,
         prefix_cache: false,
     }
 }
@@ -56,6 +57,9 @@ fn measured(name: &str, requests: Vec<VirtualRequest>) -> Load {
         name: name.into(),
         requests,
         measured: Vec::new(),
+        cached_tokens: Vec::new(),
+        hashes: Vec::new(),
+        measured_itl_ns: Vec::new(),
     };
     load.measured = predict(&truth(), Policy::VllmV1, &load)
         .into_iter()
@@ -72,7 +76,7 @@ fn options() -> FitOptions {
     FitOptions {
         policy: Policy::VllmV1,
         base,
-        max_evals: 800,
+        max_evals: 2000,
     }
 }
 

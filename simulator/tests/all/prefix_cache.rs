@@ -21,6 +21,7 @@ fn params(kv_tokens: u64, prefix_cache: bool) -> EngineParams {
         decode_base_us: 1000.0,
         decode_per_seq_us: 10.0,
         decode_per_ctx_token_us: 0.0,
+        prefill_per_ctx_token_us: 0.0,
         prefix_cache,
     }
 }

@@ -66,6 +66,7 @@ pub fn simulated(mut h: LogHeader, profile: &str) -> LogHeader {
         dialect: h.backend.kind.clone(),
         profile: profile.into(),
         speedup: None,
+        virtual_time: false,
     });
     h
 }
