@@ -431,3 +431,49 @@ fn provenance(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simulator::fit::MetricError;
+
+    fn errors(name: &str, measured_p50: f64, predicted_p50: f64) -> LoadErrors {
+        LoadErrors {
+            name: name.into(),
+            requests: 10,
+            metrics: vec![MetricError {
+                metric: "e2e",
+                measured: [measured_p50, 2.0, 3.0],
+                predicted: [predicted_p50, 2.0, 3.0],
+            }],
+            throughput: [1.0, 1.0],
+        }
+    }
+
+    /// Three repeats measured 1.0, 1.2 and 1.1 s (mean 1.1, spread 20%), predicted 1.3 s
+    /// each: +18.2%, beyond 15% but within 1.5 x 20% = 30%. With repeats that agree,
+    /// the same error is beyond the 15% bound.
+    #[test]
+    fn a_prediction_is_judged_against_the_mean_and_the_spread_of_the_repeats() {
+        let runs = [
+            errors("a", 1.0, 1.3),
+            errors("b", 1.2, 1.3),
+            errors("c", 1.1, 1.3),
+        ];
+        let checks = repeat_checks(&runs.iter().collect::<Vec<_>>());
+        let p50 = &checks[0];
+        assert_eq!((p50.metric, p50.at), ("e2e", 0));
+        assert!((p50.measured_mean - 1.1).abs() < 1e-12);
+        assert!((p50.spread - 0.2).abs() < 1e-12);
+        assert!((p50.error - (1.3 / 1.1 - 1.0)).abs() < 1e-12);
+        assert!((p50.bound - 0.3).abs() < 1e-12 && p50.within());
+        // p90: no spread, no error; the bound is 25%.
+        assert_eq!(
+            (checks[1].spread, checks[1].error, checks[1].bound),
+            (0.0, 0.0, 0.25)
+        );
+        let agree = [errors("a", 1.1, 1.3), errors("b", 1.1, 1.3)];
+        let checks = repeat_checks(&agree.iter().collect::<Vec<_>>());
+        assert!((checks[0].bound - 0.15).abs() < 1e-12 && !checks[0].within());
+    }
+}

@@ -166,6 +166,22 @@ fn a_twin_fitted_to_two_rates_reproduces_them_and_predicts_a_third() {
     let again = dir.path().join("again.toml");
     run(args(&again));
     assert_eq!(std::fs::read(&again).unwrap(), text.as_bytes());
+    // A held-out run given twice (a copy: a repeat whose spread is 0) gets the repeat
+    // table: per metric and percentile, the mean, the spread, the error and its bound.
+    let copy = dir.path().join("held-copy.msgpack");
+    std::fs::copy(&logs[2], &copy).unwrap();
+    let mut a = args(&dir.path().join("repeats.toml"));
+    a.insert(4, s(&copy).to_string());
+    let stdout = run(a);
+    assert!(
+        stdout.contains("held out, 2 repeats of one run"),
+        "{stdout}"
+    );
+    let repeat_rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("| 0.0% |") && (l.ends_with("| yes |") || l.ends_with("| no |")))
+        .collect();
+    assert_eq!(repeat_rows.len(), 12, "4 metrics x 3 percentiles: {stdout}");
     // The twin predicts, with an interval from its fit's errors.
     let held_trace = dir.path().join("held.trace.msgpack");
     let predicted = common::ok(&["predict", s(&held_trace), "--profile", s(&twin)]);

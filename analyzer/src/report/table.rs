@@ -176,8 +176,17 @@ fn build_table<C>(
     }
     if rows.iter().any(|r| r.simulated) {
         notes.push(
-            "rows marked (simulated, profile) were measured against llm-infer-bench's simulator, not a real server \
-             (with `virtual time`: predicted by its engine model, no server and no client)"
+            "rows marked (simulated, profile) were measured against llm-infer-bench's simulator, not a real server"
+                .into(),
+        );
+    }
+    if placed
+        .iter()
+        .any(|(r, _)| r.simulated.as_ref().is_some_and(|s| s.virtual_time))
+    {
+        notes.push(
+            "rows marked virtual time were made by the profile's engine model in virtual time (`--profile` without a \
+             server): predicted, no server and no client took part"
                 .into(),
         );
     }

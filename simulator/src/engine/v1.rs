@@ -263,6 +263,51 @@ mod tests {
         assert_eq!(stats.prefill_tokens, 5000);
     }
 
+    /// The attention term: each chunk pays for the positions of its tokens, the tokens
+    /// before each in the prompt (2048 x 2047 / 2, then 2048 x 2048 + 2048 x 2047 / 2,
+    /// then 904 x 4096 + 904 x 903 / 2), per 1,000, at 2 µs.
+    #[test]
+    fn a_chunk_pays_for_the_context_it_attends() {
+        let mut p = v1(1000);
+        p.prefill_per_ctx_token_us = 2.0;
+        let (r, _) = simulate(&p, Policy::VllmV1, &[req(0, 5000, 3)]);
+        let positions: [f64; 3] = [
+            2048.0 * 2047.0 / 2.0,
+            2048.0 * 2048.0 + 2048.0 * 2047.0 / 2.0,
+            904.0 * 4096.0 + 904.0 * 903.0 / 2.0,
+        ];
+        let chunks = [2048.0, 2048.0, 904.0];
+        let ttft_ns: u64 = (0..3)
+            .map(|i| {
+                ((1000.0 + 10.0 * chunks[i] + 2.0 * positions[i] / 1000.0) * 1000.0).round() as u64
+            })
+            .sum();
+        assert_eq!(r[0].first_token_ns, ttft_ns);
+    }
+
+    /// A hit a real server reported: the request prefills only what was not cached (at
+    /// least its last block is computed again, as vLLM), whatever the model's cache
+    /// holds; the 2048-token budget then takes the 744-token rest in one step.
+    #[test]
+    fn a_known_hit_is_not_prefilled_again() {
+        use crate::engine::virtual_time::{VirtualOptions, simulate_with};
+        let mut p = v1(1000);
+        p.prefix_cache = true;
+        let reqs = [req(0, 1000, 2)];
+        let opts = |hits| VirtualOptions {
+            known_hits: Some(hits),
+            ..Default::default()
+        };
+        let (hit, _) = simulate_with(&p, Policy::VllmV1, &reqs, &opts(&[256]));
+        let (none, _) = simulate_with(&p, Policy::VllmV1, &reqs, &opts(&[0]));
+        assert_eq!(hit[0].cached_tokens, 256);
+        assert_eq!(
+            none[0].first_token_ns,
+            (1000.0 + 10.0 * 1000.0) as u64 * 1000
+        );
+        assert_eq!(hit[0].first_token_ns, (1000.0 + 10.0 * 744.0) as u64 * 1000);
+    }
+
     #[test]
     fn decodes_go_on_while_another_prompt_is_chunked() {
         // A decodes alone, then B's 6000-token prompt arrives: every step after carries
