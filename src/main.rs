@@ -65,6 +65,10 @@ enum Command {
     /// Predict a trace's latencies and throughput on an engine profile, in virtual time.
     #[command(after_help = cmd::EXIT_STATUS_HELP)]
     Predict(cmd::predict::Args),
+    /// Is B really faster than A? Paired per-request comparison of runs, with intervals,
+    /// p-values, verdicts and a CI gate (--fail-if).
+    #[command(after_help = cmd::EXIT_STATUS_HELP)]
+    Compare(cmd::compare::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Search(a) => cmd::search::run(a),

@@ -36,6 +36,7 @@
 //! [`merge`] (shard logs).
 
 pub mod capacity;
+pub mod compare;
 pub mod error;
 pub mod export;
 pub mod figures;

@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod calibrate;
+pub mod compare;
 pub mod demo;
 pub mod endpoint;
 pub mod export;
@@ -33,13 +34,15 @@ pub enum Exit {
     NothingSucceeded,
     /// Exit status 130: stopped by SIGINT or SIGTERM; every log is complete and valid.
     Interrupted,
+    /// Exit status 1: `llmib compare --fail-if` found a significant regression.
+    Regression,
 }
 
 impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
-            Exit::NothingSucceeded => 1,
+            Exit::NothingSucceeded | Exit::Regression => 1,
             Exit::Interrupted => 130,
         }
     }
@@ -49,7 +52,8 @@ impl Exit {
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0    success
-  1    the run finished but no request succeeded, or the analysis found nothing to analyse
+  1    the run finished but no request succeeded, or the analysis found nothing to analyse,
+       or `compare --fail-if` found a significant regression
   2    bad input or usage (one line on stderr says what)
   130  interrupted by Ctrl-C (SIGINT) or SIGTERM; logs written so far are complete and valid";
 

@@ -17,6 +17,7 @@ mod tls_front;
 mod analyze;
 mod analyze_sessions;
 mod calibrate;
+mod compare;
 mod connections;
 mod deploy_recipes;
 mod dilation;

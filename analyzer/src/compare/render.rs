@@ -1,0 +1,179 @@
+//! A comparison as the terminal table (Markdown), as JSON and as CSV. Units: latencies
+//! in seconds, tokens in tokens, relative differences and intervals as fractions in JSON
+//! and CSV (percent in the table).
+
+use serde_json::{Value, json};
+
+use super::Comparison;
+use super::rows::Row;
+
+fn pct(x: f64) -> String {
+    format!("{:+.2}%", 100.0 * x)
+}
+
+fn value(x: f64, unit: &str) -> String {
+    if unit == "s" {
+        format!("{x:.4} s")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// The header line: how the sides were compared.
+pub fn headline(c: &Comparison) -> String {
+    let level = 100.0 * (1.0 - c.spec.alpha);
+    if c.paired {
+        format!(
+            "B against A, paired by request: {} pairs (left out: {} of A's requests and {} of B's, not ok in a run or not on the other side); {level:.0}% intervals: percentile bootstrap over pairs, {} resamples; p-values: Wilcoxon signed-rank",
+            c.n[0], c.left_out[0], c.left_out[1], c.spec.resamples
+        )
+    } else {
+        format!(
+            "B against A, unpaired (distributions): {} and {} requests (left out: {} and {}, not ok in a run); {level:.0}% intervals: percentile bootstrap of each side, {} resamples; p-values: Mann-Whitney U",
+            c.n[0], c.n[1], c.left_out[0], c.left_out[1], c.spec.resamples
+        )
+    }
+}
+
+/// The terminal table.
+pub fn markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    for l in &c.context.client_behind {
+        out.push_str(&format!("WARNING: {l}\n"));
+    }
+    if !c.context.client_behind.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&headline(c));
+    out.push_str("\n\n| metric | stat | A | B | B/A - 1 | interval | p | verdict | detectable |\n");
+    out.push_str("|:--|:--|--:|--:|--:|:--|--:|:--|--:|\n");
+    for r in &c.rows {
+        out.push_str(&row_line(r));
+    }
+    let t = &c.throughput;
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!(
+        "\noutput tokens/s (run level): A {} | B {} | {}",
+        list(&t.a),
+        list(&t.b),
+        pct(t.relative)
+    ));
+    match &t.welch {
+        Some(w) => out.push_str(&format!(
+            " ({} .. {}, Welch t, p {})\n",
+            pct(w.lo),
+            pct(w.hi),
+            super::fmt_p(w.p_value)
+        )),
+        None => out.push_str(
+            " (one run on a side: no interval; several runs a side with --vs give one)\n",
+        ),
+    }
+    out.push('\n');
+    for l in &c.context.lines {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for w in &c.context.warnings {
+        out.push_str(&format!("- warning: {w}\n"));
+    }
+    out
+}
+
+fn row_line(r: &Row) -> String {
+    let unit = r.metric.unit();
+    format!(
+        "| {} | {} | {} | {} | {} | {} .. {} | {} | {} | {:.2}% |\n",
+        r.metric.name(),
+        super::stat_name(r.stat),
+        value(r.a, unit),
+        value(r.b, unit),
+        pct(r.relative),
+        pct(r.interval.lo),
+        pct(r.interval.hi),
+        super::fmt_p(r.p_value),
+        r.verdict.word(r.metric),
+        100.0 * r.detectable
+    )
+}
+
+/// Everything as JSON.
+pub fn json(c: &Comparison) -> Value {
+    let rows: Vec<Value> = c
+        .rows
+        .iter()
+        .map(|r| {
+            json!({
+                "metric": r.metric.name(),
+                "stat": super::stat_name(r.stat),
+                "unit": r.metric.unit(),
+                "a": r.a,
+                "b": r.b,
+                "relative": r.relative,
+                "interval": [r.interval.lo, r.interval.hi],
+                "p_value": r.p_value,
+                "test": r.test,
+                "test_method": r.method.as_str(),
+                "verdict": r.verdict.word(r.metric),
+                "detectable": r.detectable,
+                "n": r.n,
+            })
+        })
+        .collect();
+    let t = &c.throughput;
+    json!({
+        "format": "llmib-compare",
+        "version": 1,
+        "paired": c.paired,
+        "n": c.n,
+        "left_out": c.left_out,
+        "alpha": c.spec.alpha,
+        "resamples": c.spec.resamples,
+        "seed": c.spec.seed,
+        "bootstrap": "percentile",
+        "rows": rows,
+        "throughput": {
+            "unit": "output tokens/s",
+            "a": t.a,
+            "b": t.b,
+            "relative": t.relative,
+            "welch": t.welch.map(|w| json!({
+                "relative": w.diff, "interval": [w.lo, w.hi], "df": w.df, "p_value": w.p_value
+            })),
+        },
+        "context": c.context.lines,
+        "warnings": c.context.warnings,
+        "client_behind": c.context.client_behind,
+    })
+}
+
+/// The rows as CSV (one line per metric and statistic).
+pub fn csv(c: &Comparison) -> String {
+    let mut out = String::from(
+        "metric,stat,unit,a,b,relative,interval_lo,interval_hi,p_value,test,verdict,detectable,n_a,n_b\n",
+    );
+    for r in &c.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.metric.name(),
+            super::stat_name(r.stat),
+            r.metric.unit(),
+            r.a,
+            r.b,
+            r.relative,
+            r.interval.lo,
+            r.interval.hi,
+            r.p_value,
+            r.test,
+            r.verdict.word(r.metric),
+            r.detectable,
+            r.n[0],
+            r.n[1]
+        ));
+    }
+    out
+}
