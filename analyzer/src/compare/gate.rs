@@ -2,7 +2,7 @@
 //! the build when the difference is significant at `alpha` AND its whole interval lies
 //! beyond the threshold, so noise never fails a build and a real regression does.
 
-use super::Comparison;
+use super::comparison::{Comparison, fmt_p};
 use super::requests::Metric;
 use super::rows::Verdict;
 use crate::stats::Stat;
@@ -101,7 +101,7 @@ impl Rule {
                                 pct(r.relative),
                                 pct(r.interval.lo),
                                 pct(r.interval.hi),
-                                super::fmt_p(r.p_value)
+                                fmt_p(r.p_value)
                             ),
                         )
                     }
@@ -124,7 +124,7 @@ impl Rule {
                             pct(w.diff),
                             pct(w.lo),
                             pct(w.hi),
-                            super::fmt_p(w.p_value)
+                            fmt_p(w.p_value)
                         ),
                     )
                 }

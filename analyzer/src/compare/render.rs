@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::Comparison;
+use super::comparison::{Comparison, fmt_p, stat_name};
 use super::rows::Row;
 
 fn pct(x: f64) -> String {
@@ -68,7 +68,7 @@ pub fn markdown(c: &Comparison) -> String {
             " ({} .. {}, Welch t, p {})\n",
             pct(w.lo),
             pct(w.hi),
-            super::fmt_p(w.p_value)
+            fmt_p(w.p_value)
         )),
         None => out.push_str(
             " (one run on a side: no interval; several runs a side with --vs give one)\n",
@@ -89,13 +89,13 @@ fn row_line(r: &Row) -> String {
     format!(
         "| {} | {} | {} | {} | {} | {} .. {} | {} | {} | {:.2}% |\n",
         r.metric.name(),
-        super::stat_name(r.stat),
+        stat_name(r.stat),
         value(r.a, unit),
         value(r.b, unit),
         pct(r.relative),
         pct(r.interval.lo),
         pct(r.interval.hi),
-        super::fmt_p(r.p_value),
+        fmt_p(r.p_value),
         r.verdict.word(r.metric),
         100.0 * r.detectable
     )
@@ -109,7 +109,7 @@ pub fn json(c: &Comparison) -> Value {
         .map(|r| {
             json!({
                 "metric": r.metric.name(),
-                "stat": super::stat_name(r.stat),
+                "stat": stat_name(r.stat),
                 "unit": r.metric.unit(),
                 "a": r.a,
                 "b": r.b,
@@ -160,7 +160,7 @@ pub fn csv(c: &Comparison) -> String {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.metric.name(),
-            super::stat_name(r.stat),
+            stat_name(r.stat),
             r.metric.unit(),
             r.a,
             r.b,

@@ -12,7 +12,7 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::intervals::{Interval, bootstrap};
-use super::rank_tests::{Method, RankTest, mann_whitney, signed_rank};
+use super::ranks::{Method, RankTest, mann_whitney, signed_rank};
 use super::requests::Metric;
 use crate::stats::{Stat, quantile_sorted};
 
