@@ -50,10 +50,54 @@ pub struct Args {
     /// Write the rows as CSV.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Draw the figures into DIR: the forest plot of every row's difference and
+    /// interval, and per metric the CDF of the paired per-request differences (unpaired:
+    /// of each side's values).
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
     /// Exit 1 when a difference is significant and beyond the threshold, e.g.
     /// `tpot_p50>+5%`, `throughput<-3%` (repeatable).
     #[arg(long = "fail-if", value_name = "RULE")]
     fail_if: Vec<String>,
+}
+
+/// The forest plot and the per-metric CDFs of one comparison into `dir`.
+fn figures(dir: &Path, suffix: &str, c: &analyzer::compare::Comparison) -> anyhow::Result<()> {
+    use analyzer::compare::stat_name;
+    let level = 100.0 * (1.0 - c.spec.alpha);
+    let rows: Vec<analyzer::figures::ForestRow> = c
+        .rows
+        .iter()
+        .map(|r| {
+            let label = format!("{} {}", r.metric.name(), stat_name(r.stat));
+            (label, r.relative, r.interval.lo, r.interval.hi)
+        })
+        .collect();
+    let title = format!("B against A: differences and {level:.0}% intervals");
+    analyzer::figures::write_forest(dir, &format!("compare-forest{suffix}"), &title, &rows)?;
+    for s in &c.samples {
+        let unit = s.metric.unit();
+        let (series, title, x) = if c.paired {
+            let d: Vec<f64> = s.a.iter().zip(&s.b).map(|(a, b)| b - a).collect();
+            (
+                vec![("B - A, per request".to_string(), d)],
+                format!("{}: paired per-request differences", s.metric.name()),
+                format!("B - A ({unit})"),
+            )
+        } else {
+            (
+                vec![
+                    ("A".to_string(), s.a.clone()),
+                    ("B".to_string(), s.b.clone()),
+                ],
+                format!("{}: A and B (unpaired)", s.metric.name()),
+                format!("{} ({unit})", s.metric.name()),
+            )
+        };
+        let name = format!("compare-{}{suffix}", s.metric.name());
+        analyzer::figures::write_cdf(dir, &name, &title, &x, &series)?;
+    }
+    Ok(())
 }
 
 /// A run log, or the one run log in a directory.
@@ -191,6 +235,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             csv.push_str(&body);
         } else {
             csv.push_str(body.split_once('\n').map_or("", |x| x.1));
+        }
+    }
+    if let Some(dir) = &args.output {
+        for (i, (_, _, c)) in results.iter().enumerate() {
+            let suffix = if results.len() > 1 {
+                format!("-{}", i + 1)
+            } else {
+                String::new()
+            };
+            figures(dir, &suffix, c)?;
         }
     }
     if let Some(p) = &args.json {

@@ -105,6 +105,7 @@ fn a_slower_decode_is_found_and_fails_the_gate_and_a_a_does_not() {
     let b = run(d, "b", &t, &slow);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let json = d.join("cmp.json");
+    let figs = d.join("figs");
     let (code, out, err) = compare(&[
         &s(&a),
         &s(&b),
@@ -112,6 +113,8 @@ fn a_slower_decode_is_found_and_fails_the_gate_and_a_a_does_not() {
         "tpot_p50>+5%",
         "--json",
         json.to_str().unwrap(),
+        "-o",
+        figs.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("paired by request: 300 pairs"), "{out}");
@@ -140,6 +143,20 @@ fn a_slower_decode_is_found_and_fails_the_gate_and_a_a_does_not() {
         "{r}"
     );
     assert_eq!(j["paired"], true);
+    // The figures: the forest plot and a CDF of the paired differences per metric.
+    for f in [
+        "compare-forest.png",
+        "compare-forest.svg",
+        "compare-tpot.svg",
+        "compare-e2e.png",
+    ] {
+        assert!(figs.join(f).is_file(), "{f}");
+    }
+    let forest = std::fs::read_to_string(figs.join("compare-forest.svg")).unwrap();
+    assert!(
+        forest.contains("tpot p50") && forest.contains("e2e p90"),
+        "the rows are labelled"
+    );
     // Output tokens are the trace's on both sides: no difference.
     assert!(
         row(&out, "output_tokens", "p50").contains("no detectable difference"),

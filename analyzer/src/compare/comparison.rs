@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::intervals::Welch;
+use super::requests::Metric;
 use super::rows::Row;
 use crate::metrics::options::LatencyFrom;
 use crate::stats::Stat;
@@ -65,6 +66,16 @@ pub struct Comparison {
     pub throughput: RunLevel,
     pub context: Context,
     pub spec: CompareSpec,
+    /// Per metric, the values compared (paired: `a[i]` and `b[i]` are one request's).
+    pub samples: Vec<Sample>,
+}
+
+/// One metric's values on each side (seconds, or tokens).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub metric: Metric,
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
 }
 
 /// A p-value for reading: three decimals, or scientific below 0.001.

@@ -21,7 +21,7 @@ pub mod rows;
 
 use formats::{Outcome, RunLog};
 
-pub use comparison::{CompareSpec, Comparison, DEFAULT_SEED, RunLevel, fmt_p, stat_name};
+pub use comparison::{CompareSpec, Comparison, DEFAULT_SEED, RunLevel, Sample, fmt_p, stat_name};
 use intervals::{Welch, welch};
 use requests::{Metric, side};
 use rows::{RowSettings, row};
@@ -107,6 +107,7 @@ pub fn compare(
         paired,
     };
     let mut rows = Vec::new();
+    let mut samples = Vec::new();
     let (mut n, mut left_out) = ([sa.by_id.len(), sb.by_id.len()], [sa.left_out, sb.left_out]);
     if paired {
         let both = sa
@@ -135,6 +136,11 @@ pub fn compare(
         for &stat in &spec.stats {
             rows.extend(row(metric, stat, &va, &vb, settings));
         }
+        samples.push(Sample {
+            metric,
+            a: va,
+            b: vb,
+        });
     }
     let tput = |runs: &[&RunLog]| -> Vec<f64> {
         runs.iter().filter_map(|r| output_tokens_per_s(r)).collect()
@@ -163,5 +169,6 @@ pub fn compare(
         throughput,
         context: context::check(&runs_a, &runs_b),
         spec: spec.clone(),
+        samples,
     })
 }

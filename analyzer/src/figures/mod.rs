@@ -16,6 +16,7 @@
 mod cdf;
 mod curves;
 mod font;
+mod forest;
 pub(crate) mod style;
 pub mod svg;
 mod throughput;
@@ -32,6 +33,7 @@ use crate::report::Report;
 use crate::report::table::{Table, ThroughputCell};
 
 pub use font::{FAMILY, FONT_BYTES};
+pub use forest::ForestRow;
 pub use style::{HEIGHT, WIDTH};
 
 /// A file-name-safe version of a label (`QPS=2` -> `qps-2`).
@@ -134,6 +136,22 @@ pub fn write_cdf(
         axes.clone(),
         &curves
     );
+    Ok(out)
+}
+
+/// A forest plot of relative differences with their intervals (`llmib compare`):
+/// `DIR/NAME.png` and `.svg`, one row per entry, the first at the top.
+pub fn write_forest(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    rows: &[ForestRow],
+) -> Result<Vec<PathBuf>> {
+    font::register();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let height = (120 + 34 * rows.len() as u32).max(HEIGHT / 2);
+    let mut out = Vec::new();
+    both!(@sized (WIDTH, height), dir, name, out, forest::draw, title.to_string(), rows);
     Ok(out)
 }
 
