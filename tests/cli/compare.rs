@@ -233,3 +233,56 @@ fn bad_input_is_one_line_and_writes_nothing() {
         "{out}"
     );
 }
+
+/// Several runs a side (`--vs`): each request's mean over its side's runs is paired, and
+/// the run-level throughput gets Welch's interval; `--baseline` compares every other run
+/// against one (a JSON list, one comparison each).
+#[test]
+fn several_runs_a_side_and_a_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let t = trace(d, "steady");
+    let (fast, slow) = (profile(d, "fast", 10000.0), profile(d, "slow", 11000.0));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let a: Vec<String> = (1..=2)
+        .map(|i| s(&run(d, &format!("a{i}"), &t, &fast)))
+        .collect();
+    let b: Vec<String> = (1..=2)
+        .map(|i| s(&run(d, &format!("b{i}"), &t, &slow)))
+        .collect();
+    let json = d.join("vs.json");
+    let (code, out, err) = compare(&[
+        &a[0],
+        &a[1],
+        "--vs",
+        &b[0],
+        &b[1],
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("300 pairs") && row(&out, "tpot", "p50").contains("slower"),
+        "{out}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(j["throughput"]["a"].as_array().unwrap().len(), 2);
+    // Virtual-time runs repeat exactly: no spread within a side, so no t-interval.
+    assert!(j["throughput"]["welch"].is_null(), "{j}");
+    let (code, out, err) = compare(&[
+        &a[0],
+        &a[1],
+        &b[0],
+        "--baseline",
+        &a[0],
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let list = j.as_array().expect("one comparison per other run");
+    assert_eq!(list.len(), 2);
+    assert!(list[1]["b"].as_str().unwrap().contains("b1"), "{}", list[1]);
+}
