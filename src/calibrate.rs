@@ -261,25 +261,7 @@ fn loads_of(reads: &[Read]) -> Result<Vec<Load>, CalibrateError> {
 
 /// One line naming a server by what it said about itself ("" when it said nothing).
 pub fn describe(id: Option<&ServerIdentity>) -> String {
-    let Some(id) = id else {
-        return String::new();
-    };
-    let mut parts: Vec<String> = Vec::new();
-    parts.extend(id.kind.clone());
-    parts.extend(id.version.clone());
-    let models: Vec<&str> = id.models.iter().map(|m| m.id.as_str()).collect();
-    if !models.is_empty() {
-        parts.push(format!("model {}", models.join(",")));
-    }
-    let cache: Vec<String> = id
-        .cache_config
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if !cache.is_empty() {
-        parts.push(format!("cache {}", cache.join(",")));
-    }
-    parts.join(" ")
+    id.map(ServerIdentity::describe).unwrap_or_default()
 }
 
 /// Refuses logs whose servers described themselves differently (logs that recorded no

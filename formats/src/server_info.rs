@@ -47,6 +47,29 @@ pub struct ServerIdentity {
 }
 
 impl ServerIdentity {
+    /// One line naming the server by what it said: kind, version, models and KV-cache
+    /// settings (`vllm 0.32.0 model tiny-llama cache block_size=128,...`); "" when it said
+    /// nothing. Two logs of one server give the same line (`llmib calibrate` and `llmib
+    /// compare` compare them).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(self.kind.clone());
+        parts.extend(self.version.clone());
+        let models: Vec<&str> = self.models.iter().map(|m| m.id.as_str()).collect();
+        if !models.is_empty() {
+            parts.push(format!("model {}", models.join(",")));
+        }
+        let cache: Vec<String> = self
+            .cache_config
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !cache.is_empty() {
+            parts.push(format!("cache {}", cache.join(",")));
+        }
+        parts.join(" ")
+    }
+
     /// True when the server said nothing at all.
     pub fn is_empty(&self) -> bool {
         self.kind.is_none()

@@ -38,25 +38,11 @@ fn options(r: &RunLog) -> String {
 
 /// The server as its log described it ("" when it said nothing).
 fn server(r: &RunLog) -> String {
-    let Some(id) = &r.header.server_identity else {
-        return String::new();
-    };
-    let mut parts: Vec<String> = Vec::new();
-    parts.extend(id.kind.clone());
-    parts.extend(id.version.clone());
-    let models: Vec<&str> = id.models.iter().map(|m| m.id.as_str()).collect();
-    if !models.is_empty() {
-        parts.push(format!("model {}", models.join(",")));
-    }
-    let cache: Vec<String> = id
-        .cache_config
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if !cache.is_empty() {
-        parts.push(format!("cache {}", cache.join(",")));
-    }
-    parts.join(" ")
+    r.header
+        .server_identity
+        .as_ref()
+        .map(formats::ServerIdentity::describe)
+        .unwrap_or_default()
 }
 
 /// How the run's prefix cache started: `cold` (reset ok), `warm?` (no reset asked or it
