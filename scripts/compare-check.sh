@@ -6,7 +6,8 @@
 #
 #   scripts/compare-check.sh [OUT_DIR]      (about 12 minutes on 2 cores; machine quiet)
 #
-# Environment: LLMIB (default target/release/llmib), PAIRS_AA (40), PAIRS_AB (20),
+# Environment: LLMIB (default target/release/llmib), PAIRS_AA (40), PAIRS_AB (20, at most
+# PAIRS_AA),
 # REQUESTS (500). Prints one summary table; every run log and comparison is kept in
 # OUT_DIR (default a temporary directory) for re-analysis.
 set -euo pipefail
@@ -63,9 +64,12 @@ for p in base slow5 slow2 slow10; do
 done
 trap 'kill ${PID[base]} ${PID[slow5]} ${PID[slow2]} ${PID[slow10]} 2>/dev/null || true' EXIT
 
-# The true differences: the same trace through each engine model in virtual time.
+# The true differences: the same trace through each engine model in virtual time, at the
+# trace's own rate (time scale 1, as the real-time runs replay it: `--rates 100` would
+# rescale the arrivals by 3.5% and move the truth).
+RATE=$("$L" trace inspect trace.msgpack | awk '/^requests/ {n=$2} /^time span/ {s=$3} END {printf "%.12f", n / s}')
 for p in base slow5 slow2; do
-  [ -d "virtual-$p" ] || "$L" sweep trace.msgpack --backend vllm --profile "$p.toml" --rates 100 -q -o "virtual-$p" >/dev/null
+  [ -d "virtual-$p" ] || "$L" sweep trace.msgpack --backend vllm --profile "$p.toml" --rates "$RATE" -q -o "virtual-$p" >/dev/null
 done
 truth() { # profile
   "$L" compare "virtual-base" "virtual-$1" --json "truth-$1.json" >/dev/null
@@ -74,19 +78,29 @@ truth() { # profile
 T5=$(truth slow5)
 T2=$(truth slow2)
 
+# Runs are interleaved (A, A again, B 5% slower, B 2% slower, then the next i), so a
+# drift of the machine over the minutes of the check falls on both sides of every pair.
+# Each pair is compared twice: with the default block bootstrap and with --block 1 (the
+# ordinary bootstrap over requests), for the record.
+compare_pair() { # a b name [args]
+  local a=$1 b=$2 name=$3
+  shift 3
+  "$L" compare "$a" "$b" --json "$name.json" "$@" > "$name.txt"
+  "$L" compare "$a" "$b" --block 1 --json "$name-block1.json" "$@" > /dev/null
+}
 for i in $(seq "$PAIRS_AA"); do
   replay "${URL[base]}" "a$i.msgpack"
   replay "${URL[base]}" "aa$i.msgpack"
   code=0
-  "$L" compare "a$i.msgpack" "aa$i.msgpack" --json "aa$i.json" --fail-if "tpot_p50>+5%" > "aa$i.txt" || code=$?
+  compare_pair "a$i.msgpack" "aa$i.msgpack" "aa$i" --fail-if "tpot_p50>+5%" || code=$?
   [ "$code" = 0 ] || echo "aa$i: exit $code (an A/A pair should pass the gate)" >> gate.log
-done
-for i in $(seq "$PAIRS_AB"); do
-  replay "${URL[slow5]}" "b5_$i.msgpack"
-  replay "${URL[slow2]}" "b2_$i.msgpack"
-  "$L" compare "a$i.msgpack" "b5_$i.msgpack" --json "ab5_$i.json" > "ab5_$i.txt"
-  "$L" compare "a$i.msgpack" "b5_$i.msgpack" --unpaired --json "ab5u_$i.json" > /dev/null
-  "$L" compare "a$i.msgpack" "b2_$i.msgpack" --json "ab2_$i.json" > "ab2_$i.txt"
+  if [ "$i" -le "$PAIRS_AB" ]; then
+    replay "${URL[slow5]}" "b5_$i.msgpack"
+    replay "${URL[slow2]}" "b2_$i.msgpack"
+    compare_pair "a$i.msgpack" "b5_$i.msgpack" "ab5_$i"
+    "$L" compare "a$i.msgpack" "b5_$i.msgpack" --unpaired --json "ab5u_$i.json" > /dev/null
+    compare_pair "a$i.msgpack" "b2_$i.msgpack" "ab2_$i"
+  fi
 done
 # The gate: a decode step 10% slower must fail `tpot_p50>+5%` (5 pairs); the A/A pairs
 # above must never fail it (gate.log lists every pair whose comparison exited non-zero).
@@ -102,31 +116,40 @@ done
 python3 - "$PAIRS_AA" "$PAIRS_AB" "$T5" "$T2" <<'PY'
 import json, sys
 aa, ab, t5, t2 = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+def rows(f):
+    return json.load(open(f))["rows"]
 def row(f, metric="tpot", stat="p50"):
-    j = json.load(open(f))
-    return [r for r in j["rows"] if r["metric"] == metric and r["stat"] == stat][0]
-def called(f):
-    return row(f)["verdict"] != "no detectable difference"
-def any_called(f):
-    j = json.load(open(f))
-    return sum(r["verdict"] != "no detectable difference" for r in j["rows"] if r["metric"] != "output_tokens")
-fa = sum(called(f"aa{i}.json") for i in range(1, aa + 1))
-fa_rows = sum(any_called(f"aa{i}.json") for i in range(1, aa + 1))
-n_rows = sum(len([r for r in json.load(open(f"aa{i}.json"))["rows"] if r["metric"] != "output_tokens"]) for i in range(1, aa + 1))
-det5 = sum(row(f"ab5_{i}.json")["verdict"] == "slower" for i in range(1, ab + 1))
-det2 = sum(row(f"ab2_{i}.json")["verdict"] == "slower" for i in range(1, ab + 1))
-def covers(f, t):
-    lo, hi = row(f)["interval"]
-    return lo <= t <= hi
-cov5 = sum(covers(f"ab5_{i}.json", t5) for i in range(1, ab + 1))
-cov2 = sum(covers(f"ab2_{i}.json", t2) for i in range(1, ab + 1))
+    return [r for r in rows(f) if r["metric"] == metric and r["stat"] == stat][0]
+def called(r):
+    return r["verdict"] != "no detectable difference"
+def covers(r, t):
+    return r["interval"][0] <= t <= r["interval"][1]
 w = lambda r: r["interval"][1] - r["interval"][0]
-ratios = sorted(w(row(f"ab5_{i}.json")) / w(row(f"ab5u_{i}.json")) for i in range(1, ab + 1))
 print(f"true TPOT p50 difference (virtual time): slow5 {t5:+.4f}, slow2 {t2:+.4f}")
-print(f"A/A: TPOT p50 called different in {fa} of {aa} pairs ({100*fa/aa:.1f}%); any latency row: {fa_rows} of {n_rows} rows ({100*fa_rows/n_rows:.1f}%)")
-print(f"A/B 5% slower decode: TPOT p50 called slower in {det5} of {ab} ({100*det5/ab:.0f}%); interval covers the truth in {cov5} of {ab}")
-print(f"A/B 2% slower decode: TPOT p50 called slower in {det2} of {ab} ({100*det2/ab:.0f}%); interval covers the truth in {cov2} of {ab}")
-print(f"paired / unpaired interval width (TPOT p50, 5% pairs): median {ratios[len(ratios)//2]:.3f}, range {ratios[0]:.3f}-{ratios[-1]:.3f}")
+for label, suffix in (("block bootstrap (default)", ""), ("--block 1", "-block1")):
+    blocks = sorted({json.load(open(f"aa{i}{suffix}.json"))["block"] for i in range(1, aa + 1)})
+    print(f"\n{label}: block length {blocks}")
+    fa = sum(called(row(f"aa{i}{suffix}.json")) for i in range(1, aa + 1))
+    print(f"A/A: TPOT p50 called different in {fa} of {aa} pairs ({100*fa/aa:.1f}%)")
+    latency = [(r["metric"], r["stat"]) for r in rows(f"aa1{suffix}.json") if r["metric"] != "output_tokens"]
+    per = []
+    for m, st in latency:
+        k = sum(called(row(f"aa{i}{suffix}.json", m, st)) for i in range(1, aa + 1))
+        per.append(f"{m} {st} {k}")
+    tot = sum(int(x.rsplit(" ", 1)[1]) for x in per)
+    print(f"A/A, every latency row: {tot} of {aa * len(latency)} ({100*tot/(aa*len(latency)):.1f}%): " + ", ".join(per))
+    for name, t in (("5%", t5), ("2%", t2)):
+        tag = "ab5" if name == "5%" else "ab2"
+        rs = [row(f"{tag}_{i}{suffix}.json") for i in range(1, ab + 1)]
+        det = sum(r["verdict"] == "slower" for r in rs)
+        cov = sum(covers(r, t) for r in rs)
+        rel = [r["relative"] for r in rs]
+        mean = sum(rel) / len(rel)
+        sd = (sum((x - mean) ** 2 for x in rel) / (len(rel) - 1)) ** 0.5
+        se = sum(w(r) for r in rs) / len(rs) / 3.92
+        print(f"A/B {name} slower decode: TPOT p50 called slower in {det} of {ab} ({100*det/ab:.0f}%); interval covers the truth in {cov} of {ab}; mean difference {mean:+.4f}, spread across pairs (sd) {sd:.4f}, interval half-width / 1.96 {se:.4f}")
+    ratios = sorted(w(row(f"ab5_{i}{suffix}.json")) / w(row(f"ab5u_{i}.json")) for i in range(1, ab + 1))
+    print(f"paired / unpaired interval width (TPOT p50, 5% pairs; unpaired with the default blocks): median {ratios[len(ratios)//2]:.3f}, range {ratios[0]:.3f}-{ratios[-1]:.3f}")
 PY
 echo "gate:"; cat gate.log 2>/dev/null || echo "(no A/A pair failed tpot_p50>+5%)"
 echo "runs and comparisons in $OUT"

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use formats::{
     LogEnd, LogHeader, LogReader, LogRecord, LogTrailer, LogWriter, MergedShard, ReplayOptions,
+    RunLog,
 };
 
 use crate::error::{Error, Result};
@@ -262,6 +263,23 @@ impl ShardSet {
             header_crc32: None,
             trailer_crc32: None,
         }))
+    }
+}
+
+impl ShardSet {
+    /// The merged run in memory: the merged header, every shard's records re-based, and
+    /// the merged end (as [`ShardSet::for_each_record`]).
+    pub fn read(&self) -> Result<RunLog> {
+        let mut records = Vec::with_capacity(self.key.total_requests.min(1 << 20) as usize);
+        let end = self.for_each_record(|r| {
+            records.push(r);
+            Ok(())
+        })?;
+        Ok(RunLog {
+            header: self.header.clone(),
+            records,
+            end,
+        })
     }
 }
 

@@ -13,8 +13,9 @@ use super::Exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Run logs (or directories holding one run log each): A then B; with --vs, all of
-    /// them are A; with --baseline, each is compared against the baseline.
+    /// Run logs, or directories holding one run each (one run log, or the shard logs of
+    /// one sharded run): A then B; with --vs, all of them are A; with --baseline, each
+    /// is compared against the baseline.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
     /// B's runs, when each side has several (`A1 A2 A3 --vs B1 B2 B3`).
@@ -32,6 +33,15 @@ pub struct Args {
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 2000)]
     resamples: u32,
+    /// The bootstrap's block length in requests (consecutive in arrival order), or
+    /// `auto`: the requests A had in flight on average, at most sqrt(n). 1 resamples
+    /// requests one by one.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    block: String,
+    /// Goodput SLOs in seconds (as `analyze --slo`), e.g. ttft=0.5,tpot=0.05: adds good
+    /// requests/s per run, run level.
+    #[arg(long)]
+    slo: Option<String>,
     /// Seed of the bootstrap's draws.
     #[arg(long, default_value_t = analyzer::compare::DEFAULT_SEED, value_parser = super::seed_arg)]
     seed: u64,
@@ -100,31 +110,58 @@ fn figures(dir: &Path, suffix: &str, c: &analyzer::compare::Comparison) -> anyho
     Ok(())
 }
 
-/// A run log, or the one run log in a directory.
-fn resolve(p: &Path) -> anyhow::Result<PathBuf> {
-    if !p.is_dir() {
-        return Ok(p.to_path_buf());
-    }
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(p)
-        .with_context(|| format!("{}: cannot read the directory", p.display()))?
+/// The run logs in a directory (`*.msgpack`), sorted.
+fn logs_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the directory", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|f| f.extension().is_some_and(|x| x == "msgpack"))
         .collect();
     logs.sort();
-    match logs.len() {
-        1 => Ok(logs.remove(0)),
-        0 => Err(anyhow!("{}: no run log (*.msgpack) in it", p.display())),
-        n => Err(anyhow!(
-            "{}: {n} run logs in it; name the run (a directory stands for one run)",
-            p.display()
-        )),
-    }
+    Ok(logs)
 }
 
+/// The shard logs `logs` of one sharded run, merged in memory; an error when they are
+/// not exactly the shards of one run, every shard present.
+fn read_shard_set(dir: &Path, logs: Vec<PathBuf>) -> anyhow::Result<RunLog> {
+    let n = logs.len();
+    let mut headers = Vec::with_capacity(n);
+    for p in logs {
+        let r = formats::LogReader::open(&p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        headers.push((p, r.header().clone()));
+    }
+    let (single, mut sets) = analyzer::merge::group(headers)?;
+    anyhow::ensure!(
+        single.is_empty() && sets.len() == 1,
+        "{}: {n} run logs in it and they are not the shards of one run; name the run (a directory stands for one run)",
+        dir.display()
+    );
+    let set = sets.remove(0);
+    if let Some(note) = set.missing_note() {
+        anyhow::bail!("{}: {note}: a side needs every shard", dir.display());
+    }
+    Ok(set.read()?)
+}
+
+/// A run: a log file, a directory holding one, or a directory of one run's shard logs.
 fn read(p: &Path) -> anyhow::Result<(String, RunLog)> {
-    let path = resolve(p)?;
-    let log = formats::read_log(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok((path.display().to_string(), log))
+    if !p.is_dir() {
+        let log = formats::read_log(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        return Ok((p.display().to_string(), log));
+    }
+    let mut logs = logs_in(p)?;
+    match logs.len() {
+        0 => Err(anyhow!("{}: no run log (*.msgpack) in it", p.display())),
+        1 => {
+            let path = logs.remove(0);
+            let log = formats::read_log(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            Ok((path.display().to_string(), log))
+        }
+        n => {
+            let log = read_shard_set(p, logs)?;
+            Ok((format!("{} ({n} shards)", p.display()), log))
+        }
+    }
 }
 
 fn spec(args: &Args) -> anyhow::Result<CompareSpec> {
@@ -155,6 +192,21 @@ fn spec(args: &Args) -> anyhow::Result<CompareSpec> {
             _ => None,
         },
         from,
+        block: match args.block.as_str() {
+            "auto" => None,
+            n => Some(
+                n.parse::<usize>()
+                    .ok()
+                    .filter(|b| *b >= 1)
+                    .ok_or_else(|| anyhow!("--block: expected auto or a whole number >= 1"))?,
+            ),
+        },
+        slo: args
+            .slo
+            .as_deref()
+            .map(analyzer::slo::Slo::parse)
+            .transpose()
+            .map_err(|e| anyhow!("--slo: {e}"))?,
     })
 }
 
@@ -203,8 +255,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             .iter()
             .map(|p| read(p))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let side = |v: &[(String, RunLog)]| -> Vec<(String, RunLog)> { v.to_vec() };
-        let (ra, rb) = (side(&ra), side(&rb));
         let ca: Vec<(&str, &RunLog)> = ra.iter().map(|(n, l)| (n.as_str(), l)).collect();
         let cb: Vec<(&str, &RunLog)> = rb.iter().map(|(n, l)| (n.as_str(), l)).collect();
         let c = compare(&ca, &cb, &spec)?;

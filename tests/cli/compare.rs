@@ -173,6 +173,33 @@ fn a_slower_decode_is_found_and_fails_the_gate_and_a_a_does_not() {
     // Unpaired, the same A/B: a wider interval than paired.
     let (_, unpaired, _) = compare(&[&s(&a), &s(&b), "--unpaired"]);
     assert!(unpaired.contains("unpaired (distributions)"), "{unpaired}");
+    // Goodput under a TPOT limit between the two decode steps: most of A's requests meet
+    // it, few of B's; one run a side gives no interval, so its rule passes and says why.
+    let (code, out, err) = compare(&[
+        &s(&a),
+        &s(&b),
+        "--slo",
+        "tpot=0.0115",
+        "--fail-if",
+        "goodput<-3%",
+        "--block",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("good requests/s (--slo) (run level)"), "{out}");
+    assert!(out.contains("blocks of 1 (arrival order)"), "{out}");
+    assert!(
+        out.contains("--fail-if goodput<-3%:") && out.contains("one run a side"),
+        "{out}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let g = &j["goodput"];
+    assert!(g["relative"].as_f64().unwrap() < -0.5, "{g}");
+    assert_eq!(g["slo"]["tpot_s"], 0.0115, "{g}");
+    assert_eq!(j["block"], 1);
 }
 
 #[test]
@@ -216,6 +243,8 @@ fn bad_input_is_one_line_and_writes_nothing() {
             "--fail-if",
         ),
         (vec![s(&a)], "give two runs"),
+        (vec![s(&a), s(&a), "--block".into(), "0".into()], "--block"),
+        (vec![s(&a), s(&a), "--slo".into(), "tpot".into()], "--slo"),
     ] {
         let mut v: Vec<&str> = args.iter().map(String::as_str).collect();
         v.extend(["--json", j]);

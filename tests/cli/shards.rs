@@ -92,8 +92,10 @@ fn four_shards_merge_to_the_unsharded_run() {
     ]));
     let sim = SimProcess::start("openai", &[]);
     let start = now_ns() + 3_000_000_000;
+    let shard_dir = dir.path().join("shards");
+    std::fs::create_dir(&shard_dir).unwrap();
     let shards = replay_shards(
-        dir.path(),
+        &shard_dir,
         &trace,
         &sim.url,
         4,
@@ -188,6 +190,28 @@ fn four_shards_merge_to_the_unsharded_run() {
         err.contains("shards 1, 3 of 4 missing (given: 0, 2)"),
         "{err}"
     );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // The shard set as one side of `llmib compare`: a directory of one run's shard logs
+    // is paired request by request with the unsharded run; half a set is refused.
+    let out = llmib(&[
+        "compare",
+        shard_dir.to_str().unwrap(),
+        full.to_str().unwrap(),
+    ]);
+    let table = ok(&out);
+    assert!(
+        table.contains("(4 shards)") && table.contains("240 pairs"),
+        "{table}"
+    );
+    let half = dir.path().join("half");
+    std::fs::create_dir(&half).unwrap();
+    for p in [shard_refs[0], shard_refs[2]] {
+        std::fs::copy(p, half.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = llmib(&["compare", half.to_str().unwrap(), full.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shards 1, 3 of 4 missing"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     let lone = analyzer::load_runs(&[shard_refs[1]]).unwrap();
     assert!(

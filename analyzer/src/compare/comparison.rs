@@ -7,6 +7,7 @@ use super::intervals::Welch;
 use super::requests::Metric;
 use super::rows::Row;
 use crate::metrics::options::LatencyFrom;
+use crate::slo::Slo;
 use crate::stats::Stat;
 
 /// The bootstrap's seed unless `--seed` gives one ("llmib" in ASCII).
@@ -26,6 +27,11 @@ pub struct CompareSpec {
     /// pairs when both sides replayed the same trace.
     pub paired: Option<bool>,
     pub from: LatencyFrom,
+    /// The bootstrap's block length in requests; `None`: chosen from the runs (the
+    /// requests A had in flight on average, see `compare/mod.rs`).
+    pub block: Option<usize>,
+    /// Per-request SLO for goodput (run level); `None`: no goodput.
+    pub slo: Option<Slo>,
 }
 
 impl Default for CompareSpec {
@@ -37,12 +43,14 @@ impl Default for CompareSpec {
             seed: DEFAULT_SEED,
             paired: None,
             from: LatencyFrom::Dispatch,
+            block: None,
+            slo: None,
         }
     }
 }
 
-/// A run-level number per run of each side (output tokens/s), and, with two or more runs
-/// a side, Welch's interval of the difference of their means.
+/// A run-level number per run of each side (output tokens/s, or good requests/s), and,
+/// with two or more runs a side, Welch's interval of the difference of their means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunLevel {
     pub a: Vec<f64>,
@@ -63,7 +71,11 @@ pub struct Comparison {
     /// when paired).
     pub left_out: [usize; 2],
     pub rows: Vec<Row>,
+    /// The bootstrap's block length used (requests).
+    pub block: usize,
     pub throughput: RunLevel,
+    /// Good requests per second (meeting `spec.slo`), when an SLO was given.
+    pub goodput: Option<RunLevel>,
     pub context: Context,
     pub spec: CompareSpec,
     /// Per metric, the values compared (paired: `a[i]` and `b[i]` are one request's).

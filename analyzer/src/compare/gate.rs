@@ -2,7 +2,7 @@
 //! the build when the difference is significant at `alpha` AND its whole interval lies
 //! beyond the threshold, so noise never fails a build and a real regression does.
 
-use super::comparison::{Comparison, fmt_p};
+use super::comparison::{Comparison, RunLevel, fmt_p};
 use super::requests::Metric;
 use super::rows::Verdict;
 use crate::stats::Stat;
@@ -14,6 +14,8 @@ pub enum Target {
     Row(Metric, Stat),
     /// Output tokens/s, run level.
     Throughput,
+    /// Good requests/s (`--slo`), run level.
+    Goodput,
 }
 
 /// One `--fail-if` rule.
@@ -36,10 +38,12 @@ pub struct Outcome {
 
 impl Rule {
     /// Parses `METRIC_STAT>+N%` / `METRIC_STAT<-N%` (metric ttft, tpot, itl, e2e,
-    /// output_tokens; stat p50, p90, p95, p99, mean) or `throughput<-N%`.
+    /// output_tokens; stat p50, p90, p95, p99, mean), `throughput<-N%` or `goodput<-N%`.
     pub fn parse(s: &str) -> Result<Rule, String> {
         let bad = |why: &str| {
-            format!("--fail-if `{s}`: {why} (expected e.g. tpot_p50>+5% or throughput<-3%)")
+            format!(
+                "--fail-if `{s}`: {why} (expected e.g. tpot_p50>+5%, throughput<-3% or goodput<-3%)"
+            )
         };
         let (left, right, above) = match (s.find('>'), s.find('<')) {
             (Some(i), None) => (&s[..i], &s[i + 1..], true),
@@ -49,6 +53,8 @@ impl Rule {
         let left = left.trim();
         let target = if left == "throughput" {
             Target::Throughput
+        } else if left == "goodput" {
+            Target::Goodput
         } else {
             let (m, st) = left.rsplit_once('_').ok_or_else(|| bad("no METRIC_STAT"))?;
             let metric = Metric::parse(m).ok_or_else(|| bad("unknown metric"))?;
@@ -107,28 +113,8 @@ impl Rule {
                     }
                 }
             }
-            Target::Throughput => match &c.throughput.welch {
-                None => (
-                    false,
-                    format!(
-                        "{} (one run a side: no interval; give several with --vs)",
-                        pct(c.throughput.relative)
-                    ),
-                ),
-                Some(w) => {
-                    let significant = w.p_value < c.spec.alpha;
-                    (
-                        significant && beyond(w.lo, w.hi),
-                        format!(
-                            "{} ({} .. {}, p {})",
-                            pct(w.diff),
-                            pct(w.lo),
-                            pct(w.hi),
-                            fmt_p(w.p_value)
-                        ),
-                    )
-                }
-            },
+            Target::Throughput => self.run_level(Some(&c.throughput), c.spec.alpha, &beyond),
+            Target::Goodput => self.run_level(c.goodput.as_ref(), c.spec.alpha, &beyond),
         };
         Outcome {
             failed,
@@ -137,6 +123,41 @@ impl Rule {
                 self.text,
                 what,
                 if failed { "FAIL" } else { "pass" }
+            ),
+        }
+    }
+}
+
+impl Rule {
+    /// A run-level rule: fails when Welch's test is significant and its interval lies
+    /// beyond the threshold; with one run a side (no interval) it passes and says why.
+    fn run_level(
+        &self,
+        level: Option<&RunLevel>,
+        alpha: f64,
+        beyond: &dyn Fn(f64, f64) -> bool,
+    ) -> (bool, String) {
+        let pct = |x: f64| format!("{:+.1}%", 100.0 * x);
+        let Some(level) = level else {
+            return (false, "not measured (goodput needs --slo)".to_string());
+        };
+        match &level.welch {
+            None => (
+                false,
+                format!(
+                    "{} (one run a side: no interval; give several with --vs)",
+                    pct(level.relative)
+                ),
+            ),
+            Some(w) => (
+                w.p_value < alpha && beyond(w.lo, w.hi),
+                format!(
+                    "{} ({} .. {}, p {})",
+                    pct(w.diff),
+                    pct(w.lo),
+                    pct(w.hi),
+                    fmt_p(w.p_value)
+                ),
             ),
         }
     }
@@ -156,6 +177,7 @@ mod tests {
         let r = Rule::parse("throughput<-3%").unwrap();
         assert_eq!((r.target, r.above), (Target::Throughput, false));
         assert!((r.threshold + 0.03).abs() < 1e-12);
+        assert_eq!(Rule::parse("goodput<-2%").unwrap().target, Target::Goodput);
         let r = Rule::parse("output_tokens_mean<-1.5%").unwrap();
         assert_eq!(r.target, Target::Row(Metric::OutputTokens, Stat::Mean));
         for bad in [
@@ -173,5 +195,40 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    /// A run-level rule fails only when Welch's interval is significant and beyond the
+    /// threshold; without an interval (one run a side) or without goodput it passes and
+    /// says why.
+    #[test]
+    fn run_level_rules_need_a_significant_interval_beyond_the_threshold() {
+        let rule = Rule::parse("goodput<-3%").unwrap();
+        let level = |lo: f64, hi: f64, p: f64| RunLevel {
+            a: vec![10.0, 10.2, 9.8],
+            b: vec![8.0, 8.1, 7.9],
+            relative: (lo + hi) / 2.0,
+            welch: Some(super::super::intervals::Welch {
+                diff: (lo + hi) / 2.0,
+                lo,
+                hi,
+                df: 4.0,
+                p_value: p,
+            }),
+        };
+        let beyond = |_: f64, hi: f64| hi < rule.threshold;
+        let (failed, line) = rule.run_level(Some(&level(-0.25, -0.15, 1e-4)), 0.05, &beyond);
+        assert!(failed, "{line}");
+        // Significant, but the interval reaches above -3%: not beyond the threshold.
+        let (failed, _) = rule.run_level(Some(&level(-0.10, -0.01, 0.01)), 0.05, &beyond);
+        assert!(!failed);
+        // Beyond the threshold but not significant at alpha.
+        let (failed, _) = rule.run_level(Some(&level(-0.25, -0.15, 0.2)), 0.05, &beyond);
+        assert!(!failed);
+        let mut one = level(-0.25, -0.15, 1e-4);
+        one.welch = None;
+        let (failed, line) = rule.run_level(Some(&one), 0.05, &beyond);
+        assert!(!failed && line.contains("one run a side"), "{line}");
+        let (failed, line) = rule.run_level(None, 0.05, &beyond);
+        assert!(!failed && line.contains("--slo"), "{line}");
     }
 }

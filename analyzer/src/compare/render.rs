@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::comparison::{Comparison, fmt_p, stat_name};
+use super::comparison::{Comparison, RunLevel, fmt_p, stat_name};
 use super::rows::Row;
 
 fn pct(x: f64) -> String {
@@ -24,13 +24,13 @@ pub fn headline(c: &Comparison) -> String {
     let level = 100.0 * (1.0 - c.spec.alpha);
     if c.paired {
         format!(
-            "B against A, paired by request: {} pairs (left out: {} of A's requests and {} of B's, not ok in a run or not on the other side); {level:.0}% intervals: percentile bootstrap over pairs, {} resamples; p-values: Wilcoxon signed-rank",
-            c.n[0], c.left_out[0], c.left_out[1], c.spec.resamples
+            "B against A, paired by request: {} pairs (left out: {} of A's requests and {} of B's, not ok in a run or not on the other side); {level:.0}% intervals: percentile bootstrap over pairs in blocks of {} (arrival order), {} resamples; p-values: Wilcoxon signed-rank",
+            c.n[0], c.left_out[0], c.left_out[1], c.block, c.spec.resamples
         )
     } else {
         format!(
-            "B against A, unpaired (distributions): {} and {} requests (left out: {} and {}, not ok in a run); {level:.0}% intervals: percentile bootstrap of each side, {} resamples; p-values: Mann-Whitney U",
-            c.n[0], c.n[1], c.left_out[0], c.left_out[1], c.spec.resamples
+            "B against A, unpaired (distributions): {} and {} requests (left out: {} and {}, not ok in a run); {level:.0}% intervals: percentile bootstrap of each side in blocks of {} (arrival order), {} resamples; p-values: Mann-Whitney U",
+            c.n[0], c.n[1], c.left_out[0], c.left_out[1], c.block, c.spec.resamples
         )
     }
 }
@@ -50,19 +50,35 @@ pub fn markdown(c: &Comparison) -> String {
     for r in &c.rows {
         out.push_str(&row_line(r));
     }
-    let t = &c.throughput;
+    out.push('\n');
+    out.push_str(&run_level_line("output tokens/s", &c.throughput));
+    if let Some(g) = &c.goodput {
+        out.push_str(&run_level_line("good requests/s (--slo)", g));
+    }
+    out.push('\n');
+    for l in &c.context.lines {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for w in &c.context.warnings {
+        out.push_str(&format!("- warning: {w}\n"));
+    }
+    out
+}
+
+/// One run-level number: each run's value, the relative difference, Welch's interval.
+fn run_level_line(what: &str, t: &RunLevel) -> String {
     let list = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.1}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    out.push_str(&format!(
-        "\noutput tokens/s (run level): A {} | B {} | {}",
+    let mut out = format!(
+        "{what} (run level): A {} | B {} | {}",
         list(&t.a),
         list(&t.b),
         pct(t.relative)
-    ));
+    );
     match &t.welch {
         Some(w) => out.push_str(&format!(
             " ({} .. {}, Welch t, p {})\n",
@@ -74,14 +90,19 @@ pub fn markdown(c: &Comparison) -> String {
             " (one run on a side: no interval; several runs a side with --vs give one)\n",
         ),
     }
-    out.push('\n');
-    for l in &c.context.lines {
-        out.push_str(&format!("- {l}\n"));
-    }
-    for w in &c.context.warnings {
-        out.push_str(&format!("- warning: {w}\n"));
-    }
     out
+}
+
+fn run_level_json(unit: &str, t: &RunLevel) -> Value {
+    json!({
+        "unit": unit,
+        "a": t.a,
+        "b": t.b,
+        "relative": t.relative,
+        "welch": t.welch.map(|w| json!({
+            "relative": w.diff, "interval": [w.lo, w.hi], "df": w.df, "p_value": w.p_value
+        })),
+    })
 }
 
 fn row_line(r: &Row) -> String {
@@ -124,7 +145,6 @@ pub fn json(c: &Comparison) -> Value {
             })
         })
         .collect();
-    let t = &c.throughput;
     json!({
         "format": "llmib-compare",
         "version": 1,
@@ -135,16 +155,14 @@ pub fn json(c: &Comparison) -> Value {
         "resamples": c.spec.resamples,
         "seed": c.spec.seed,
         "bootstrap": "percentile",
+        "block": c.block,
         "rows": rows,
-        "throughput": {
-            "unit": "output tokens/s",
-            "a": t.a,
-            "b": t.b,
-            "relative": t.relative,
-            "welch": t.welch.map(|w| json!({
-                "relative": w.diff, "interval": [w.lo, w.hi], "df": w.df, "p_value": w.p_value
-            })),
-        },
+        "throughput": run_level_json("output tokens/s", &c.throughput),
+        "goodput": c.goodput.as_ref().map(|g| {
+            let mut v = run_level_json("good requests/s", g);
+            v["slo"] = json!(c.spec.slo);
+            v
+        }),
         "context": c.context.lines,
         "warnings": c.context.warnings,
         "client_behind": c.context.client_behind,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use formats::{LogRecord, Outcome, RunLog};
 
 use crate::metrics::options::LatencyFrom;
+use crate::slo::Slo;
 
 /// The metrics compared, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +60,9 @@ pub type Values = [Option<f64>; 5];
 #[derive(Debug, Clone, Default)]
 pub struct Side {
     pub by_id: BTreeMap<u64, Values>,
+    /// Per request id, its scheduled time in the side's first run (ns): the arrival order
+    /// the block bootstrap keeps.
+    pub scheduled_ns: BTreeMap<u64, u64>,
     /// Requests of the side's runs left out: not ok (or warm-up) in at least one run.
     pub left_out: usize,
 }
@@ -94,9 +98,11 @@ pub fn values(r: &LogRecord, from: LatencyFrom) -> Option<Values> {
 pub fn side(runs: &[&RunLog], from: LatencyFrom) -> Side {
     let mut sums: BTreeMap<u64, ([f64; 5], [u32; 5], u32)> = BTreeMap::new();
     let mut ids = std::collections::BTreeSet::new();
+    let mut scheduled_ns = BTreeMap::new();
     for run in runs {
         for r in &run.records {
             ids.insert(r.id);
+            scheduled_ns.entry(r.id).or_insert(r.scheduled_ns);
             if let Some(v) = values(r, from) {
                 let e = sums.entry(r.id).or_insert(([0.0; 5], [0; 5], 0));
                 e.2 += 1;
@@ -123,5 +129,28 @@ pub fn side(runs: &[&RunLog], from: LatencyFrom) -> Side {
     Side {
         left_out: ids.len() - by_id.len(),
         by_id,
+        scheduled_ns,
     }
+}
+
+impl Side {
+    /// `ids` sorted by arrival: scheduled time, then id.
+    pub fn in_arrival_order(&self, mut ids: Vec<u64>) -> Vec<u64> {
+        ids.sort_by_key(|id| (self.scheduled_ns.get(id).copied().unwrap_or(u64::MAX), *id));
+        ids
+    }
+}
+
+/// A run's ok requests meeting every limit of `slo` (a request with no TPOT passes that
+/// check), latencies from `from`: the analyzer's goodput (`analyzer/README.md`).
+pub fn good_requests(run: &RunLog, slo: &Slo, from: LatencyFrom) -> usize {
+    let within = |v: Option<f64>, limit: Option<f64>| match (v, limit) {
+        (Some(v), Some(l)) => v <= l,
+        _ => true,
+    };
+    run.records
+        .iter()
+        .filter_map(|r| values(r, from))
+        .filter(|v| within(v[0], slo.ttft_s) && within(v[1], slo.tpot_s) && within(v[3], slo.e2e_s))
+        .count()
 }

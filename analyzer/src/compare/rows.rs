@@ -11,7 +11,7 @@
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::intervals::{Interval, bootstrap};
+use super::intervals::{Interval, Resampling, bootstrap};
 use super::ranks::{Method, RankTest, mann_whitney, signed_rank};
 use super::requests::Metric;
 use crate::stats::{Stat, quantile_sorted};
@@ -68,6 +68,8 @@ pub struct RowSettings {
     pub resamples: u32,
     pub seed: u64,
     pub paired: bool,
+    /// The bootstrap's block length in requests (values in arrival order).
+    pub block: usize,
 }
 
 /// The statistic `stat` of a sample (reordered).
@@ -96,7 +98,14 @@ pub fn row(metric: Metric, stat: Stat, a: &[f64], b: &[f64], s: RowSettings) -> 
     }
     // One stream of draws per (metric, statistic): rows do not share their resamples.
     let seed = s.seed ^ ((metric as u64) << 8 | stat as u64);
-    let boot = bootstrap(a, b, f, s.paired, s.resamples, s.alpha, seed)?;
+    let how = Resampling {
+        paired: s.paired,
+        block: s.block,
+        resamples: s.resamples,
+        alpha: s.alpha,
+        seed,
+    };
+    let boot = bootstrap(a, b, f, how)?;
     let test: RankTest = if s.paired {
         let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
         signed_rank(&d).unwrap_or(RankTest {
