@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use formats::{
-    LogEnd, LogHeader, LogReader, LogRecord, LogTrailer, LogWriter, MergedShard, ReplayOptions,
-    RunLog,
+    ClientCpu, LogEnd, LogHeader, LogReader, LogRecord, LogTrailer, LogWriter, MergedShard,
+    ReplayOptions, RunLog,
 };
 
 use crate::error::{Error, Result};
@@ -218,6 +218,13 @@ impl ShardSet {
         let mut seen: HashSet<u64> =
             HashSet::with_capacity(self.key.total_requests.min(1 << 24) as usize);
         let (mut all_trailers, mut all_complete, mut partial) = (true, true, false);
+        // The clients' CPU: summed (time and cores), bound when any shard's client was;
+        // unknown unless every shard said.
+        let mut cpu = Some(ClientCpu {
+            cpu_ms: 0,
+            cores: 0,
+            bound: false,
+        });
         let mut ended_ns = 0u64;
         for (k, path) in self.paths.iter().enumerate() {
             let wrap = |source| Error::Log {
@@ -237,6 +244,11 @@ impl ShardSet {
             match reader.end().expect("reader exhausted") {
                 LogEnd::Trailer(t) => {
                     all_complete &= t.complete;
+                    cpu = cpu.zip(client_cpu(t)).map(|(a, b)| ClientCpu {
+                        cpu_ms: a.cpu_ms.saturating_add(b.cpu_ms),
+                        cores: a.cores.saturating_add(b.cores),
+                        bound: a.bound || b.bound,
+                    });
                     ended_ns = ended_ns.max(t.ended_ns + off);
                 }
                 LogEnd::Truncated { partial_tail, .. } => {
@@ -261,6 +273,9 @@ impl ShardSet {
             ended_ns,
             crc32: 0,
             header_crc32: None,
+            client_cpu_ms: cpu.map(|c| c.cpu_ms),
+            client_cores: cpu.map(|c| c.cores),
+            client_cpu_bound: cpu.map(|c| c.bound),
             trailer_crc32: None,
         }))
     }
@@ -281,6 +296,15 @@ impl ShardSet {
             end,
         })
     }
+}
+
+/// The client's CPU a trailer recorded, when it did.
+fn client_cpu(t: &LogTrailer) -> Option<ClientCpu> {
+    Some(ClientCpu {
+        cpu_ms: t.client_cpu_ms?,
+        cores: t.client_cores?,
+        bound: t.client_cpu_bound?,
+    })
 }
 
 fn shard_index(h: &LogHeader) -> u32 {
@@ -509,11 +533,13 @@ fn write_merged(set: &ShardSet, output: &Path, overwrite: bool) -> Result<MergeS
         w.write(&r).map_err(out_err)
     })?;
     // A shard log without a trailer has no end time: its last record's stands in.
-    let (complete, ended_ns) = match &end {
-        LogEnd::Trailer(t) => (t.complete, t.ended_ns),
-        LogEnd::Truncated { .. } => (false, last_ns),
+    let (complete, ended_ns, client) = match &end {
+        LogEnd::Trailer(t) => (t.complete, t.ended_ns, client_cpu(t)),
+        LogEnd::Truncated { .. } => (false, last_ns, None),
     };
-    let t = w.finish(complete, ended_ns).map_err(out_err)?;
+    let t = w
+        .finish_with_client(complete, ended_ns, client)
+        .map_err(out_err)?;
     Ok(MergeSummary {
         records: t.record_count,
         complete,

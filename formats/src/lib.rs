@@ -36,9 +36,10 @@ pub use error::{FormatError, Result};
 pub use hash::{sha256_bytes, sha256_file};
 pub use input::{InputFile, InputKind, Size, read_input, read_input_utf8};
 pub use log::{
-    BackendInfo, ClockSync, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader, LogReader,
-    LogRecord, LogTrailer, LogWriter, MAX_SHARDS, MergedShard, Outcome, ReplayOptions, RunLog,
-    SIMULATOR_HEADER, ShardInfo, SimulatedInfo, StartAtInfo, TraceRef, WarmConnections, read_log,
+    BackendInfo, ClientCpu, ClockSync, Events, LOG_FORMAT, LOG_VERSION, LogEnd, LogHeader,
+    LogReader, LogRecord, LogTrailer, LogWriter, MAX_SHARDS, MergedShard, Outcome, ReplayOptions,
+    RunLog, SIMULATOR_HEADER, ShardInfo, SimulatedInfo, StartAtInfo, TraceRef, WarmConnections,
+    read_log,
 };
 pub use output::{
     OutputError, OutputGuard, ensure_parent_dir, ensure_regular_or_absent, file_kind,

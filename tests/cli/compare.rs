@@ -78,6 +78,27 @@ fn run(dir: &Path, name: &str, trace: &str, profile: &str) -> PathBuf {
     out
 }
 
+/// Writes the run log in `run_dir` again at `to`, each record through `f`, the trailer
+/// with `client`.
+fn rewrite(
+    run_dir: &Path,
+    to: &Path,
+    client: Option<formats::ClientCpu>,
+    f: impl Fn(&formats::LogRecord) -> formats::LogRecord,
+) {
+    let log = std::fs::read_dir(run_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "msgpack"))
+        .unwrap();
+    let run = formats::read_log(&log).unwrap();
+    let mut w = formats::LogWriter::create(to, &run.header).unwrap();
+    for r in &run.records {
+        w.write(&f(r)).unwrap();
+    }
+    w.finish_with_client(true, 0, client).unwrap();
+}
+
 fn compare(args: &[&str]) -> (Option<i32>, String, String) {
     let o = llmib(&[&["compare"], args].concat());
     (
@@ -214,24 +235,9 @@ fn bad_input_is_one_line_and_writes_nothing() {
     let j = json.to_str().unwrap();
     // A log with no ok request: A's records, every one not sent.
     let none = d.join("none.msgpack");
-    let log_a = std::fs::read_dir(&a)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "msgpack"))
-        .unwrap();
-    let run_a = formats::read_log(&log_a).unwrap();
-    let mut w = formats::LogWriter::create(&none, &run_a.header).unwrap();
-    for r in &run_a.records {
-        w.write(&formats::LogRecord::not_sent(
-            r.id,
-            r.scheduled_ns,
-            r.prompt_tokens,
-            r.max_tokens,
-            false,
-        ))
-        .unwrap();
-    }
-    w.finish(false, 0).unwrap();
+    rewrite(&a, &none, None, |r| {
+        formats::LogRecord::not_sent(r.id, r.scheduled_ns, r.prompt_tokens, r.max_tokens, false)
+    });
     for (args, says) in [
         (
             vec![s(&a), s(&b), "--paired".into()],
@@ -314,4 +320,32 @@ fn several_runs_a_side_and_a_baseline() {
     let list = j.as_array().expect("one comparison per other run");
     assert_eq!(list.len(), 2);
     assert!(list[1]["b"].as_str().unwrap().contains("b1"), "{}", list[1]);
+}
+
+/// A run whose client was CPU-bound (the replayer records it in the trailer) is said at
+/// the top of the comparison.
+#[test]
+fn a_cpu_bound_client_is_said_at_the_top() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let t = trace(d, "steady");
+    let a = run(d, "a", &t, &profile(d, "p", 10000.0));
+    let bound = d.join("bound.msgpack");
+    let cpu = formats::ClientCpu {
+        cpu_ms: 11_500,
+        cores: 2,
+        bound: true,
+    };
+    rewrite(&a, &bound, Some(cpu), Clone::clone);
+    let (code, out, err) = compare(&[a.to_str().unwrap(), bound.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("A: ")
+            && out.contains(
+                "WARNING: the client was CPU-bound in B's run 1: 11.5 s of CPU on 2 cores"
+            ),
+        "{out}"
+    );
+    let (_, out, _) = compare(&[a.to_str().unwrap(), a.to_str().unwrap()]);
+    assert!(!out.contains("CPU-bound"), "{out}");
 }

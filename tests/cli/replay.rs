@@ -173,6 +173,9 @@ fn signal_mid_run(signal: &str) {
         panic!("no trailer after SIGINT")
     };
     assert!(!t.complete);
+    // The client's health is in the trailer even when the run was cut short.
+    assert!(t.client_cpu_ms.is_some() && t.client_cores.is_some_and(|c| c >= 1));
+    assert!(t.client_cpu_bound.is_some());
     assert_eq!(log.records.len(), 500);
     let mut ids: Vec<u64> = log.records.iter().map(|r| r.id).collect();
     ids.sort();

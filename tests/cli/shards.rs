@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::{LLMIB, SimProcess};
+use formats::LogEnd;
 
 fn llmib(args: &[&str]) -> Output {
     Command::new(LLMIB).args(args).output().unwrap()
@@ -142,6 +143,19 @@ fn four_shards_merge_to_the_unsharded_run() {
     let m = formats::read_log(&merged).unwrap();
     assert!(matches!(&m.end, formats::LogEnd::Trailer(t) if t.complete && t.record_count == 240));
     assert!(m.header.options.shard.is_none());
+    // The clients' CPU: the four shards' summed.
+    let LogEnd::Trailer(t) = &m.end else {
+        unreachable!()
+    };
+    let shard_cpu: u64 = shards
+        .iter()
+        .map(|p| match formats::read_log(p).unwrap().end {
+            LogEnd::Trailer(t) => t.client_cpu_ms.unwrap(),
+            _ => panic!("a shard without a trailer"),
+        })
+        .sum();
+    assert_eq!(t.client_cpu_ms, Some(shard_cpu));
+    assert!(t.client_cores.unwrap() >= 4 && t.client_cpu_bound.is_some());
     let from: Vec<u32> = m
         .header
         .options

@@ -1,7 +1,7 @@
 //! What makes a comparison fair, read from the run logs' headers and checked: the same
 //! trace, the same replay options, the client host, the server each log recorded, the
 //! prefix-cache state each run started in, and the client's health (a client that fell
-//! behind measured itself, not the server).
+//! behind, or ran CPU-bound, measured itself, not the server).
 
 use formats::RunLog;
 
@@ -144,7 +144,23 @@ pub fn check(a: &[&RunLog], b: &[&RunLog]) -> Context {
                     LATENESS_LIMIT_S * 1e3
                 ));
             }
+            if let Some(t) = cpu_bound(r) {
+                c.client_behind.push(format!(
+                    "the client was CPU-bound in {side}'s run {}: {:.1} s of CPU on {} cores over the run (over 85% of every core): its times may include the client's delay",
+                    i + 1,
+                    t.client_cpu_ms.unwrap_or(0) as f64 / 1e3,
+                    t.client_cores.map_or("?".into(), |c| c.to_string())
+                ));
+            }
         }
     }
     c
+}
+
+/// The run's trailer when it says the client was CPU-bound (`llmib replay` records it).
+fn cpu_bound(r: &RunLog) -> Option<&formats::LogTrailer> {
+    match &r.end {
+        formats::LogEnd::Trailer(t) if t.client_cpu_bound == Some(true) => Some(t),
+        _ => None,
+    }
 }

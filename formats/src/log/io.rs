@@ -30,6 +30,18 @@ pub struct LogTrailer {
     /// CRC-32 of the header object's bytes (version 2; `None` in version 1 logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_crc32: Option<u32>,
+    /// The client's CPU time over the run (the replayer's process, without its
+    /// dispatcher thread, which spins by design), ms; absent when not measured (logs
+    /// written before, virtual-time runs, merged shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_ms: Option<u64>,
+    /// Cores the client's machine offered the replayer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cores: Option<u32>,
+    /// The client used more than 85% of every core over a run longer than 0.5 s: its
+    /// timings may include its own delay (`llmib replay` warned so at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_bound: Option<bool>,
     /// CRC-32 of this trailer's bytes before the `trailer_crc32` key, which is the last
     /// entry (version 2; `None` in version 1 logs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +65,21 @@ impl Sealed for LogTrailer {
 }
 
 /// Trailer fields a reader cannot know before reading them.
-const LOG_TRAILER_HOLES: &[(&str, Hole)] = &[("complete", Hole::Bool), ("ended_ns", Hole::Uint)];
+const LOG_TRAILER_HOLES: &[(&str, Hole)] = &[
+    ("complete", Hole::Bool),
+    ("ended_ns", Hole::Uint),
+    ("client_cpu_ms", Hole::Uint),
+    ("client_cores", Hole::Uint),
+    ("client_cpu_bound", Hole::Bool),
+];
+
+/// The client's CPU over a run, for the trailer (see [`LogTrailer::client_cpu_ms`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCpu {
+    pub cpu_ms: u64,
+    pub cores: u32,
+    pub bound: bool,
+}
 
 /// Appends records to a run log as they finish.
 pub struct LogWriter {
@@ -111,6 +137,16 @@ impl LogWriter {
 
     /// Writes the trailer, flushes and syncs.
     pub fn finish(self, complete: bool, ended_ns: u64) -> Result<LogTrailer> {
+        self.finish_with_client(complete, ended_ns, None)
+    }
+
+    /// [`LogWriter::finish`], recording the client's CPU over the run when measured.
+    pub fn finish_with_client(
+        self,
+        complete: bool,
+        ended_ns: u64,
+        client: Option<ClientCpu>,
+    ) -> Result<LogTrailer> {
         let mut trailer = LogTrailer {
             trailer: true,
             complete,
@@ -118,6 +154,9 @@ impl LogWriter {
             ended_ns,
             crc32: self.inner.crc32(),
             header_crc32: Some(self.inner.header_crc32()),
+            client_cpu_ms: client.map(|c| c.cpu_ms),
+            client_cores: client.map(|c| c.cores),
+            client_cpu_bound: client.map(|c| c.bound),
             trailer_crc32: None,
         };
         let file = self.inner.finish(&mut trailer)?;
@@ -202,8 +241,17 @@ impl<R: BufRead> LogReader<R> {
     /// A file ending inside an object: a cut record or a cut trailer is a truncated
     /// log (a killed writer), anything else an error.
     fn partial_tail(&mut self, index: u64) -> Result<Option<LogRecord>> {
-        let expected = self.expected_trailer();
-        match self.objects.tail(&expected, LOG_TRAILER_HOLES) {
+        // A trailer with the client's CPU (a replay) or without (any other writer).
+        let with = self
+            .objects
+            .tail(&self.expected_trailer(true), LOG_TRAILER_HOLES);
+        let tail = match with {
+            Tail::CutTrailer => with,
+            _ => self
+                .objects
+                .tail(&self.expected_trailer(false), LOG_TRAILER_HOLES),
+        };
+        match tail {
             Tail::CutRecord | Tail::CutTrailer => {
                 self.end = Some(LogEnd::Truncated {
                     records: index,
@@ -221,8 +269,9 @@ impl<R: BufRead> LogReader<R> {
     }
 
     /// The trailer this crate's writer puts after the records read so far, with
-    /// placeholders for the fields in [`LOG_TRAILER_HOLES`].
-    fn expected_trailer(&self) -> Vec<u8> {
+    /// placeholders for the fields in [`LOG_TRAILER_HOLES`]; `client`: with the client's
+    /// CPU fields.
+    fn expected_trailer(&self, client: bool) -> Vec<u8> {
         let sums = self.objects.expected_sums();
         let trailer = LogTrailer {
             trailer: true,
@@ -231,6 +280,9 @@ impl<R: BufRead> LogReader<R> {
             ended_ns: 0,
             crc32: sums.crc32,
             header_crc32: sums.header_crc32,
+            client_cpu_ms: client.then_some(0),
+            client_cores: client.then_some(0),
+            client_cpu_bound: client.then_some(false),
             trailer_crc32: sums.trailer_crc32,
         };
         let mut out = Vec::new();

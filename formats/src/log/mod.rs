@@ -22,5 +22,5 @@ pub use header::{
     ReplayOptions, SIMULATOR_HEADER, ShardInfo, SimulatedInfo, StartAtInfo, TraceRef,
     WarmConnections,
 };
-pub use io::{LogEnd, LogReader, LogTrailer, LogWriter, RunLog, read_log};
+pub use io::{ClientCpu, LogEnd, LogReader, LogTrailer, LogWriter, RunLog, read_log};
 pub use record::{Events, LogRecord, Outcome};

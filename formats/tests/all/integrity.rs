@@ -409,13 +409,32 @@ fn log_record(id: u64) -> LogRecord {
 }
 
 fn log_sample(complete: bool, ended_ns: u64) -> Sample {
+    log_sample_with(complete, ended_ns, None)
+}
+
+/// The client's CPU as a replay records it (values of several encoded widths).
+const CLIENTS: [Option<formats::ClientCpu>; 3] = [
+    None,
+    Some(formats::ClientCpu {
+        cpu_ms: 0,
+        cores: 2,
+        bound: false,
+    }),
+    Some(formats::ClientCpu {
+        cpu_ms: 123_456_789,
+        cores: 256,
+        bound: true,
+    }),
+];
+
+fn log_sample_with(complete: bool, ended_ns: u64, client: Option<formats::ClientCpu>) -> Sample {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.msgpack");
     let mut w = LogWriter::create(&path, &log_header(2)).unwrap();
     for i in 0..3 {
         w.write(&log_record(i)).unwrap();
     }
-    w.finish(complete, ended_ns).unwrap();
+    w.finish_with_client(complete, ended_ns, client).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let header_len = named(&log_header(2)).len();
     let records: usize = (0..3).map(|i| named(&log_record(i)).len()).sum();
@@ -441,9 +460,21 @@ fn read_log_bytes(bytes: &[u8]) -> Result<RunLog, FormatError> {
 
 #[test]
 fn flipped_log_header_or_trailer_bytes_never_read_as_what_was_written() {
-    let s = log_sample(true, 123_456_789_012);
+    for client in CLIENTS {
+        flipped_bytes_never_read_as_written(client);
+    }
+}
+
+fn flipped_bytes_never_read_as_written(client: Option<formats::ClientCpu>) {
+    let s = log_sample_with(true, 123_456_789_012, client);
     let written = read_log_bytes(&s.bytes).unwrap();
     assert!(written.has_trailer());
+    let LogEnd::Trailer(t) = &written.end else {
+        unreachable!()
+    };
+    assert_eq!(t.client_cpu_ms, client.map(|c| c.cpu_ms));
+    assert_eq!(t.client_cores, client.map(|c| c.cores));
+    assert_eq!(t.client_cpu_bound, client.map(|c| c.bound));
     for pos in s.header.clone().chain(s.trailer.clone()) {
         for mask in MASKS {
             let mut bad = s.bytes.clone();
@@ -490,8 +521,11 @@ fn every_flipped_trailer_byte_of_a_log_is_a_damaged_trailer_while_it_starts_like
 
 #[test]
 fn every_cut_of_a_log_is_a_truncated_log() {
-    for (complete, ended) in [(true, 1u64 << 40), (false, 3)] {
-        let s = log_sample(complete, ended);
+    let cases = [(true, 1u64 << 40), (false, 3)]
+        .into_iter()
+        .flat_map(|c| CLIENTS.map(|client| (c, client)));
+    for ((complete, ended), client) in cases {
+        let s = log_sample_with(complete, ended, client);
         let written = read_log_bytes(&s.bytes).unwrap();
         for cut in 1..s.header.end {
             let e = read_log_bytes(&s.bytes[..cut]).unwrap_err();

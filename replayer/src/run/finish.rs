@@ -20,7 +20,7 @@ pub(super) struct Drained {
     dispatch: DispatchReport,
     writer: WriterReport,
     wall: Duration,
-    cpu_before: Duration,
+    cpu: CpuUse,
     interrupted: bool,
 }
 
@@ -51,8 +51,18 @@ pub(super) async fn drain(
 
     let interrupted = dreport.cut_short || stop.is_stopped();
     let complete = dreport.not_sent == 0 && !aborted.is_cancelled() && !interrupted;
+    let cpu = CpuUse::measure(cpu_before, dreport.cpu, wall);
+    let client = Some(formats::ClientCpu {
+        cpu_ms: cpu.time.as_millis().min(u64::MAX as u128) as u64,
+        cores: cpu.cores as u32,
+        bound: cpu.bound,
+    });
     let LogSink { tx, writer, .. } = log;
-    let _ = tx.send(WriterMsg::Finish { complete, ended_ns });
+    let _ = tx.send(WriterMsg::Finish {
+        complete,
+        ended_ns,
+        client,
+    });
     drop(tx);
     let mut wreport = tokio::task::spawn_blocking(move || writer.join())
         .await
@@ -71,7 +81,7 @@ pub(super) async fn drain(
         dispatch: dreport,
         writer: wreport,
         wall,
-        cpu_before,
+        cpu,
         interrupted,
     })
 }
@@ -85,7 +95,7 @@ pub(super) fn finish(output: &Path, d: Drained, conn: Connected, burst: bool) ->
         warm: conn.warm,
     };
     let mut warnings = conn.warnings;
-    let cpu = CpuUse::measure(d.cpu_before, d.dispatch.cpu, d.wall);
+    let cpu = d.cpu;
     let mut w = d.writer;
     let handoff = sorted(std::mem::take(&mut w.handoff_lateness_ns));
     let lat = sorted(std::mem::take(&mut w.lateness_ns));

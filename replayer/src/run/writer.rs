@@ -30,7 +30,11 @@ pub(crate) enum WriterMsg {
         lateness_ns: Option<Lateness>,
     },
     /// All records are in: write the trailer.
-    Finish { complete: bool, ended_ns: u64 },
+    Finish {
+        complete: bool,
+        ended_ns: u64,
+        client: Option<formats::ClientCpu>,
+    },
 }
 
 /// How late a request was, ns after its scheduled time: when the dispatcher handed it
@@ -85,8 +89,12 @@ pub(crate) fn run(
                     continue;
                 }
             }
-            Ok(WriterMsg::Finish { complete, ended_ns }) => {
-                finish = Some((complete, ended_ns));
+            Ok(WriterMsg::Finish {
+                complete,
+                ended_ns,
+                client,
+            }) => {
+                finish = Some((complete, ended_ns, client));
             }
             Err(TryRecvError::Empty) => {
                 w.flush_if_due();
@@ -98,8 +106,8 @@ pub(crate) fn run(
         w.flush_if_due();
     }
     w.fill_missing();
-    let (complete, ended_ns) = finish.unwrap_or((false, 0));
-    w.finish(complete, ended_ns)
+    let (complete, ended_ns, client) = finish.unwrap_or((false, 0, None));
+    w.finish(complete, ended_ns, client)
 }
 
 /// The writer's state: the log, which trace requests have their record, the report.
@@ -210,14 +218,21 @@ impl Writer {
         }
     }
 
-    /// Writes the trailer (complete only if no record had to be made up).
-    fn finish(mut self, complete: bool, ended_ns: u64) -> WriterReport {
+    /// Writes the trailer (complete only if no record had to be made up), with the
+    /// client's CPU over the run.
+    fn finish(
+        mut self,
+        complete: bool,
+        ended_ns: u64,
+        client: Option<formats::ClientCpu>,
+    ) -> WriterReport {
         let report = &mut self.report;
         if report.error.is_none() {
-            match self
-                .log
-                .finish(complete && report.missing_filled == 0, ended_ns)
-            {
+            match self.log.finish_with_client(
+                complete && report.missing_filled == 0,
+                ended_ns,
+                client,
+            ) {
                 Ok(t) => report.trailer = Some(t),
                 Err(e) => report.error = Some(format!("finishing the run log: {e}")),
             }
