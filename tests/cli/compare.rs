@@ -303,6 +303,8 @@ fn several_runs_a_side_and_a_baseline() {
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(j["throughput"]["a"].as_array().unwrap().len(), 2);
+    assert_eq!(j["throughput"]["sd"][0], 0.0, "{j}");
+    assert!(out.contains("(mean ") && out.contains("cv 0.0%"), "{out}");
     // Virtual-time runs repeat exactly: no spread within a side, so no t-interval.
     assert!(j["throughput"]["welch"].is_null(), "{j}");
     let (code, out, err) = compare(&[

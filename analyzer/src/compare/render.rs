@@ -68,10 +68,18 @@ pub fn markdown(c: &Comparison) -> String {
 /// One run-level number: each run's value, the relative difference, Welch's interval.
 fn run_level_line(what: &str, t: &RunLevel) -> String {
     let list = |v: &[f64]| {
-        v.iter()
+        let values = v
+            .iter()
             .map(|x| format!("{x:.1}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        match spread(v) {
+            Some((m, sd)) => format!(
+                "{values} (mean {m:.1}, sd {sd:.1}, cv {:.1}%)",
+                100.0 * sd / m
+            ),
+            None => values,
+        }
     };
     let mut out = format!(
         "{what} (run level): A {} | B {} | {}",
@@ -93,11 +101,25 @@ fn run_level_line(what: &str, t: &RunLevel) -> String {
     out
 }
 
+/// Mean and sample standard deviation of two or more values.
+fn spread(v: &[f64]) -> Option<(f64, f64)> {
+    if v.len() < 2 {
+        return None;
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+    Some((m, var.sqrt()))
+}
+
 fn run_level_json(unit: &str, t: &RunLevel) -> Value {
+    let (ma, sa) = spread(&t.a).map_or((None, None), |(m, s)| (Some(m), Some(s)));
+    let (mb, sb) = spread(&t.b).map_or((None, None), |(m, s)| (Some(m), Some(s)));
     json!({
         "unit": unit,
         "a": t.a,
         "b": t.b,
+        "mean": [ma, mb],
+        "sd": [sa, sb],
         "relative": t.relative,
         "welch": t.welch.map(|w| json!({
             "relative": w.diff, "interval": [w.lo, w.hi], "df": w.df, "p_value": w.p_value
