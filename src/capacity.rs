@@ -185,7 +185,9 @@ impl Bench {
             }
             CapacityTarget::Simulated { profile, speedup } => {
                 let dialect = match settings.backend {
-                    BackendKind::OpenaiChat => "openai".to_string(),
+                    BackendKind::OpenaiChat
+                    | BackendKind::OpenaiResponses
+                    | BackendKind::Anthropic => "openai".to_string(),
                     b => b.as_str().to_string(),
                 };
                 let p = simulator::Profile::load(profile)?.sped_up(*speedup)?;

@@ -94,7 +94,7 @@ impl Default for SuiteSimulator {
 }
 
 /// Backends a suite may name.
-pub const BACKENDS: [&str; 7] = [
+pub const BACKENDS: [&str; 9] = [
     "tgi",
     "vllm",
     "lightllm",
@@ -102,6 +102,8 @@ pub const BACKENDS: [&str; 7] = [
     "openai-chat",
     "sglang",
     "llamacpp",
+    "openai-responses",
+    "anthropic",
 ];
 
 /// Errors of reading a suite file.
@@ -180,7 +182,15 @@ impl Suite {
     pub fn sim_dialect(&self) -> &str {
         match self.simulator.dialect.as_deref() {
             Some(d) => d,
-            None if self.backend == "openai-chat" => "openai",
+            // vLLM's OpenAI server (the simulator's `openai`) serves chat, the Responses
+            // and the Messages APIs too.
+            None if matches!(
+                self.backend.as_str(),
+                "openai-chat" | "openai-responses" | "anthropic"
+            ) =>
+            {
+                "openai"
+            }
             None => &self.backend,
         }
     }

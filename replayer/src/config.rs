@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::dialect::adapter::Dialect;
-use crate::dialect::{lightllm, llamacpp, openai, sglang, tgi, vllm};
+use crate::dialect::{anthropic, lightllm, llamacpp, openai, responses, sglang, tgi, vllm};
 
 /// The wire dialect spoken to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,10 +27,14 @@ pub enum BackendKind {
     Sglang,
     /// llama.cpp `llama-server`'s native `/completion` (SSE, one event per token).
     Llamacpp,
+    /// The OpenAI Responses API, `/v1/responses` (typed SSE events).
+    OpenaiResponses,
+    /// The Anthropic Messages API, `/v1/messages` (typed SSE events).
+    Anthropic,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 7] = [
+    pub const ALL: [BackendKind; 9] = [
         BackendKind::Tgi,
         BackendKind::Vllm,
         BackendKind::Lightllm,
@@ -38,6 +42,8 @@ impl BackendKind {
         BackendKind::OpenaiChat,
         BackendKind::Sglang,
         BackendKind::Llamacpp,
+        BackendKind::OpenaiResponses,
+        BackendKind::Anthropic,
     ];
 
     /// The name used on the command line and in run-log headers.
@@ -50,11 +56,31 @@ impl BackendKind {
             BackendKind::OpenaiChat => "openai-chat",
             BackendKind::Sglang => "sglang",
             BackendKind::Llamacpp => "llamacpp",
+            BackendKind::OpenaiResponses => "openai-responses",
+            BackendKind::Anthropic => "anthropic",
         }
     }
 
+    /// OpenAI completions or chat completions (`stream_options`, `min_tokens`...).
     pub fn is_openai(self) -> bool {
         matches!(self, BackendKind::Openai | BackendKind::OpenaiChat)
+    }
+
+    /// The server lists its models at `/v1/models` (the OpenAI-style APIs: completions,
+    /// chat, Responses, and Anthropic's Messages): the warm-up probe, the model
+    /// discovery, and a trailing `/v1` accepted on the endpoint.
+    pub fn serves_v1_models(self) -> bool {
+        self.is_openai() || matches!(self, BackendKind::OpenaiResponses | BackendKind::Anthropic)
+    }
+
+    /// The environment variable the API key is read from when `--api-key-env` is not
+    /// given: `OPENAI_API_KEY` for the OpenAI APIs, `ANTHROPIC_API_KEY` for Messages.
+    pub fn api_key_env(self) -> Option<&'static str> {
+        match self {
+            BackendKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            k if k.serves_v1_models() => Some("OPENAI_API_KEY"),
+            _ => None,
+        }
     }
 
     /// The module that speaks this dialect.
@@ -67,6 +93,8 @@ impl BackendKind {
             BackendKind::OpenaiChat => &openai::OpenAi { chat: true },
             BackendKind::Sglang => &sglang::Sglang,
             BackendKind::Llamacpp => &llamacpp::Llamacpp,
+            BackendKind::OpenaiResponses => &responses::Responses,
+            BackendKind::Anthropic => &anthropic::Anthropic,
         }
     }
 
@@ -91,7 +119,7 @@ impl std::str::FromStr for BackendKind {
             .ok_or_else(|| {
                 format!(
                     "unknown backend `{s}` (expected tgi, vllm, lightllm, openai, openai-chat, \
-                     sglang or llamacpp)"
+                     openai-responses, anthropic, sglang or llamacpp)"
                 )
             })
     }

@@ -33,15 +33,13 @@ pub struct EndpointArgs {
 impl EndpointArgs {
     /// The key in `--api-key-env` (an error when that variable is not set); without the
     /// flag, OPENAI_API_KEY when `openai` (the backend is an OpenAI one) and it is set.
-    pub fn api_key(&self, openai: bool) -> anyhow::Result<Option<String>> {
-        match &self.api_key_env {
-            Some(name) => Ok(Some(std::env::var(name).with_context(|| {
+    pub fn api_key(&self, default_env: Option<&str>) -> anyhow::Result<Option<String>> {
+        match (&self.api_key_env, default_env) {
+            (Some(name), _) => Ok(Some(std::env::var(name).with_context(|| {
                 format!("--api-key-env: environment variable {name} is not set")
             })?)),
-            None if openai => Ok(std::env::var("OPENAI_API_KEY")
-                .ok()
-                .filter(|k| !k.is_empty())),
-            None => Ok(None),
+            (None, Some(env)) => Ok(std::env::var(env).ok().filter(|k| !k.is_empty())),
+            (None, None) => Ok(None),
         }
     }
 

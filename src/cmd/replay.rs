@@ -246,7 +246,7 @@ fn config(args: &Args) -> anyhow::Result<ReplayConfig> {
     OutputGuard::new(args.force)
         .input(&args.trace, "the trace being replayed")
         .check_file(&args.output)?;
-    let api_key = args.connection.api_key(args.backend.is_openai())?;
+    let api_key = args.connection.api_key(args.backend.api_key_env())?;
     let mut config = ReplayConfig::new(args.backend, args.endpoint.clone(), args.output.clone());
     config.overwrite = args.force;
     config.model = args.model.clone();

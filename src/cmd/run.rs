@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .map(|p| Suite::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     // The suites' backends decide on OPENAI_API_KEY (`openai_api_key` below).
-    let api_key = args.connection.api_key(false)?;
+    let api_key = args.connection.api_key(None)?;
     let pool_idle_timeout = args.connection.pool_idle_timeout()?;
     let tls = args.connection.tls(" (recorded in the run logs)");
     let settings = RunSettings {

@@ -133,7 +133,7 @@ impl TargetArgs {
     /// The settings, with `duration` (profile seconds) for the sweep.
     pub fn settings(&self, duration: Option<f64>) -> anyhow::Result<CapacitySettings> {
         let target = self.target()?;
-        let api_key = self.connection.api_key(self.backend.is_openai())?;
+        let api_key = self.connection.api_key(self.backend.api_key_env())?;
         let tls = self.connection.tls("");
         Ok(CapacitySettings {
             trace: self.trace.clone(),

@@ -32,6 +32,8 @@ pub fn backend_display(kind: &str) -> String {
         "lightllm" => "LightLLM".into(),
         "openai" => "OpenAI".into(),
         "openai-chat" => "OpenAI (chat)".into(),
+        "openai-responses" => "OpenAI (Responses)".into(),
+        "anthropic" => "Anthropic (Messages)".into(),
         "sglang" => "SGLang".into(),
         "llamacpp" | "llama.cpp" => "llama.cpp".into(),
         other => other.to_string(),

@@ -5,7 +5,7 @@
 
 use crate::decode::tests::{CTX, Result, check_splits, run};
 use crate::dialect::adapter::{Accum, Decoder, ReqCtx};
-use crate::dialect::{llamacpp, openai, sglang};
+use crate::dialect::{anthropic, llamacpp, openai, responses, sglang};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -417,4 +417,141 @@ fn vllm_chat_empty_content_deltas_are_tokens_and_the_role_chunk_is_not() {
     let r = run(&one_event_per_part(body), false, oai(), &ctx(64), true);
     // Part 0 is the role chunk: the first token is part 1.
     assert_one_token_per_event(&r, 64, 1);
+}
+
+fn responses() -> Box<dyn Decoder> {
+    Box::new(responses::StreamDecoder::default())
+}
+
+fn anthropic() -> Box<dyn Decoder> {
+    Box::new(anthropic::StreamDecoder::default())
+}
+
+/// A stream whose deltas skip the tokens without text (vLLM's Responses and Messages
+/// routes): complete, the usage's count spread over the deltas, the first token at the
+/// first delta's part.
+fn assert_usage_counted(r: &Result, total: u32, events: usize, first: u64, finish: &str) {
+    ok(r);
+    assert_eq!(r.server_output, Some(total), "{r:?}");
+    assert_eq!(r.output, Some(total), "{r:?}");
+    assert_eq!(r.tokens.len(), events, "{r:?}");
+    assert_eq!(r.tokens.iter().sum::<u32>(), total);
+    assert_eq!(r.method, Some("final_usage"));
+    assert_eq!(r.times.first(), Some(&first), "{r:?}");
+    assert_eq!(r.finish.as_deref(), Some(finish));
+}
+
+#[test]
+fn vllm_responses_stream_counts_the_usage_over_its_text_deltas() {
+    // 16 tokens in 14 `response.output_text.delta` events (two tokens ended inside a
+    // UTF-8 character); created, in_progress, output_item and content_part come first.
+    let body = vllm032!("responses_stream.body");
+    check_splits(body, false, &responses, &ctx(16));
+    let r = run(
+        &one_event_per_part(body),
+        false,
+        responses(),
+        &ctx(16),
+        true,
+    );
+    assert_usage_counted(&r, 16, 14, 4, "length");
+    assert_eq!(r.server_prompt, Some(21));
+}
+
+#[test]
+fn vllm_responses_tool_call_arguments_are_the_output() {
+    // A forced call: 17 `response.function_call_arguments.delta` events, 18 tokens.
+    let body = vllm032!("responses_tool_stream.body");
+    check_splits(body, false, &responses, &ctx(48));
+    let r = run(
+        &one_event_per_part(body),
+        false,
+        responses(),
+        &ctx(48),
+        true,
+    );
+    assert_usage_counted(&r, 18, 17, 3, "stop");
+}
+
+#[test]
+fn vllm_messages_stream_counts_the_usage_over_its_text_deltas() {
+    let body = vllm032!("messages_stream.body");
+    check_splits(body, false, &anthropic, &ctx(16));
+    let r = run(
+        &one_event_per_part(body),
+        false,
+        anthropic(),
+        &ctx(16),
+        true,
+    );
+    let deltas = body
+        .windows(19)
+        .filter(|w| w == b"content_block_delta")
+        .count()
+        / 2;
+    assert_usage_counted(&r, 16, deltas, 2, "length");
+    assert_eq!(r.server_prompt, Some(20));
+}
+
+#[test]
+fn vllm_messages_tool_use_input_json_deltas_are_the_output() {
+    let body = vllm032!("messages_tool_stream.body");
+    check_splits(body, false, &anthropic, &ctx(48));
+    let r = run(
+        &one_event_per_part(body),
+        false,
+        anthropic(),
+        &ctx(48),
+        true,
+    );
+    assert_usage_counted(&r, 18, 17, 2, "tool_use");
+}
+
+#[test]
+fn vllm_chat_tool_call_argument_deltas_are_tokens() {
+    // Role chunk, then 18 argument deltas, one token each, the first one naming the
+    // function too. Before the fix: no event at all (TTFT missing).
+    let body = vllm032!("chat_tool_stream.body");
+    check_splits(body, false, &oai, &ctx(48));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(48), true);
+    assert_one_token_per_event(&r, 18, 1);
+}
+
+#[test]
+fn vllm_chat_json_schema_stream_counts_its_usage() {
+    // 18 tokens in 17 content deltas (vLLM sent none for one of them, even empty):
+    // the usage's count, spread by text.
+    let body = vllm032!("chat_json_schema_stream.body");
+    check_splits(body, false, &oai, &ctx(48));
+    let r = run(&one_event_per_part(body), false, oai(), &ctx(48), true);
+    assert_usage_counted(&r, 18, 17, 1, "stop");
+}
+
+#[test]
+fn vllm_whole_responses_and_messages_answers() {
+    let mut acc = Accum::default();
+    responses::parse_answer(vllm032!("responses.body"), 5, &ctx(16), &mut acc);
+    assert!(acc.complete && acc.server_error.is_none());
+    assert_eq!(
+        (acc.output_tokens, acc.server_prompt_tokens),
+        (Some(16), Some(21))
+    );
+    assert_eq!(acc.finish_reason.as_deref(), Some("length"));
+    let mut acc = Accum::default();
+    anthropic::parse_answer(vllm032!("messages.body"), 5, &ctx(16), &mut acc);
+    assert!(acc.complete && acc.server_error.is_none());
+    assert_eq!(
+        (acc.output_tokens, acc.server_prompt_tokens),
+        (Some(16), Some(20))
+    );
+    assert_eq!(acc.events.t_ns, vec![5]);
+    let mut acc = Accum::default();
+    openai::parse_answer(vllm032!("chat_tool.body"), 5, &ctx(48), &mut acc);
+    assert_eq!(acc.output_tokens, Some(18));
+    // An error body of the Messages route reads as the server's message.
+    let m = crate::dialect::adapter::error_message(vllm032!("messages_too_long.body"));
+    assert!(
+        m.starts_with("max_completion_tokens=4000 cannot be greater"),
+        "{m}"
+    );
 }

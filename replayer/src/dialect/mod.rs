@@ -7,17 +7,20 @@
 //! * [`reasoning`]: reasoning text told from answer text (OpenAI chat);
 //! * [`scan`] and [`template`]: the allocation-free JSON scanner behind the decoders'
 //!   fast paths, and the previous event as a template for the next (OpenAI streams);
-//! * `tgi`, `vllm`, `lightllm`, `openai`, `sglang`, `llamacpp`: one dialect each.
+//! * `tgi`, `vllm`, `lightllm`, `openai`, `sglang`, `llamacpp`, `responses` (OpenAI
+//!   Responses), `anthropic` (Messages): one dialect each.
 //!
 //! Sans-I/O: nothing here touches the network or the run; the dialects use only the
 //! modules of this folder, and the rest of the crate reaches them through
 //! `BackendKind::dialect` (`config.rs`).
 
 pub mod adapter;
+pub(crate) mod anthropic;
 pub(crate) mod lightllm;
 pub(crate) mod llamacpp;
 pub(crate) mod openai;
 pub(crate) mod reasoning;
+pub(crate) mod responses;
 pub(crate) mod scan;
 pub(crate) mod sglang;
 pub(crate) mod template;

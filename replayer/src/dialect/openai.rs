@@ -16,6 +16,10 @@
 //! (`assumed_max_tokens`), else `event_count`. Errors mid-stream arrive as
 //! `data: {"error": {...}}` (or `{"object":"error",..}`).
 //!
+//! Tool calls: chat deltas' `tool_calls[].function.arguments` are answer text, a token
+//! an event (vLLM streams a forced call's JSON arguments so: 18 deltas for 18 tokens in
+//! the capture); the delta naming the function carries no arguments and no token.
+//!
 //! Reasoning (see `crate::dialect::reasoning`): vLLM >= 0.11 streams it in `reasoning` (some
 //! versions also copy the same text into the deprecated `reasoning_content`);
 //! SGLang, llama.cpp and older vLLM in `reasoning_content`. A delta's reasoning text is
@@ -124,22 +128,51 @@ struct Delta<'a> {
     reasoning: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
+    /// Tool calls: a stream's deltas carry each call's `function.arguments` a token at a
+    /// time (its first delta names the function, with no arguments: no token).
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 impl Delta<'_> {
+    /// The tool calls' argument strings.
+    fn arguments(&self) -> impl Iterator<Item = &str> {
+        self.tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|c| c.function.as_ref()?.arguments.as_deref())
+    }
+
     /// (answer, reasoning) text bytes; reasoning is the longer of its two fields (vLLM
-    /// sends the same text in both).
+    /// sends the same text in both); tool-call arguments count as answer.
     fn text_len(&self) -> (usize, usize) {
         let len = |t: &Option<Cow<'_, str>>| t.as_ref().map_or(0, |t| t.len());
+        let args: usize = self.arguments().map(str::len).sum();
         (
-            len(&self.content),
+            len(&self.content) + args,
             len(&self.reasoning).max(len(&self.reasoning_content)),
         )
     }
 
-    /// Whether it has a text field (answer or reasoning) as a string, empty or not.
+    /// Whether it has a text field (answer, reasoning, or tool-call arguments) as a
+    /// string, empty or not.
     fn has_text_field(&self) -> bool {
-        self.content.is_some() || self.reasoning.is_some() || self.reasoning_content.is_some()
+        self.content.is_some()
+            || self.reasoning.is_some()
+            || self.reasoning_content.is_some()
+            || self.arguments().next().is_some()
     }
 }
 
@@ -527,6 +560,14 @@ fn message_fast<'a>(s: &mut Scanner<'a>, hole: &mut Holes<'a>) -> Scan<MessageFa
             first_time(&mut seen, 8)?;
             role = true;
             s.skip()
+        }
+        // Tool-call deltas: the reference decoding (rare, and its arguments are text).
+        b"tool_calls" => {
+            if s.null()? {
+                Ok(())
+            } else {
+                Err(Miss)
+            }
         }
         _ => s.skip(),
     })?;

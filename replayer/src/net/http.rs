@@ -25,7 +25,7 @@ pub(crate) fn request_url(
     stream: bool,
 ) -> Result<reqwest::Url, ReplayError> {
     let mut base = endpoint.trim().trim_end_matches('/').to_string();
-    if backend.is_openai() && base.ends_with("/v1") {
+    if backend.serves_v1_models() && base.ends_with("/v1") {
         base.truncate(base.len() - 3);
     }
     let path = backend.dialect().path(stream);
@@ -48,17 +48,33 @@ pub(crate) fn request_url(
 pub(crate) fn build_headers(
     headers: &[(String, String)],
     api_key: Option<&str>,
+    backend: BackendKind,
 ) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     map.insert(
         reqwest::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    let anthropic = backend == BackendKind::Anthropic;
+    if anthropic {
+        map.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(crate::dialect::anthropic::ANTHROPIC_VERSION),
+        );
+    }
     if let Some(key) = api_key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        let bad = |_| "the API key contains characters not allowed in a header".to_string();
+        let (name, mut v) = if anthropic {
+            (
+                HeaderName::from_static("x-api-key"),
+                HeaderValue::from_str(key).map_err(bad)?,
+            )
+        } else {
+            let v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(bad)?;
+            (reqwest::header::AUTHORIZATION, v)
+        };
         v.set_sensitive(true);
-        map.insert(reqwest::header::AUTHORIZATION, v);
+        map.insert(name, v);
     }
     for (k, v) in headers {
         let name = HeaderName::from_bytes(k.trim().as_bytes())
@@ -114,7 +130,7 @@ pub(crate) fn probe_url(
     request_url: &reqwest::Url,
     backend: BackendKind,
 ) -> Result<reqwest::Url, ReplayError> {
-    let path = if backend.is_openai() {
+    let path = if backend.serves_v1_models() {
         "/v1/models"
     } else {
         "/health"

@@ -46,8 +46,8 @@ pub(super) fn validate(trace: &Path, config: &ReplayConfig) -> Result<Target, Re
             .check_file_no_follow(&formats::sidecar_path(&config.output))
             .map_err(|e| ReplayError::Config(format!("--server-metrics: {e}")))?;
     }
-    let headers =
-        build_headers(&config.headers, config.api_key.as_deref()).map_err(ReplayError::Config)?;
+    let headers = build_headers(&config.headers, config.api_key.as_deref(), config.backend)
+        .map_err(ReplayError::Config)?;
     let tls = crate::net::tls::client_config(&config.tls, url.scheme() == "https")?;
     Ok(Target { url, headers, tls })
 }
@@ -59,7 +59,7 @@ pub(super) async fn discover_model(
     config: &mut ReplayConfig,
     target: &Target,
 ) -> Result<bool, ReplayError> {
-    if !config.backend.is_openai() || config.model.is_some() {
+    if !config.backend.serves_v1_models() || config.model.is_some() {
         return Ok(false);
     }
     let limit = config.timeout.map_or(warm::LIMIT, |t| t.min(warm::LIMIT));

@@ -145,6 +145,16 @@ async fn the_api_key_goes_to_every_backend() {
         run(url, backend, 1, 0, |c| c.api_key = Some("sekrit".into())).await;
         let seen = seen.lock().unwrap();
         let head = seen[0].0.to_ascii_lowercase();
+        if backend == BackendKind::Anthropic {
+            // The Messages API takes its key as `x-api-key`, with the API version.
+            assert!(
+                head.contains("\r\nx-api-key: sekrit\r\n")
+                    && head.contains("\r\nanthropic-version: 2023-06-01\r\n")
+                    && !head.contains("authorization"),
+                "{backend}: {head}"
+            );
+            continue;
+        }
         assert!(
             head.contains("\r\nauthorization: bearer sekrit\r\n"),
             "{backend}: {head}"

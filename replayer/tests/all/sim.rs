@@ -20,7 +20,11 @@ fn dialect(b: BackendKind) -> Dialect {
         BackendKind::Tgi => Dialect::Tgi,
         BackendKind::Vllm => Dialect::Vllm,
         BackendKind::Lightllm => Dialect::Lightllm,
-        BackendKind::Openai | BackendKind::OpenaiChat => Dialect::Openai,
+        // vLLM's OpenAI server speaks the Responses and Messages APIs too.
+        BackendKind::Openai
+        | BackendKind::OpenaiChat
+        | BackendKind::OpenaiResponses
+        | BackendKind::Anthropic => Dialect::Openai,
         BackendKind::Sglang => Dialect::Sglang,
         BackendKind::Llamacpp => Dialect::Llamacpp,
     }

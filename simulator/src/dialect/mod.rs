@@ -1,6 +1,7 @@
 //! The wire formats, one module per API the simulator speaks: [`tgi`]
 //! (text-generation-inference 1.0.2), [`vllm`] (vLLM's 2023 api_server), [`lightllm`],
-//! [`openai`] (completions and chat, as vLLM serves them; its request in
+//! [`openai`] (completions and chat, as vLLM serves them, and beside them the Responses
+//! and Anthropic Messages APIs, framed by [`typed_sse`]; its request in
 //! [`openai_request`]), [`sglang`] (its native
 //! `/generate`) and [`llamacpp`] (`llama-server`'s `/completion`), plus
 //! [`cache_admin`] (the prefix-cache reset endpoints) and [`sampling`] (the 2023
@@ -31,4 +32,5 @@ pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod tgi;
 pub(crate) mod tokens;
+pub(crate) mod typed_sse;
 pub(crate) mod vllm;

@@ -31,12 +31,13 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 
-use crate::dialect::openai_request::{Kind, Parsed, bad_request, error, parse, validate};
+use crate::dialect::openai_request::{Kind, Parsed, error, parse, validate};
 use crate::dialect::request::{Ctx, Gen};
 use crate::dialect::respond::{JSON, SSE, push_json_str, response};
 use crate::dialect::state::AppState;
 use crate::dialect::stream::{Framer, cut_body, stream_body};
 use crate::dialect::tokens::{Job, Tok};
+use crate::dialect::typed_sse;
 use crate::faults::Fault;
 use crate::truth::Outcome;
 
@@ -44,6 +45,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/responses", post(responses))
+        .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
 }
 
@@ -55,15 +58,15 @@ fn unix_now() -> u64 {
 }
 
 /// The answer to an injected HTTP error fault.
-fn injected_error(status: StatusCode) -> Response {
-    let (message, kind) = match status {
+fn injected_error(route: Kind, status: StatusCode) -> Response {
+    let (message, what) = match status {
         StatusCode::TOO_MANY_REQUESTS => {
             ("The server is overloaded, retry later.", "RateLimitError")
         }
         StatusCode::SERVICE_UNAVAILABLE => ("Service Unavailable", "ServiceUnavailableError"),
         _ => ("Simulated internal error.", "InternalServerError"),
     };
-    error(status, message, kind)
+    route.error(status, message, what)
 }
 
 async fn models(State(st): State<Arc<AppState>>) -> Response {
@@ -185,7 +188,8 @@ impl OpenAiFramer {
     ) -> OpenAiFramer {
         let object = match kind {
             Kind::Completion => "text_completion",
-            Kind::Chat => "chat.completion.chunk",
+            // Responses and Messages stream through `typed_sse`, never here.
+            _ => "chat.completion.chunk",
         };
         let mut head = BytesMut::new();
         head.extend_from_slice(b"{\"id\":");
@@ -269,7 +273,7 @@ impl Framer for OpenAiFramer {
                 push_json_str(out, text);
                 out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
             }
-            Kind::Chat => {
+            _ => {
                 out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":");
                 self.delta(out, text, tok.index < self.thought.planned);
                 out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
@@ -330,10 +334,20 @@ async fn chat(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) 
     serve(st, headers, body, Kind::Chat).await
 }
 
+async fn responses(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(st, headers, body, Kind::Responses).await
+}
+
+async fn messages(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(st, headers, body, Kind::Messages).await
+}
+
 async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -> Response {
     let route = match kind {
         Kind::Completion => "/v1/completions",
         Kind::Chat => "/v1/chat/completions",
+        Kind::Responses => "/v1/responses",
+        Kind::Messages => "/v1/messages",
     };
     let mut ctx = Ctx::begin(&st, &headers, route, false);
     let mut p = match parse(&st, kind, &body) {
@@ -345,7 +359,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         Ok(m) => m,
         Err(m) => {
             ctx.rec.prompt_tokens = p.prompt_tokens;
-            return ctx.reject(Outcome::ValidationError, bad_request(&m));
+            return ctx.reject(Outcome::ValidationError, kind.bad_request(&m));
         }
     };
     let g = Gen {
@@ -356,21 +370,32 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
     };
     let mut plan = st.plan(&mut ctx, &g);
     if let Some((outcome, status)) = plan.fault.as_ref().and_then(Fault::http_error) {
-        return ctx.reject(outcome, injected_error(status));
+        return ctx.reject(outcome, injected_error(kind, status));
     }
     ctx.prefix = std::mem::take(&mut p.prefix);
     let thought = Thought::of(&st, kind, &p, &plan);
     plan.reasoning = thought.planned;
     let id = format!(
         "{}-{:016x}",
-        if kind == Kind::Chat {
-            "chatcmpl"
-        } else {
+        if kind == Kind::Completion {
             "cmpl"
+        } else {
+            "chatcmpl"
         },
         crate::faults::mix(0x1d, ctx.seq(), 3)
     );
     let mut job = Job::start(ctx, plan);
+    if matches!(kind, Kind::Responses | Kind::Messages) {
+        let summary = typed_sse::Summary {
+            id: id.trim_start_matches("chatcmpl-").to_string(),
+            model: st.profile.model.clone(),
+            created: unix_now(),
+            prompt_tokens: p.prompt_tokens,
+            max_tokens,
+            cached: st.block_hasher().map(|_| 0),
+        };
+        return serve_typed(job, kind, summary, p.stream).await;
+    }
     if p.stream {
         job.before_headers().await;
         let cache_on = st.block_hasher().is_some();
@@ -405,11 +430,63 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
                 "usage": usage,
             })
         }
-        Kind::Chat => json!({
+        _ => json!({
             "id": id, "object": "chat.completion", "created": unix_now(), "model": st.profile.model,
             "choices": [{"index": 0, "message": chat_message(&toks, &thought), "logprobs": null, "finish_reason": finish_reason(last.eos), "stop_reason": null}],
             "usage": usage,
         }),
+    };
+    if let Some(Fault::Disconnect { .. }) = job.plan.fault {
+        job.ctx.finish(Outcome::Disconnect, 200);
+        return response(StatusCode::OK, Some(JSON), cut_body());
+    }
+    job.ctx.finish(Outcome::Ok, 200);
+    response(
+        StatusCode::OK,
+        Some(JSON),
+        serde_json::to_vec(&body).expect("json"),
+    )
+}
+
+/// A Responses or Messages request: its typed-event stream, or its whole answer.
+async fn serve_typed(
+    mut job: Job,
+    kind: Kind,
+    mut summary: typed_sse::Summary,
+    stream: bool,
+) -> Response {
+    if stream {
+        job.before_headers().await;
+        let mut framer = typed_sse::TypedFramer::new(kind, summary);
+        let opening = framer.opening();
+        let mut resp = response(
+            StatusCode::OK,
+            Some(SSE),
+            stream_body(job, framer, Some(opening)),
+        );
+        resp.headers_mut().insert(
+            "content-type",
+            axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        return resp;
+    }
+    let Ok(toks) = job.collect().await else {
+        return job.ctx.reject_ref(kind.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server shutting down",
+            "InternalServerError",
+        ));
+    };
+    job.before_headers().await;
+    let last = toks.last().expect("at least one token");
+    let n = toks.len() as u32;
+    if summary.cached.is_some() {
+        summary.cached = Some(job.ctx.rec.cached_tokens);
+    }
+    let text: String = toks.iter().map(|t| t.text().1).collect();
+    let body = match kind {
+        Kind::Messages => summary.message(&text, n, last.eos),
+        _ => summary.response(&text, n, last.eos, true),
     };
     if let Some(Fault::Disconnect { .. }) = job.plan.fault {
         job.ctx.finish(Outcome::Disconnect, 200);

@@ -15,15 +15,34 @@ pub(crate) fn error(status: StatusCode, message: &str, kind: &str) -> Response {
     response(status, Some(JSON), serde_json::to_vec(&body).expect("json"))
 }
 
-/// A 400 `BadRequestError`.
-pub(crate) fn bad_request(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, message, "BadRequestError")
+/// vLLM's Anthropic error object (`/v1/messages`) with `status`.
+pub(crate) fn anthropic_error(status: StatusCode, message: &str, kind: &str) -> Response {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    response(status, Some(JSON), serde_json::to_vec(&body).expect("json"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Completion,
     Chat,
+    /// The Responses API (`/v1/responses`): `input`, `max_output_tokens`.
+    Responses,
+    /// The Anthropic Messages API (`/v1/messages`): `messages`, `system`, `max_tokens`.
+    Messages,
+}
+
+impl Kind {
+    /// The error answer of this route: vLLM's OpenAI object, or Anthropic's for Messages.
+    pub(crate) fn error(self, status: StatusCode, message: &str, kind: &str) -> Response {
+        match self {
+            Kind::Messages => anthropic_error(status, message, kind),
+            _ => error(status, message, kind),
+        }
+    }
+
+    pub(crate) fn bad_request(self, message: &str) -> Response {
+        self.error(StatusCode::BAD_REQUEST, message, "BadRequestError")
+    }
 }
 
 pub(crate) struct Parsed {
@@ -83,21 +102,31 @@ fn content_words(v: &Value) -> Result<u32, String> {
 
 pub(crate) fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Response> {
     let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_request(&format!("JSON decode error: {e}")))?;
+        .map_err(|e| kind.bad_request(&format!("JSON decode error: {e}")))?;
     let Value::Object(obj) = v else {
-        return Err(bad_request(
-            "Input should be a valid dictionary or object to extract fields from",
-        ));
+        return Err(
+            kind.bad_request("Input should be a valid dictionary or object to extract fields from")
+        );
     };
-    check_model(st, &obj)?;
-    let bad = |m: String| bad_request(&m);
+    check_model(st, kind, &obj)?;
+    let bad = |m: String| kind.bad_request(&m);
     let (prompt_tokens, echo) = match kind {
         Kind::Completion => completion_prompt(&obj).map_err(bad)?,
         Kind::Chat => (chat_prompt(&obj).map_err(bad)?, None),
+        Kind::Responses => (responses_prompt(&obj).map_err(bad)?, None),
+        Kind::Messages => (
+            chat_prompt(&obj).map_err(bad)?
+                + content_words(obj.get("system").unwrap_or(&Value::Null)).map_err(bad)?,
+            None,
+        ),
     };
     let max_tokens = max_tokens(kind, &obj).map_err(bad)?;
     let stream = opt_bool(&obj, "stream").map_err(bad)?;
-    let (include_usage, continuous_usage) = stream_options(&obj, stream).map_err(bad)?;
+    let (include_usage, continuous_usage) = match kind {
+        Kind::Completion | Kind::Chat => stream_options(&obj, stream).map_err(bad)?,
+        // Their final events always carry the usage.
+        Kind::Responses | Kind::Messages => (false, false),
+    };
     if let Some(n) = opt_u32(&obj, "n").map_err(bad)?
         && n != 1
     {
@@ -110,31 +139,56 @@ pub(crate) fn parse(st: &AppState, kind: Kind, body: &[u8]) -> Result<Parsed, Re
     } else {
         None
     };
+    // vLLM takes `ignore_eos` and `min_tokens` on its OpenAI routes only.
+    let vllm_fields = matches!(kind, Kind::Completion | Kind::Chat);
     Ok(Parsed {
         prompt_tokens,
         max_tokens,
         stream,
         include_usage,
         continuous_usage,
-        ignore_eos: opt_bool(&obj, "ignore_eos").map_err(bad)?,
-        min_tokens: opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0),
+        ignore_eos: vllm_fields && opt_bool(&obj, "ignore_eos").map_err(bad)?,
+        min_tokens: if vllm_fields {
+            opt_u32(&obj, "min_tokens").map_err(bad)?.unwrap_or(0)
+        } else {
+            0
+        },
         echo,
         thinking: thinking(&obj).map_err(bad)?,
         prefix: prefix_hashes(st, kind, &obj),
     })
 }
 
+/// A Responses `input`: a string, or a list of messages (their contents' words).
+fn responses_prompt(obj: &Map<String, Value>) -> Result<u32, String> {
+    match obj.get("input") {
+        Some(Value::String(s)) => Ok(crate::words::count_words(s)),
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let mut n = 0;
+            for m in items {
+                n += content_words(m.get("content").unwrap_or(&Value::Null))?;
+            }
+            Ok(n)
+        }
+        None => Err("input: Field required".into()),
+        Some(_) => Err("input: Input should be a valid string or a non-empty list".into()),
+    }
+}
+
 /// A `model` other than the served one is a 404, as vLLM answers it.
-fn check_model(st: &AppState, obj: &Map<String, Value>) -> Result<(), Response> {
+fn check_model(st: &AppState, kind: Kind, obj: &Map<String, Value>) -> Result<(), Response> {
     match obj.get("model") {
+        None | Some(Value::Null) if kind == Kind::Messages => {
+            Err(kind.bad_request("model: Field required"))
+        }
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(m)) if *m == st.profile.model => Ok(()),
-        Some(Value::String(m)) => Err(error(
+        Some(Value::String(m)) => Err(kind.error(
             StatusCode::NOT_FOUND,
             &format!("The model `{m}` does not exist."),
             "NotFoundError",
         )),
-        Some(_) => Err(bad_request("model: Input should be a valid string")),
+        Some(_) => Err(kind.bad_request("model: Input should be a valid string")),
     }
 }
 
@@ -186,6 +240,8 @@ fn max_tokens(kind: Kind, obj: &Map<String, Value>) -> Result<Option<u32>, Strin
             Some(m) => Some(m),
             None => opt_u32(obj, "max_tokens")?,
         },
+        Kind::Responses => opt_u32(obj, "max_output_tokens")?,
+        Kind::Messages => Some(opt_u32(obj, "max_tokens")?.ok_or("max_tokens: Field required")?),
     };
     if max_tokens == Some(0) {
         return Err("max_tokens must be at least 1, got 0.".into());
@@ -217,9 +273,14 @@ fn prefix_hashes(st: &AppState, kind: Kind, obj: &serde_json::Map<String, Value>
     };
     match (kind, obj.get("prompt"), obj.get("messages")) {
         (Kind::Completion, Some(p), _) => crate::engine::prefix::hash_prompt(&mut h, p),
-        (Kind::Chat, _, Some(Value::Array(msgs))) => {
+        (Kind::Chat | Kind::Messages, _, Some(Value::Array(msgs))) => {
             crate::engine::prefix::hash_messages(&mut h, msgs)
         }
+        (Kind::Responses, _, _) => match obj.get("input") {
+            Some(Value::Array(msgs)) => crate::engine::prefix::hash_messages(&mut h, msgs),
+            Some(p) => crate::engine::prefix::hash_prompt(&mut h, p),
+            None => {}
+        },
         _ => {}
     }
     h.finish()
