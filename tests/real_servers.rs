@@ -224,6 +224,38 @@ fn vllm_completions_and_chat_count_every_token_on_kept_alive_connections() {
     }
 }
 
+/// The Responses and the Messages APIs (vLLM serves both beside chat): every request
+/// ok, the client's count equal to the server's usage and spread over the deltas
+/// (vLLM sends no delta for a token that ends inside a UTF-8 character, so not one
+/// event per token), the prompt count the server's, the model discovered.
+#[test]
+#[ignore = "needs a real vLLM: scripts/real-servers.sh"]
+fn vllm_responses_and_messages_count_the_servers_usage() {
+    let url = env("LLMIB_VLLM_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let trace = generate(dir.path(), "kinds", &synthetic(100, 100, 64, 8.0));
+    for backend in ["openai-responses", "anthropic"] {
+        let out = dir.path().join(format!("{backend}.msgpack"));
+        let (log, stdout) = replay(&trace, &url, backend, &out, &["--concurrency", "8"]);
+        println!("{backend}: {}", stdout.trim());
+        assert_all_ok(&log);
+        assert_eq!(log.header.backend.model.as_deref(), Some("tiny-llama"));
+        for r in &log.records {
+            // Neither API has ignore_eos: a random model may stop early, rarely.
+            let n = r.server_output_tokens.expect("the usage");
+            assert!((1..=64).contains(&n), "request {}: {n}", r.id);
+            assert_eq!(r.output_tokens, Some(n), "request {}", r.id);
+            assert_eq!(r.token_count_method.as_deref(), Some("final_usage"));
+            assert_eq!(r.events.total_tokens(), n as u64, "request {}", r.id);
+            assert!(
+                r.server_prompt_tokens.is_some_and(|p| p >= 100),
+                "request {}",
+                r.id
+            );
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a real vLLM: scripts/real-servers.sh"]
 fn vllm_token_ids_and_continuous_usage_are_exact() {

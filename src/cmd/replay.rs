@@ -19,7 +19,8 @@ use super::endpoint::EndpointArgs;
 pub struct Args {
     /// Trace file to replay.
     trace: PathBuf,
-    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
+    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, openai-responses, anthropic,
+    /// sglang or llamacpp.
     #[arg(long)]
     backend: BackendKind,
     /// Server base URL, e.g. http://127.0.0.1:8080 or https://llm.example.com (TLS).

@@ -19,7 +19,8 @@ use super::endpoint::EndpointArgs;
 pub struct TargetArgs {
     /// Trace file to replay (it needs arrival times: its rate is count / arrival span).
     pub trace: PathBuf,
-    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, sglang or llamacpp.
+    /// Wire format: tgi, vllm, lightllm, openai, openai-chat, openai-responses, anthropic,
+    /// sglang or llamacpp.
     #[arg(long)]
     pub backend: BackendKind,
     /// Server base URL (or --simulate, or --profile alone).
