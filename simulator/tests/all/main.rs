@@ -13,3 +13,4 @@ mod truth_faults;
 mod wire;
 mod wire_native;
 mod wire_original;
+mod wire_typed;
