@@ -431,6 +431,7 @@ pub fn rebase(r: &mut LogRecord, off: u64) {
         &mut r.end_ns,
         &mut r.first_reasoning_ns,
         &mut r.first_answer_ns,
+        &mut r.first_tool_ns,
     ] {
         if let Some(t) = t.as_mut() {
             *t += off;

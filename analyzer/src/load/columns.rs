@@ -33,6 +33,10 @@ pub mod req {
     pub const FIRST_ANSWER_NS: &str = "first_answer_ns";
     pub const REASONING_TOKENS: &str = "reasoning_tokens";
     pub const SERVER_REASONING_TOKENS: &str = "server_reasoning_tokens";
+    pub const TOOL_CALLS: &str = "tool_calls";
+    pub const TOOL_CALLS_VALID: &str = "tool_calls_valid";
+    pub const FIRST_TOOL_NS: &str = "first_tool_ns";
+    pub const TOOL_TOKENS: &str = "tool_tokens";
     pub const TOKEN_COUNT_METHOD: &str = "token_count_method";
     /// The record's `count_flags` joined by `,` (null when it has none).
     pub const COUNT_FLAGS: &str = "count_flags";

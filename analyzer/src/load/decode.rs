@@ -39,6 +39,10 @@ pub(crate) struct Cols {
     first_answer_ns: Vec<Option<u64>>,
     reasoning_tokens: Vec<Option<u32>>,
     server_reasoning_tokens: Vec<Option<u32>>,
+    tool_calls: Vec<Option<u32>>,
+    tool_calls_valid: Vec<Option<u32>>,
+    first_tool_ns: Vec<Option<u64>>,
+    tool_tokens: Vec<Option<u32>>,
     token_count_method: Vec<Option<String>>,
     count_flags: Vec<Option<String>>,
     finish_reason: Vec<Option<String>>,
@@ -94,6 +98,7 @@ fn dilate(c: &mut Cols, k: f64) {
         &mut c.end_ns,
         &mut c.first_reasoning_ns,
         &mut c.first_answer_ns,
+        &mut c.first_tool_ns,
     ] {
         some(v);
     }
@@ -210,6 +215,10 @@ fn push_record(c: &mut Cols, r: formats::LogRecord) {
     c.first_answer_ns.push(r.first_answer_ns);
     c.reasoning_tokens.push(r.reasoning_tokens);
     c.server_reasoning_tokens.push(r.server_reasoning_tokens);
+    c.tool_calls.push(r.tool_calls);
+    c.tool_calls_valid.push(r.tool_calls_valid);
+    c.first_tool_ns.push(r.first_tool_ns);
+    c.tool_tokens.push(r.tool_tokens);
     c.token_count_method.push(r.token_count_method);
     c.count_flags
         .push((!r.count_flags.is_empty()).then(|| r.count_flags.join(",")));
@@ -259,6 +268,10 @@ pub(crate) fn frames(run: u32, c: Cols) -> Result<(DataFrame, DataFrame)> {
                 req::SERVER_REASONING_TOKENS.into(),
                 c.server_reasoning_tokens,
             ),
+            Column::new(req::TOOL_CALLS.into(), c.tool_calls),
+            Column::new(req::TOOL_CALLS_VALID.into(), c.tool_calls_valid),
+            Column::new(req::FIRST_TOOL_NS.into(), c.first_tool_ns),
+            Column::new(req::TOOL_TOKENS.into(), c.tool_tokens),
             Column::new(req::TOKEN_COUNT_METHOD.into(), c.token_count_method),
             Column::new(req::COUNT_FLAGS.into(), c.count_flags),
             Column::new(req::FINISH_REASON.into(), c.finish_reason),

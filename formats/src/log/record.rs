@@ -175,6 +175,22 @@ pub struct LogRecord {
     /// or SGLang's `usage.reasoning_tokens`), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_reasoning_tokens: Option<u32>,
+    /// Tool calls in the answer (chat `tool_calls`, Responses `function_call` items,
+    /// Messages `tool_use` blocks). Absent when it made none, and in logs written before
+    /// it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<u32>,
+    /// How many of the `tool_calls` had arguments that parse as JSON (a call cut by the
+    /// length limit, or an unconstrained model, may not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls_valid: Option<u32>,
+    /// Receive time of the first event carrying a tool call's argument text (streamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_tool_ns: Option<u64>,
+    /// Output tokens of the events that carried tool-call arguments (streamed); part of
+    /// `output_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_tokens: Option<u32>,
     /// How `events.tokens` were counted: `per_event` (one token per event: TGI and
     /// LightLLM streams), `usage_delta` (a cumulative count on every event: OpenAI
     /// continuous usage, SGLang, llama.cpp), `final_usage` (a
@@ -238,6 +254,10 @@ impl LogRecord {
             first_answer_ns: None,
             reasoning_tokens: None,
             server_reasoning_tokens: None,
+            tool_calls: None,
+            tool_calls_valid: None,
+            first_tool_ns: None,
+            tool_tokens: None,
             token_count_method: None,
             count_flags: Vec::new(),
             finish_reason: None,

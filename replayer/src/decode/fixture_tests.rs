@@ -419,6 +419,19 @@ fn vllm_chat_empty_content_deltas_are_tokens_and_the_role_chunk_is_not() {
     assert_one_token_per_event(&r, 64, 1);
 }
 
+/// One tool call whose arguments parse as JSON, its first argument token at `first`,
+/// all `tokens` of the answer its arguments'.
+fn assert_one_valid_call(r: &Result, first: u64, tokens: u32) {
+    let t = r.tools;
+    assert_eq!(
+        (t.tool_calls, t.tool_calls_valid),
+        (Some(1), Some(1)),
+        "{r:?}"
+    );
+    assert_eq!(t.first_tool_ns, Some(first));
+    assert_eq!(t.tool_tokens, Some(tokens));
+}
+
 fn responses() -> Box<dyn Decoder> {
     Box::new(responses::StreamDecoder::default())
 }
@@ -456,6 +469,7 @@ fn vllm_responses_stream_counts_the_usage_over_its_text_deltas() {
     );
     assert_usage_counted(&r, 16, 14, 4, "length");
     assert_eq!(r.server_prompt, Some(21));
+    assert_eq!(r.tools.tool_calls, None);
 }
 
 #[test]
@@ -515,6 +529,7 @@ fn vllm_chat_tool_call_argument_deltas_are_tokens() {
     check_splits(body, false, &oai, &ctx(48));
     let r = run(&one_event_per_part(body), false, oai(), &ctx(48), true);
     assert_one_token_per_event(&r, 18, 1);
+    assert_one_valid_call(&r, 1, 18);
 }
 
 #[test]
@@ -548,6 +563,8 @@ fn vllm_whole_responses_and_messages_answers() {
     let mut acc = Accum::default();
     openai::parse_answer(vllm032!("chat_tool.body"), 5, &ctx(48), &mut acc);
     assert_eq!(acc.output_tokens, Some(18));
+    let t = acc.tools.fields(&acc.events);
+    assert_eq!((t.tool_calls, t.tool_calls_valid), (Some(1), Some(1)));
     // An error body of the Messages route reads as the server's message.
     let m = crate::dialect::adapter::error_message(vllm032!("messages_too_long.body"));
     assert!(

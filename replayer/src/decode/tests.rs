@@ -25,6 +25,7 @@ pub(crate) struct Result {
     pub server_error: Option<String>,
     pub protocol_error: bool,
     pub flags: Vec<&'static str>,
+    pub tools: crate::dialect::tool_calls::ToolFields,
 }
 
 /// Feeds `parts` (each received at its index as time) through SSE or NUL framing.
@@ -82,6 +83,7 @@ pub(crate) fn run(
         server_error: acc.server_error.clone(),
         protocol_error: acc.protocol_error.is_some(),
         flags: acc.flags.clone(),
+        tools: acc.tools.fields(&acc.events),
     }
 }
 
@@ -95,6 +97,7 @@ pub(crate) fn check_splits(
     let whole = run(&[body], nul, make(), ctx, true);
     let strip = |mut r: Result| {
         r.times.clear();
+        r.tools.first_tool_ns = None;
         r
     };
     let reference = strip(run(&[body], nul, make(), ctx, true));

@@ -62,6 +62,8 @@ pub struct Accum {
     pub output_tokens: Option<u32>,
     /// Reasoning text and answer text told apart (OpenAI chat; see `crate::dialect::reasoning`).
     pub reasoning: crate::dialect::reasoning::Reasoning,
+    /// Tool calls in the answer (see `crate::dialect::tool_calls`).
+    pub tools: crate::dialect::tool_calls::ToolCalls,
     /// What the decoder inferred rather than read (the record's `count_flags`).
     pub flags: Vec<&'static str>,
 }

@@ -146,6 +146,12 @@ struct Event<'a> {
     message: Option<Message>,
     #[serde(default)]
     error: Option<Value>,
+    /// The content block an event belongs to.
+    #[serde(default)]
+    index: Option<u64>,
+    /// The block a `content_block_start` opens.
+    #[serde(default)]
+    content_block: Option<Value>,
 }
 
 /// The record's finish reason for an Anthropic `stop_reason`.
@@ -169,7 +175,7 @@ pub(crate) struct StreamDecoder {
 }
 
 impl StreamDecoder {
-    fn delta(d: &Delta<'_>, t_ns: u64, acc: &mut Accum) {
+    fn delta(d: &Delta<'_>, block: u64, t_ns: u64, acc: &mut Accum) {
         let len = |t: &Option<Cow<'_, str>>| t.as_ref().map_or(0, |t| t.len());
         let (answer, reasoning) = match d.kind.as_deref() {
             Some("thinking_delta") => (0, len(&d.thinking)),
@@ -178,6 +184,10 @@ impl StreamDecoder {
             Some("signature_delta") => return,
             _ => (len(&d.text), 0),
         };
+        if d.kind.as_deref() == Some("input_json_delta") {
+            let args = d.partial_json.as_deref().unwrap_or("");
+            acc.tools.arguments(block, args, acc.events.len(), t_ns);
+        }
         acc.reasoning
             .event(acc.events.len(), t_ns, reasoning, answer);
         acc.push(t_ns, 0, answer + reasoning);
@@ -207,9 +217,18 @@ impl Decoder for StreamDecoder {
                     .apply(acc);
                 }
             }
+            "content_block_start" => {
+                let kind = ev
+                    .content_block
+                    .as_ref()
+                    .and_then(|b| b.get("type")?.as_str());
+                if kind == Some("tool_use") {
+                    acc.tools.start(ev.index.unwrap_or(0));
+                }
+            }
             "content_block_delta" => {
                 if let Some(d) = &ev.delta {
-                    Self::delta(d, t_ns, acc);
+                    Self::delta(d, ev.index.unwrap_or(0), t_ns, acc);
                 }
             }
             "message_delta" => {
@@ -229,7 +248,7 @@ impl Decoder for StreamDecoder {
                 acc.server_error = Some(error_text(&ev.error.unwrap_or(Value::Null)));
                 return false;
             }
-            // ping, content_block_start / stop, and event types added later.
+            // ping, content_block_stop, and event types added later.
             _ => {}
         }
         true
@@ -292,7 +311,10 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
     for b in &content {
         match b.kind.as_ref() {
             "thinking" => reasoning += b.thinking.as_ref().map_or(0, |t| t.len()),
-            "tool_use" => answer += b.input.as_ref().map_or(0, |i| i.to_string().len()),
+            "tool_use" => {
+                answer += b.input.as_ref().map_or(0, |i| i.to_string().len());
+                acc.tools.whole_value();
+            }
             _ => answer += b.text.as_ref().map_or(0, |t| t.len()),
         }
     }

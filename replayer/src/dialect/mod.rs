@@ -5,6 +5,7 @@
 //! * [`adapter`]: the [`adapter::Dialect`] and [`adapter::Decoder`] traits every dialect
 //!   implements, the per-response accumulator (`Accum`) and token-count settling;
 //! * [`reasoning`]: reasoning text told from answer text (OpenAI chat);
+//! * [`tool_calls`]: tool calls in an answer (count, valid JSON, first argument token);
 //! * [`scan`] and [`template`]: the allocation-free JSON scanner behind the decoders'
 //!   fast paths, and the previous event as a template for the next (OpenAI streams);
 //! * `tgi`, `vllm`, `lightllm`, `openai`, `sglang`, `llamacpp`, `responses` (OpenAI
@@ -25,4 +26,5 @@ pub(crate) mod scan;
 pub(crate) mod sglang;
 pub(crate) mod template;
 pub(crate) mod tgi;
+pub(crate) mod tool_calls;
 pub(crate) mod vllm;

@@ -136,6 +136,9 @@ struct Delta<'a> {
 
 #[derive(Deserialize, Default)]
 struct ToolCall<'a> {
+    /// Which call of the answer (several may stream interleaved).
+    #[serde(default)]
+    index: Option<u64>,
     #[serde(borrow, default)]
     function: Option<Function<'a>>,
 }
@@ -304,6 +307,9 @@ struct Facts<'a> {
     /// The event's only non-null text string, when it has exactly one (fast path only):
     /// what a [`Template`] of it would leave open.
     hole: Holes<'a>,
+    /// Tool-call pieces: (the call's index, its arguments text when the delta has the
+    /// field). The reference path only (the fast one misses on `tool_calls`).
+    tool_args: Vec<(u64, Option<Cow<'a, str>>)>,
 }
 
 impl Facts<'_> {
@@ -373,6 +379,7 @@ impl Base {
             text_field: true,
             role: self.role,
             hole: Holes::None,
+            tool_args: Vec::new(),
         }
     }
 }
@@ -472,6 +479,10 @@ impl<'a> FastPath<'a> for Facts<'a> {
             for d in deltas {
                 f.text_field |= d.has_text_field();
                 f.role |= d.role.is_some();
+                for (k, call) in d.tool_calls.iter().flatten().enumerate() {
+                    let text = call.function.as_ref().and_then(|f| f.arguments.clone());
+                    f.tool_args.push((call.index.unwrap_or(k as u64), text));
+                }
             }
             f.text_field |= c.text.is_some();
             if let Some(r) = c.finish_reason {
@@ -648,6 +659,8 @@ pub(crate) struct StreamDecoder {
     template: Option<Template<Base>>,
     /// When a final chunk with an empty text field arrived (see [`Facts::empty_final`]).
     empty_final_ns: Option<u64>,
+    /// The tool calls whose (empty) arguments that final chunk carried.
+    empty_final_tools: Vec<u64>,
 }
 
 impl StreamDecoder {
@@ -679,7 +692,15 @@ impl StreamDecoder {
         // (every earlier event counted); otherwise it is the final usage-only chunk.
         let continuous = !acc.events.is_empty() && acc.counted_events == acc.events.len();
         let text = f.answer + f.reasoning;
+        for (key, _) in &f.tool_args {
+            acc.tools.start(*key);
+        }
         if text > 0 || empty_token || (d > 0 && continuous) {
+            for (key, args) in &f.tool_args {
+                if let Some(args) = args {
+                    acc.tools.arguments(*key, args, acc.events.len(), t_ns);
+                }
+            }
             acc.reasoning
                 .event(acc.events.len(), t_ns, f.reasoning, f.answer);
             acc.push(t_ns, d.min(u32::MAX as u64) as u32, text);
@@ -688,6 +709,12 @@ impl StreamDecoder {
             }
         } else if empty_final {
             self.empty_final_ns = Some(t_ns);
+            self.empty_final_tools = f
+                .tool_args
+                .iter()
+                .filter(|(_, a)| a.is_some())
+                .map(|(k, _)| *k)
+                .collect();
         }
     }
 
@@ -699,6 +726,9 @@ impl StreamDecoder {
             return;
         };
         if total as usize == acc.events.len() + 1 {
+            for key in std::mem::take(&mut self.empty_final_tools) {
+                acc.tools.arguments(key, "", acc.events.len(), t_ns);
+            }
             acc.reasoning.event(acc.events.len(), t_ns, 0, 0);
             acc.push(t_ns, 0, 0);
         }
@@ -793,6 +823,11 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
     crate::dialect::adapter::settle_single(acc, &ctx, t_ns);
     let (answer, reasoning) = choice_text_len(choice);
     acc.reasoning.whole_answer(reasoning, answer);
+    if let Some(m) = &choice.message {
+        for args in m.arguments() {
+            acc.tools.whole_text(args);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -149,6 +149,12 @@ struct Event<'a> {
     message: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
+    /// The item an `output_item.added` event opens.
+    #[serde(default)]
+    item: Option<Value>,
+    /// Which output item a delta belongs to.
+    #[serde(default)]
+    output_index: Option<u64>,
 }
 
 fn error_text(e: &Value) -> String {
@@ -174,8 +180,21 @@ impl Decoder for StreamDecoder {
             }
         };
         let len = ev.delta.as_ref().map_or(0, |d| d.len());
+        let key = ev.output_index.unwrap_or(0);
         match ev.kind.as_ref() {
-            "response.output_text.delta" | "response.function_call_arguments.delta" => {
+            "response.output_item.added" => {
+                let kind = ev.item.as_ref().and_then(|i| i.get("type")?.as_str());
+                if kind == Some("function_call") {
+                    acc.tools.start(key);
+                }
+            }
+            "response.function_call_arguments.delta" => {
+                let args = ev.delta.as_deref().unwrap_or("");
+                acc.tools.arguments(key, args, acc.events.len(), t_ns);
+                acc.reasoning.event(acc.events.len(), t_ns, 0, len);
+                acc.push(t_ns, 0, len);
+            }
+            "response.output_text.delta" => {
                 acc.reasoning.event(acc.events.len(), t_ns, 0, len);
                 acc.push(t_ns, 0, len);
             }
@@ -272,4 +291,10 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
     settle_single(acc, ctx, t_ns);
     let (answer, reasoning) = output_text_len(output);
     acc.reasoning.whole_answer(reasoning, answer);
+    for item in output {
+        if item.get("type").and_then(Value::as_str) == Some("function_call") {
+            let args = item.get("arguments").and_then(Value::as_str).unwrap_or("");
+            acc.tools.whole_text(args);
+        }
+    }
 }

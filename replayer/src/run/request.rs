@@ -349,6 +349,7 @@ impl State {
             None
         };
         let reasoning = acc.reasoning.fields(&acc.events, output_tokens.is_some());
+        let tools = acc.tools.fields(&acc.events);
         LogRecord {
             id: prep.id,
             scheduled_ns: prep.scheduled_ns,
@@ -373,6 +374,10 @@ impl State {
             first_answer_ns: reasoning.first_answer_ns,
             reasoning_tokens: reasoning.reasoning_tokens,
             server_reasoning_tokens: reasoning.server_reasoning_tokens,
+            tool_calls: tools.tool_calls,
+            tool_calls_valid: tools.tool_calls_valid,
+            first_tool_ns: tools.first_tool_ns,
+            tool_tokens: tools.tool_tokens,
             token_count_method: acc.method.map(str::to_string),
             count_flags: count_flags(acc, prep),
             finish_reason: acc.finish_reason.take(),
