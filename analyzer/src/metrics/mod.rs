@@ -28,6 +28,7 @@ pub mod run_metrics;
 pub mod sessions;
 pub(crate) mod time;
 pub mod tokens;
+pub mod tool_calls;
 
 use crate::error::Result;
 use crate::load::runs::{RunInfo, Runs};
@@ -42,6 +43,7 @@ use origins::Origins;
 use reasoning::Reasoning;
 use time::per_s;
 use tokens::Tokens;
+use tool_calls::ToolCalls;
 
 pub use crate::slo::Slo;
 pub use goodput::Goodput;
@@ -50,6 +52,7 @@ pub use prefix_cache::PrefixCache;
 pub use reasoning::ReasoningTotals;
 pub use run_metrics::{RunMetrics, Samples};
 pub use tokens::TokenTotals;
+pub use tool_calls::ToolCallTotals;
 
 /// Computes the metrics of every run.
 pub fn compute_all(runs: &Runs, opts: &MetricOptions) -> Result<Vec<(RunMetrics, Samples)>> {
@@ -86,6 +89,7 @@ struct RunAcc<'r> {
     tokens: Tokens,
     latencies: Latencies,
     reasoning: Reasoning,
+    tools: ToolCalls,
     good: GoodCount,
 }
 
@@ -101,6 +105,7 @@ impl<'r> RunAcc<'r> {
             tokens: Tokens::default(),
             latencies: Latencies::new(streamed, opts.latency_from, run.events.len()),
             reasoning: Reasoning::default(),
+            tools: ToolCalls::default(),
             good: GoodCount::default(),
         }
     }
@@ -120,10 +125,12 @@ impl<'r> RunAcc<'r> {
         let used = self.tokens.observe(rc, i, self.opts.output_tokens);
         let (Some(d), Some(e)) = (rc.dispatched[i], rc.end[i]) else {
             self.reasoning.observe(rc, i, None, self.streamed);
+            self.tools.observe(rc, i, None);
             return;
         };
         let o = Origins::of_request(rc, i).expect("dispatched");
         self.reasoning.observe(rc, i, Some(o), self.streamed);
+        self.tools.observe(rc, i, Some(o));
         let here = self.latencies.observe(rc, i, (d, e), o, used);
         if self.streamed {
             let start = self.run.events.start + rc.ev_offset[i] as usize;
@@ -160,6 +167,7 @@ impl<'r> RunAcc<'r> {
         let (opts, streamed) = (self.opts, self.streamed);
         let (sessions, ttft_by_turn) = sessions::compute(self.run, rc, opts, streamed);
         let (c, t, mut l, mut r) = (self.counts, self.tokens, self.latencies, self.reasoning);
+        let mut tools = self.tools;
         let (mut lateness, new_connections) =
             (self.dispatches.lateness, self.dispatches.new_connections);
         let tokens = t.totals;
@@ -189,6 +197,8 @@ impl<'r> RunAcc<'r> {
             ttfat_from_scheduled_s: summarize(&mut r.ttfat.scheduled),
             ttfat_from_sent_s: summarize(&mut r.ttfat.sent),
             reasoning: r.totals,
+            tool_calls: tools.totals,
+            first_tool_s: summarize(&mut tools.first_tool),
             tpot_s: summarize(&mut l.tpot),
             itl_per_token_s: summarize(&mut l.itl_per_token),
             e2e_s: summarize(&mut l.e2e.dispatch),

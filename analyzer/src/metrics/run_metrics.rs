@@ -11,6 +11,7 @@ use crate::metrics::prefix_cache::PrefixCache;
 use crate::metrics::reasoning::ReasoningTotals;
 use crate::metrics::sessions::{SessionMetrics, TurnRow};
 use crate::metrics::tokens::TokenTotals;
+use crate::metrics::tool_calls::ToolCallTotals;
 use crate::stats::Stats;
 
 /// Every metric of one run. Field names are the JSON output's names.
@@ -65,6 +66,12 @@ pub struct RunMetrics {
     pub ttfat_from_sent_s: Stats,
     /// Reasoning requests and tokens.
     pub reasoning: ReasoningTotals,
+    /// Tool calls of the `ok` requests (requests with calls, calls, valid, invalid,
+    /// argument tokens).
+    pub tool_calls: ToolCallTotals,
+    /// Time to first tool-call argument token, from dispatch, over the `ok` requests
+    /// whose answer streamed a call.
+    pub first_tool_s: Stats,
     /// (E2E - TTFT) / (output tokens - 1), requests with at least 2 output tokens.
     pub tpot_s: Stats,
     /// Gaps between consecutive token-carrying events.

@@ -80,6 +80,11 @@ pub fn runs(report: &Report) -> String {
         // Time to first answer token differs from TTFT only for reasoning models: its
         // columns (and the reasoning tokens) appear when a run streamed reasoning.
         reasoning: report.runs.iter().any(|r| r.metrics.reasoning.requests > 0),
+        // Tool-call columns appear when some run's answers made tool calls.
+        tools: report
+            .runs
+            .iter()
+            .any(|r| r.metrics.tool_calls.requests > 0),
         // The server's prefix cache hit rate, when a run's server reported cached tokens.
         cached: report.runs.iter().any(|r| r.metrics.prefix_cache.is_some()),
     };
@@ -100,6 +105,7 @@ pub fn runs(report: &Report) -> String {
 struct RunColumns {
     from: LatencyFrom,
     reasoning: bool,
+    tools: bool,
     cached: bool,
 }
 
@@ -140,6 +146,16 @@ impl RunColumns {
             format!("per-token p50 s{origin}"),
         ]);
         head.extend(["lateness p99 s", "goodput req/s"].map(String::from));
+        if self.tools {
+            head.extend(
+                [
+                    "tool-call requests",
+                    "tool calls valid / all",
+                    "first tool token p50 s",
+                ]
+                .map(String::from),
+            );
+        }
         if self.cached {
             head.push("prefix cache hit %".into());
         }
@@ -183,6 +199,14 @@ impl RunColumns {
             fmt_opt(m.lateness_s.p99, 4),
             fmt_opt(m.goodput.as_ref().and_then(|g| g.request_s), 3),
         ]);
+        if self.tools {
+            let t = &m.tool_calls;
+            cells.extend([
+                t.requests.to_string(),
+                format!("{} / {}", t.valid, t.calls),
+                fmt_opt(m.first_tool_s.p50, 4),
+            ]);
+        }
         if self.cached {
             let rate = m.prefix_cache.as_ref().and_then(|p| p.hit_rate);
             cells.push(fmt_opt(rate.map(|r| 100.0 * r), 1));

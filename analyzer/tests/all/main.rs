@@ -12,3 +12,4 @@ mod reasoning;
 mod server_metrics;
 mod sessions;
 mod tables;
+mod tool_calls;
