@@ -31,11 +31,7 @@ fn records() -> Vec<LogRecord> {
 }
 
 fn load(records: &[LogRecord]) -> (tempfile::TempDir, analyzer::Runs) {
-    let dir = tempfile::tempdir().unwrap();
-    let h = latency_header("lightllm", "lat", "aa", 1.0);
-    let p = write_log(&dir.path().join("r.msgpack"), &h, records);
-    let runs = analyzer::load_runs(&[p]).unwrap();
-    (dir, runs)
+    load_latency_run("lightllm", records)
 }
 
 #[test]

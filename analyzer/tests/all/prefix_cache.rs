@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use analyzer::{AnalyzeOptions, Format};
+use analyzer::Format;
 use common::*;
 use formats::LogRecord;
 
@@ -37,12 +37,7 @@ fn records() -> Vec<LogRecord> {
 }
 
 fn report(records: &[LogRecord]) -> (tempfile::TempDir, analyzer::Report) {
-    let dir = tempfile::tempdir().unwrap();
-    let h = latency_header("openai", "lat", "aa", 1.0);
-    let p = write_log(&dir.path().join("r.msgpack"), &h, records);
-    let runs = analyzer::load_runs(&[p]).unwrap();
-    let rep = analyzer::report(&runs, &AnalyzeOptions::default()).unwrap();
-    (dir, rep)
+    latency_report("openai", records)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use analyzer::{AnalyzeOptions, ExportFormat, Format};
+use analyzer::{ExportFormat, Format};
 use common::*;
 use formats::LogRecord;
 
@@ -59,12 +59,7 @@ fn records() -> Vec<LogRecord> {
 }
 
 fn report(records: &[LogRecord]) -> (tempfile::TempDir, analyzer::Report) {
-    let dir = tempfile::tempdir().unwrap();
-    let h = latency_header("openai-chat", "lat", "aa", 1.0);
-    let p = write_log(&dir.path().join("r.msgpack"), &h, records);
-    let runs = analyzer::load_runs(&[p]).unwrap();
-    let rep = analyzer::report(&runs, &AnalyzeOptions::default()).unwrap();
-    (dir, rep)
+    latency_report("openai-chat", records)
 }
 
 #[test]

@@ -206,3 +206,26 @@ pub fn latency_records(qps: f64, l_s: f64) -> Vec<LogRecord> {
         })
         .collect()
 }
+
+/// `records` written as one latency run (QPS 1) of `backend` and loaded; the directory
+/// holds the log.
+pub fn load_latency_run(
+    backend: &str,
+    records: &[LogRecord],
+) -> (tempfile::TempDir, analyzer::Runs) {
+    let dir = tempfile::tempdir().unwrap();
+    let h = latency_header(backend, "lat", "aa", 1.0);
+    let p = write_log(&dir.path().join("r.msgpack"), &h, records);
+    let runs = analyzer::load_runs(&[p]).unwrap();
+    (dir, runs)
+}
+
+/// [`load_latency_run`], analysed with the default options.
+pub fn latency_report(
+    backend: &str,
+    records: &[LogRecord],
+) -> (tempfile::TempDir, analyzer::Report) {
+    let (dir, runs) = load_latency_run(backend, records);
+    let rep = analyzer::report(&runs, &analyzer::AnalyzeOptions::default()).unwrap();
+    (dir, rep)
+}
