@@ -12,6 +12,8 @@
 # the llama-server build takes 5-15 minutes; both are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Reuse the builds of .ci/run (a cold test build of the workspace takes ~20 minutes here).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llm-infer-bench/target}"
 filter="${1:-}"
 servers="${LLMIB_REAL_SERVERS:-../shared/real-servers}"
 [ -d "$servers/vllm-cpu" ] && [ -d "$servers/llama-cpp" ] || {
@@ -29,7 +31,10 @@ if [ -z "${LLMIB_VLLM_URL:-}" ]; then
   bash "$servers/vllm-cpu/setup.sh" >/dev/null
   port=$(free_port)
   # The cache-reset route (POST /reset_prefix_cache, for --reset-prefix-cache) is only
-  # registered in vLLM's development mode.
+  # registered in vLLM's development mode. No tool parser: with `--enable-auto-tool-choice
+  # --tool-call-parser hermes` the chat streams merged tokens into fewer chunks (76 of
+  # 100 records one chunk per token, 2026-12-08), so tool-call checks need a server of
+  # their own (flags in scripts/capture-vllm-apis.sh).
   VLLM_SERVER_DEV_MODE=1 "$servers/vllm-cpu/serve.sh" "$port" >&2
   started+=("$(cat "$cache/vllm-serve-$port.pid")")
   export LLMIB_VLLM_URL="http://127.0.0.1:$port"
