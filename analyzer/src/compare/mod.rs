@@ -136,6 +136,7 @@ fn run_level(a: Vec<f64>, b: Vec<f64>, alpha: f64) -> RunLevel {
 fn check_sides(
     a: &[(&str, &RunLog)],
     b: &[(&str, &RunLog)],
+    runs: [&[&RunLog]; 2],
     spec: &CompareSpec,
 ) -> Result<bool, CompareError> {
     for (name, run) in a.iter().chain(b) {
@@ -143,9 +144,7 @@ fn check_sides(
             return Err(CompareError::NoOk(name.to_string()));
         }
     }
-    let runs_a: Vec<&RunLog> = a.iter().map(|x| x.1).collect();
-    let runs_b: Vec<&RunLog> = b.iter().map(|x| x.1).collect();
-    let (ta, tb) = (side_trace("A", &runs_a)?, side_trace("B", &runs_b)?);
+    let (ta, tb) = (side_trace("A", runs[0])?, side_trace("B", runs[1])?);
     match spec.paired {
         Some(true) if ta != tb => Err(CompareError::DifferentTraces { a: ta, b: tb }),
         Some(p) => Ok(p),
@@ -153,31 +152,40 @@ fn check_sides(
     }
 }
 
-/// Per metric, the values compared, in arrival order: paired, the requests ok on both
-/// sides (in A's order); else each side's own.
-fn samples(sa: &Side, sb: &Side, paired: bool) -> Vec<Sample> {
-    let both = sa.in_arrival_order(
+/// The request ids ok on both sides, in A's arrival order.
+fn ids_on_both(sa: &Side, sb: &Side) -> Vec<u64> {
+    sa.in_arrival_order(
         sa.by_id
             .keys()
             .filter(|id| sb.by_id.contains_key(id))
             .copied()
             .collect(),
-    );
+    )
+}
+
+/// Per metric, the values compared, in arrival order: paired (`both`: the ids ok on both
+/// sides, in A's order), else each side's own.
+fn samples(sa: &Side, sb: &Side, both: Option<&[u64]>) -> Vec<Sample> {
     let own = |s: &Side| s.in_arrival_order(s.by_id.keys().copied().collect());
-    let (own_a, own_b) = (own(sa), own(sb));
+    let (own_a, own_b) = match both {
+        Some(_) => (Vec::new(), Vec::new()),
+        None => (own(sa), own(sb)),
+    };
     Metric::ALL
         .into_iter()
         .enumerate()
         .map(|(mi, metric)| {
-            let (a, b) = if paired {
-                both.iter()
+            let (a, b) = match both {
+                Some(both) => both
+                    .iter()
                     .filter_map(|id| Some((sa.by_id[id][mi]?, sb.by_id[id][mi]?)))
-                    .unzip()
-            } else {
-                let col = |s: &Side, ids: &[u64]| -> Vec<f64> {
-                    ids.iter().filter_map(|id| s.by_id[id][mi]).collect()
-                };
-                (col(sa, &own_a), col(sb, &own_b))
+                    .unzip(),
+                None => {
+                    let col = |s: &Side, ids: &[u64]| -> Vec<f64> {
+                        ids.iter().filter_map(|id| s.by_id[id][mi]).collect()
+                    };
+                    (col(sa, &own_a), col(sb, &own_b))
+                }
             };
             Sample { metric, a, b }
         })
@@ -190,23 +198,24 @@ pub fn compare(
     b: &[(&str, &RunLog)],
     spec: &CompareSpec,
 ) -> Result<Comparison, CompareError> {
-    let paired = check_sides(a, b, spec)?;
     let runs_a: Vec<&RunLog> = a.iter().map(|x| x.1).collect();
     let runs_b: Vec<&RunLog> = b.iter().map(|x| x.1).collect();
+    let paired = check_sides(a, b, [&runs_a, &runs_b], spec)?;
     let (sa, sb) = (side(&runs_a, spec.from), side(&runs_b, spec.from));
-    let (mut n, mut left_out) = ([sa.by_id.len(), sb.by_id.len()], [sa.left_out, sb.left_out]);
-    if paired {
-        let both = sa
-            .by_id
-            .keys()
-            .filter(|id| sb.by_id.contains_key(id))
-            .count();
-        left_out = [
-            sa.left_out + sa.by_id.len() - both,
-            sb.left_out + sb.by_id.len() - both,
-        ];
-        n = [both, both];
-    }
+    let both = paired.then(|| ids_on_both(&sa, &sb));
+    let (n, left_out) = match &both {
+        Some(both) => {
+            let k = both.len();
+            (
+                [k, k],
+                [
+                    sa.left_out + sa.by_id.len() - k,
+                    sb.left_out + sb.by_id.len() - k,
+                ],
+            )
+        }
+        None => ([sa.by_id.len(), sb.by_id.len()], [sa.left_out, sb.left_out]),
+    };
     let block = spec
         .block
         .unwrap_or_else(|| auto_block(&runs_a, n[0].min(n[1])));
@@ -217,7 +226,7 @@ pub fn compare(
         paired,
         block,
     };
-    let samples = samples(&sa, &sb, paired);
+    let samples = samples(&sa, &sb, both.as_deref());
     let rows = samples
         .iter()
         .flat_map(|s| {

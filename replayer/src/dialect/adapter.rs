@@ -387,6 +387,13 @@ fn error_field(v: &serde_json::Value) -> Option<String> {
     None
 }
 
+/// The message of an error object a typed stream or answer carries in its `error` field
+/// (Responses, Messages), bounded; `error event` when it says nothing.
+pub(crate) fn error_object_message(error: &serde_json::Value) -> String {
+    let wrapped = serde_json::json!({ "error": error });
+    bounded(&json_error_message(&wrapped).unwrap_or_else(|| "error event".into()))
+}
+
 /// A value that may come as a number or be absent; anything else is a protocol error
 /// caught by serde. Used for token counts.
 pub(crate) fn to_u32(v: Option<u64>) -> Option<u32> {

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::dialect::adapter::{
-    Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
-    settle_counts, settle_single, to_u32,
+    Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, error_object_message, settle_counts,
+    settle_single, to_u32,
 };
 
 /// The `anthropic-version` header sent with every request.
@@ -164,11 +164,6 @@ fn finish_reason(stop: &str) -> String {
     .to_string()
 }
 
-fn error_text(error: &Value) -> String {
-    let wrapped = json!({ "error": error });
-    bounded(&json_error_message(&wrapped).unwrap_or_else(|| "error event".into()))
-}
-
 #[derive(Default)]
 pub(crate) struct StreamDecoder {
     done: bool,
@@ -245,7 +240,7 @@ impl Decoder for StreamDecoder {
                 return false;
             }
             "error" => {
-                acc.server_error = Some(error_text(&ev.error.unwrap_or(Value::Null)));
+                acc.server_error = Some(error_object_message(&ev.error.unwrap_or(Value::Null)));
                 return false;
             }
             // ping, content_block_stop, and event types added later.
@@ -294,7 +289,7 @@ pub(crate) fn parse_answer(body: &[u8], t_ns: u64, ctx: &ReqCtx, acc: &mut Accum
         }
     };
     if a.kind.as_deref() == Some("error") || a.error.is_some() {
-        acc.server_error = Some(error_text(&a.error.unwrap_or(Value::Null)));
+        acc.server_error = Some(error_object_message(&a.error.unwrap_or(Value::Null)));
         return;
     }
     let Some(content) = a.content else {

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::dialect::adapter::{
-    Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, bounded, json_error_message,
-    settle_counts, settle_single, to_u32,
+    Accum, BodyOptions, Decoder, Dialect, Prompt, ReqCtx, error_object_message, settle_counts,
+    settle_single, to_u32,
 };
 
 pub(crate) struct Responses;
@@ -109,7 +109,7 @@ impl Response<'_> {
     /// Status, finish reason and counts into `acc`; an error when the response failed.
     fn apply(&self, acc: &mut Accum) {
         if let Some(e) = self.error.as_ref().filter(|e| !e.is_null()) {
-            acc.server_error = Some(error_text(e));
+            acc.server_error = Some(error_object_message(e));
         }
         acc.finish_reason = match self.status.as_deref() {
             Some("completed") => Some("stop".into()),
@@ -155,11 +155,6 @@ struct Event<'a> {
     /// Which output item a delta belongs to.
     #[serde(default)]
     output_index: Option<u64>,
-}
-
-fn error_text(e: &Value) -> String {
-    let wrapped = json!({ "error": e });
-    bounded(&json_error_message(&wrapped).unwrap_or_else(|| "error event".into()))
 }
 
 #[derive(Default)]
@@ -218,7 +213,7 @@ impl Decoder for StreamDecoder {
                     .error
                     .or(ev.message.map(|m| json!({ "message": m })))
                     .unwrap_or(Value::Null);
-                acc.server_error = Some(error_text(&e));
+                acc.server_error = Some(error_object_message(&e));
                 return false;
             }
             _ => {}

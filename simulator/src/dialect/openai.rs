@@ -401,12 +401,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
         let cache_on = st.block_hasher().is_some();
         let framer = OpenAiFramer::new(kind, &id, &st.profile.model, &p, thought, cache_on);
         let prefix = (kind == Kind::Chat).then(|| framer.role_chunk());
-        let mut resp = response(StatusCode::OK, Some(SSE), stream_body(job, framer, prefix));
-        resp.headers_mut().insert(
-            "content-type",
-            axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        return resp;
+        return sse_response(stream_body(job, framer, prefix));
     }
     let Ok(toks) = job.collect().await else {
         return job.ctx.reject_ref(error(
@@ -436,16 +431,7 @@ async fn serve(st: Arc<AppState>, headers: HeaderMap, body: Bytes, kind: Kind) -
             "usage": usage,
         }),
     };
-    if let Some(Fault::Disconnect { .. }) = job.plan.fault {
-        job.ctx.finish(Outcome::Disconnect, 200);
-        return response(StatusCode::OK, Some(JSON), cut_body());
-    }
-    job.ctx.finish(Outcome::Ok, 200);
-    response(
-        StatusCode::OK,
-        Some(JSON),
-        serde_json::to_vec(&body).expect("json"),
-    )
+    whole_answer(job, &body)
 }
 
 /// A Responses or Messages request: its typed-event stream, or its whole answer.
@@ -459,16 +445,7 @@ async fn serve_typed(
         job.before_headers().await;
         let mut framer = typed_sse::TypedFramer::new(kind, summary);
         let opening = framer.opening();
-        let mut resp = response(
-            StatusCode::OK,
-            Some(SSE),
-            stream_body(job, framer, Some(opening)),
-        );
-        resp.headers_mut().insert(
-            "content-type",
-            axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        return resp;
+        return sse_response(stream_body(job, framer, Some(opening)));
     }
     let Ok(toks) = job.collect().await else {
         return job.ctx.reject_ref(kind.error(
@@ -488,6 +465,22 @@ async fn serve_typed(
         Kind::Messages => summary.message(&text, n, last.eos),
         _ => summary.response(&text, n, last.eos, true),
     };
+    whole_answer(job, &body)
+}
+
+/// A 200 event stream with vLLM's content type.
+fn sse_response(body: axum::body::Body) -> Response {
+    let mut resp = response(StatusCode::OK, Some(SSE), body);
+    resp.headers_mut().insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    resp
+}
+
+/// A whole answer: `body`, or a cut body when the plan injects a disconnect; the truth
+/// record written either way.
+fn whole_answer(mut job: Job, body: &Value) -> Response {
     if let Some(Fault::Disconnect { .. }) = job.plan.fault {
         job.ctx.finish(Outcome::Disconnect, 200);
         return response(StatusCode::OK, Some(JSON), cut_body());
@@ -496,6 +489,6 @@ async fn serve_typed(
     response(
         StatusCode::OK,
         Some(JSON),
-        serde_json::to_vec(&body).expect("json"),
+        serde_json::to_vec(body).expect("json"),
     )
 }
